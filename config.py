@@ -1,0 +1,78 @@
+"""Configuration classes.
+
+Nothing here reads the environment at import time: `create_app` picks a class and then
+overlays every ``SCHILLER40_*`` variable through Flask's ``from_prefixed_env``, so tests can
+build as many differently configured apps as they like in one process.
+"""
+
+from __future__ import annotations
+
+
+class Config:
+    """Settings shared by every environment; the embedded default works with none set."""
+
+    ENV_NAME = "development"
+    # Empty means "SQLite file in the instance folder" (resolved in create_app).
+    DATABASE_URL = ""
+    SECRET_KEY: str | None = None
+    # Create/upgrade the schema on start. Convenient for the embedded default; in production
+    # `flask db upgrade` is an explicit deployment step.
+    AUTO_MIGRATE = True
+
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    BABEL_DEFAULT_LOCALE = "de"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
+    LANGUAGES = ("de", "en")
+
+    # Bodies larger than this are refused with 413 before any view runs.
+    MAX_CONTENT_LENGTH = 1024 * 1024
+
+    VAT_RATE_PERCENT = 19
+    CURRENCY = "EUR"
+
+    PAYMENT_GATEWAY = "simulated"
+    STRIPE_SECRET_KEY = ""
+    STRIPE_PUBLISHABLE_KEY = ""
+    STRIPE_WEBHOOK_SECRET = ""
+    STRIPE_API_BASE = ""
+
+    # Where links in mails and feeds point to; empty means "derive from the request".
+    PUBLIC_URL = ""
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    AUTO_MIGRATE = False  # the test fixtures migrate once per database
+    SECRET_KEY = "testing-only-not-secret"  # noqa: S105
+    WTF_CSRF_ENABLED = False
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    AUTO_MIGRATE = False
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

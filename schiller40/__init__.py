@@ -1,0 +1,142 @@
+"""Schiller40 booking: the application factory."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from config import Config
+
+from . import errors, settings
+from .core import sqlite as _sqlite  # noqa: F401  (registers the SQLite connection hooks)
+from .core.time import Clock, utcnow
+from .extensions import babel, csrf, db, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def create_app(
+    config: type[Config] | Mapping[str, Any] | None = None, *, clock: Clock | None = None
+) -> Flask:
+    """Build an app. ``config`` is a Config class or a mapping of overrides; ``clock`` lets
+    tests and simulations decide what "now" is (services receive it as an argument)."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    settings.load(app, config)
+    app.extensions["schiller40.clock"] = clock or utcnow
+    _configure_logging(app)
+
+    from . import models  # noqa: F401  (every table registered before anything queries)
+    from .i18n import select_locale
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    _init_login(app)
+    errors.init_app(app)
+    _init_request_hooks(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    _register_template_helpers(app)
+
+    if app.config["AUTO_MIGRATE"]:
+        _auto_migrate(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+
+def _init_login(app: Flask) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    from .accounts.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = _l("Please log in to see this page.")
+    login_manager.login_message_category = "info"
+    # Re-authenticate if the session cookie shows up from elsewhere (basic session hijack guard).
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        if not user_id.isdigit():
+            return None
+        return db.session.get(User, int(user_id))
+
+
+def _init_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+
+    @app.after_request
+    def baseline_headers(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "-")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'",
+        )
+        return response
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .accounts.views import bp as accounts_bp
+    from .main.views import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(accounts_bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from .accounts.cli import users_cli
+    from .cli import seed_demo_command, translations_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(translations_cli)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from .templating import install
+
+    install(app)
+
+
+def _auto_migrate(app: Flask) -> None:
+    """Bring the embedded database to the newest schema on start (development only).
+
+    A file lock keeps two processes started together (say, a reloader and its child) from
+    migrating at once.
+    """
+    from flask_migrate import upgrade
+
+    lock_path = Path(app.instance_path) / "migrate.lock"
+    with lock_path.open("w") as lock, app.app_context():
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            upgrade(directory=str(MIGRATIONS_DIR))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

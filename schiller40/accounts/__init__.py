@@ -1,0 +1,1 @@
+"""Users, companies, registration and log-in."""

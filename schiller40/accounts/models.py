@@ -1,0 +1,121 @@
+"""Users and the companies (startup teams) they may belong to."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from flask_login import UserMixin
+from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..core.time import UTCDateTime
+from ..extensions import db
+
+if TYPE_CHECKING:
+    from ..membership.models import Induction, Membership
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+def normalize_email(email: str) -> str:
+    """The form under which an address is stored and looked up.
+
+    Addresses are unique case-insensitively: ``Anna@Example.org`` and ``anna@example.org`` are one
+    person in practice, whatever RFC 5321 allows for local parts.
+    """
+    return email.strip().lower()
+
+
+def enum_column(enum_cls: type[enum.Enum], name: str) -> Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint, on SQLite and PostgreSQL alike.
+
+    Native PostgreSQL enums need a migration for every new value; a CHECK is one line to change.
+    """
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class Company(db.Model):
+    __tablename__ = "company"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    members: Mapped[list[User]] = relationship(back_populates="company")
+
+    def __repr__(self) -> str:
+        return f"<Company {self.name!r}>"
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored normalised (see normalize_email), so a plain unique index is case-insensitive.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "user_role"), default=Role.MEMBER)
+    locale: Mapped[str] = mapped_column(String(8), default="de")
+    company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("company.id", ondelete="SET NULL"), index=True
+    )
+    # A deactivated user cannot log in; their bookings and audit trail stay intact.
+    is_active_account: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    company: Mapped[Company | None] = relationship(back_populates="members")
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", order_by="Membership.valid_from.desc()"
+    )
+    inductions: Mapped[list[Induction]] = relationship(
+        back_populates="user", foreign_keys="Induction.user_id"
+    )
+
+    def __repr__(self) -> str:
+        return f"<User {self.email} {self.role.value}>"
+
+    # Flask-Login reads this to refuse log-ins and drop sessions of deactivated accounts.
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_account
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.STAFF, Role.ADMIN)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def active_membership(self, on: datetime) -> Membership | None:
+        """The membership in force on an instant (by local date), if any."""
+        from ..core.time import to_local
+
+        day = to_local(on).date()
+        for membership in self.memberships:
+            if membership.is_valid_on(day):
+                return membership
+        return None

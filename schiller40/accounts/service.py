@@ -1,0 +1,152 @@
+"""Account use cases. Each function owns its transaction: it validates, writes, audits, commits.
+
+The actor and the clock are arguments; nothing here touches the request or ``current_user``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..core import audit
+from ..core.time import to_local
+from ..errors import DomainError, InvalidInput, NotFound
+from ..membership.models import Membership, MembershipStatus, Tier
+from .models import Role, User, normalize_email
+from .passwords import weakness
+
+
+class EmailTaken(DomainError):
+    code = "email_taken"
+    status = 409
+    default_message = _l("An account with this e-mail address already exists.")
+
+
+class WrongPassword(DomainError):
+    code = "wrong_password"
+    status = 422
+    default_message = _l("The current password is not correct.")
+
+
+# Compared against when no user matches, so a log-in takes as long for an unknown address
+# as for a known one and does not reveal which addresses have accounts.
+_DUMMY_HASH = generate_password_hash("schiller40-timing-equaliser")
+
+
+def _clean_email(email: str) -> str:
+    try:
+        return normalize_email(validate_email(email, check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise InvalidInput(
+            _l("Please enter a valid e-mail address."),
+            fields={"email": [str(_l("Please enter a valid e-mail address."))]},
+        ) from exc
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    now: datetime,
+    role: Role = Role.MEMBER,
+    tier_slug: str | None = None,
+    actor_id: int | None = None,
+    locale: str = "de",
+) -> User:
+    """Create an account (and, with ``tier_slug``, a membership starting today)."""
+    email = _clean_email(email)
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput(fields={"name": [str(_l("Please enter your name."))]})
+    reason = weakness(password, email=email, name=name)
+    if reason:
+        raise InvalidInput(reason, fields={"password": [reason]})
+    tier = None
+    if tier_slug is not None:
+        tier = session.scalar(select(Tier).where(Tier.slug == tier_slug))
+        if tier is None:
+            raise NotFound(
+                _l("There is no tier %(slug)s.", slug=tier_slug),
+                fields={"tier": [str(_l("Unknown tier."))]},
+            )
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise EmailTaken(fields={"email": [str(EmailTaken.default_message)]})
+
+    user = User(email=email, name=name, role=role, locale=locale, created_at=now)
+    user.set_password(password)
+    session.add(user)
+    if tier is not None:
+        session.add(
+            Membership(
+                user=user,
+                tier=tier,
+                valid_from=to_local(now).date(),
+                status=MembershipStatus.ACTIVE,
+                created_at=now,
+            )
+        )
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent registration won the unique index
+        session.rollback()
+        raise EmailTaken(fields={"email": [str(EmailTaken.default_message)]}) from exc
+    audit.record(
+        session,
+        action="user.created" if actor_id else "user.registered",
+        now=now,
+        actor_id=actor_id or user.id,
+        object_type="user",
+        object_id=user.id,
+        details={"role": role.value, "tier": tier_slug},
+    )
+    session.commit()
+    return user
+
+
+def authenticate(session: Session, *, email: str, password: str, now: datetime) -> User | None:
+    """The active user with these credentials, or None. Records the log-in time on success."""
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not user.check_password(password) or not user.is_active:
+        return None
+    user.last_login_at = now
+    audit.record(
+        session, action="user.logged_in", now=now, actor_id=user.id,
+        object_type="user", object_id=user.id,
+    )
+    session.commit()
+    return user
+
+
+def change_password(
+    session: Session, *, user: User, current: str, new: str, now: datetime
+) -> None:
+    if not user.check_password(current):
+        raise WrongPassword(fields={"current_password": [str(WrongPassword.default_message)]})
+    reason = weakness(new, email=user.email, name=user.name)
+    if reason:
+        raise InvalidInput(reason, fields={"new_password": [reason]})
+    user.set_password(new)
+    audit.record(
+        session, action="user.password_changed", now=now, actor_id=user.id,
+        object_type="user", object_id=user.id,
+    )
+    session.commit()
+
+
+def set_locale(session: Session, *, user: User, locale: str) -> None:
+    """Remember the member's language for pages and, later, e-mails."""
+    if locale not in ("de", "en"):
+        raise InvalidInput(fields={"lang": [str(_l("Unknown language."))]})
+    user.locale = locale
+    session.commit()

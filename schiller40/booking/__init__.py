@@ -1,0 +1,1 @@
+"""Bookings: the model here; rules, service and API as the booking engine lands."""

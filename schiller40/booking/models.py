@@ -1,0 +1,131 @@
+"""A booking of one resource for one range of instants.
+
+Two ranges live on a booking: ``starts_at``/``ends_at`` is what the member booked and sees;
+``block_start``/``block_end`` is that range widened by the resource's buffers and is what must
+never overlap another active booking of the same resource. The database enforces that itself
+(see the migration that creates this table), not only the service.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import enum_column
+from ..core.time import UTCDateTime
+from ..extensions import db
+
+if TYPE_CHECKING:
+    from ..accounts.models import User
+    from ..resources.models import Resource
+
+
+class BookingStatus(enum.StrEnum):
+    HELD = "held"  # reserved while the member pays; released when the hold expires
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # a hold that ran out unpaid
+
+
+# Statuses that occupy the slot. Mirrored by hand in the database guards (migration).
+ACTIVE_STATUSES = (BookingStatus.HELD, BookingStatus.CONFIRMED)
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def blocked_range(
+    starts_at: datetime, ends_at: datetime, buffer_before_min: int, buffer_after_min: int
+) -> tuple[datetime, datetime]:
+    """The range a booking keeps others out of: the booked range plus the resource's buffers."""
+    return (
+        starts_at - timedelta(minutes=buffer_before_min),
+        ends_at + timedelta(minutes=buffer_after_min),
+    )
+
+
+class Booking(db.Model):
+    __tablename__ = "booking"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
+        CheckConstraint(
+            "block_start <= starts_at AND block_end >= ends_at", name="block_covers_booking"
+        ),
+        CheckConstraint(
+            "status <> 'held' OR hold_expires_at IS NOT NULL", name="held_has_expiry"
+        ),
+        CheckConstraint(
+            "price_gross_cents = price_net_cents + price_tax_cents", name="price_adds_up"
+        ),
+        CheckConstraint(
+            "price_net_cents >= 0 AND price_tax_cents >= 0", name="price_nonnegative"
+        ),
+        CheckConstraint("credit_half_days >= 0 AND credit_minutes >= 0", name="credit_nonneg"),
+        CheckConstraint("sequence >= 0", name="sequence_nonnegative"),
+        Index("ix_booking_resource_block", "resource_id", "block_start", "block_end"),
+        Index("ix_booking_user_starts", "user_id", "starts_at"),
+        Index("ix_booking_status_hold", "status", "hold_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The iCal UID: random, never derived from the id, so it is never reused.
+    uid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uid)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resource.id", ondelete="RESTRICT"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # Who made it, when staff book on a member's behalf.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    block_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    block_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[BookingStatus] = mapped_column(
+        enum_column(BookingStatus, "booking_status"), default=BookingStatus.CONFIRMED
+    )
+    hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    price_gross_cents: Mapped[int] = mapped_column(default=0)
+    price_net_cents: Mapped[int] = mapped_column(default=0)
+    price_tax_cents: Mapped[int] = mapped_column(default=0)
+    # Included credit this booking consumed: half days for desks, minutes for studios and rooms.
+    credit_half_days: Mapped[int] = mapped_column(default=0)
+    credit_minutes: Mapped[int] = mapped_column(default=0)
+    # RFC 5545 SEQUENCE: raised on every change of time or status so calendars update.
+    sequence: Mapped[int] = mapped_column(default=0)
+    # Shared by the occurrences of one recurring booking.
+    series_uid: Mapped[str | None] = mapped_column(String(36), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL")
+    )
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+
+    resource: Mapped[Resource] = relationship()
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
+
+    def __repr__(self) -> str:
+        return (
+            f"<Booking {self.id} {self.resource_id} {self.starts_at:%Y-%m-%dT%H:%M}Z "
+            f"{self.status.value}>"
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def set_range(self, starts_at: datetime, ends_at: datetime, resource: Resource) -> None:
+        """Set the booked range and the buffered range together, so they never disagree."""
+        self.starts_at = starts_at
+        self.ends_at = ends_at
+        self.block_start, self.block_end = blocked_range(
+            starts_at, ends_at, resource.buffer_before_minutes, resource.buffer_after_minutes
+        )

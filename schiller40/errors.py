@@ -1,0 +1,142 @@
+"""Domain errors and the one place that turns any error into a response.
+
+Services raise ``DomainError`` subclasses with a stable ``code``; views do not catch them.
+HTML requests get a friendly page (or a flash and redirect), JSON requests get
+``{"error": {"code", "message", "fields"}}`` with the matching status. A 500 is logged with the
+request id, which the page shows so a member can quote it to staff.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A rule of the domain said no. ``code`` is stable API; ``message`` is for people."""
+
+    code = "domain_error"
+    status = 422
+    default_message: Any = _l("The request could not be carried out.")
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        fields: dict[str, list[str]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.message = str(message or self.default_message)
+        self.fields = fields or {}
+        self.extra = extra or {}
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "fields": self.fields}
+        body.update(self.extra)
+        return body
+
+
+class InvalidInput(DomainError):
+    code = "invalid"
+    status = 422
+    default_message = _l("Some fields are invalid.")
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    default_message = _l("Not found.")
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+    default_message = _l("That is already taken.")
+
+
+class NotEntitled(DomainError):
+    code = "not_entitled"
+    status = 403
+    default_message = _l("Your membership does not allow this.")
+
+
+def wants_json() -> bool:
+    if request.path.startswith(("/api/", "/webhooks/")):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and not request.accept_mimetypes["text/html"]
+
+
+def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message, "fields": {}}
+    body.update(extra)
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+}
+
+
+def _http_error(exc: HTTPException) -> Response | HTTPException:
+    status = exc.code or 500
+    if status < 400:
+        return exc
+    if wants_json():
+        response = json_error(status, _HTTP_CODES.get(status, "error"), str(exc.description))
+    else:
+        template = "errors/404.html" if status == 404 else "errors/error.html"
+        response = Response(
+            render_template(template, status=status, error=exc), status=status
+        )
+    # Keep headers the exception carries (Allow on 405, Retry-After on 429).
+    for key, value in exc.get_headers():
+        if key.lower() != "content-type":
+            response.headers[key] = value
+    return response
+
+
+def _domain_error(exc: DomainError) -> Response:
+    if wants_json():
+        response = jsonify({"error": exc.to_dict()})
+        response.status_code = exc.status
+        return response
+    return Response(
+        render_template("errors/error.html", status=exc.status, error=exc), status=exc.status
+    )
+
+
+def _unexpected(exc: Exception) -> Response:
+    request_id = getattr(g, "request_id", "-")
+    log.exception("unhandled error [request_id=%s] %s %s", request_id, request.method, request.path)
+    if wants_json():
+        return json_error(
+            500, "internal", "An unexpected error occurred.", request_id=request_id
+        )
+    return Response(
+        render_template("errors/500.html", request_id=request_id), status=500
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(Exception, _unexpected)

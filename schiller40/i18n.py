@@ -1,0 +1,46 @@
+"""Language choice and translation catalogues (German first, English too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import current_app, request
+from flask_login import current_user
+
+TRANSLATIONS = Path(__file__).parent / "translations"
+LANG_COOKIE = "lang"
+
+
+def select_locale() -> str:
+    """The member's saved choice, else the language cookie, else the browser's, else German."""
+    languages = current_app.config["LANGUAGES"]
+    if current_user and current_user.is_authenticated and current_user.locale in languages:
+        return current_user.locale
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in languages:
+        return cookie
+    return request.accept_languages.best_match(languages) or current_app.config[
+        "BABEL_DEFAULT_LOCALE"
+    ]
+
+
+def compile_catalogs(directory: Path = TRANSLATIONS) -> list[Path]:
+    """Compile every ``.po`` whose ``.mo`` is missing or older. Returns what was compiled.
+
+    Compiled catalogues are build output and not in git; the setup scripts, the test suite and
+    ``flask --app schiller40 translations compile`` call this.
+    """
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    compiled = []
+    for po_path in sorted(directory.glob("*/LC_MESSAGES/*.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as fh:
+            catalog = read_po(fh, locale=po_path.parent.parent.name)
+        with mo_path.open("wb") as fh:
+            write_mo(fh, catalog, use_fuzzy=False)
+        compiled.append(mo_path)
+    return compiled

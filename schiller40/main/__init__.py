@@ -1,0 +1,1 @@
+"""Public pages: the start page and the list of bookable resources."""

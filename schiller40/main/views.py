@@ -1,0 +1,61 @@
+"""Start page, resource list and the language switch."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from flask import Blueprint, abort, redirect, render_template, request
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
+
+from ..core.clock import now
+from ..extensions import db
+from ..i18n import LANG_COOKIE
+from ..resources.models import Location, Resource
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    membership = None
+    if current_user.is_authenticated:
+        membership = current_user.active_membership(now())
+    location = db.session.scalar(
+        select(Location).options(selectinload(Location.opening_hours)).order_by(Location.id)
+    )
+    return render_template("main/index.html", membership=membership, location=location)
+
+
+@bp.get("/resources")
+def resources() -> str:
+    rows = db.session.scalars(
+        select(Resource)
+        .where(Resource.is_active.is_(True))
+        .options(selectinload(Resource.location))
+        .order_by(Resource.kind, Resource.zone, Resource.position, Resource.name)
+    ).all()
+    by_kind = [(kind, list(items)) for kind, items in groupby(rows, key=lambda r: r.kind)]
+    return render_template("main/resources.html", by_kind=by_kind)
+
+
+@bp.post("/language")
+def set_language() -> Response:
+    """Remember the chosen language in a cookie (and on the account, when logged in)."""
+    lang = request.form.get("lang", "")
+    if lang not in ("de", "en"):
+        abort(400)
+    target = request.form.get("next", "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    response = redirect(target)
+    response.set_cookie(
+        LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
+    )
+    if current_user.is_authenticated and current_user.locale != lang:
+        from ..accounts.service import set_locale
+
+        set_locale(db.session, user=current_user._get_current_object(), locale=lang)
+    return response

@@ -1,0 +1,1 @@
+"""Membership tiers, members' memberships and studio inductions."""

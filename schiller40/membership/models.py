@@ -1,0 +1,139 @@
+"""What a member may book, how far ahead, how much is included and what the rest costs."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User, enum_column
+from ..core.time import UTCDateTime
+from ..extensions import db
+from ..resources.models import ResourceKind
+
+
+class Tier(db.Model):
+    """A membership tier. Money is integer cents, gross (19 % VAT included)."""
+
+    __tablename__ = "tier"
+    __table_args__ = (
+        CheckConstraint("monthly_price_cents >= 0", name="monthly_price_nonnegative"),
+        CheckConstraint("booking_horizon_days >= 0", name="horizon_nonnegative"),
+        CheckConstraint("max_future_bookings >= 0", name="max_future_nonnegative"),
+        CheckConstraint("included_desk_days >= 0", name="desk_days_nonnegative"),
+        CheckConstraint("included_studio_hours >= 0", name="studio_hours_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    monthly_price_cents: Mapped[int] = mapped_column(default=0)
+    booking_horizon_days: Mapped[int] = mapped_column(default=14)
+    max_future_bookings: Mapped[int] = mapped_column(default=10)
+    included_desk_days: Mapped[int] = mapped_column(default=0)
+    included_studio_hours: Mapped[int] = mapped_column(default=0)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    prices: Mapped[list[TierKindPrice]] = relationship(
+        back_populates="tier", cascade="all, delete-orphan", order_by="TierKindPrice.kind"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Tier {self.slug}>"
+
+    def price_for(self, kind: ResourceKind) -> TierKindPrice | None:
+        return next((p for p in self.prices if p.kind == kind), None)
+
+    def may_book(self, kind: ResourceKind) -> bool:
+        return self.price_for(kind) is not None
+
+    @property
+    def bookable_kinds(self) -> list[ResourceKind]:
+        return [p.kind for p in self.prices]
+
+
+class TierKindPrice(db.Model):
+    """A tier's terms for one resource kind.
+
+    The row's existence is the permission to book that kind; its prices apply to what the
+    member's included credit does not cover. A price left empty means that unit is not sold
+    (e.g. no half days in the studio).
+    """
+
+    __tablename__ = "tier_kind_price"
+    __table_args__ = (
+        UniqueConstraint("tier_id", "kind"),
+        CheckConstraint(
+            "(price_hour_cents IS NULL OR price_hour_cents >= 0)"
+            " AND (price_half_day_cents IS NULL OR price_half_day_cents >= 0)"
+            " AND (price_day_cents IS NULL OR price_day_cents >= 0)",
+            name="prices_nonnegative",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tier.id", ondelete="CASCADE"))
+    kind: Mapped[ResourceKind] = mapped_column(enum_column(ResourceKind, "tier_kind"))
+    price_hour_cents: Mapped[int | None]
+    price_half_day_cents: Mapped[int | None]
+    price_day_cents: Mapped[int | None]
+
+    tier: Mapped[Tier] = relationship(back_populates="prices")
+
+
+class MembershipStatus(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+class Membership(db.Model):
+    """A user's tier for a span of local dates (``valid_until`` inclusive, open-ended if None)."""
+
+    __tablename__ = "membership"
+    __table_args__ = (
+        CheckConstraint(
+            "valid_until IS NULL OR valid_until >= valid_from", name="until_after_from"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tier.id", ondelete="RESTRICT"), index=True)
+    valid_from: Mapped[date]
+    valid_until: Mapped[date | None]
+    status: Mapped[MembershipStatus] = mapped_column(
+        enum_column(MembershipStatus, "membership_status"), default=MembershipStatus.ACTIVE
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    tier: Mapped[Tier] = relationship()
+
+    def is_valid_on(self, day: date) -> bool:
+        return (
+            self.status is MembershipStatus.ACTIVE
+            and self.valid_from <= day
+            and (self.valid_until is None or day <= self.valid_until)
+        )
+
+
+class Induction(db.Model):
+    """Proof that a member was trained for a studio; studios name the induction they need."""
+
+    __tablename__ = "induction"
+    __table_args__ = (UniqueConstraint("user_id", "topic"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    # Matches Resource.induction, e.g. "ar-vr-studio" or "broadcast-studio".
+    topic: Mapped[str] = mapped_column(String(64))
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(back_populates="inductions", foreign_keys=[user_id])
+    granted_by: Mapped[User | None] = relationship(foreign_keys=[granted_by_id])

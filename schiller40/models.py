@@ -1,0 +1,38 @@
+"""Import every model so that SQLAlchemy's registry and Alembic see the whole schema."""
+
+from .accounts.models import Company, Role, User
+from .booking.models import Booking, BookingStatus
+from .core.audit import AuditEntry
+from .membership.models import Induction, Membership, MembershipStatus, Tier, TierKindPrice
+from .resources.models import (
+    Block,
+    BlockKind,
+    BookingUnit,
+    Closure,
+    Location,
+    OpeningHours,
+    Resource,
+    ResourceKind,
+)
+
+__all__ = [
+    "AuditEntry",
+    "Block",
+    "BlockKind",
+    "Booking",
+    "BookingStatus",
+    "BookingUnit",
+    "Closure",
+    "Company",
+    "Induction",
+    "Location",
+    "Membership",
+    "MembershipStatus",
+    "OpeningHours",
+    "Resource",
+    "ResourceKind",
+    "Role",
+    "Tier",
+    "TierKindPrice",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Locations, their opening hours and closures, bookable resources and blocks."""

@@ -1,0 +1,108 @@
+"""Turning configuration classes and the environment into a checked app config."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from config import CONFIGS, Config
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete; the message lists every problem found."""
+
+
+def load(app: Flask, config: type[Config] | Mapping[str, Any] | None) -> None:
+    """Fill ``app.config``: class defaults, then ``SCHILLER40_*`` variables, then ``config``."""
+    overrides: Mapping[str, Any] = {}
+    if isinstance(config, type):
+        base = config
+    else:
+        overrides = config or {}
+        env_name = str(
+            overrides.get("ENV_NAME") or os.environ.get("SCHILLER40_ENV") or "development"
+        )
+        if env_name not in CONFIGS:
+            raise ConfigError(
+                f"SCHILLER40_ENV={env_name!r} is unknown; use one of {', '.join(CONFIGS)}"
+            )
+        base = CONFIGS[env_name]
+    app.config.from_object(base)
+    if not app.config.get("TESTING"):
+        app.config.from_prefixed_env("SCHILLER40")
+    app.config.update(overrides)
+    _resolve(app)
+    if app.config["ENV_NAME"] == "production":
+        check_production(app.config)
+
+
+def _resolve(app: Flask) -> None:
+    cfg = app.config
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+
+    url = str(cfg.get("DATABASE_URL") or "")
+    if not url:
+        url = f"sqlite:///{instance / 'schiller40.db'}"
+    # Heroku-style URLs and bare "postgresql://" would pick psycopg2, which we do not ship.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    cfg["DATABASE_URL"] = url
+    cfg["SQLALCHEMY_DATABASE_URI"] = url
+    if url.startswith("sqlite"):
+        # Waiting for a lock beats failing at once when two requests write together.
+        options = dict(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+    if not cfg.get("SECRET_KEY") and cfg["ENV_NAME"] != "production":
+        cfg["SECRET_KEY"] = _instance_secret(instance / "secret_key")
+
+
+def _instance_secret(path: Path) -> str:
+    """A development secret generated once and kept, so sessions survive restarts."""
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def check_production(cfg: Mapping[str, Any]) -> None:
+    """Refuse to run a public service with settings that would put members at risk."""
+    problems: list[str] = []
+    key = cfg.get("SECRET_KEY") or ""
+    if not key:
+        problems.append("SCHILLER40_SECRET_KEY is not set (use 32+ random characters)")
+    elif len(key) < 32:
+        problems.append("SCHILLER40_SECRET_KEY is shorter than 32 characters")
+    if str(cfg.get("DATABASE_URL", "")).startswith("sqlite"):
+        problems.append(
+            "SCHILLER40_DATABASE_URL points to SQLite; production needs PostgreSQL "
+            "(postgresql+psycopg://...) so several app servers share one source of truth"
+        )
+    if not cfg.get("SESSION_COOKIE_SECURE"):
+        problems.append("SCHILLER40_SESSION_COOKIE_SECURE must stay true (HTTPS only cookies)")
+    if not cfg.get("WTF_CSRF_ENABLED"):
+        problems.append("SCHILLER40_WTF_CSRF_ENABLED must stay true")
+    if cfg.get("AUTO_MIGRATE"):
+        problems.append(
+            "SCHILLER40_AUTO_MIGRATE must be false; run `flask db upgrade` as a deploy step"
+        )
+    stripe_keys = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+    present = [k for k in stripe_keys if cfg.get(k)]
+    if present and len(present) != len(stripe_keys):
+        missing = ", ".join(f"SCHILLER40_{k}" for k in stripe_keys if not cfg.get(k))
+        problems.append(f"Stripe is half configured: {missing} missing")
+    if problems:
+        raise ConfigError(
+            "Refusing to start in production:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
