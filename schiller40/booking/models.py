@@ -123,9 +123,13 @@ class Booking(db.Model):
         return self.status in ACTIVE_STATUSES
 
     def set_range(self, starts_at: datetime, ends_at: datetime, resource: Resource) -> None:
-        """Set the booked range and the buffered range together, so they never disagree."""
-        self.starts_at = starts_at
-        self.ends_at = ends_at
-        self.block_start, self.block_end = blocked_range(
+        """Set the booked range and the buffered range together, so they never disagree.
+
+        The buffers are read before anything is assigned: reading them may load the resource,
+        and a load autoflushes, which must not write a half-updated row.
+        """
+        block_start, block_end = blocked_range(
             starts_at, ends_at, resource.buffer_before_minutes, resource.buffer_after_minutes
         )
+        self.starts_at, self.ends_at = starts_at, ends_at
+        self.block_start, self.block_end = block_start, block_end

@@ -1,0 +1,240 @@
+"""Test fixtures: every database test runs on SQLite and on PostgreSQL.
+
+Each test run creates fresh databases (a SQLite file, and a new PostgreSQL database on the
+server named by SCHILLER40_TEST_DATABASE_URL or the local one at 127.0.0.1:5432), migrates them
+once with the real migrations, and empties every table before each test. Under CI=true a
+missing PostgreSQL fails the run; elsewhere the PostgreSQL half is skipped and the summary
+says so loudly.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from schiller40 import create_app
+from schiller40.core.time import FrozenClock
+from schiller40.extensions import db
+from schiller40.i18n import compile_catalogs
+
+from .factories import Factory
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BACKENDS = ("sqlite", "postgresql")
+PG_SKIP_REASON = "PostgreSQL not reachable"
+# A Monday in winter time: 23 November 2026, 09:00 in Wolfsburg.
+DEFAULT_NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@dataclass
+class DatabaseServer:
+    """The databases this run uses, created on first use and dropped at the end."""
+
+    tmp: Path
+    worker: str
+    urls: dict[str, str] = field(default_factory=dict)
+    pg_admin_url: str = ""
+    pg_error: str | None = None
+
+    def url_for(self, backend: str) -> str:
+        if backend not in self.urls:
+            self.urls[backend] = (
+                self._create_sqlite() if backend == "sqlite" else self._create_postgresql()
+            )
+            _migrate(self.urls[backend])
+        return self.urls[backend]
+
+    def _create_sqlite(self) -> str:
+        return f"sqlite:///{self.tmp / f'test-{self.worker}.db'}"
+
+    def _create_postgresql(self) -> str:
+        admin = make_url(self.pg_admin_url)
+        name = f"schiller40_test_{self.worker}_{secrets.token_hex(4)}"
+        engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return admin.set(database=name).render_as_string(hide_password=False)
+
+    def drop_postgresql(self) -> None:
+        url = self.urls.get("postgresql")
+        if not url:
+            return
+        name = make_url(url).database
+        engine = create_engine(make_url(self.pg_admin_url), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def _probe_postgresql(url: str) -> str | None:
+    """None if PostgreSQL answers at ``url``, else why not."""
+    try:
+        engine = create_engine(make_url(url), connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure means "not reachable" here
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+    return None
+
+
+def _migrate(url: str) -> None:
+    from flask_migrate import upgrade
+
+    from schiller40 import MIGRATIONS_DIR
+
+    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": url})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR))
+        db.engine.dispose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    compile_catalogs()
+
+
+@pytest.fixture(scope="session")
+def database_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseServer]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    server = DatabaseServer(tmp=tmp_path_factory.mktemp("db"), worker=worker)
+    server.pg_admin_url = os.environ.get("SCHILLER40_TEST_DATABASE_URL") or DEFAULT_PG_URL
+    server.pg_admin_url = server.pg_admin_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    server.pg_error = _probe_postgresql(server.pg_admin_url)
+    if server.pg_error and in_ci():
+        pytest.exit(
+            f"CI=true but PostgreSQL is not reachable at {server.pg_admin_url}: "
+            f"{server.pg_error}",
+            returncode=3,
+        )
+    yield server
+    server.drop_postgresql()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, database_server: DatabaseServer) -> str:
+    name = request.param
+    if name == "postgresql" and request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("SQLite-only test")
+    if name == "sqlite" and request.node.get_closest_marker("postgresql_only"):
+        pytest.skip("PostgreSQL-only test")
+    if name == "postgresql" and database_server.pg_error:
+        pytest.skip(f"{PG_SKIP_REASON}: {database_server.pg_error}")
+    return name
+
+
+@pytest.fixture
+def database_url(backend: str, database_server: DatabaseServer) -> str:
+    url = database_server.url_for(backend)
+    _empty_all_tables(url)
+    return url
+
+
+def _empty_all_tables(url: str) -> None:
+    """Start each test from an empty schema (cheaper than migrating for every test)."""
+    engine = create_engine(make_url(url))
+    tables = [t.name for t in db.metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(DEFAULT_NOW)
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Override in a test module to change settings for its app."""
+    return {}
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose requests behave like real ones.
+
+    Flask reuses an already pushed app context for test requests, which would share the test's
+    database session with the "request" and hide bugs (stale identity maps, missing commits).
+    Every request here runs in an empty context, so it gets its own app context and session,
+    exactly as under gunicorn. The test's own session is committed first, so the request sees
+    what the test wrote, and the test sees fresh data afterwards.
+    """
+
+    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        db.session.commit()
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture
+def app(database_url: str, clock: FrozenClock, app_config: dict) -> Iterator[Flask]:
+    config = {"ENV_NAME": "testing", "DATABASE_URL": database_url, **app_config}
+    application = create_app(config, clock=clock)
+    application.test_client_class = IsolatedClient
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def factory(app: Flask, clock: FrozenClock) -> Factory:
+    return Factory(db.session, clock)
+
+
+@pytest.fixture
+def cli(app: Flask):  # noqa: ANN201
+    """Run a CLI command as `flask --app schiller40 ...` would, in its own app context."""
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str):  # noqa: ANN202
+        db.session.commit()
+        return contextvars.Context().run(runner.invoke, args=list(args))
+
+    return invoke
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+    # Read from the reports rather than a counter, so it also works under pytest-xdist.
+    skipped = sum(
+        1
+        for report in terminalreporter.stats.get("skipped", [])
+        if PG_SKIP_REASON in str(getattr(report, "longrepr", ""))
+    )
+    if skipped:
+        bar = "!" * 78
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(
+            f"PostgreSQL was NOT tested: {skipped} test(s) ran on SQLite only.",
+            red=True, bold=True,
+        )
+        terminalreporter.write_line(
+            "Start PostgreSQL at 127.0.0.1:5432 or set SCHILLER40_TEST_DATABASE_URL "
+            "to run them (CI=true makes this an error).",
+            red=True,
+        )
+        terminalreporter.write_line(bar, red=True, bold=True)
