@@ -180,7 +180,7 @@ class IsolatedClient(FlaskClient):
     what the test wrote, and the test sees fresh data afterwards.
     """
 
-    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def open(self, *args, **kwargs):
         db.session.commit()
         return contextvars.Context().run(super().open, *args, **kwargs)
 
@@ -207,18 +207,18 @@ def factory(app: Flask, clock: FrozenClock) -> Factory:
 
 
 @pytest.fixture
-def cli(app: Flask):  # noqa: ANN201
+def cli(app: Flask):
     """Run a CLI command as `flask --app schiller40 ...` would, in its own app context."""
     runner = app.test_cli_runner()
 
-    def invoke(*args: str):  # noqa: ANN202
+    def invoke(*args: str):
         db.session.commit()
         return contextvars.Context().run(runner.invoke, args=list(args))
 
     return invoke
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     # Read from the reports rather than a counter, so it also works under pytest-xdist.
     skipped = sum(
         1

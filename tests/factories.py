@@ -33,7 +33,7 @@ from schiller40.models import (
     User,
 )
 
-PASSWORD = "correct horse battery"  # noqa: S105
+PASSWORD = "correct horse battery"
 
 
 class Factory:
