@@ -109,19 +109,35 @@ def pytest_configure(config: pytest.Config) -> None:
     compile_catalogs()
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI a missing PostgreSQL fails the run before any test starts.
+
+    Checked once, in the controlling process (not in each xdist worker), so the failure is a
+    clean exit with a clear message rather than an internal error.
+    """
+    if hasattr(session.config, "workerinput") or not in_ci():
+        return
+    error = _probe_postgresql(_pg_admin_url())
+    if error:
+        pytest.exit(
+            f"CI=true but PostgreSQL is not reachable at {_pg_admin_url()}: {error}",
+            returncode=3,
+        )
+
+
+def _pg_admin_url() -> str:
+    url = os.environ.get("SCHILLER40_TEST_DATABASE_URL") or DEFAULT_PG_URL
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
 @pytest.fixture(scope="session")
 def database_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseServer]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     server = DatabaseServer(tmp=tmp_path_factory.mktemp("db"), worker=worker)
-    server.pg_admin_url = os.environ.get("SCHILLER40_TEST_DATABASE_URL") or DEFAULT_PG_URL
-    server.pg_admin_url = server.pg_admin_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    server.pg_admin_url = _pg_admin_url()
     server.pg_error = _probe_postgresql(server.pg_admin_url)
-    if server.pg_error and in_ci():
-        pytest.exit(
-            f"CI=true but PostgreSQL is not reachable at {server.pg_admin_url}: "
-            f"{server.pg_error}",
-            returncode=3,
-        )
+    if server.pg_error and in_ci():  # became unreachable after the session-start check
+        pytest.fail(f"CI=true but PostgreSQL is not reachable: {server.pg_error}")
     yield server
     server.drop_postgresql()
 
