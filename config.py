@@ -49,6 +49,9 @@ class Config:
 
     # Where links in mails and feeds point to; empty means "derive from the request".
     PUBLIC_URL = ""
+    # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust
+    # (0 = none). Set to 1 behind one nginx/Caddy, so URLs and client addresses are right.
+    TRUSTED_PROXIES = 0
 
 
 class DevelopmentConfig(Config):

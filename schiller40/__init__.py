@@ -53,6 +53,14 @@ def create_app(
     _register_cli(app)
     _register_template_helpers(app)
 
+    proxies = int(app.config["TRUSTED_PROXIES"])
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=proxies
+        )
+
     if app.config["AUTO_MIGRATE"]:
         _auto_migrate(app)
     return app

@@ -1,0 +1,22 @@
+"""gunicorn settings for production: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+Each value can be overridden from the environment, so one file serves every machine.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("SCHILLER40_BIND", "127.0.0.1:8000")
+# Sync workers: the app is I/O-light and request handlers hold a DB transaction briefly.
+workers = int(os.environ.get("SCHILLER40_WORKERS", multiprocessing.cpu_count() * 2))
+threads = int(os.environ.get("SCHILLER40_THREADS", "1"))
+timeout = int(os.environ.get("SCHILLER40_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then so a slow leak can never take a server down.
+max_requests = 5000
+max_requests_jitter = 500
+accesslog = "-"
+errorlog = "-"
+# Load the app once in the master: faster worker start, and a bad config fails before fork.
+preload_app = True
