@@ -140,6 +140,7 @@ def upgrade() -> None:
     sa.Column('is_active_account', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint('email = lower(email)', name=op.f('ck_user_email_lowercase')),
     sa.ForeignKeyConstraint(['company_id'], ['company.id'], name=op.f('fk_user_company_id_company'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user')),
     sa.UniqueConstraint('email', name=op.f('uq_user_email'))

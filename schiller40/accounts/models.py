@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -64,6 +64,9 @@ class Company(db.Model):
 
 class User(UserMixin, db.Model):
     __tablename__ = "user"
+    # The unique index on email is only case-insensitive if every writer lowercases; the
+    # CHECK makes the database hold every writer (scripts, psql) to that.
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored normalised (see normalize_email), so a plain unique index is case-insensitive.

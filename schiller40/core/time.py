@@ -79,12 +79,15 @@ def local_datetime(day: date, at: time, tz: ZoneInfo = BERLIN) -> datetime:
     """The aware instant for a wall-clock time on a local day.
 
     On the autumn clock change a wall time occurs twice; ``fold=0`` picks the first (summer
-    time) occurrence, which is what a person means by "02:30" on that night. Spring-forward
-    gaps do not occur in opening hours, but are normalised by a round trip through UTC.
+    time) occurrence, which is what a person means by "02:30" on that night. A time in the
+    spring gap (02:30 on the last Sunday of March) is read with the winter offset, i.e. as
+    03:30 summer time.
+
+    The result is in UTC on purpose: PEP 495 makes an ambiguous local ``datetime`` compare
+    unequal to every instant in another zone, a trap we keep out of the rest of the code.
     """
     naive = datetime.combine(day, at)
-    aware = naive.replace(tzinfo=tz, fold=0)
-    return aware.astimezone(UTC).astimezone(tz)
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
 
 
 def to_local(instant: datetime, tz: ZoneInfo = BERLIN) -> datetime:
