@@ -1,7 +1,7 @@
 """Import every model so that SQLAlchemy's registry and Alembic see the whole schema."""
 
-from .accounts.models import Company, Role, User
-from .booking.models import Booking, BookingStatus
+from .accounts.models import ApiToken, Company, Role, User
+from .booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .core.audit import AuditEntry
 from .membership.models import Induction, Membership, MembershipStatus, Tier, TierKindPrice
 from .resources.models import (
@@ -16,6 +16,7 @@ from .resources.models import (
 )
 
 __all__ = [
+    "ApiToken",
     "AuditEntry",
     "Block",
     "BlockKind",
@@ -35,4 +36,6 @@ __all__ = [
     "Tier",
     "TierKindPrice",
     "User",
+    "WaitlistEntry",
+    "WaitlistStatus",
 ]

@@ -55,6 +55,10 @@ class Company(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Members share the included credit of all their memberships; these caps (per member per
+    # month) keep one person from using up the team's pool. None means no cap.
+    member_cap_desk_days: Mapped[int | None]
+    member_cap_studio_hours: Mapped[int | None]
 
     members: Mapped[list[User]] = relationship(back_populates="company")
 
@@ -122,3 +126,26 @@ class User(UserMixin, db.Model):
             if membership.is_valid_on(day):
                 return membership
         return None
+
+
+class ApiToken(db.Model):
+    """A bearer token for the JSON API.
+
+    Only a SHA-256 digest of the token is stored: the token is 256 random bits, so a plain
+    hash suffices (no salt or slow hash needed), and a database dump reveals nothing usable.
+    """
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+
+    def is_valid(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at

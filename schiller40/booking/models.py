@@ -133,3 +133,46 @@ class Booking(db.Model):
         )
         self.starts_at, self.ends_at = starts_at, ends_at
         self.block_start, self.block_end = block_start, block_end
+
+
+class WaitlistStatus(enum.StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"  # the slot is reserved for this member until offer_expires_at
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    LAPSED = "lapsed"  # an offer that ran out unanswered
+    CANCELLED = "cancelled"  # withdrawn by the member, or the slot passed
+
+
+class WaitlistEntry(db.Model):
+    """A member queueing for a taken slot. Nothing is booked until they accept an offer."""
+
+    __tablename__ = "waitlist_entry"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
+        CheckConstraint(
+            "status <> 'offered' OR offer_expires_at IS NOT NULL", name="offer_has_expiry"
+        ),
+        Index("ix_waitlist_entry_resource_range", "resource_id", "starts_at", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resource.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[WaitlistStatus] = mapped_column(
+        enum_column(WaitlistStatus, "waitlist_status"), default=WaitlistStatus.WAITING
+    )
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    resource: Mapped[Resource] = relationship()
+    user: Mapped[User] = relationship()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
