@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from flask_login import current_user
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -12,8 +12,13 @@ LANG_COOKIE = "lang"
 
 
 def select_locale() -> str:
-    """The member's saved choice, else the language cookie, else the browser's, else German."""
+    """The member's saved choice, else the language cookie, else the browser's, else German.
+
+    Outside a request (CLI, worker, tests calling services) there is no one to ask: German.
+    """
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if current_user and current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale
     cookie = request.cookies.get(LANG_COOKIE)

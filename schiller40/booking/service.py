@@ -1,0 +1,673 @@
+"""Booking use cases: create (one, a series, or "any free desk"), reschedule, cancel.
+
+Each function is one transaction: take the write lock, lock the contested resources, expire
+stale holds and offers, re-check every rule against fresh data, write, audit, commit. The
+database's overlap guard stands behind all of this; if it ever fires, the caller gets a
+conflict, never a 500. The actor and ``now`` are arguments: nothing here reads the request,
+the session or a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from ..accounts.models import User
+from ..core import audit
+from ..core.locking import begin_write, is_overlap_violation, lock_rows
+from ..errors import NotFound
+from ..resources.models import BookingUnit, Location, Resource, ResourceKind
+from . import snapshots
+from .errors import BookingError, from_violation
+from .models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
+from .rules import (
+    Credit,
+    Interval,
+    LocationRules,
+    Member,
+    Overrides,
+    Policy,
+    Quote,
+    ResourceRules,
+    RuleViolation,
+    evaluate,
+    free_ranges,
+    nearest_fit,
+    recurrence,
+)
+
+ALTERNATIVES = 3
+ALTERNATIVE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class BookingSettings:
+    policy: Policy = field(default_factory=Policy)
+    # How long an unpaid booking keeps its slot while the member pays.
+    hold: timedelta = timedelta(minutes=15)
+    # How long a waitlist offer reserves a freed slot for the member it was offered to.
+    offer_window: timedelta = timedelta(minutes=30)
+
+
+DEFAULT_SETTINGS = BookingSettings()
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    start: datetime
+    end: datetime
+    resource_slug: str | None = None
+    kind: ResourceKind | None = None
+    repeat_freq: str | None = None
+    repeat_count: int = 1
+    on_conflict: str = "fail"  # or "skip": book what is free, report the rest
+    note: str = ""
+    overrides: Overrides = field(default_factory=Overrides)
+
+
+@dataclass
+class Occurrence:
+    start: datetime
+    end: datetime
+    booking: Booking | None = None
+    error: BookingError | None = None
+
+
+@dataclass
+class BookingOutcome:
+    occurrences: list[Occurrence]
+
+    @property
+    def bookings(self) -> list[Booking]:
+        return [o.booking for o in self.occurrences if o.booking is not None]
+
+
+# --- create --------------------------------------------------------------------------------
+
+
+def create_bookings(
+    session: Session,
+    *,
+    actor: User,
+    request: BookingRequest,
+    now: datetime,
+    for_user: User | None = None,
+    settings: BookingSettings = DEFAULT_SETTINGS,
+) -> BookingOutcome:
+    """Book one range, a series, or any free resource of a kind, all or nothing (or skip)."""
+    if for_user is not None and for_user.id != actor.id and not actor.is_staff:
+        raise NotFound()
+    begin_write(session)
+    actor = session.merge(actor)
+    target = session.merge(for_user) if for_user is not None else actor
+    candidates = _candidates(session, request, target)
+    lock_rows(session, Resource, [r.id for r in candidates])
+    expire_stale(session, [r.id for r in candidates], now=now, settings=settings)
+
+    location = candidates[0].location
+    first = Interval(request.start, request.end)
+    loc = snapshots.location_rules(location, _years(first))
+    try:
+        ranges = (
+            recurrence(first, freq=request.repeat_freq, count=request.repeat_count, location=loc)
+            if request.repeat_freq
+            else [first]
+        )
+    except RuleViolation as violation:
+        raise from_violation(violation) from None
+    if len(ranges) > 1:
+        loc = snapshots.location_rules(location, _years(*ranges))
+    overrides = request.overrides if actor.is_staff else Overrides()
+    outcome = _book(
+        session, actor=actor, target=target, candidates=candidates, ranges=ranges, loc=loc,
+        now=now, settings=settings, overrides=overrides, note=request.note,
+        all_or_nothing=request.on_conflict != "skip",
+    )
+    session.commit()
+    return outcome
+
+
+def _book(
+    session: Session,
+    *,
+    actor: User,
+    target: User,
+    candidates: list[Resource],
+    ranges: list[Interval],
+    loc: LocationRules,
+    now: datetime,
+    settings: BookingSettings,
+    overrides: Overrides,
+    note: str,
+    all_or_nothing: bool,
+) -> BookingOutcome:
+    """Check and insert bookings inside the caller's locked transaction (no commit)."""
+    window = Interval(
+        min(r.start for r in ranges) - timedelta(days=1),
+        max(r.end for r in ranges) + timedelta(days=1),
+    )
+    ids = [r.id for r in candidates]
+    taken = snapshots.occupied(session, ids, window, now=now, for_user_id=target.id)
+    blocked = snapshots.blocks(session, candidates[0].location_id, ids, window)
+    rules_of = {r.id: snapshots.resource_rules(r) for r in candidates}
+    acting_staff = actor.is_staff
+    credits: dict[tuple[int, int], Credit] = {}
+    added = 0
+    occurrences: list[Occurrence] = []
+    violations: list[RuleViolation | None] = []
+    members: dict[date, Member] = {}
+
+    for booked in ranges:
+        day = loc.local_date(booked.start)
+        if day not in members:
+            members[day] = snapshots.member(
+                session, target, day=day, now=now, acting_staff=acting_staff
+            )[0]
+        member = replace(members[day], future_bookings=members[day].future_bookings + added)
+        month = (day.year, day.month)
+        if month not in credits:
+            credits[month] = snapshots.credit_left(session, target, day=day, location=loc)
+        chosen: tuple[Resource, Quote] | None = None
+        refusal: RuleViolation | None = None
+        for resource in candidates:
+            try:
+                price = evaluate(
+                    booked, resource=rules_of[resource.id], location=loc, member=member,
+                    credit=credits[month], occupied=taken[resource.id],
+                    blocks=blocked[resource.id], policy=settings.policy, now=now,
+                    overrides=overrides,
+                )
+            except RuleViolation as violation:
+                # Prefer explaining a conflict: with several candidates it means "all taken".
+                if refusal is None or violation.code == "conflict":
+                    refusal = refusal if refusal and refusal.code == "conflict" else violation
+                continue
+            chosen = (resource, price)
+            break
+        if chosen is None:
+            assert refusal is not None
+            occurrences.append(Occurrence(booked.start, booked.end, error=from_violation(refusal)))
+            violations.append(refusal)
+            continue
+        resource, price = chosen
+        booking = _new_booking(
+            resource, target, actor, booked, price, now=now, settings=settings, note=note
+        )
+        session.add(booking)
+        taken[resource.id].append(rules_of[resource.id].blocked(booked))
+        left = credits[month]
+        credits[month] = Credit(
+            left.half_days - price.credit_half_days, left.minutes - price.credit_minutes
+        )
+        added += 1
+        occurrences.append(Occurrence(booked.start, booked.end, booking=booking))
+        violations.append(None)
+
+    failures = [i for i, o in enumerate(occurrences) if o.error is not None]
+    if failures and (all_or_nothing or len(failures) == len(occurrences)):
+        first = violations[failures[0]]
+        assert first is not None
+        extra: dict[str, Any] = {}
+        if first.code == "conflict" and len(ranges) == 1:
+            extra["alternatives"] = _alternatives(
+                session, ranges[0], candidates[0], loc=loc,
+                member=members[loc.local_date(ranges[0].start)],
+                credit=credits[_month(loc, ranges[0])], now=now, settings=settings,
+                overrides=overrides, target=target,
+            )
+        if len(ranges) > 1:
+            extra["occurrences"] = [occurrence_report(o, loc) for o in occurrences]
+        session.rollback()
+        raise from_violation(first, **extra)
+
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        if is_overlap_violation(exc):
+            raise BookingError("conflict", extra={"alternatives": []}) from exc
+        raise
+    for occurrence in occurrences:
+        if occurrence.booking is not None:
+            _audit_created(session, occurrence.booking, actor, target, overrides, now)
+    return BookingOutcome(occurrences)
+
+
+def _new_booking(
+    resource: Resource,
+    target: User,
+    actor: User,
+    booked: Interval,
+    price: Quote,
+    *,
+    now: datetime,
+    settings: BookingSettings,
+    note: str,
+) -> Booking:
+    paid = price.gross_cents > 0
+    booking = Booking(
+        resource=resource,
+        user=target,
+        created_by=actor if actor.id != target.id else None,
+        status=BookingStatus.HELD if paid else BookingStatus.CONFIRMED,
+        hold_expires_at=now + settings.hold if paid else None,
+        price_gross_cents=price.gross_cents,
+        price_net_cents=price.net_cents,
+        price_tax_cents=price.tax_cents,
+        credit_half_days=price.credit_half_days,
+        credit_minutes=price.credit_minutes,
+        note=note,
+        created_at=now,
+        updated_at=now,
+    )
+    booking.set_range(booked.start, booked.end, resource)
+    return booking
+
+
+def _audit_created(
+    session: Session, booking: Booking, actor: User, target: User, overrides: Overrides,
+    now: datetime,
+) -> None:
+    details: dict[str, Any] = {
+        "resource": booking.resource.slug,
+        "start": booking.starts_at.isoformat(),
+        "end": booking.ends_at.isoformat(),
+        "status": booking.status.value,
+        "price_gross_cents": booking.price_gross_cents,
+    }
+    if actor.id != target.id:
+        details["on_behalf_of"] = target.id
+    if overrides.opening_hours or overrides.blocks:
+        details["overrides"] = {
+            "opening_hours": overrides.opening_hours, "blocks": overrides.blocks
+        }
+    audit.record(
+        session, action="booking.created", now=now, actor_id=actor.id,
+        object_type="booking", object_id=booking.id, details=details,
+    )
+
+
+def _candidates(session: Session, request: BookingRequest, target: User) -> list[Resource]:
+    """The resource asked for, or every active resource of the kind in preference order."""
+    query = select(Resource).options(
+        selectinload(Resource.location).selectinload(Location.opening_hours),
+        selectinload(Resource.location).selectinload(Location.closures),
+    )
+    if request.resource_slug is not None:
+        resource = session.scalar(query.where(Resource.slug == request.resource_slug))
+        if resource is None or not resource.is_active:
+            raise BookingError("not_found", fields={"resource": [str(NotFound.default_message)]})
+        return [resource]
+    if request.kind is None:
+        raise BookingError("invalid", fields={"resource": ["resource or kind is required"]})
+    resources = list(
+        session.scalars(
+            query.where(Resource.kind == request.kind, Resource.is_active.is_(True)).order_by(
+                Resource.position, Resource.id
+            )
+        )
+    )
+    if not resources:
+        raise BookingError("not_found", fields={"kind": [str(NotFound.default_message)]})
+    zone = snapshots.usual_zone(session, target.id, request.kind)
+    # Preferred: the member's usual zone, then flexible units (hot desks before fixed desks),
+    # then zone and position, so "any desk" fills one zone before the next.
+    return sorted(
+        resources,
+        key=lambda r: (
+            r.zone != zone if zone else False,
+            r.booking_unit is not BookingUnit.HALF_DAY,
+            r.zone or "",
+            r.position,
+            r.id,
+        ),
+    )
+
+
+def _years(*ranges: Interval) -> set[int]:
+    return {r.start.year for r in ranges} | {r.end.year for r in ranges}
+
+
+def _month(loc: LocationRules, booked: Interval) -> tuple[int, int]:
+    day = loc.local_date(booked.start)
+    return (day.year, day.month)
+
+
+def occurrence_report(occurrence: Occurrence, loc: LocationRules) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "start": occurrence.start.astimezone(loc.tz).isoformat(),
+        "end": occurrence.end.astimezone(loc.tz).isoformat(),
+    }
+    if occurrence.booking is not None:
+        report["status"] = "booked"
+        report["booking_id"] = occurrence.booking.id
+    else:
+        assert occurrence.error is not None
+        report["status"] = "refused"
+        report["error"] = {"code": occurrence.error.code, "message": occurrence.error.message}
+    return report
+
+
+# --- alternatives --------------------------------------------------------------------------
+
+
+def _alternatives(
+    session: Session,
+    wanted: Interval,
+    resource: Resource,
+    *,
+    loc: LocationRules,
+    member: Member,
+    credit: Credit,
+    now: datetime,
+    settings: BookingSettings,
+    overrides: Overrides,
+    target: User,
+) -> list[dict[str, str]]:
+    """Up to three slots that are really free and allowed for this member right now.
+
+    First the nearest free slot of the same length on the same resource (same day, or the
+    following days at the same local time); then the same time on other resources of the
+    same kind; then a second slot on the same resource if there is still room.
+    """
+    siblings = sorted(
+        session.scalars(
+            select(Resource).where(
+                Resource.location_id == resource.location_id,
+                Resource.kind == resource.kind,
+                Resource.is_active.is_(True),
+            )
+        ),
+        # Neighbours first: someone who wanted desk A1 would rather sit at A2 than elsewhere.
+        key=lambda r: (r.zone != resource.zone, r.position, r.id),
+    )
+    window = Interval(
+        wanted.start - timedelta(days=1), wanted.end + timedelta(days=ALTERNATIVE_DAYS + 1)
+    )
+    ids = [r.id for r in siblings]
+    taken = snapshots.occupied(session, ids, window, now=now, for_user_id=target.id)
+    blocked = snapshots.blocks(session, resource.location_id, ids, window)
+    rules_of = {r.id: snapshots.resource_rules(r) for r in siblings}
+    own = rules_of[resource.id]
+
+    def allowed(booked: Interval, rid: int) -> bool:
+        try:
+            evaluate(
+                booked, resource=rules_of[rid], location=loc, member=member, credit=credit,
+                occupied=taken[rid], blocks=blocked[rid], policy=settings.policy, now=now,
+                overrides=overrides,
+            )
+        except RuleViolation:
+            return False
+        return True
+
+    same: list[Interval] = []
+    first_day = loc.local_date(wanted.start)
+    wall_start = wanted.start.astimezone(loc.tz).time()
+    notice = settings.policy.min_notice.get(resource.kind, timedelta(0))
+    for offset in range(ALTERNATIVE_DAYS + 1):
+        day = first_day + timedelta(days=offset)
+        shifted_start = loc.local(day, wall_start)
+        shifted = Interval(shifted_start, shifted_start + wanted.duration)
+        free = free_ranges(
+            day, resource=own, location=loc, occupied=taken[resource.id],
+            blocks=blocked[resource.id], not_before=max(now + notice, now),
+        )
+        options = _fits(shifted, free, own)
+        for option in options:
+            if option != wanted and allowed(option, resource.id) and option not in same:
+                same.append(option)
+                break
+        if len(same) >= 2:
+            break
+
+    others = [
+        (r, wanted) for r in siblings if r.id != resource.id and allowed(wanted, r.id)
+    ][:ALTERNATIVES]
+    picks: list[tuple[Resource, Interval]] = []
+    if same:
+        picks.append((resource, same[0]))
+    picks.extend(others[: ALTERNATIVES - len(picks) - (1 if len(same) > 1 else 0)])
+    picks.extend((resource, s) for s in same[1:])
+    return [
+        {
+            "resource": r.slug,
+            "start": i.start.astimezone(loc.tz).isoformat(),
+            "end": i.end.astimezone(loc.tz).isoformat(),
+        }
+        for r, i in picks[:ALTERNATIVES]
+    ]
+
+
+def _fits(wanted: Interval, free: list[Interval], rules: ResourceRules) -> list[Interval]:
+    """Placements of ``wanted`` in ``free``: exact units for desks, nearest fit otherwise."""
+    if rules.unit in (BookingUnit.HALF_DAY, BookingUnit.DAY):
+        same_length = [u for u in free if u.duration == wanted.duration]
+        return sorted(same_length, key=lambda u: abs(u.start - wanted.start))
+    fit = nearest_fit(wanted, free)
+    return [fit] if fit else []
+
+
+# --- reschedule and cancel -----------------------------------------------------------------
+
+
+def _load_for(session: Session, actor: User, booking_id: int) -> Booking:
+    """The booking if the actor may see it; someone else's is "not found", not "forbidden"."""
+    booking = session.get(Booking, booking_id)
+    if booking is None or (booking.user_id != actor.id and not actor.is_staff):
+        raise NotFound()
+    return booking
+
+
+def reschedule(
+    session: Session,
+    *,
+    actor: User,
+    booking_id: int,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    resource_slug: str | None = None,
+    overrides: Overrides | None = None,
+    settings: BookingSettings = DEFAULT_SETTINGS,
+) -> Booking:
+    """Move a booking to another time (and optionally another resource of the same kind).
+
+    The price may not change: a paid booking would need a new payment or a refund, which is
+    a cancellation and a new booking, said plainly to the member.
+    """
+    begin_write(session)
+    actor = session.merge(actor)
+    booking = _load_for(session, actor, booking_id)
+    old_resource = booking.resource
+    new_resource = old_resource
+    if resource_slug is not None and resource_slug != old_resource.slug:
+        new_resource = session.scalar(select(Resource).where(Resource.slug == resource_slug))
+        if (
+            new_resource is None
+            or not new_resource.is_active
+            or new_resource.kind != old_resource.kind
+            or new_resource.location_id != old_resource.location_id
+        ):
+            raise BookingError("not_found", fields={"resource": [str(NotFound.default_message)]})
+    lock_rows(session, Resource, {old_resource.id, new_resource.id})
+    expire_stale(session, [old_resource.id, new_resource.id], now=now, settings=settings)
+    session.refresh(booking)
+    if not booking.is_active or booking.starts_at <= now:
+        raise BookingError("not_changeable")
+    target = booking.user or actor
+    booked = Interval(start, end)
+    loc = snapshots.location_rules(new_resource.location, _years(booked))
+    day = loc.local_date(booked.start)
+    member = snapshots.member(
+        session, target, day=day, now=now, acting_staff=actor.is_staff
+    )[0]
+    credit = snapshots.credit_left(session, target, day=day, location=loc)
+    if _month(loc, Interval(booking.starts_at, booking.ends_at)) == _month(loc, booked):
+        credit = Credit(  # this booking's own credit is available to itself
+            credit.half_days + booking.credit_half_days, credit.minutes + booking.credit_minutes
+        )
+    window = Interval(booked.start - timedelta(days=1), booked.end + timedelta(days=1))
+    taken = snapshots.occupied(
+        session, [new_resource.id], window, now=now, exclude_booking_id=booking.id,
+        for_user_id=target.id,
+    )
+    blocked = snapshots.blocks(session, new_resource.location_id, [new_resource.id], window)
+    rules = snapshots.resource_rules(new_resource)
+    used_overrides = overrides if (overrides and actor.is_staff) else Overrides()
+    try:
+        price = evaluate(
+            booked, resource=rules, location=loc, member=member, credit=credit,
+            occupied=taken[new_resource.id], blocks=blocked[new_resource.id],
+            policy=settings.policy, now=now, overrides=used_overrides, new_bookings=0,
+        )
+    except RuleViolation as violation:
+        extra: dict[str, Any] = {}
+        if violation.code == "conflict":
+            extra["alternatives"] = _alternatives(
+                session, booked, new_resource, loc=loc, member=member, credit=credit, now=now,
+                settings=settings, overrides=used_overrides, target=target,
+            )
+        session.rollback()
+        raise from_violation(violation, **extra) from None
+    if price.gross_cents != booking.price_gross_cents:
+        session.rollback()
+        raise BookingError("price_changed")
+
+    before = {
+        "resource": old_resource.slug,
+        "start": booking.starts_at.isoformat(),
+        "end": booking.ends_at.isoformat(),
+    }
+    old_range = Interval(booking.starts_at, booking.ends_at)
+    booking.resource = new_resource
+    booking.set_range(start, end, new_resource)
+    booking.credit_half_days = price.credit_half_days
+    booking.credit_minutes = price.credit_minutes
+    booking.sequence += 1
+    booking.updated_at = now
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        if is_overlap_violation(exc):
+            raise BookingError("conflict", extra={"alternatives": []}) from exc
+        raise
+    audit.record(
+        session, action="booking.rescheduled", now=now, actor_id=actor.id,
+        object_type="booking", object_id=booking.id,
+        details={
+            "from": before,
+            "to": {"resource": new_resource.slug, "start": start.isoformat(),
+                   "end": end.isoformat()},
+            **({"overrides": True} if used_overrides != Overrides() else {}),
+        },
+    )
+    from .waitlist import offer_freed
+
+    offer_freed(session, old_resource, old_range, now=now, settings=settings)
+    session.commit()
+    return booking
+
+
+def cancel(
+    session: Session,
+    *,
+    actor: User,
+    booking_id: int,
+    now: datetime,
+    reason: str | None = None,
+    settings: BookingSettings = DEFAULT_SETTINGS,
+) -> Booking:
+    """Cancel a booking; the slot is free at once, included credit comes back if in time."""
+    begin_write(session)
+    actor = session.merge(actor)
+    booking = _load_for(session, actor, booking_id)
+    lock_rows(session, Resource, [booking.resource_id])
+    session.refresh(booking)
+    if not booking.is_active or booking.ends_at <= now:
+        raise BookingError("not_cancellable")
+    if booking.starts_at <= now and not actor.is_staff:
+        raise BookingError("not_cancellable")
+    notice = settings.policy.credit_return_notice.get(booking.resource.kind, timedelta(0))
+    credit_returned = now <= booking.starts_at - notice
+    returned = {"half_days": booking.credit_half_days, "minutes": booking.credit_minutes}
+    booking.status = BookingStatus.CANCELLED
+    booking.cancelled_at = now
+    booking.cancelled_by_id = actor.id
+    booking.cancel_reason = (reason or "").strip()[:500] or None
+    booking.sequence += 1
+    booking.updated_at = now
+    if credit_returned:
+        booking.credit_half_days = 0
+        booking.credit_minutes = 0
+    audit.record(
+        session, action="booking.cancelled", now=now, actor_id=actor.id,
+        object_type="booking", object_id=booking.id,
+        details={
+            "credit_returned": returned if credit_returned else None,
+            "reason": booking.cancel_reason,
+            **({"on_behalf_of": booking.user_id} if actor.id != booking.user_id else {}),
+        },
+    )
+    from .waitlist import offer_freed
+
+    offer_freed(
+        session, booking.resource, Interval(booking.starts_at, booking.ends_at), now=now,
+        settings=settings,
+    )
+    session.commit()
+    return booking
+
+
+# --- housekeeping under the lock -----------------------------------------------------------
+
+
+def expire_stale(
+    session: Session, resource_ids: list[int], *, now: datetime, settings: BookingSettings
+) -> None:
+    """Release holds whose time ran out and lapse unanswered waitlist offers.
+
+    Runs inside every booking transaction (under the resource locks), so a stale hold never
+    blocks a slot a moment longer than it should, even before the periodic worker comes by.
+    """
+    ids = sorted(set(resource_ids))
+    stale = session.scalars(
+        select(Booking).where(
+            Booking.resource_id.in_(ids),
+            Booking.status == BookingStatus.HELD,
+            Booking.hold_expires_at <= now,
+        )
+    ).all()
+    for booking in stale:
+        booking.status = BookingStatus.EXPIRED
+        booking.credit_half_days = 0
+        booking.credit_minutes = 0
+        booking.sequence += 1
+        booking.updated_at = now
+        audit.record(
+            session, action="booking.hold_expired", now=now, actor_id=None,
+            object_type="booking", object_id=booking.id,
+        )
+    from .waitlist import advance
+
+    session.flush()
+    advance(session, ids, now=now, settings=settings, freed=stale)
+
+
+def pending_entries(session: Session, resource_id: int) -> list[WaitlistEntry]:
+    return list(
+        session.scalars(
+            select(WaitlistEntry)
+            .where(
+                WaitlistEntry.resource_id == resource_id,
+                WaitlistEntry.status == WaitlistStatus.WAITING,
+            )
+            .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
+        )
+    )

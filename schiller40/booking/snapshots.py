@@ -1,0 +1,249 @@
+"""Read what the pure rules need from the database, as frozen snapshots.
+
+Every function here is a query (or a few) with no side effects; the service calls them
+after taking its locks, so what they return cannot change before the service writes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+import holidays as holidays_lib
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ..accounts.models import User
+from ..membership.models import Membership, MembershipStatus, Tier
+from ..resources.models import Block, Location, Resource, ResourceKind
+from .models import ACTIVE_STATUSES, Booking, WaitlistEntry, WaitlistStatus
+from .rules import Credit, Interval, KindPrice, LocationRules, Member, ResourceRules, TierRules
+
+
+@lru_cache(maxsize=64)
+def _holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    return frozenset(holidays_lib.country_holidays(country, subdiv=subdivision, years=year))
+
+
+def location_rules(location: Location, years: Iterable[int]) -> LocationRules:
+    days: set[date] = set()
+    for year in set(years):
+        days |= _holidays(location.holiday_country, location.holiday_subdivision, year)
+    hours: dict[int, list] = defaultdict(list)
+    for row in location.opening_hours:
+        hours[row.weekday].append((row.opens, row.closes))
+    return LocationRules(
+        tz=location.tz,
+        opening_hours={d: tuple(sorted(v)) for d, v in hours.items()},
+        closures=tuple((c.first_day, c.last_day) for c in location.closures),
+        holidays=frozenset(days),
+        half_day_split=location.half_day_split,
+    )
+
+
+def resource_rules(resource: Resource) -> ResourceRules:
+    return ResourceRules(
+        id=resource.id,
+        kind=resource.kind,
+        unit=resource.booking_unit,
+        min_minutes=resource.min_duration_minutes,
+        max_minutes=resource.max_duration_minutes,
+        buffer_before_minutes=resource.buffer_before_minutes,
+        buffer_after_minutes=resource.buffer_after_minutes,
+        induction=resource.induction,
+        active=resource.is_active,
+        zone=resource.zone,
+    )
+
+
+def tier_rules(tier: Tier) -> TierRules:
+    return TierRules(
+        slug=tier.slug,
+        horizon_days=tier.booking_horizon_days,
+        max_future_bookings=tier.max_future_bookings,
+        included_desk_days=tier.included_desk_days,
+        included_studio_hours=tier.included_studio_hours,
+        prices={
+            p.kind: KindPrice(p.price_hour_cents, p.price_half_day_cents, p.price_day_cents)
+            for p in tier.prices
+        },
+    )
+
+
+def membership_on(session: Session, user_id: int, day: date) -> Membership | None:
+    return session.scalar(
+        select(Membership)
+        .where(
+            Membership.user_id == user_id,
+            Membership.status == MembershipStatus.ACTIVE,
+            Membership.valid_from <= day,
+            or_(Membership.valid_until.is_(None), Membership.valid_until >= day),
+        )
+        .order_by(Membership.valid_from.desc())
+        .limit(1)
+    )
+
+
+def future_booking_count(session: Session, user_id: int, now: datetime) -> int:
+    return session.scalar(
+        select(func.count())
+        .select_from(Booking)
+        .where(
+            Booking.user_id == user_id,
+            Booking.status.in_(ACTIVE_STATUSES),
+            Booking.ends_at > now,
+        )
+    ) or 0
+
+
+def member(
+    session: Session, user: User, *, day: date, now: datetime, acting_staff: bool
+) -> tuple[Member, Tier | None]:
+    """The rules' view of the member on a local day, and the tier in force then."""
+    membership = membership_on(session, user.id, day)
+    tier = membership.tier if membership else None
+    return (
+        Member(
+            tier=tier_rules(tier) if tier else None,
+            inductions=frozenset(i.topic for i in user.inductions),
+            future_bookings=future_booking_count(session, user.id, now),
+            acting_staff=acting_staff,
+        ),
+        tier,
+    )
+
+
+def month_bounds(location: LocationRules, day: date) -> Interval:
+    first = day.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return Interval(location.local(first, _MIDNIGHT), location.local(following, _MIDNIGHT))
+
+
+def credit_left(
+    session: Session, user: User, *, day: date, location: LocationRules
+) -> Credit:
+    """Included credit left in the month of ``day``.
+
+    A member of a company draws on the pool of all the company's members' memberships that
+    month, within the company's per-member cap. Used credit is what bookings of that month
+    recorded (cancelling in time and expiry zero a booking's credit).
+    """
+    month = month_bounds(location, day)
+    pool_users = [user]
+    if user.company is not None:
+        pool_users = list(user.company.members)
+    pool_half_days = pool_minutes = 0
+    for person in pool_users:
+        membership = membership_on(session, person.id, day)
+        if membership is None:
+            continue
+        pool_half_days += membership.tier.included_desk_days * 2
+        pool_minutes += membership.tier.included_studio_hours * 60
+    if not pool_half_days and not pool_minutes:
+        return Credit()
+    ids = [p.id for p in pool_users]
+    rows = session.execute(
+        select(
+            Booking.user_id,
+            func.coalesce(func.sum(Booking.credit_half_days), 0),
+            func.coalesce(func.sum(Booking.credit_minutes), 0),
+        )
+        .where(
+            Booking.user_id.in_(ids),
+            Booking.starts_at >= month.start,
+            Booking.starts_at < month.end,
+        )
+        .group_by(Booking.user_id)
+    ).all()
+    used_half_days = sum(r[1] for r in rows)
+    used_minutes = sum(r[2] for r in rows)
+    left_half_days = pool_half_days - used_half_days
+    left_minutes = pool_minutes - used_minutes
+    company = user.company
+    if company is not None:
+        own = next((r for r in rows if r[0] == user.id), (user.id, 0, 0))
+        if company.member_cap_desk_days is not None:
+            left_half_days = min(left_half_days, company.member_cap_desk_days * 2 - own[1])
+        if company.member_cap_studio_hours is not None:
+            left_minutes = min(left_minutes, company.member_cap_studio_hours * 60 - own[2])
+    return Credit(half_days=max(left_half_days, 0), minutes=max(left_minutes, 0))
+
+
+def occupied(
+    session: Session,
+    resource_ids: Iterable[int],
+    window: Interval,
+    *,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+    for_user_id: int | None = None,
+) -> dict[int, list[Interval]]:
+    """Buffered ranges that a new booking must not touch, per resource, within ``window``.
+
+    That is every held or confirmed booking, and every open waitlist offer made to someone
+    other than ``for_user_id`` (an offer reserves the freed slot for its member).
+    """
+    ids = list(resource_ids)
+    result: dict[int, list[Interval]] = {rid: [] for rid in ids}
+    if not ids:
+        return result
+    query = select(Booking.resource_id, Booking.block_start, Booking.block_end).where(
+        Booking.resource_id.in_(ids),
+        Booking.status.in_(ACTIVE_STATUSES),
+        Booking.block_start < window.end,
+        Booking.block_end > window.start,
+    )
+    if exclude_booking_id is not None:
+        query = query.where(Booking.id != exclude_booking_id)
+    for rid, start, end in session.execute(query):
+        result[rid].append(Interval(start, end))
+    offers = select(WaitlistEntry).where(
+        WaitlistEntry.resource_id.in_(ids),
+        WaitlistEntry.status == WaitlistStatus.OFFERED,
+        WaitlistEntry.offer_expires_at > now,
+        WaitlistEntry.starts_at < window.end,
+        WaitlistEntry.ends_at > window.start,
+    )
+    if for_user_id is not None:
+        offers = offers.where(WaitlistEntry.user_id != for_user_id)
+    for entry in session.scalars(offers):
+        rules = resource_rules(entry.resource)
+        result[entry.resource_id].append(rules.blocked(Interval(entry.starts_at, entry.ends_at)))
+    return result
+
+
+def blocks(
+    session: Session, location_id: int, resource_ids: Iterable[int], window: Interval
+) -> dict[int, list[Interval]]:
+    """Blocks per resource within ``window``; location-wide blocks apply to every resource."""
+    ids = list(resource_ids)
+    result: dict[int, list[Interval]] = {rid: [] for rid in ids}
+    rows = session.execute(
+        select(Block.resource_id, Block.starts_at, Block.ends_at).where(
+            Block.location_id == location_id,
+            or_(Block.resource_id.is_(None), Block.resource_id.in_(ids)),
+            Block.starts_at < window.end,
+            Block.ends_at > window.start,
+        )
+    ).all()
+    for rid, start, end in rows:
+        targets = ids if rid is None else [rid]
+        for target in targets:
+            result[target].append(Interval(start, end))
+    return result
+
+
+def usual_zone(session: Session, user_id: int, kind: ResourceKind) -> str | None:
+    """The zone of the member's most recent booking of this kind (their "usual" place)."""
+    return session.scalar(
+        select(Resource.zone)
+        .join(Booking, Booking.resource_id == Resource.id)
+        .where(Booking.user_id == user_id, Resource.kind == kind)
+        .order_by(Booking.starts_at.desc())
+        .limit(1)
+    )
+
+
+_MIDNIGHT = datetime.min.time()

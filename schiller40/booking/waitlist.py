@@ -1,0 +1,277 @@
+"""The waitlist: queue for a taken slot; when it frees, the first in line gets an offer.
+
+An offer reserves the freed slot for its member for a limited time (``offer_window``); the
+booking service treats it like a booking for everyone else. The member accepts (and the
+booking is made with every rule re-checked) or declines; an unanswered offer lapses and the
+next in line is asked. Nothing is booked without the member's consent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..accounts.models import User
+from ..core import audit
+from ..core.locking import begin_write, lock_rows
+from ..errors import NotFound
+from ..resources.models import Resource
+from . import snapshots
+from .errors import BookingError, from_violation
+from .models import Booking, WaitlistEntry, WaitlistStatus
+from .rules import Interval, Overrides, RuleViolation, evaluate
+
+if TYPE_CHECKING:  # the service imports this module, so only for annotations
+    from .service import BookingOutcome, BookingSettings
+
+
+def join(
+    session: Session,
+    *,
+    actor: User,
+    resource_slug: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    settings: BookingSettings,
+) -> WaitlistEntry:
+    """Queue for a slot that is taken. A free slot should simply be booked (``slot_free``)."""
+    from .service import expire_stale
+
+    begin_write(session)
+    actor = session.merge(actor)
+    resource = session.scalar(select(Resource).where(Resource.slug == resource_slug))
+    if resource is None or not resource.is_active:
+        raise BookingError("not_found", fields={"resource": [str(NotFound.default_message)]})
+    lock_rows(session, Resource, [resource.id])
+    expire_stale(session, [resource.id], now=now, settings=settings)
+    booked = Interval(start, end)
+    _check_wanted(session, actor, resource, booked, now=now, settings=settings)
+    duplicate = session.scalar(
+        select(WaitlistEntry.id).where(
+            WaitlistEntry.user_id == actor.id,
+            WaitlistEntry.resource_id == resource.id,
+            WaitlistEntry.starts_at == start,
+            WaitlistEntry.ends_at == end,
+            WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+        )
+    )
+    if duplicate is not None:
+        raise BookingError("already_waiting")
+    entry = WaitlistEntry(
+        resource=resource, user=actor, starts_at=start, ends_at=end,
+        status=WaitlistStatus.WAITING, created_at=now, updated_at=now,
+    )
+    session.add(entry)
+    session.flush()
+    audit.record(
+        session, action="waitlist.joined", now=now, actor_id=actor.id,
+        object_type="waitlist_entry", object_id=entry.id,
+        details={"resource": resource.slug, "start": start.isoformat(), "end": end.isoformat()},
+    )
+    session.commit()
+    return entry
+
+
+def _check_wanted(
+    session: Session, actor: User, resource: Resource, booked: Interval, *, now: datetime,
+    settings: BookingSettings,
+) -> None:
+    """Every rule must pass except the overlap: the slot has to be taken to wait for it."""
+    loc = snapshots.location_rules(resource.location, {booked.start.year, booked.end.year})
+    day = loc.local_date(booked.start)
+    member = snapshots.member(session, actor, day=day, now=now, acting_staff=actor.is_staff)[0]
+    window = Interval(booked.start - timedelta(days=1), booked.end + timedelta(days=1))
+    taken = snapshots.occupied(session, [resource.id], window, now=now, for_user_id=actor.id)
+    blocked = snapshots.blocks(session, resource.location_id, [resource.id], window)
+    try:
+        evaluate(
+            booked, resource=snapshots.resource_rules(resource), location=loc, member=member,
+            credit=snapshots.credit_left(session, actor, day=day, location=loc),
+            occupied=taken[resource.id], blocks=blocked[resource.id],
+            policy=settings.policy, now=now,
+        )
+    except RuleViolation as violation:
+        if violation.code == "conflict":
+            return
+        session.rollback()
+        raise from_violation(violation) from None
+    session.rollback()
+    raise BookingError("slot_free")
+
+
+def list_entries(session: Session, *, actor: User, now: datetime) -> list[WaitlistEntry]:
+    return list(
+        session.scalars(
+            select(WaitlistEntry)
+            .where(WaitlistEntry.user_id == actor.id, WaitlistEntry.ends_at > now)
+            .order_by(WaitlistEntry.starts_at, WaitlistEntry.id)
+        )
+    )
+
+
+def _own_entry(session: Session, actor: User, entry_id: int) -> WaitlistEntry:
+    entry = session.get(WaitlistEntry, entry_id)
+    if entry is None or entry.user_id != actor.id:
+        raise NotFound()
+    return entry
+
+
+def accept(
+    session: Session, *, actor: User, entry_id: int, now: datetime,
+    settings: BookingSettings,
+) -> BookingOutcome:
+    """Take an offered slot: the booking is made now, with every rule checked again."""
+    from .service import _book, expire_stale
+
+    begin_write(session)
+    actor = session.merge(actor)
+    entry = _own_entry(session, actor, entry_id)
+    lock_rows(session, Resource, [entry.resource_id])
+    expire_stale(session, [entry.resource_id], now=now, settings=settings)
+    session.refresh(entry)
+    if entry.status is WaitlistStatus.LAPSED:
+        raise BookingError("offer_expired")
+    if entry.status is not WaitlistStatus.OFFERED:
+        raise BookingError("not_offered")
+    resource = entry.resource
+    booked = Interval(entry.starts_at, entry.ends_at)
+    loc = snapshots.location_rules(resource.location, {booked.start.year, booked.end.year})
+    entry.status = WaitlistStatus.ACCEPTED
+    entry.updated_at = now
+    session.flush()
+    outcome = _book(
+        session, actor=actor, target=actor, candidates=[resource], ranges=[booked], loc=loc,
+        now=now, settings=settings, overrides=Overrides(), note="", all_or_nothing=True,
+    )
+    entry.booking_id = outcome.bookings[0].id
+    audit.record(
+        session, action="waitlist.accepted", now=now, actor_id=actor.id,
+        object_type="waitlist_entry", object_id=entry.id,
+        details={"booking_id": entry.booking_id},
+    )
+    session.commit()
+    return outcome
+
+
+def decline(
+    session: Session, *, actor: User, entry_id: int, now: datetime,
+    settings: BookingSettings,
+) -> WaitlistEntry:
+    """Decline an offer, or leave the waitlist; the next in line is asked at once."""
+    begin_write(session)
+    actor = session.merge(actor)
+    entry = _own_entry(session, actor, entry_id)
+    lock_rows(session, Resource, [entry.resource_id])
+    session.refresh(entry)
+    if not entry.is_open:
+        raise BookingError("not_offered")
+    was_offered = entry.status is WaitlistStatus.OFFERED
+    entry.status = WaitlistStatus.DECLINED if was_offered else WaitlistStatus.CANCELLED
+    entry.updated_at = now
+    session.flush()
+    audit.record(
+        session, action="waitlist.declined" if was_offered else "waitlist.left", now=now,
+        actor_id=actor.id, object_type="waitlist_entry", object_id=entry.id,
+    )
+    if was_offered:
+        offer_freed(
+            session, entry.resource, Interval(entry.starts_at, entry.ends_at), now=now,
+            settings=settings,
+        )
+    session.commit()
+    return entry
+
+
+def advance(
+    session: Session,
+    resource_ids: Iterable[int],
+    *,
+    now: datetime,
+    settings: BookingSettings,
+    freed: Iterable[Booking] = (),
+) -> None:
+    """Lapse expired offers, drop entries whose time has come, and offer what is free.
+
+    Runs under the resources' locks, inside the caller's transaction.
+    """
+    ids = sorted(set(resource_ids))
+    if not ids:
+        return
+    lapsed = session.scalars(
+        select(WaitlistEntry).where(
+            WaitlistEntry.resource_id.in_(ids),
+            WaitlistEntry.status == WaitlistStatus.OFFERED,
+            WaitlistEntry.offer_expires_at <= now,
+        )
+    ).all()
+    for entry in lapsed:
+        entry.status = WaitlistStatus.LAPSED
+        entry.updated_at = now
+        audit.record(
+            session, action="waitlist.offer_lapsed", now=now, actor_id=None,
+            object_type="waitlist_entry", object_id=entry.id,
+        )
+    passed = session.scalars(
+        select(WaitlistEntry).where(
+            WaitlistEntry.resource_id.in_(ids),
+            WaitlistEntry.status == WaitlistStatus.WAITING,
+            WaitlistEntry.starts_at <= now,
+        )
+    ).all()
+    for entry in passed:
+        entry.status = WaitlistStatus.CANCELLED
+        entry.updated_at = now
+    session.flush()
+    ranges = [(e.resource, Interval(e.starts_at, e.ends_at)) for e in lapsed]
+    ranges += [(b.resource, Interval(b.starts_at, b.ends_at)) for b in freed]
+    for resource, freed_range in ranges:
+        offer_freed(session, resource, freed_range, now=now, settings=settings)
+
+
+def offer_freed(
+    session: Session,
+    resource: Resource,
+    freed: Interval,
+    *,
+    now: datetime,
+    settings: BookingSettings,
+) -> list[WaitlistEntry]:
+    """Offer a freed range to the first waiting members whose wanted slot is now free."""
+    waiting = session.scalars(
+        select(WaitlistEntry)
+        .where(
+            WaitlistEntry.resource_id == resource.id,
+            WaitlistEntry.status == WaitlistStatus.WAITING,
+            WaitlistEntry.starts_at > now,
+            WaitlistEntry.starts_at < freed.end + timedelta(minutes=resource.buffer_before_minutes),
+            WaitlistEntry.ends_at > freed.start - timedelta(minutes=resource.buffer_after_minutes),
+        )
+        .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
+    ).all()
+    if not waiting:
+        return []
+    rules = snapshots.resource_rules(resource)
+    offered = []
+    for entry in waiting:
+        wanted = Interval(entry.starts_at, entry.ends_at)
+        window = Interval(wanted.start - timedelta(days=1), wanted.end + timedelta(days=1))
+        taken = snapshots.occupied(session, [resource.id], window, now=now)[resource.id]
+        if any(t.overlaps(rules.blocked(wanted)) for t in taken):
+            continue
+        entry.status = WaitlistStatus.OFFERED
+        entry.offered_at = now
+        entry.offer_expires_at = min(now + settings.offer_window, entry.starts_at)
+        entry.updated_at = now
+        session.flush()
+        audit.record(
+            session, action="waitlist.offered", now=now, actor_id=None,
+            object_type="waitlist_entry", object_id=entry.id,
+            details={"expires_at": entry.offer_expires_at.isoformat()},
+        )
+        offered.append(entry)
+    return offered

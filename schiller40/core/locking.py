@@ -1,0 +1,48 @@
+"""Write locks for use cases that must see a consistent picture before they write.
+
+PostgreSQL: row locks (``SELECT ... FOR UPDATE``) on the rows that stand for the contested
+thing, taken in id order so two transactions can never wait on each other in a cycle.
+SQLite: one database-wide write lock taken at the start of the transaction
+(``BEGIN IMMEDIATE``), which serialises writers; upgrading a read transaction later could
+fail with SQLITE_BUSY instead of waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, scoped_session
+
+
+def begin_write(session: Session) -> None:
+    """Start this use case's transaction with the write lock it needs.
+
+    Anything the caller read before belongs to an older snapshot and is discarded; a view
+    must not have pending changes when it calls a service.
+    """
+    real = session() if isinstance(session, scoped_session) else session
+    if real.in_transaction():
+        real.rollback()
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    else:
+        session.connection()
+
+
+def lock_rows(session: Session, model: type, ids: Iterable[int]) -> None:
+    """Row locks in id order (PostgreSQL); a no-op on SQLite, whose lock is already held."""
+    wanted = sorted(set(ids))
+    if not wanted or session.get_bind().dialect.name == "sqlite":
+        return
+    session.execute(
+        select(model.id).where(model.id.in_(wanted)).order_by(model.id).with_for_update()
+    ).all()
+
+
+def is_overlap_violation(exc: BaseException) -> bool:
+    """True if a database error is the booking overlap guard refusing a row."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "23P01":
+        return "booking_no_overlap" in str(orig)
+    return "booking_overlap" in str(orig)

@@ -1,0 +1,262 @@
+"""The booking service on both databases: rules re-checked under lock, credit, holds,
+alternatives, any-free-desk, series, cancellation and reschedule."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from schiller40.booking import service
+from schiller40.booking.errors import BookingError
+from schiller40.booking.models import Booking, BookingStatus
+from schiller40.booking.rules import Overrides
+from schiller40.booking.service import BookingRequest
+from schiller40.core.time import BERLIN
+from schiller40.errors import NotFound
+from schiller40.extensions import db
+from schiller40.models import AuditEntry, ResourceKind, Role
+
+TUE = date(2026, 11, 24)
+
+
+def at(day: date, hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(day, time(hh, mm)).replace(tzinfo=BERLIN).astimezone(UTC)
+
+
+@pytest.fixture
+def place(factory):
+    """A location with a studio, a room and three desks in two zones; a Flex member."""
+    location = factory.location()
+    studio = factory.resource(location=location, kind=ResourceKind.STUDIO, slug="studio",
+                              induction="ar-vr-studio", buffer_after_minutes=30)
+    room = factory.resource(location=location, kind=ResourceKind.ROOM, slug="room")
+    desks = [
+        factory.resource(location=location, kind=ResourceKind.DESK, slug=f"desk-{z}{n}",
+                         zone=f"Open Space {z.upper()}", position=n)
+        for z in "ab" for n in (1, 2)
+    ]
+    tier = factory.tier(slug="flex", included_desk_days=1, included_studio_hours=1)
+    member = factory.user(tier=tier, email="mia@example.org")
+    factory.induction(user=member, topic="ar-vr-studio")
+    db.session.commit()
+    return type("Place", (), dict(location=location, studio=studio, room=room, desks=desks,
+                                  tier=tier, member=member))
+
+
+def book(member, clock, **kw):
+    return service.create_bookings(db.session, actor=member, request=BookingRequest(**kw),
+                                   now=clock())
+
+
+def active(resource_id=None) -> int:
+    query = select(func.count()).select_from(Booking).where(
+        Booking.status.in_([BookingStatus.HELD, BookingStatus.CONFIRMED]))
+    if resource_id is not None:
+        query = query.where(Booking.resource_id == resource_id)
+    return db.session.scalar(query)
+
+
+def test_included_credit_then_a_paid_hold(place, clock):
+    first = book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
+    b = first.bookings[0]
+    assert (b.status, b.price_gross_cents, b.credit_minutes) == (BookingStatus.CONFIRMED, 0, 60)
+    second = book(place.member, clock, resource_slug="studio", start=at(TUE, 14), end=at(TUE, 16))
+    b2 = second.bookings[0]
+    assert b2.status is BookingStatus.HELD
+    assert b2.price_gross_cents == 7000 and b2.price_net_cents + b2.price_tax_cents == 7000
+    assert b2.hold_expires_at == clock() + timedelta(minutes=15)
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "booking.created")) == 2
+
+
+def test_conflict_offers_real_alternatives(place, clock, factory):
+    other = factory.user(tier=place.tier)
+    factory.induction(user=other, topic="ar-vr-studio")
+    db.session.commit()
+    book(other, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 12))
+    with pytest.raises(BookingError) as exc_info:
+        book(place.member, clock, resource_slug="room", start=at(TUE, 11), end=at(TUE, 12))
+    err = exc_info.value
+    assert err.code == "conflict" and err.status == 409
+    alternatives = err.extra["alternatives"]
+    assert alternatives, "a conflict must come with alternatives"
+    assert alternatives[0] == {
+        "resource": "room",
+        "start": at(TUE, 12).astimezone(BERLIN).isoformat(),
+        "end": at(TUE, 13).astimezone(BERLIN).isoformat(),
+    }
+    # every alternative is really bookable
+    for alt in alternatives:
+        outcome = book(place.member, clock, resource_slug=alt["resource"],
+                       start=datetime.fromisoformat(alt["start"]),
+                       end=datetime.fromisoformat(alt["end"]))
+        assert outcome.bookings
+        service.cancel(db.session, actor=place.member, booking_id=outcome.bookings[0].id,
+                       now=clock())
+    assert active(place.room.id) == 1
+
+
+def test_alternatives_include_other_resources_of_the_kind(place, clock, factory):
+    taker = factory.user(tier=place.tier)
+    db.session.commit()
+    morning = dict(start=at(TUE, 8), end=at(TUE, 13))
+    book(taker, clock, resource_slug="desk-a1", **morning)
+    with pytest.raises(BookingError) as exc_info:
+        book(place.member, clock, resource_slug="desk-a1", **morning)
+    slugs = [a["resource"] for a in exc_info.value.extra["alternatives"]]
+    assert len(slugs) == 3
+    assert "desk-a2" in slugs and "desk-a1" in slugs  # afternoon of the same desk, or next day
+
+
+def test_any_free_desk_prefers_the_usual_zone(place, clock):
+    wed = TUE + timedelta(days=1)
+    first = book(place.member, clock, resource_slug="desk-b2", start=at(TUE, 8), end=at(TUE, 13))
+    assert first.bookings[0].resource.slug == "desk-b2"
+    anyone = book(place.member, clock, kind=ResourceKind.DESK, start=at(wed, 8), end=at(wed, 13))
+    assert anyone.bookings[0].resource.zone == "Open Space B"
+
+
+def test_any_free_desk_skips_taken_desks_and_conflicts_when_all_are_taken(place, clock, factory):
+    day = dict(start=at(TUE, 8), end=at(TUE, 20))
+    people = [factory.user(tier=place.tier) for _ in range(5)]
+    db.session.commit()
+    got = [book(p, clock, kind=ResourceKind.DESK, **day).bookings[0].resource.slug
+           for p in people[:4]]
+    assert sorted(got) == ["desk-a1", "desk-a2", "desk-b1", "desk-b2"]
+    with pytest.raises(BookingError) as exc_info:
+        book(people[4], clock, kind=ResourceKind.DESK, **day)
+    assert exc_info.value.code == "conflict"
+
+
+def test_series_all_or_nothing_and_skip(place, clock, factory):
+    taker = factory.user(tier=place.tier)
+    factory.induction(user=taker, topic="ar-vr-studio")
+    db.session.commit()
+    book(taker, clock, resource_slug="room", start=at(TUE + timedelta(days=7), 10),
+         end=at(TUE + timedelta(days=7), 11))
+    series = dict(resource_slug="room", start=at(TUE, 10), end=at(TUE, 11),
+                  repeat_freq="weekly", repeat_count=3)
+    with pytest.raises(BookingError) as exc_info:
+        book(place.member, clock, **series)
+    report = exc_info.value.extra["occurrences"]
+    assert [o["status"] for o in report] == ["booked", "refused", "booked"]
+    assert report[1]["error"]["code"] == "conflict"
+    assert active(place.room.id) == 1  # nothing of the series was written
+    outcome = book(place.member, clock, on_conflict="skip", **series)
+    assert len(outcome.bookings) == 2
+    assert active(place.room.id) == 3
+
+
+def test_rule_refusals(place, clock, factory):
+    no_induction = factory.user(tier=place.tier)
+    db.session.commit()
+    with pytest.raises(BookingError) as exc_info:
+        book(no_induction, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
+    assert (exc_info.value.code, exc_info.value.status) == ("not_entitled", 403)
+    with pytest.raises(BookingError) as exc_info:
+        book(place.member, clock, resource_slug="nope", start=at(TUE, 10), end=at(TUE, 11))
+    assert exc_info.value.status == 404
+    sunday = TUE + timedelta(days=5)
+    with pytest.raises(BookingError) as exc_info:
+        book(place.member, clock, resource_slug="room", start=at(sunday, 10), end=at(sunday, 11))
+    assert exc_info.value.code == "closed_day"
+    assert active() == 0
+
+
+def test_staff_book_on_behalf_and_override_opening_hours_but_not_overlaps(place, clock, factory):
+    staff = factory.user(role=Role.STAFF)
+    db.session.commit()
+    evening = dict(resource_slug="room", start=at(TUE, 20), end=at(TUE, 22))
+    with pytest.raises(BookingError):
+        service.create_bookings(db.session, actor=staff, for_user=place.member,
+                                request=BookingRequest(**evening), now=clock())
+    outcome = service.create_bookings(
+        db.session, actor=staff, for_user=place.member, now=clock(),
+        request=BookingRequest(**evening, overrides=Overrides(opening_hours=True)))
+    booking = outcome.bookings[0]
+    assert booking.user_id == place.member.id and booking.created_by_id == staff.id
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.object_id == booking.id))
+    assert entry.details["overrides"]["opening_hours"] is True
+    with pytest.raises(BookingError) as exc_info:
+        service.create_bookings(
+            db.session, actor=staff, now=clock(),
+            request=BookingRequest(**evening, overrides=Overrides(True, True)))
+    assert exc_info.value.code == "conflict"
+
+
+def test_members_cannot_book_for_others(place, clock, factory):
+    other = factory.user(tier=place.tier)
+    db.session.commit()
+    with pytest.raises(NotFound):
+        service.create_bookings(db.session, actor=place.member, for_user=other, now=clock(),
+                                request=BookingRequest(resource_slug="room", start=at(TUE, 10),
+                                                       end=at(TUE, 11)))
+
+
+def test_cancel_in_time_returns_credit_and_frees_the_slot(place, clock, factory):
+    b = book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
+    booking_id = b.bookings[0].id
+    cancelled = service.cancel(db.session, actor=place.member, booking_id=booking_id,
+                               now=clock())
+    assert cancelled.status is BookingStatus.CANCELLED and cancelled.credit_minutes == 0
+    assert cancelled.sequence == 1
+    again = book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
+    assert again.bookings[0].price_gross_cents == 0  # the hour of credit came back
+
+
+def test_late_cancellation_keeps_the_credit_used(place, clock):
+    b = book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
+    clock.set(at(TUE, 9))  # one hour before: inside the studio's 24 h notice
+    cancelled = service.cancel(db.session, actor=place.member, booking_id=b.bookings[0].id,
+                               now=clock())
+    assert cancelled.credit_minutes == 60
+    again = book(place.member, clock, resource_slug="studio", start=at(TUE, 14), end=at(TUE, 15))
+    assert again.bookings[0].price_gross_cents == 3500
+
+
+def test_someone_elses_booking_is_not_found(place, clock, factory):
+    other = factory.user(tier=place.tier)
+    db.session.commit()
+    b = book(place.member, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
+    with pytest.raises(NotFound):
+        service.cancel(db.session, actor=other, booking_id=b.bookings[0].id, now=clock())
+    with pytest.raises(NotFound):
+        service.reschedule(db.session, actor=other, booking_id=b.bookings[0].id,
+                           start=at(TUE, 12), end=at(TUE, 13), now=clock())
+
+
+def test_reschedule_keeps_uid_raises_sequence_and_checks_conflicts(place, clock, factory):
+    b = book(place.member, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
+    booking = b.bookings[0]
+    uid = booking.uid
+    moved = service.reschedule(db.session, actor=place.member, booking_id=booking.id,
+                               start=at(TUE, 10, 30), end=at(TUE, 11, 30), now=clock())
+    assert (moved.uid, moved.sequence) == (uid, 1)
+    assert moved.starts_at == at(TUE, 10, 30)
+    other = factory.user(tier=place.tier)
+    db.session.commit()
+    book(other, clock, resource_slug="room", start=at(TUE, 14), end=at(TUE, 15))
+    with pytest.raises(BookingError) as exc_info:
+        service.reschedule(db.session, actor=place.member, booking_id=booking.id,
+                           start=at(TUE, 14), end=at(TUE, 15), now=clock())
+    assert exc_info.value.code == "conflict"
+    with pytest.raises(BookingError) as exc_info:
+        service.reschedule(db.session, actor=place.member, booking_id=booking.id,
+                           start=at(TUE, 10), end=at(TUE, 12), now=clock())
+    assert exc_info.value.code == "price_changed"
+
+
+def test_expired_holds_release_the_slot(place, clock, factory):
+    b = book(place.member, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
+    assert b.bookings[0].status is BookingStatus.HELD
+    other = factory.user(tier=place.tier)
+    db.session.commit()
+    with pytest.raises(BookingError):
+        book(other, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
+    clock.advance(timedelta(minutes=15))
+    taken = book(other, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
+    assert taken.bookings
+    db.session.expire_all()
+    assert db.session.get(Booking, b.bookings[0].id).status is BookingStatus.EXPIRED
