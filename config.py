@@ -39,6 +39,10 @@ class Config:
     MAX_CONTENT_LENGTH = 1024 * 1024
 
     VAT_RATE_PERCENT = 19
+    # How long an unpaid booking keeps its slot while the member pays.
+    BOOKING_HOLD_MINUTES = 15
+    # How long a waitlist offer reserves a freed slot for the member it is offered to.
+    WAITLIST_OFFER_MINUTES = 30
     CURRENCY = "EUR"
 
     PAYMENT_GATEWAY = "simulated"

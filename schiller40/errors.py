@@ -24,6 +24,7 @@ class DomainError(Exception):
     code = "domain_error"
     status = 422
     default_message: Any = _l("The request could not be carried out.")
+    headers: dict[str, str] = {}
 
     def __init__(
         self,
@@ -118,10 +119,13 @@ def _domain_error(exc: DomainError) -> Response:
     if wants_json():
         response = jsonify({"error": exc.to_dict()})
         response.status_code = exc.status
-        return response
-    return Response(
-        render_template("errors/error.html", status=exc.status, error=exc), status=exc.status
-    )
+    else:
+        template = "errors/404.html" if exc.status == 404 else "errors/error.html"
+        response = Response(
+            render_template(template, status=exc.status, error=exc), status=exc.status
+        )
+    response.headers.update(exc.headers)
+    return response
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from ..core.clock import now
+from ..core.urls import safe_redirect_target
 from ..extensions import db
 from ..i18n import LANG_COOKIE
 from ..resources.models import Location, Resource
@@ -47,10 +48,7 @@ def set_language() -> Response:
     lang = request.form.get("lang", "")
     if lang not in ("de", "en"):
         abort(400)
-    target = request.form.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    response = redirect(target)
+    response = redirect(safe_redirect_target(request.form.get("next"), "/"))
     response.set_cookie(
         LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
     )

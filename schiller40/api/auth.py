@@ -1,0 +1,34 @@
+"""Bearer-token authentication for the API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g, request
+
+from ..accounts import tokens
+from ..core.clock import now
+from ..extensions import db
+from .parsing import ApiError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def token_required(view: F) -> F:
+    """Let the view run only for a valid token; its user is ``g.api_user``."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        found = None
+        if scheme.lower() == "bearer" and token.strip():
+            found = tokens.user_for(db.session, token.strip(), now=now())
+        if found is None:
+            raise ApiError(401, "unauthorized", _("A valid bearer token is required."))
+        g.api_user, g.api_token = found
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,353 @@
+"""The OpenAPI 3.1 document of API v1.
+
+Request schemas come from the same pydantic models that validate requests, so the document
+cannot drift from what the API accepts; response schemas are written here and checked by the
+test suite against real answers. A test also fails if a route exists without documentation
+or documentation exists without a route.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from . import schemas
+
+REF = "#/components/schemas/{model}"
+
+LOCAL_TIME = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO 8601 in the location's zone, with offset",
+}
+NULLABLE_TIME = {"anyOf": [LOCAL_TIME, {"type": "null"}]}
+
+RESPONSE_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "fields"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "fields": {
+                        "type": "object",
+                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    },
+                    "details": {"type": "object"},
+                    "alternatives": {"type": "array", "items": {"$ref": REF.format(model="Slot")}},
+                    "occurrences": {
+                        "type": "array", "items": {"$ref": REF.format(model="Occurrence")}
+                    },
+                    "request_id": {"type": "string"},
+                },
+            }
+        },
+    },
+    "Token": {
+        "type": "object",
+        "required": ["token", "expires_at"],
+        "properties": {
+            "token": {"type": "string", "description": "Send as `Authorization: Bearer …`"},
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Resource": {
+        "type": "object",
+        "required": ["slug", "name", "kind", "zone", "booking_unit"],
+        "properties": {
+            "slug": {"type": "string"},
+            "name": {"type": "string"},
+            "kind": {"enum": ["desk", "studio", "room"]},
+            "zone": {"type": ["string", "null"]},
+            "description": {"type": "string"},
+            "capacity": {"type": "integer"},
+            "booking_unit": {"enum": ["half_day", "day", "slot_30"]},
+            "min_duration_minutes": {"type": "integer"},
+            "max_duration_minutes": {"type": "integer"},
+            "buffer_after_minutes": {"type": "integer"},
+            "requires_induction": {"type": "boolean"},
+            "time_zone": {"type": "string"},
+        },
+    },
+    "Slot": {
+        "type": "object",
+        "required": ["start", "end"],
+        "properties": {"resource": {"type": "string"}, "start": LOCAL_TIME, "end": LOCAL_TIME},
+    },
+    "Availability": {
+        "type": "object",
+        "required": ["date", "days", "resources"],
+        "properties": {
+            "date": {"type": "string", "format": "date"},
+            "days": {"type": "integer"},
+            "resources": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["slug", "kind", "free"],
+                    "properties": {
+                        "slug": {"type": "string"},
+                        "kind": {"enum": ["desk", "studio", "room"]},
+                        "zone": {"type": ["string", "null"]},
+                        "free": {"type": "array", "items": {"$ref": REF.format(model="Slot")}},
+                    },
+                },
+            },
+        },
+    },
+    "Payment": {
+        "anyOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "required": ["status", "amount_cents", "currency"],
+                "properties": {
+                    "status": {"enum": ["pending", "paid", "expired", "cancelled"]},
+                    "amount_cents": {"type": "integer"},
+                    "net_cents": {"type": "integer"},
+                    "tax_cents": {"type": "integer"},
+                    "currency": {"const": "EUR"},
+                    "due_by": NULLABLE_TIME,
+                },
+            },
+        ]
+    },
+    "Booking": {
+        "type": "object",
+        "required": ["id", "resource", "start", "end", "status", "price_cents", "payment"],
+        "properties": {
+            "id": {"type": "integer"},
+            "uid": {"type": "string"},
+            "resource": {"type": "string"},
+            "kind": {"enum": ["desk", "studio", "room"]},
+            "start": LOCAL_TIME,
+            "end": LOCAL_TIME,
+            "status": {"enum": ["held", "confirmed", "cancelled", "expired"]},
+            "price_cents": {"type": "integer", "description": "gross, 19 % VAT included"},
+            "credit_used": {
+                "type": "object",
+                "properties": {"half_days": {"type": "integer"}, "minutes": {"type": "integer"}},
+            },
+            "payment": {"$ref": REF.format(model="Payment")},
+            "sequence": {"type": "integer"},
+            "note": {"type": "string"},
+            "created_at": LOCAL_TIME,
+            "updated_at": LOCAL_TIME,
+            "cancelled_at": NULLABLE_TIME,
+            "user": {
+                "description": "staff only",
+                "anyOf": [
+                    {"type": "null"},
+                    {"type": "object", "properties": {"id": {"type": "integer"},
+                                                      "email": {"type": "string"},
+                                                      "name": {"type": "string"}}},
+                ],
+            },
+        },
+    },
+    "Occurrence": {
+        "type": "object",
+        "required": ["start", "end", "status"],
+        "properties": {
+            "start": LOCAL_TIME,
+            "end": LOCAL_TIME,
+            "status": {"enum": ["booked", "refused"]},
+            "booking_id": {"type": "integer"},
+            "error": {"type": "object", "properties": {"code": {"type": "string"},
+                                                       "message": {"type": "string"}}},
+        },
+    },
+    "BookingAnswer": {
+        "type": "object",
+        "required": ["booking"],
+        "properties": {
+            "booking": {"$ref": REF.format(model="Booking")},
+            "bookings": {"type": "array", "items": {"$ref": REF.format(model="Booking")}},
+            "occurrences": {"type": "array", "items": {"$ref": REF.format(model="Occurrence")}},
+        },
+    },
+    "WaitlistEntry": {
+        "type": "object",
+        "required": ["id", "resource", "start", "end", "status"],
+        "properties": {
+            "id": {"type": "integer"},
+            "resource": {"type": "string"},
+            "start": LOCAL_TIME,
+            "end": LOCAL_TIME,
+            "status": {
+                "enum": ["waiting", "offered", "accepted", "declined", "lapsed", "cancelled"]
+            },
+            "offer_expires_at": NULLABLE_TIME,
+            "booking_id": {"type": ["integer", "null"]},
+        },
+    },
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    text = {
+        400: "Body is not valid JSON",
+        401: "Missing, invalid, expired or revoked token",
+        403: "Not allowed for this member or role",
+        404: "Not found (someone else's booking is also 404)",
+        409: "Conflict: the slot is taken (with alternatives)",
+        413: "Body too large",
+        415: "Body is not application/json",
+        422: "Invalid input, or a booking rule refused (code says which)",
+    }
+    return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(model.__name__)}}}
+
+
+def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template=REF, by_alias=True)
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+ID = {"in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+AUTH_ERRORS = (401,)
+BODY_ERRORS = (400, 413, 415, 422)
+
+
+@cache
+def document() -> dict[str, Any]:
+    bodies = [
+        schemas.TokenCreate, schemas.BookingCreate, schemas.BookingUpdate,
+        schemas.BookingCancel, schemas.WaitlistCreate,
+    ]
+    components: dict[str, Any] = dict(RESPONSE_SCHEMAS)
+    for model in bodies:
+        schema = model.model_json_schema(ref_template=REF)
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+    booking = _json(_ref("BookingAnswer"), "The booking")
+    paths: dict[str, Any] = {
+        "/api/v1/tokens": {"post": {
+            "summary": "Log in: get a bearer token",
+            "security": [],
+            "requestBody": _body(schemas.TokenCreate),
+            "responses": {"201": _json(_ref("Token"), "A new token"),
+                          **_errors(401, *BODY_ERRORS)},
+        }},
+        "/api/v1/tokens/current": {"delete": {
+            "summary": "Log out: revoke the token used for this call",
+            "responses": {"204": {"description": "Revoked"}, **_errors(*AUTH_ERRORS)},
+        }},
+        "/api/v1/resources": {"get": {
+            "summary": "Bookable resources",
+            "responses": {
+                "200": _json({"type": "object", "required": ["resources"], "properties": {
+                    "resources": {"type": "array", "items": _ref("Resource")}}}, "Resources"),
+                **_errors(*AUTH_ERRORS),
+            },
+        }},
+        "/api/v1/availability": {"get": {
+            "summary": "Free ranges per resource for 1 to 14 days",
+            "parameters": _query(schemas.AvailabilityQuery),
+            "responses": {"200": _json(_ref("Availability"), "Free ranges"),
+                          **_errors(401, 404, 422)},
+        }},
+        "/api/v1/bookings": {
+            "post": {
+                "summary": "Book a resource, any free resource of a kind, or a series",
+                "requestBody": _body(schemas.BookingCreate),
+                "responses": {"201": booking, **_errors(401, 403, 404, 409, *BODY_ERRORS)},
+            },
+            "get": {
+                "summary": "Your bookings (staff: anyone's); upcoming unless from/to are given",
+                "parameters": _query(schemas.BookingListQuery),
+                "responses": {
+                    "200": _json({"type": "object", "required": ["bookings"], "properties": {
+                        "bookings": {"type": "array", "items": _ref("Booking")}}}, "Bookings"),
+                    **_errors(401, 403, 422),
+                },
+            },
+        },
+        "/api/v1/bookings/{booking_id}": {
+            "parameters": [{"name": "booking_id", **ID}],
+            "get": {"summary": "One booking", "responses": {
+                "200": booking, **_errors(401, 404)}},
+            "patch": {
+                "summary": "Reschedule (same price; staff may override opening hours/blocks)",
+                "requestBody": _body(schemas.BookingUpdate),
+                "responses": {"200": booking, **_errors(401, 403, 404, 409, *BODY_ERRORS)},
+            },
+        },
+        "/api/v1/bookings/{booking_id}/cancel": {
+            "parameters": [{"name": "booking_id", **ID}],
+            "post": {
+                "summary": "Cancel; included credit returns when cancelled in time",
+                "requestBody": {**_body(schemas.BookingCancel), "required": False},
+                "responses": {"200": booking, **_errors(401, 404, *BODY_ERRORS)},
+            },
+        },
+        "/api/v1/waitlist": {
+            "post": {
+                "summary": "Queue for a taken slot",
+                "requestBody": _body(schemas.WaitlistCreate),
+                "responses": {"201": _json({"type": "object", "required": ["entry"],
+                                            "properties": {"entry": _ref("WaitlistEntry")}},
+                                           "Queued"),
+                              **_errors(401, 403, 404, 409, *BODY_ERRORS)},
+            },
+            "get": {
+                "summary": "Your waitlist entries and offers",
+                "responses": {"200": _json({"type": "object", "required": ["entries"],
+                                            "properties": {"entries": {
+                                                "type": "array",
+                                                "items": _ref("WaitlistEntry")}}}, "Entries"),
+                              **_errors(401)},
+            },
+        },
+        "/api/v1/waitlist/{entry_id}/accept": {
+            "parameters": [{"name": "entry_id", **ID}],
+            "post": {"summary": "Accept an offer: book the freed slot",
+                     "responses": {"201": booking, **_errors(401, 403, 404, 409, 422)}},
+        },
+        "/api/v1/waitlist/{entry_id}/decline": {
+            "parameters": [{"name": "entry_id", **ID}],
+            "post": {"summary": "Decline an offer, or leave the waitlist",
+                     "responses": {"200": _json({"type": "object", "properties": {
+                         "entry": _ref("WaitlistEntry")}}, "Entry"), **_errors(401, 404, 422)}},
+        },
+        "/api/v1/openapi.json": {"get": {
+            "summary": "This document", "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.1"}},
+        }},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Schiller40 booking API",
+            "version": "1",
+            "description": "Book desks, studios and rooms at Schiller40. See docs/api.md.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": components,
+        },
+        "paths": paths,
+    }

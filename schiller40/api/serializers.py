@@ -1,0 +1,101 @@
+"""JSON shapes of API answers. Times are local (the location's zone) with their offset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..accounts.models import User
+from ..booking.models import Booking, BookingStatus, WaitlistEntry
+from ..booking.rules import Interval
+from ..resources.models import Resource
+
+
+def local_iso(instant: datetime | None, resource: Resource) -> str | None:
+    if instant is None:
+        return None
+    return instant.astimezone(resource.location.tz).isoformat()
+
+
+def resource_json(resource: Resource) -> dict[str, Any]:
+    return {
+        "slug": resource.slug,
+        "name": resource.name,
+        "kind": resource.kind.value,
+        "zone": resource.zone,
+        "description": resource.description,
+        "capacity": resource.capacity,
+        "booking_unit": resource.booking_unit.value,
+        "min_duration_minutes": resource.min_duration_minutes,
+        "max_duration_minutes": resource.max_duration_minutes,
+        "buffer_after_minutes": resource.buffer_after_minutes,
+        "requires_induction": resource.requires_induction,
+        "time_zone": resource.location.timezone,
+    }
+
+
+def payment_json(booking: Booking) -> dict[str, Any] | None:
+    """What is owed, or None when nothing is (the payments milestone adds checkout links)."""
+    if booking.price_gross_cents == 0:
+        return None
+    status = {
+        BookingStatus.HELD: "pending",
+        BookingStatus.CONFIRMED: "paid",
+        BookingStatus.EXPIRED: "expired",
+        BookingStatus.CANCELLED: "cancelled",
+    }[booking.status]
+    return {
+        "status": status,
+        "amount_cents": booking.price_gross_cents,
+        "net_cents": booking.price_net_cents,
+        "tax_cents": booking.price_tax_cents,
+        "currency": "EUR",
+        "due_by": local_iso(booking.hold_expires_at, booking.resource)
+        if booking.status is BookingStatus.HELD else None,
+    }
+
+
+def booking_json(booking: Booking, viewer: User) -> dict[str, Any]:
+    resource = booking.resource
+    body: dict[str, Any] = {
+        "id": booking.id,
+        "uid": booking.uid,
+        "resource": resource.slug,
+        "kind": resource.kind.value,
+        "start": local_iso(booking.starts_at, resource),
+        "end": local_iso(booking.ends_at, resource),
+        "status": booking.status.value,
+        "price_cents": booking.price_gross_cents,
+        "credit_used": {
+            "half_days": booking.credit_half_days, "minutes": booking.credit_minutes
+        },
+        "payment": payment_json(booking),
+        "sequence": booking.sequence,
+        "note": booking.note,
+        "created_at": local_iso(booking.created_at, resource),
+        "updated_at": local_iso(booking.updated_at, resource),
+        "cancelled_at": local_iso(booking.cancelled_at, resource),
+    }
+    if viewer.is_staff:
+        body["user"] = (
+            {"id": booking.user.id, "email": booking.user.email, "name": booking.user.name}
+            if booking.user else None
+        )
+    return body
+
+
+def interval_json(interval: Interval, resource: Resource) -> dict[str, str | None]:
+    return {"start": local_iso(interval.start, resource), "end": local_iso(interval.end, resource)}
+
+
+def waitlist_json(entry: WaitlistEntry) -> dict[str, Any]:
+    resource = entry.resource
+    return {
+        "id": entry.id,
+        "resource": resource.slug,
+        "start": local_iso(entry.starts_at, resource),
+        "end": local_iso(entry.ends_at, resource),
+        "status": entry.status.value,
+        "offer_expires_at": local_iso(entry.offer_expires_at, resource),
+        "booking_id": entry.booking_id,
+    }

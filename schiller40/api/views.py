@@ -1,0 +1,247 @@
+"""API v1 routes. Each parses its input, calls one service, and serialises the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify
+from flask_babel import gettext as _
+
+from ..accounts import tokens
+from ..booking import queries, service, waitlist
+from ..booking.models import BookingStatus
+from ..booking.rules import Overrides
+from ..booking.service import BookingRequest
+from ..booking.settings import from_config
+from ..core.clock import now
+from ..extensions import csrf, db
+from ..resources.models import Resource
+from . import schemas
+from .auth import token_required
+from .parsing import ApiError, json_body, optional_json_body, query_args
+from .serializers import booking_json, interval_json, resource_json, waitlist_json
+
+bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # bearer tokens, not cookies: no cross-site request can carry one
+
+
+def _created(body: dict[str, Any]) -> tuple[Response, int]:
+    return jsonify(body), 201
+
+
+def _overrides(override: schemas.Override | None) -> Overrides:
+    if override is None:
+        return Overrides()
+    if not g.api_user.is_staff:
+        raise ApiError(403, "forbidden", _("Only staff may override rules."), {"override": [
+            "staff only"]})
+    return Overrides(opening_hours=override.opening_hours, blocks=override.blocks)
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+@bp.post("/tokens")
+def create_token() -> tuple[Response, int]:
+    body = json_body(schemas.TokenCreate)
+    issued = tokens.issue(db.session, email=body.email, password=body.password, now=now())
+    if issued is None:
+        raise ApiError(401, "unauthorized", _("E-mail address or password is not correct."))
+    token, row = issued
+    return _created({"token": token, "expires_at": row.expires_at.isoformat()})
+
+
+@bp.delete("/tokens/current")
+@token_required
+def delete_current_token() -> tuple[str, int]:
+    tokens.revoke(db.session, token_row=g.api_token, actor=g.api_user, now=now())
+    return "", 204
+
+
+# --- resources and availability --------------------------------------------------------------
+
+
+@bp.get("/resources")
+@token_required
+def list_resources() -> Response:
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    rows = db.session.scalars(
+        select(Resource)
+        .where(Resource.is_active.is_(True))
+        .options(selectinload(Resource.location))
+        .order_by(Resource.kind, Resource.zone, Resource.position, Resource.id)
+    )
+    return jsonify({"resources": [resource_json(r) for r in rows]})
+
+
+@bp.get("/availability")
+@token_required
+def availability() -> Response:
+    args = query_args(schemas.AvailabilityQuery)
+    if args.kind is not None and args.resource is not None:
+        raise ApiError(422, "invalid", _("Give either kind or resource, not both."),
+                       {"kind": ["kind or resource, not both"]})
+    rows = queries.availability(
+        db.session, day=args.date, days=args.days, now=now(), kind=args.kind,
+        resource_slug=args.resource,
+    )
+    return jsonify({
+        "date": args.date.isoformat(),
+        "days": args.days,
+        "resources": [
+            {"slug": r.slug, "kind": r.kind.value, "zone": r.zone,
+             "free": [interval_json(i, r) for i in free]}
+            for r, free in rows
+        ],
+    })
+
+
+# --- bookings ------------------------------------------------------------------------------
+
+
+@bp.post("/bookings")
+@token_required
+def create_booking() -> tuple[Response, int]:
+    body = json_body(schemas.BookingCreate)
+    if (body.resource is None) == (body.kind is None):
+        raise ApiError(422, "invalid", _("Give either resource or kind."),
+                       {"resource": ["give either resource or kind"]})
+    for_user = None
+    if body.on_behalf_of is not None:
+        from ..accounts.models import User
+
+        if not g.api_user.is_staff:
+            raise ApiError(403, "forbidden", _("Only staff may book for someone else."),
+                           {"on_behalf_of": ["staff only"]})
+        for_user = db.session.get(User, body.on_behalf_of)
+        if for_user is None:
+            raise ApiError(422, "invalid", _("There is no such user."),
+                           {"on_behalf_of": ["unknown user"]})
+    request = BookingRequest(
+        start=body.start,
+        end=body.end,
+        resource_slug=body.resource,
+        kind=body.kind,
+        repeat_freq=body.repeat.freq if body.repeat else None,
+        repeat_count=body.repeat.count if body.repeat else 1,
+        on_conflict=body.on_conflict,
+        note=body.note,
+        overrides=_overrides(body.override),
+    )
+    outcome = service.create_bookings(
+        db.session, actor=g.api_user, request=request, now=now(), for_user=for_user,
+        settings=from_config(current_app.config),
+    )
+    viewer = g.api_user
+    answer: dict[str, Any] = {"booking": booking_json(outcome.bookings[0], viewer)}
+    if body.repeat is not None:
+        tz = outcome.bookings[0].resource.location.tz
+        answer["bookings"] = [booking_json(b, viewer) for b in outcome.bookings]
+        answer["occurrences"] = [
+            {
+                "start": o.start.astimezone(tz).isoformat(),
+                "end": o.end.astimezone(tz).isoformat(),
+                "status": "booked" if o.booking else "refused",
+                **({"booking_id": o.booking.id} if o.booking else {}),
+                **({"error": {"code": o.error.code, "message": o.error.message}}
+                   if o.error else {}),
+            }
+            for o in outcome.occurrences
+        ]
+    return _created(answer)
+
+
+@bp.get("/bookings")
+@token_required
+def list_bookings() -> Response:
+    args = query_args(schemas.BookingListQuery)
+    viewer = g.api_user
+    if not viewer.is_staff and (args.user is not None):
+        raise ApiError(403, "forbidden", _("Only staff may list other members' bookings."),
+                       {"user": ["staff only"]})
+    rows = queries.list_bookings(
+        db.session, viewer=viewer, now=now(), start=args.from_, end=args.to,
+        user_id=args.user, resource_slug=args.resource,
+        status=BookingStatus(args.status) if args.status else None, limit=args.limit,
+    )
+    return jsonify({"bookings": [booking_json(b, viewer) for b in rows]})
+
+
+@bp.get("/bookings/<int:booking_id>")
+@token_required
+def get_booking(booking_id: int) -> Response:
+    booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
+    return jsonify({"booking": booking_json(booking, g.api_user)})
+
+
+@bp.patch("/bookings/<int:booking_id>")
+@token_required
+def reschedule_booking(booking_id: int) -> Response:
+    body = json_body(schemas.BookingUpdate)
+    booking = service.reschedule(
+        db.session, actor=g.api_user, booking_id=booking_id, start=body.start, end=body.end,
+        now=now(), resource_slug=body.resource, overrides=_overrides(body.override),
+        settings=from_config(current_app.config),
+    )
+    return jsonify({"booking": booking_json(booking, g.api_user)})
+
+
+@bp.post("/bookings/<int:booking_id>/cancel")
+@token_required
+def cancel_booking(booking_id: int) -> Response:
+    body = optional_json_body(schemas.BookingCancel)
+    booking = service.cancel(
+        db.session, actor=g.api_user, booking_id=booking_id, now=now(), reason=body.reason,
+        settings=from_config(current_app.config),
+    )
+    return jsonify({"booking": booking_json(booking, g.api_user)})
+
+
+# --- waitlist ------------------------------------------------------------------------------
+
+
+@bp.post("/waitlist")
+@token_required
+def join_waitlist() -> tuple[Response, int]:
+    body = json_body(schemas.WaitlistCreate)
+    entry = waitlist.join(
+        db.session, actor=g.api_user, resource_slug=body.resource, start=body.start,
+        end=body.end, now=now(), settings=from_config(current_app.config),
+    )
+    return _created({"entry": waitlist_json(entry)})
+
+
+@bp.get("/waitlist")
+@token_required
+def list_waitlist() -> Response:
+    entries = waitlist.list_entries(db.session, actor=g.api_user, now=now())
+    return jsonify({"entries": [waitlist_json(e) for e in entries]})
+
+
+@bp.post("/waitlist/<int:entry_id>/accept")
+@token_required
+def accept_offer(entry_id: int) -> tuple[Response, int]:
+    outcome = waitlist.accept(
+        db.session, actor=g.api_user, entry_id=entry_id, now=now(),
+        settings=from_config(current_app.config),
+    )
+    return _created({"booking": booking_json(outcome.bookings[0], g.api_user)})
+
+
+@bp.post("/waitlist/<int:entry_id>/decline")
+@token_required
+def decline_offer(entry_id: int) -> Response:
+    entry = waitlist.decline(
+        db.session, actor=g.api_user, entry_id=entry_id, now=now(),
+        settings=from_config(current_app.config),
+    )
+    return jsonify({"entry": waitlist_json(entry)})
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    from .openapi import document
+
+    return jsonify(document())
