@@ -13,7 +13,10 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
+
+from .extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +86,17 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
     return response
 
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    429: "rate_limited",
+_HTTP_CODES: dict[int, tuple[str, Any]] = {
+    400: ("bad_request", _l("The request was not understood.")),
+    401: ("unauthorized", _l("Please log in first.")),
+    403: ("forbidden", _l("You are not allowed to do this.")),
+    404: ("not_found", _l("Not found.")),
+    405: ("method_not_allowed", _l("This address does not accept that kind of request.")),
+    409: ("conflict", _l("That is already taken.")),
+    413: ("too_large", _l("What you sent is too large.")),
+    415: ("unsupported_media_type", _l("This kind of content is not accepted here.")),
+    422: ("invalid", _l("Some fields are invalid.")),
+    429: ("rate_limited", _l("Too many requests. Please wait a moment and try again.")),
 }
 
 
@@ -102,7 +105,8 @@ def _http_error(exc: HTTPException) -> Response | HTTPException:
     if status < 400:
         return exc
     if wants_json():
-        response = json_error(status, _HTTP_CODES.get(status, "error"), str(exc.description))
+        code, message = _HTTP_CODES.get(status, ("error", exc.description))
+        response = json_error(status, code, str(message))
     else:
         template = "errors/404.html" if status == 404 else "errors/error.html"
         response = Response(
@@ -128,16 +132,36 @@ def _domain_error(exc: DomainError) -> Response:
     return response
 
 
+# Served only if the error page itself cannot be rendered: no template, no translation, no
+# database, so nothing here can fail again. The reference is what staff need.
+_BARE_500 = """<!doctype html>
+<html lang="de"><head><meta charset="utf-8"><title>Fehler / Error · Schiller40</title></head>
+<body><h1>Es ist ein Fehler aufgetreten / Something went wrong</h1>
+<p>Referenz / Reference: <code>{request_id}</code></p><p><a href="/">Schiller40</a></p>
+</body></html>"""
+
+
 def _unexpected(exc: Exception) -> Response:
     request_id = getattr(g, "request_id", "-")
     log.exception("unhandled error [request_id=%s] %s %s", request_id, request.method, request.path)
+    # The request's transaction may be broken (a failed flush; PostgreSQL refuses every
+    # statement after an error), and the page below loads the current user from the
+    # database. Nothing of this request may be committed anyway, so start clean; without
+    # this, the handler itself failed and the member got the server's bare error, no id.
+    try:
+        db.session.rollback()
+    except Exception:
+        log.exception("rollback after an unhandled error failed [request_id=%s]", request_id)
     if wants_json():
         return json_error(
-            500, "internal", "An unexpected error occurred.", request_id=request_id
+            500, "internal", str(_l("An unexpected error occurred.")), request_id=request_id
         )
-    return Response(
-        render_template("errors/500.html", request_id=request_id), status=500
-    )
+    try:
+        body = render_template("errors/500.html", request_id=request_id)
+    except Exception:
+        log.exception("the error page failed to render [request_id=%s]", request_id)
+        body = _BARE_500.format(request_id=escape(request_id))
+    return Response(body, status=500, mimetype="text/html")
 
 
 def init_app(app: Flask) -> None:
