@@ -225,6 +225,19 @@ def _book(
         session.rollback()
         raise from_violation(first, **extra)
 
+    _flush_or_conflict(session)
+    for occurrence in occurrences:
+        if occurrence.booking is not None:
+            _audit_created(session, occurrence.booking, actor, target, overrides, now)
+    return BookingOutcome(occurrences)
+
+
+def _flush_or_conflict(session: Session) -> None:
+    """Write pending rows; the database's overlap guard refusing one is a conflict, not a 500.
+
+    Under our locks this should never fire; it is the last line of defence against a code
+    path that forgot to lock, or a write from outside the app.
+    """
     try:
         session.flush()
     except IntegrityError as exc:
@@ -232,10 +245,6 @@ def _book(
         if is_overlap_violation(exc):
             raise BookingError("conflict", extra={"alternatives": []}) from exc
         raise
-    for occurrence in occurrences:
-        if occurrence.booking is not None:
-            _audit_created(session, occurrence.booking, actor, target, overrides, now)
-    return BookingOutcome(occurrences)
 
 
 def _new_booking(
@@ -551,13 +560,7 @@ def reschedule(
     booking.credit_minutes = price.credit_minutes
     booking.sequence += 1
     booking.updated_at = now
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        session.rollback()
-        if is_overlap_violation(exc):
-            raise BookingError("conflict", extra={"alternatives": []}) from exc
-        raise
+    _flush_or_conflict(session)
     audit.record(
         session, action="booking.rescheduled", now=now, actor_id=actor.id,
         object_type="booking", object_id=booking.id,
