@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from .core.clock import now
 from .extensions import db
@@ -12,8 +12,11 @@ from .i18n import compile_catalogs
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Create the demo location, resources, tiers and accounts (safe to run again)."""
+    # with_appcontext: `flask seed-demo` pushes an app context for any command, but
+    # app.cli.main() and app.test_cli_runner() do so only for commands that ask for one.
     from .demo import DEMO_PASSWORDS, seed
 
     if current_app.config["ENV_NAME"] == "production":

@@ -6,6 +6,7 @@ running it again changes nothing and never resets a password someone has changed
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -81,19 +82,27 @@ TIERS = [
 ]
 
 
-def _get_or_create(session: Session, model: type, lookup: dict, **values: object):
+def _get_or_create(
+    session: Session, created: Counter[str], model: type, lookup: dict, **values: object
+):
     obj = session.scalar(select(model).filter_by(**lookup))
     if obj is None:
         obj = model(**lookup, **values)
         session.add(obj)
+        created[model.__name__] += 1
     return obj
 
 
 def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = print) -> None:
-    """Create the demo location, resources, tiers and accounts where they are missing."""
+    """Create the demo location, resources, tiers and accounts where they are missing.
+
+    The audit log records a run only if it created something (and what): a run that finds
+    everything in place changes nothing, not even the log.
+    """
+    created: Counter[str] = Counter()
     progress("Location Schiller40 ...")
     location = _get_or_create(
-        session, Location, {"slug": "schiller40"},
+        session, created, Location, {"slug": "schiller40"},
         name="Schiller40", street="Schillerstraße 40", postal_code="38440", city="Wolfsburg",
         timezone="Europe/Berlin", holiday_country="DE", holiday_subdivision="NI",
         half_day_split=time(13, 0),
@@ -104,12 +113,14 @@ def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = p
             location.opening_hours.append(
                 OpeningHours(weekday=weekday, opens=opens, closes=closes)
             )
+            created["OpeningHours"] += 1
     year = to_local(now).year
     for first, last in ((date(year, 12, 24), date(year + 1, 1, 1)),):
         if not any(c.first_day == first for c in location.closures):
             location.closures.append(
                 Closure(first_day=first, last_day=last, reason="Winter break / Winterpause")
             )
+            created["Closure"] += 1
 
     progress("Resources: 24 hot desks, 2 fixed desks, 2 studios, 1 meeting room ...")
     resources: list[dict] = []
@@ -154,13 +165,13 @@ def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = p
     ]
     for spec in resources:
         slug = spec.pop("slug")
-        _get_or_create(session, Resource, {"slug": slug}, location=location, **spec)
+        _get_or_create(session, created, Resource, {"slug": slug}, location=location, **spec)
 
     progress("Tiers: Day Pass, Flex, Resident, Startup ...")
     tiers: dict[str, Tier] = {}
     for t in TIERS:
         tier = _get_or_create(
-            session, Tier, {"slug": t.slug},
+            session, created, Tier, {"slug": t.slug},
             name=t.name, description=t.description, monthly_price_cents=t.monthly,
             booking_horizon_days=t.horizon, max_future_bookings=t.max_future,
             included_desk_days=t.desk_days, included_studio_hours=t.studio_hours,
@@ -172,10 +183,11 @@ def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = p
                     kind=kind, price_hour_cents=hour, price_half_day_cents=half_day,
                     price_day_cents=day,
                 ))
+                created["TierKindPrice"] += 1
         tiers[t.slug] = tier
 
     progress("Accounts: staff, member, startup team ...")
-    company = _get_or_create(session, Company, {"name": "Wolfsbyte GmbH"}, created_at=now)
+    company = _get_or_create(session, created, Company, {"name": "Wolfsbyte GmbH"}, created_at=now)
     accounts = [
         ("staff@schiller40.example", "Studio-Team Schiller40", Role.STAFF, None, None),
         ("member@schiller40.example", "Mia Mitglied", Role.MEMBER, "flex", None),
@@ -188,11 +200,13 @@ def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = p
             user = User(email=email, name=name, role=role, company=comp, created_at=now)
             user.set_password(DEMO_PASSWORDS[email])
             session.add(user)
+            created["User"] += 1
             if tier_slug:
                 session.add(Membership(
                     user=user, tier=tiers[tier_slug],
                     valid_from=date(to_local(now).year, 1, 1), created_at=now,
                 ))
+                created["Membership"] += 1
         users[email] = user
     session.flush()
     staff = users["staff@schiller40.example"]
@@ -202,10 +216,12 @@ def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = p
         ("startup@schiller40.example", "ar-vr-studio"),
     ):
         _get_or_create(
-            session, Induction, {"user_id": users[email].id, "topic": topic},
+            session, created, Induction, {"user_id": users[email].id, "topic": topic},
             granted_by_id=staff.id, granted_at=now,
         )
-    audit.record(
-        session, action="demo.seeded", now=now, object_type="location", object_id=location.id
-    )
+    if created:
+        audit.record(
+            session, action="demo.seeded", now=now, object_type="location",
+            object_id=location.id, details={"created": dict(sorted(created.items()))},
+        )
     session.commit()

@@ -35,10 +35,32 @@ def load(app: Flask, config: type[Config] | Mapping[str, Any] | None) -> None:
     app.config.from_object(base)
     if not app.config.get("TESTING"):
         app.config.from_prefixed_env("SCHILLER40")
+        _keep_strings_verbatim(app)
     app.config.update(overrides)
     _resolve(app)
     if app.config["ENV_NAME"] == "production":
         check_production(app.config)
+
+
+# Settings that are text whatever they look like. ``from_prefixed_env`` reads every value as
+# JSON when it can, so a secret of digits became an int (and the production check crashed on
+# len()), and one in double quotes silently lost them.
+STRING_SETTINGS = (
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "PUBLIC_URL",
+)
+
+
+def _keep_strings_verbatim(app: Flask) -> None:
+    for key in STRING_SETTINGS:
+        raw = os.environ.get(f"SCHILLER40_{key}")
+        if raw is not None:
+            app.config[key] = raw
 
 
 def _resolve(app: Flask) -> None:
@@ -66,14 +88,41 @@ def _resolve(app: Flask) -> None:
 
 
 def _instance_secret(path: Path) -> str:
-    """A development secret generated once and kept, so sessions survive restarts."""
-    if path.exists():
-        return path.read_text().strip()
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    """A development secret generated once and kept, so sessions survive restarts.
+
+    Several processes may start at once (gunicorn workers each call ``create_app``). The key
+    is written under a temporary name and hard-linked into place, so the file appears
+    complete or not at all, and whoever links first wins while the others read that key.
+    (Creating the file itself with O_EXCL crashed the loser with FileExistsError, and a reader
+    could catch it still empty.)
+    """
+    key = _read_secret(path)
+    if key:
+        return key
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(key)
+        fh.write(secrets.token_urlsafe(48))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process was first: use its key
+    except OSError:
+        os.replace(tmp, path)  # a filesystem without hard links: the last writer wins
+    finally:
+        tmp.unlink(missing_ok=True)
+    key = _read_secret(path)
+    if not key:
+        # Never run with an empty key (Flask would sign sessions with ""), nor guess.
+        raise ConfigError(f"{path} is empty; delete it to have a new secret generated")
     return key
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 def check_production(cfg: Mapping[str, Any]) -> None:

@@ -11,7 +11,9 @@ import itertools
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from schiller40.core.time import FrozenClock
 from schiller40.models import (
@@ -34,6 +36,15 @@ from schiller40.models import (
 )
 
 PASSWORD = "correct horse battery"
+_hashes: dict[str, str] = {}
+
+
+def password_hash(password: str) -> str:
+    """A hash of ``password``, computed once per run: scrypt costs ~0.1 s, and most tests
+    create users with the same password. Each hash still has its own salt per password."""
+    if password not in _hashes:
+        _hashes[password] = generate_password_hash(password)
+    return _hashes[password]
 
 
 class Factory:
@@ -44,6 +55,11 @@ class Factory:
 
     def _n(self) -> int:
         return next(self._seq)
+
+    def count(self, model: type, **filters: Any) -> int:
+        """Rows of ``model`` (matching ``filters``) as this session sees them."""
+        query = select(func.count()).select_from(model).filter_by(**filters)
+        return self.session.scalar(query)
 
     def _save(self, obj: Any) -> Any:
         self.session.add(obj)
@@ -117,8 +133,7 @@ class Factory:
             email=f"user{n}@example.org", name=f"User {n}", role=role, created_at=self.clock()
         )
         values.update(kw)
-        user = User(**values)
-        user.set_password(password)
+        user = User(password_hash=password_hash(password), **values)
         self._save(user)
         if tier is not None:
             self.membership(user=user, tier=tier)

@@ -10,14 +10,22 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationE
 from .passwords import MAX_LENGTH, weakness
 
 
+def strip(value: str | None) -> str | None:
+    """Drop surrounding spaces before validation: autocomplete and copied addresses often
+    bring a trailing space, which the e-mail validator would otherwise call invalid."""
+    return value.strip() if isinstance(value, str) else value
+
+
 class RegistrationForm(FlaskForm):
     name = StringField(
         _l("Full name"),
+        filters=[strip],
         validators=[DataRequired(_l("Please enter your name.")), Length(max=200)],
         render_kw={"autocomplete": "name"},
     )
     email = EmailField(
         _l("E-mail address"),
+        filters=[strip],
         validators=[
             DataRequired(_l("Please enter your e-mail address.")),
             Length(max=254),
@@ -49,6 +57,7 @@ class RegistrationForm(FlaskForm):
 class LoginForm(FlaskForm):
     email = EmailField(
         _l("E-mail address"),
+        filters=[strip],
         validators=[DataRequired(_l("Please enter your e-mail address.")), Length(max=254)],
         render_kw={"autocomplete": "username"},
     )

@@ -46,11 +46,33 @@ def weakness(password: str, *, email: str = "", name: str = "") -> str | None:
         return str(_l("This password repeats too few characters. Choose another."))
     if _is_sequence(lowered):
         return str(_l("This password is a simple sequence. Choose another."))
-    personal = {email.split("@")[0].lower(), *name.lower().split()}
-    personal = {p for p in personal if len(p) >= 4}
-    if any(p in lowered for p in personal) and len(lowered) - max(map(len, personal)) < 6:
+    if _too_personal(lowered, email=email, name=name):
         return str(_l("This password is too close to your name or e-mail address."))
     return None
+
+
+# A personal word must be this long to count (shorter ones, like "Bob", are too common), and
+# a password must keep this many characters once every personal word is taken out.
+PERSONAL_WORD_MIN = 4
+PERSONAL_REST_MIN = 6
+_SEPARATORS = re.compile(r"[\s._+\-]+")
+
+
+def _too_personal(lowered: str, *, email: str, name: str) -> bool:
+    """True if little is left of the password once the member's name and address are removed.
+
+    Every personal word is removed, longest first, and what remains is measured. (Measuring
+    the password against only the longest personal word refused "anna-rides-bikes" for
+    anna.schmidt@... and accepted "Johanna-Berger" for Johanna Berger.) The e-mail local part
+    and double-barrelled names count whole and by their parts ("j.bergmann" -> "bergmann").
+    """
+    local = email.split("@")[0].lower()
+    words = {local, *_SEPARATORS.split(local), *_SEPARATORS.split(name.lower())}
+    words = {w for w in words if len(w) >= PERSONAL_WORD_MIN}
+    rest = lowered
+    for word in sorted(words, key=len, reverse=True):
+        rest = rest.replace(word, "")
+    return rest != lowered and len(rest) < PERSONAL_REST_MIN
 
 
 def _is_sequence(text: str) -> bool:

@@ -40,8 +40,13 @@ _DUMMY_HASH = generate_password_hash("schiller40-timing-equaliser")
 
 
 def _clean_email(email: str) -> str:
+    # Strip first: email_validator refuses surrounding spaces, and a trailing space from
+    # autocomplete or a copied address is not the member's mistake (normalize_email strips
+    # too, but only after validation, which was too late).
     try:
-        return normalize_email(validate_email(email, check_deliverability=False).normalized)
+        return normalize_email(
+            validate_email(email.strip(), check_deliverability=False).normalized
+        )
     except EmailNotValidError as exc:
         raise InvalidInput(
             _l("Please enter a valid e-mail address."),

@@ -19,21 +19,42 @@ bp = Blueprint("accounts", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths may be redirected to after log-in (no open redirect)."""
+    """Only same-site paths may be redirected to after log-in (no open redirect).
+
+    A path must start with exactly one slash: browsers read "//host", "///host" and "/\\host"
+    as another site, and drop tabs and newlines before doing so, while ``urlsplit`` sees
+    "///host" as a harmless path.
+    """
     if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
-            return target
+        cleaned = "".join(ch for ch in target if ch not in "\t\r\n")
+        parts = urlsplit(cleaned)
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and cleaned.startswith("/")
+            and not cleaned.startswith("//")
+            and "\\" not in cleaned
+        ):
+            return cleaned
     return url_for("main.index")
 
 
 def _apply_field_errors(form, exc: DomainError) -> None:
+    """Show a service's refusal beside the fields it names, the rest above the form.
+
+    A message for a field the form does not have goes above the form too: dropped, it would
+    leave a page that neither says what went wrong nor answers 422.
+    """
+    shown_beside_a_field = False
     for name, messages in exc.fields.items():
-        field = getattr(form, name, None)
+        field = form._fields.get(name)
         if field is not None:
             field.errors = [*field.errors, *messages]
-    if not exc.fields:
-        form.form_errors.append(exc.message)
+            shown_beside_a_field = True
+        else:
+            form.form_errors.extend(m for m in messages if m not in form.form_errors)
+    if not shown_beside_a_field and exc.message not in form.form_errors:
+        form.form_errors.insert(0, exc.message)
 
 
 @bp.route("/register", methods=["GET", "POST"])

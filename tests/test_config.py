@@ -1,0 +1,316 @@
+"""Configuration: environment overlay, database URLs, the development secret, production checks.
+
+No database here: apps are built but never connect, and the instance folder is a tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from config import ProductionConfig
+from schiller40 import create_app, settings
+from schiller40.extensions import db
+from schiller40.settings import ConfigError
+
+LONG_KEY = "k" * 24 + "-not-a-real-secret-0123456789"
+PG_URL = "postgresql+psycopg://schiller40:pw@127.0.0.1:1/schiller40"  # nothing listens on :1
+GOOD_PRODUCTION = {"ENV_NAME": "production", "SECRET_KEY": LONG_KEY, "DATABASE_URL": PG_URL}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Tests set the SCHILLER40_* variables they need; none leak in from the shell or CI."""
+    for name in list(os.environ):
+        if name.startswith("SCHILLER40_"):
+            monkeypatch.delenv(name)
+
+
+def load(tmp_path, config=None) -> Flask:
+    app = Flask("config-test", instance_path=str(tmp_path))
+    settings.load(app, config)
+    return app
+
+
+# --- production refuses unsafe settings ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        pytest.param({"SECRET_KEY": None}, "SCHILLER40_SECRET_KEY is not set", id="no-key"),
+        pytest.param({"SECRET_KEY": ""}, "SCHILLER40_SECRET_KEY is not set", id="empty-key"),
+        pytest.param({"SECRET_KEY": "x" * 31}, "shorter than 32 characters", id="short-key"),
+        pytest.param({"DATABASE_URL": "sqlite:////srv/schiller40.db"}, "points to SQLite",
+                     id="sqlite"),
+        pytest.param({"DATABASE_URL": ""}, "points to SQLite", id="default-is-sqlite"),
+        pytest.param({"STRIPE_SECRET_KEY": "sk_live_x"}, "Stripe is half configured",
+                     id="stripe-secret-only"),
+        pytest.param({"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x"},
+                     "SCHILLER40_STRIPE_WEBHOOK_SECRET missing", id="stripe-no-webhook-secret"),
+        pytest.param({"SESSION_COOKIE_SECURE": False}, "SESSION_COOKIE_SECURE", id="http-cookie"),
+        pytest.param({"WTF_CSRF_ENABLED": False}, "WTF_CSRF_ENABLED", id="no-csrf"),
+        pytest.param({"AUTO_MIGRATE": True}, "AUTO_MIGRATE", id="auto-migrate"),
+    ],
+)
+def test_production_refuses_to_start(changes, problem):
+    with pytest.raises(ConfigError) as exc_info:
+        create_app({**GOOD_PRODUCTION, **changes})
+    message = str(exc_info.value)
+    assert message.startswith("Refusing to start in production:")
+    assert problem in message
+    assert len(message.splitlines()) == 2  # exactly one problem listed
+
+
+def test_production_lists_every_problem_at_once():
+    with pytest.raises(ConfigError) as exc_info:
+        create_app({
+            "ENV_NAME": "production", "SECRET_KEY": "", "DATABASE_URL": "",
+            "STRIPE_PUBLISHABLE_KEY": "pk_live_x", "WTF_CSRF_ENABLED": False,
+        })
+    problems = str(exc_info.value).splitlines()[1:]
+    assert len(problems) == 4
+    assert all(p.startswith("  - ") for p in problems)
+    text = "\n".join(problems)
+    assert "SECRET_KEY is not set" in text
+    assert "SQLite" in text
+    assert "SCHILLER40_STRIPE_SECRET_KEY, SCHILLER40_STRIPE_WEBHOOK_SECRET missing" in text
+    assert "WTF_CSRF_ENABLED" in text
+
+
+def test_production_never_generates_a_secret(tmp_path):
+    with pytest.raises(ConfigError):
+        load(tmp_path, {**GOOD_PRODUCTION, "SECRET_KEY": None})
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_fully_configured_stripe_is_accepted(tmp_path):
+    app = load(tmp_path, {
+        **GOOD_PRODUCTION, "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+    })
+    assert app.config["STRIPE_WEBHOOK_SECRET"] == "whsec_x"
+
+
+def test_a_good_production_config_starts_without_touching_the_database():
+    connections = []
+
+    def count(dbapi_connection, record):
+        connections.append(dbapi_connection)
+
+    event.listen(Engine, "connect", count)
+    try:
+        app = create_app(GOOD_PRODUCTION)
+    finally:
+        event.remove(Engine, "connect", count)
+    assert connections == []  # and nothing listens on port 1, so a connection would have failed
+    assert app.config["ENV_NAME"] == "production"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["REMEMBER_COOKIE_SECURE"] is True
+    assert app.config["PREFERRED_URL_SCHEME"] == "https"
+    assert app.config["AUTO_MIGRATE"] is False
+    assert app.config["SECRET_KEY"] == LONG_KEY
+    assert not app.testing
+    with app.app_context():
+        assert db.engine.url.drivername == "postgresql+psycopg"
+        assert db.engine.url.port == 1
+
+
+def test_a_config_class_is_used_as_is(tmp_path, monkeypatch):
+    """``create_app(ProductionConfig)`` skips the ENV choice but still reads the environment."""
+    monkeypatch.setenv("SCHILLER40_ENV", "development")
+    monkeypatch.setenv("SCHILLER40_SECRET_KEY", LONG_KEY)
+    monkeypatch.setenv("SCHILLER40_DATABASE_URL", "postgres://u@db.example/s")
+    app = load(tmp_path, ProductionConfig)
+    assert app.config["ENV_NAME"] == "production"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/s"
+
+
+# --- database URLs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@db.example:5432/s40", "postgresql+psycopg://u:p@db.example:5432/s40"),
+        ("postgresql://u:p@db.example/s40", "postgresql+psycopg://u:p@db.example/s40"),
+        ("postgresql+psycopg://u@db.example/s40", "postgresql+psycopg://u@db.example/s40"),
+        ("sqlite:////srv/s40.db", "sqlite:////srv/s40.db"),
+    ],
+)
+def test_database_urls_are_rewritten_for_psycopg3(tmp_path, given, expected):
+    app = load(tmp_path, {"ENV_NAME": "development", "DATABASE_URL": given})
+    assert app.config["DATABASE_URL"] == expected
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == expected
+
+
+def test_postgres_url_with_postgres_in_the_password_is_only_rewritten_at_the_start(tmp_path):
+    app = load(tmp_path, {"ENV_NAME": "development",
+                          "DATABASE_URL": "postgres://u:postgres://x@db.example/s"})
+    assert app.config["DATABASE_URL"] == "postgresql+psycopg://u:postgres://x@db.example/s"
+
+
+def test_no_url_means_sqlite_in_the_instance_folder(tmp_path):
+    app = load(tmp_path, {"ENV_NAME": "development"})
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'schiller40.db'}"
+    # SQLite waits for a lock instead of failing at once, and may be shared across threads.
+    connect_args = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
+    assert connect_args == {"timeout": 30, "check_same_thread": False}
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
+
+
+def test_postgresql_gets_no_sqlite_connect_args(tmp_path):
+    app = load(tmp_path, {"ENV_NAME": "development", "DATABASE_URL": PG_URL})
+    assert "connect_args" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+
+
+# --- the development secret ------------------------------------------------------------------
+
+
+def test_instance_secret_is_generated_once_and_kept(tmp_path):
+    path = tmp_path / "secret_key"
+    first = settings._instance_secret(path)
+    assert len(first) >= 48
+    assert path.read_text() == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # readable by the owner only
+    assert settings._instance_secret(path) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]  # no temp files left
+
+
+def test_instance_secrets_differ_between_instances(tmp_path):
+    assert settings._instance_secret(tmp_path / "a") != settings._instance_secret(tmp_path / "b")
+
+
+def test_instance_secret_written_by_a_process_started_alongside_wins(tmp_path, monkeypatch):
+    """Two workers start together: the second finds the file appearing while it generates its
+    own key. It must use the first one's key (sessions work on both), not crash."""
+    path = tmp_path / "secret_key"
+    real_token = settings.secrets.token_urlsafe
+
+    def rival_writes_first(n):
+        if not path.exists():
+            path.write_text("the-other-workers-key")
+        return real_token(n)
+
+    monkeypatch.setattr(settings.secrets, "token_urlsafe", rival_writes_first)
+    assert settings._instance_secret(path) == "the-other-workers-key"
+    assert path.read_text() == "the-other-workers-key"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]
+
+
+def test_an_empty_secret_file_is_refused(tmp_path):
+    (tmp_path / "secret_key").write_text("\n")
+    with pytest.raises(ConfigError, match="is empty; delete it"):
+        settings._instance_secret(tmp_path / "secret_key")
+
+
+def test_development_uses_the_instance_secret(tmp_path):
+    first = load(tmp_path, {"ENV_NAME": "development"})
+    key = (tmp_path / "secret_key").read_text()
+    assert first.config["SECRET_KEY"] == key
+    second = load(tmp_path, {"ENV_NAME": "development"})
+    assert second.config["SECRET_KEY"] == key
+
+
+def test_a_given_secret_is_used_and_nothing_is_written(tmp_path):
+    app = load(tmp_path, {"ENV_NAME": "development", "SECRET_KEY": "from-the-operator"})
+    assert app.config["SECRET_KEY"] == "from-the-operator"
+    assert not (tmp_path / "secret_key").exists()
+
+
+# --- choosing the environment ----------------------------------------------------------------
+
+
+def test_development_is_the_default(tmp_path):
+    app = load(tmp_path)
+    assert app.config["ENV_NAME"] == "development"
+    assert app.config["AUTO_MIGRATE"] is True
+    assert app.config["WTF_CSRF_ENABLED"] is True
+
+
+@pytest.mark.parametrize("name", ["staging", "Production", "prod", " production"])
+def test_unknown_environment_is_refused(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("SCHILLER40_ENV", name)
+    with pytest.raises(ConfigError) as exc_info:
+        load(tmp_path)
+    assert repr(name) in str(exc_info.value)
+    assert "development, testing, production" in str(exc_info.value)
+
+
+def test_unknown_env_name_in_overrides_is_refused(tmp_path):
+    with pytest.raises(ConfigError):
+        load(tmp_path, {"ENV_NAME": "staging"})
+
+
+def test_schiller40_env_selects_production(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCHILLER40_ENV", "production")
+    monkeypatch.setenv("SCHILLER40_SECRET_KEY", LONG_KEY)
+    monkeypatch.setenv("SCHILLER40_DATABASE_URL", "postgres://u@db.example/s")
+    app = load(tmp_path)
+    assert app.config["ENV_NAME"] == "production"
+    assert app.config["SECRET_KEY"] == LONG_KEY
+    assert app.config["DATABASE_URL"] == "postgresql+psycopg://u@db.example/s"
+
+
+def test_schiller40_env_in_production_still_checks(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCHILLER40_ENV", "production")
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        load(tmp_path)
+
+
+# --- SCHILLER40_* variables ------------------------------------------------------------------
+
+
+def test_environment_variables_are_applied(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCHILLER40_PUBLIC_URL", "https://buchen.schiller40.example")
+    monkeypatch.setenv("SCHILLER40_MAX_CONTENT_LENGTH", "2048")
+    monkeypatch.setenv("SCHILLER40_AUTO_MIGRATE", "false")
+    monkeypatch.setenv("SCHILLER40_LANGUAGES", '["de"]')
+    app = load(tmp_path, {"ENV_NAME": "development"})
+    assert app.config["PUBLIC_URL"] == "https://buchen.schiller40.example"
+    assert app.config["MAX_CONTENT_LENGTH"] == 2048
+    assert app.config["AUTO_MIGRATE"] is False
+    assert app.config["LANGUAGES"] == ["de"]
+
+
+def test_explicit_overrides_beat_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCHILLER40_PUBLIC_URL", "https://from-env.example")
+    app = load(tmp_path, {"ENV_NAME": "development", "PUBLIC_URL": "https://given.example"})
+    assert app.config["PUBLIC_URL"] == "https://given.example"
+
+
+def test_testing_ignores_the_environment(tmp_path, monkeypatch):
+    """A developer's shell (say, a production DATABASE_URL) must never reach the test apps."""
+    monkeypatch.setenv("SCHILLER40_DATABASE_URL", "postgresql://prod.example/live")
+    monkeypatch.setenv("SCHILLER40_WTF_CSRF_ENABLED", "true")
+    app = load(tmp_path, {"ENV_NAME": "testing"})
+    assert app.config["DATABASE_URL"].startswith("sqlite:///")
+    assert app.config["WTF_CSRF_ENABLED"] is False
+    assert app.config["SECRET_KEY"] == "testing-only-not-secret"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["1234567890123456789012345678901234567890", '"quoted-secret-of-enough-length-1234"', "true"],
+)
+def test_text_settings_are_taken_verbatim(tmp_path, monkeypatch, secret):
+    """``from_prefixed_env`` parses JSON; a secret that happens to be a number, a quoted
+    string or a boolean must still be exactly what the operator set."""
+    monkeypatch.setenv("SCHILLER40_SECRET_KEY", secret)
+    monkeypatch.setenv("SCHILLER40_STRIPE_SECRET_KEY", "12345")
+    app = load(tmp_path, {"ENV_NAME": "development"})
+    assert app.config["SECRET_KEY"] == secret
+    assert app.config["STRIPE_SECRET_KEY"] == "12345"
+
+
+def test_numeric_production_secret_is_checked_not_crashed_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCHILLER40_ENV", "production")
+    monkeypatch.setenv("SCHILLER40_DATABASE_URL", PG_URL)
+    monkeypatch.setenv("SCHILLER40_SECRET_KEY", "12345")
+    with pytest.raises(ConfigError, match="shorter than 32 characters"):
+        load(tmp_path)

@@ -1,0 +1,289 @@
+"""Every error becomes a friendly page for people or a stable JSON body for programs."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from flask import abort
+from sqlalchemy import text
+
+from schiller40.errors import Conflict, InvalidInput
+from schiller40.extensions import db
+from schiller40.models import User
+
+from .factories import PASSWORD
+from .html import page
+
+SECRET_DETAIL = "kaboom-internal-detail-4711"
+
+
+@pytest.fixture
+def app_config():
+    # TESTING makes Flask re-raise unhandled exceptions into the test; production does not.
+    return {"PROPAGATE_EXCEPTIONS": False}
+
+
+@pytest.fixture
+def routes(app):
+    """Test-only views that fail in the ways real ones will."""
+
+    def boom():
+        raise RuntimeError(SECRET_DETAIL)
+
+    def conflict():
+        raise Conflict("Desk A01 is taken.", fields={"resource": ["Desk A01 is taken."]},
+                       extra={"alternatives": [2, 3]})
+
+    def invalid():
+        raise InvalidInput(fields={"starts_at": ["Use ISO 8601."]})
+
+    def forbidden():
+        abort(403)
+
+    def broken_transaction():
+        """A logged-in member's request whose flush fails (say, a constraint the code missed).
+
+        The session is left needing a rollback; the error page still has to render."""
+        db.session.add(User(email="UPPER@EXAMPLE.ORG", name="x", password_hash="x",
+                            created_at=app.extensions["schiller40.clock"]()))
+        db.session.flush()
+        return "unreachable"
+
+    def broken_sql():
+        db.session.execute(text("SELECT * FROM no_such_table"))
+        return "unreachable"
+
+    for prefix in ("/test", "/api/test"):
+        app.add_url_rule(f"{prefix}/boom", f"{prefix}-boom", boom)
+        app.add_url_rule(f"{prefix}/conflict", f"{prefix}-conflict", conflict)
+        app.add_url_rule(f"{prefix}/invalid", f"{prefix}-invalid", invalid)
+        app.add_url_rule(f"{prefix}/forbidden", f"{prefix}-forbidden", forbidden)
+    app.add_url_rule("/test/broken-transaction", "broken-transaction", broken_transaction)
+    app.add_url_rule("/test/broken-sql", "broken-sql", broken_sql)
+    return app
+
+
+def login(client, factory):
+    user = factory.user()
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302
+    return user
+
+
+# --- 404 -------------------------------------------------------------------------------------
+
+
+def test_unknown_page_is_a_friendly_404(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    html = page(response)
+    assert html.find_all("h1")
+    assert html.find_all("a", href="/"), "no link back to the start page"
+    assert html.find_all("a", href="/resources")
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/api/no/such/thing", "/api/", "/webhooks/unknown"])
+def test_unknown_api_url_is_json(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert set(error) == {"code", "message", "fields"}
+    assert error["code"] == "not_found"
+    assert error["message"]
+    assert error["fields"] == {}
+
+
+def test_a_client_that_accepts_only_json_gets_json(client):
+    response = client.get("/no/such/page", headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_a_browser_gets_html_even_if_it_also_accepts_json(client):
+    response = client.get(
+        "/no/such/page", headers={"Accept": "text/html,application/json;q=0.9,*/*;q=0.8"}
+    )
+    assert response.mimetype == "text/html"
+
+
+# --- domain errors and other HTTP errors -----------------------------------------------------
+
+
+def test_domain_error_as_json_keeps_code_fields_and_extras(client, routes):
+    response = client.get("/api/test/conflict")
+    assert response.status_code == 409
+    assert response.get_json() == {"error": {
+        "code": "conflict", "message": "Desk A01 is taken.",
+        "fields": {"resource": ["Desk A01 is taken."]}, "alternatives": [2, 3],
+    }}
+    invalid = client.get("/api/test/invalid")
+    assert invalid.status_code == 422
+    assert invalid.get_json()["error"]["code"] == "invalid"
+    assert invalid.get_json()["error"]["fields"] == {"starts_at": ["Use ISO 8601."]}
+
+
+def test_domain_error_as_html_shows_the_message(client, routes):
+    response = client.get("/test/conflict")
+    assert response.status_code == 409
+    assert response.mimetype == "text/html"
+    assert "Desk A01 is taken." in page(response).text
+
+
+@pytest.mark.parametrize(("path", "status", "code"), [
+    ("/test/forbidden", 403, "forbidden"), ("/api/test/forbidden", 403, "forbidden"),
+])
+def test_http_errors_keep_their_status(client, routes, path, status, code):
+    response = client.get(path)
+    assert response.status_code == status
+    if path.startswith("/api/"):
+        assert response.get_json()["error"]["code"] == code
+    else:
+        assert page(response).find_all("a", href="/")
+
+
+def test_wrong_method_is_405_with_allow(client):
+    response = client.get("/logout")
+    assert response.status_code == 405
+    assert response.mimetype == "text/html"
+    assert "POST" in response.headers["Allow"]
+    assert page(response).find_all("a", href="/")
+
+
+def test_wrong_method_under_api_is_json_405(client, routes):
+    response = client.post("/api/test/boom")
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_body_larger_than_the_limit_is_413(client, app, factory):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = client.post(
+        "/register", data={"name": "x" * (limit + 1), "email": "a@example.org"}
+    )
+    assert response.status_code == 413
+    assert response.mimetype == "text/html"
+    assert factory.count(User) == 0
+
+
+def test_body_just_under_the_limit_is_read(client, app):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = client.post("/register", data={"name": "x" * (limit - 1000)})
+    assert response.status_code == 422  # read and validated (the name is too long)
+
+
+# --- 500 -------------------------------------------------------------------------------------
+
+
+def test_unexpected_error_is_a_500_page_with_the_request_id(client, routes, caplog):
+    with caplog.at_level(logging.ERROR, logger="schiller40.errors"):
+        response = client.get("/test/boom")
+    assert response.status_code == 500
+    assert response.mimetype == "text/html"
+    body = response.get_data(as_text=True)
+    request_id = response.headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{16}", request_id)
+    (reference,) = page(response).find_all("code")
+    assert reference.text == request_id
+    assert SECRET_DETAIL not in body
+    assert "Traceback" not in body
+    assert "RuntimeError" not in body
+    assert page(response).find_all("a", href="/")
+
+    (record,) = [r for r in caplog.records if r.name == "schiller40.errors"]
+    assert record.levelno == logging.ERROR
+    assert request_id in record.getMessage()
+    assert "GET /test/boom" in record.getMessage()
+    assert record.exc_info is not None
+    assert record.exc_info[0] is RuntimeError  # the traceback goes to the log, not the page
+
+
+def test_unexpected_error_under_api_is_json_with_the_request_id(client, routes):
+    response = client.get("/api/test/boom", headers={"X-Request-ID": "client-chosen-id-1"})
+    assert response.status_code == 500
+    error = response.get_json()["error"]
+    assert error["code"] == "internal"
+    assert error["request_id"] == "client-chosen-id-1"
+    assert SECRET_DETAIL not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/test/broken-transaction", "/test/broken-sql"])
+def test_500_page_renders_for_a_logged_in_member_after_a_database_error(
+    client, factory, routes, path
+):
+    """The error page needs the current user; loading it must not fail on the broken
+    transaction (which would turn our page into the server's bare error)."""
+    login(client, factory)
+    response = client.get(path)
+    assert response.status_code == 500
+    request_id = response.headers["X-Request-ID"]
+    (reference,) = page(response).find_all("code")
+    assert reference.text == request_id
+    # The broken request wrote nothing, and the next request works normally.
+    assert factory.count(User) == 1
+    assert client.get("/account/password").status_code == 200
+
+
+def test_500_falls_back_to_a_bare_page_if_the_error_page_fails(client, routes, monkeypatch):
+    import schiller40.errors
+
+    def broken_template(*args, **kwargs):
+        raise RuntimeError("the template is broken too")
+
+    monkeypatch.setattr(schiller40.errors, "render_template", broken_template)
+    response = client.get("/test/boom", headers={"X-Request-ID": "<b>not-an-id</b>"})
+    assert response.status_code == 500
+    assert response.mimetype == "text/html"
+    request_id = response.headers["X-Request-ID"]
+    (reference,) = page(response).find_all("code")
+    assert reference.text == request_id
+    assert SECRET_DETAIL not in response.get_data(as_text=True)
+
+
+# --- request ids and headers -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("incoming", ["abc-123_XYZ.42", "a" * 64, "0123456789abcdef"])
+def test_a_valid_incoming_request_id_is_reused(client, routes, incoming):
+    response = client.get("/test/boom", headers={"X-Request-ID": incoming})
+    assert response.headers["X-Request-ID"] == incoming
+    assert page(response).find_all("code")[0].text == incoming
+
+
+@pytest.mark.parametrize(
+    "incoming", ["short", "a" * 65, "has space 123", "<script>alert(1)</script>", "ümlaut-123456",
+                 "semi;colon-123"],
+)
+def test_a_malformed_incoming_request_id_is_replaced(client, routes, incoming):
+    response = client.get("/test/boom", headers={"X-Request-ID": incoming})
+    replaced = response.headers["X-Request-ID"]
+    assert replaced != incoming
+    assert re.fullmatch(r"[0-9a-f]{16}", replaced)
+    assert incoming not in response.get_data(as_text=True)
+
+
+def test_every_response_has_a_fresh_request_id(client):
+    first = client.get("/").headers["X-Request-ID"]
+    second = client.get("/").headers["X-Request-ID"]
+    assert first != second
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/no/such/page", "/api/nothing"])
+def test_security_headers(client, path):
+    response = client.get(path)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    csp = [part.strip() for part in response.headers["Content-Security-Policy"].split(";")]
+    assert "frame-ancestors 'none'" in csp
+    assert "default-src 'self'" in csp
+
+
+def test_security_headers_on_a_500(client, routes):
+    response = client.get("/test/boom")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
