@@ -118,18 +118,14 @@ def test_downgrade_to_base_and_upgrade_again(fresh_url):
 
 
 @pytest.mark.sqlite_only
-@pytest.mark.xfail(
-    strict=True,
-    reason="migrations/env.py keeps PRAGMA foreign_keys ON during SQLite batch operations: "
-    "recreating a table runs its ON DELETE actions (reported)",
-)
 def test_a_sqlite_batch_migration_keeps_rows_that_point_at_the_rebuilt_table(fresh_url):
     """Downgrading 0002 rebuilds ``company`` on SQLite (batch mode: copy, drop, rename).
 
     With foreign keys on, SQLite's DROP TABLE deletes the rows first, so every
     ``user.company_id`` (ON DELETE SET NULL) is cleared; a table with ON DELETE CASCADE
-    children (``user``: memberships, inductions) would lose them outright. Alembic's advice
-    is to switch foreign keys off around batch migrations on SQLite.
+    children (``user``: memberships, inductions) would lose them outright. migrations/env.py
+    therefore switches foreign keys off around migrations on SQLite (Alembic's advice) and
+    checks them afterwards.
     """
     app = create_app({"ENV_NAME": "testing", "DATABASE_URL": fresh_url})
     with app.app_context():

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core import audit
+from ..core.locking import begin_write
 from ..core.time import to_local
 from ..errors import DomainError, InvalidInput, NotFound
 from ..membership.models import Membership, MembershipStatus, Tier
@@ -74,6 +75,8 @@ def create_user(
     reason = weakness(password, email=email, name=name)
     if reason:
         raise InvalidInput(reason, fields={"password": [reason]})
+    password_hash = generate_password_hash(password)  # slow on purpose: outside the lock
+    begin_write(session)
     tier = None
     if tier_slug is not None:
         tier = session.scalar(select(Tier).where(Tier.slug == tier_slug))
@@ -85,8 +88,10 @@ def create_user(
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise EmailTaken(fields={"email": [str(EmailTaken.default_message)]})
 
-    user = User(email=email, name=name, role=role, locale=locale, created_at=now)
-    user.set_password(password)
+    user = User(
+        email=email, name=name, role=role, locale=locale, created_at=now,
+        password_hash=password_hash,
+    )
     session.add(user)
     if tier is not None:
         session.add(
@@ -117,12 +122,22 @@ def create_user(
 
 
 def authenticate(session: Session, *, email: str, password: str, now: datetime) -> User | None:
-    """The active user with these credentials, or None. Records the log-in time on success."""
+    """The active user with these credentials, or None. Records the log-in time on success.
+
+    The password is checked (slowly, by design) before the write transaction starts, so a
+    log-in never holds SQLite's write lock for the length of a hash computation.
+    """
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
     if not user.check_password(password) or not user.is_active:
+        return None
+    user_id = user.id
+    begin_write(session)
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:  # deleted or deactivated meanwhile
+        session.rollback()
         return None
     user.last_login_at = now
     audit.record(
@@ -141,7 +156,10 @@ def change_password(
     reason = weakness(new, email=user.email, name=user.name)
     if reason:
         raise InvalidInput(reason, fields={"new_password": [reason]})
-    user.set_password(new)
+    new_hash = generate_password_hash(new)
+    begin_write(session)
+    user = session.merge(user)
+    user.password_hash = new_hash
     audit.record(
         session, action="user.password_changed", now=now, actor_id=user.id,
         object_type="user", object_id=user.id,
@@ -153,5 +171,7 @@ def set_locale(session: Session, *, user: User, locale: str) -> None:
     """Remember the member's language for pages and, later, e-mails."""
     if locale not in ("de", "en"):
         raise InvalidInput(fields={"lang": [str(_l("Unknown language."))]})
+    begin_write(session)
+    user = session.merge(user)
     user.locale = locale
     session.commit()

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..core import audit
+from ..core.locking import begin_write
 from .models import ApiToken, User
 from .service import authenticate
 
@@ -34,8 +35,9 @@ def issue(
     if user is None:
         return None
     token = secrets.token_urlsafe(32)
+    begin_write(session)
     row = ApiToken(
-        user=user, digest=digest(token), created_at=now, expires_at=now + TOKEN_LIFETIME
+        user_id=user.id, digest=digest(token), created_at=now, expires_at=now + TOKEN_LIFETIME
     )
     session.add(row)
     session.flush()
@@ -57,12 +59,19 @@ def user_for(session: Session, token: str, *, now: datetime) -> tuple[User, ApiT
     if row is None or not row.is_valid(now) or not row.user.is_active:
         return None
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+        row_id = row.id
+        begin_write(session)
+        row = session.get(ApiToken, row_id)
+        if row is None or not row.is_valid(now):  # revoked meanwhile
+            session.rollback()
+            return None
         row.last_used_at = now
         session.commit()
     return row.user, row
 
 
 def revoke(session: Session, *, token_row: ApiToken, actor: User, now: datetime) -> None:
+    begin_write(session)
     token_row = session.merge(token_row)
     if token_row.revoked_at is None:
         token_row.revoked_at = now

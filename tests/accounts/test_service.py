@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import create_engine, event, insert, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from schiller40.accounts import service
 from schiller40.accounts.service import EmailTaken, WrongPassword
@@ -81,29 +82,35 @@ def test_create_user_refuses_a_taken_email_in_any_case(factory, clock, other_cas
 
 
 @pytest.mark.postgresql_only  # SQLite has one writer at a time; see the next test
-def test_a_registration_that_loses_the_race_gets_email_taken(factory, clock, database_url,
-                                                             monkeypatch):
+@pytest.mark.postgresql_only
+def test_a_registration_that_loses_the_race_gets_email_taken(factory, clock, database_url):
     """Another request commits the same address between the check and the insert.
 
     The unique index decides; the service must turn its IntegrityError into EmailTaken.
+    PostgreSQL only: on SQLite the service holds the write lock from the check to the
+    commit, so a rival registration waits instead of racing.
     """
     other = create_engine(make_url(database_url))
-    original = User.set_password
+    fired = []
 
-    def set_password_after_a_rival(self, password):
+    def rival_commits_first(session, flush_context, instances):
+        if fired:
+            return
+        fired.append(True)
         with other.begin() as conn:
             conn.execute(insert(User).values(
                 email="anna@example.org", name="Rival", password_hash="x", role=Role.MEMBER,
                 locale="de", is_active_account=True, created_at=clock(),
             ))
-        original(self, password)
 
-    monkeypatch.setattr(User, "set_password", set_password_after_a_rival)
+    event.listen(Session, "before_flush", rival_commits_first)
     try:
         with pytest.raises(EmailTaken) as exc_info:
             create(clock())
     finally:
+        event.remove(Session, "before_flush", rival_commits_first)
         other.dispose()
+    assert fired
     assert exc_info.value.fields["email"]
     assert db.session.scalars(select(User.name)).all() == ["Rival"]
     assert factory.count(AuditEntry) == 0
@@ -115,12 +122,10 @@ def test_a_log_in_survives_a_write_committed_during_it(factory, clock, backend, 
 
     On SQLite the log-in's transaction starts with a read; after another connection commits,
     upgrading it to a write fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT in
-    WAL mode, which no busy timeout retries), so the member gets a 500. Account services need
-    ``BEGIN IMMEDIATE`` on SQLite like the booking service: reported, as the fix belongs in
-    the shared transaction helpers.
+    WAL mode, which no busy timeout retries), so the member would get a 500. The service
+    therefore checks the password first and then starts its write with ``begin_write``
+    (``BEGIN IMMEDIATE`` on SQLite).
     """
-    if backend == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="SQLite BUSY_SNAPSHOT"))
     user = factory.user(email="anna@example.org")
     db.session.commit()
     other = create_engine(make_url(database_url))
