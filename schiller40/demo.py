@@ -47,12 +47,13 @@ class TierSpec:
 
 TIERS = [
     TierSpec(
-        "day-pass", "Day Pass", "Pay per use: hot desks by the half or whole day.",
+        "day-pass", "Tagespass", "Zahlen nach Nutzung: Arbeitsplätze halbtags oder ganztags.",
         0, 14, 5, 0, 0,
         {ResourceKind.DESK: (None, 900, 1500)}, 0,
     ),
     TierSpec(
-        "flex", "Flex", "8 desk days a month, studios and meeting room at member prices.",
+        "flex", "Flex",
+        "8 Arbeitsplatztage im Monat, Studios und Besprechungsraum zum Mitgliederpreis.",
         8900, 30, 10, 8, 0,
         {
             ResourceKind.DESK: (None, 700, 1200),
@@ -61,7 +62,7 @@ TIERS = [
         }, 1,
     ),
     TierSpec(
-        "resident", "Resident", "A desk every working day and 4 studio hours a month.",
+        "resident", "Resident", "Jeden Werktag ein Arbeitsplatz und 4 Studiostunden im Monat.",
         22900, 60, 30, 22, 4,
         {
             ResourceKind.DESK: (None, 600, 1000),
@@ -71,7 +72,8 @@ TIERS = [
     ),
     TierSpec(
         "startup", "Startup",
-        "For young Wolfsburg startups: shared team credit, 16 desk days and 6 studio hours.",
+        "Für junge Wolfsburger Startups: gemeinsames Team-Guthaben, 16 Arbeitsplatztage "
+        "und 6 Studiostunden.",
         14900, 60, 20, 16, 6,
         {
             ResourceKind.DESK: (None, 600, 1000),
@@ -118,7 +120,7 @@ def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = p
     for first, last in ((date(year, 12, 24), date(year + 1, 1, 1)),):
         if not any(c.first_day == first for c in location.closures):
             location.closures.append(
-                Closure(first_day=first, last_day=last, reason="Winter break / Winterpause")
+                Closure(first_day=first, last_day=last, reason="Winterpause")
             )
             created["Closure"] += 1
 
@@ -127,47 +129,50 @@ def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = p
     for zone_letter, zone in (("a", "Open Space A"), ("b", "Open Space B")):
         for n in range(1, 13):
             resources.append(dict(
-                slug=f"desk-{zone_letter}{n:02d}", name=f"Desk {zone_letter.upper()}{n:02d}",
+                slug=f"desk-{zone_letter}{n:02d}",
+                name=f"Arbeitsplatz {zone_letter.upper()}{n:02d}",
                 kind=ResourceKind.DESK, zone=zone, booking_unit=BookingUnit.HALF_DAY,
                 min_duration_minutes=240, max_duration_minutes=720, position=n,
-                description="Height-adjustable desk, 27\" monitor (USB-C), lockable drawer.",
+                description="Höhenverstellbarer Tisch, 27-Zoll-Monitor (USB-C), "
+                "abschließbarer Rollcontainer.",
             ))
     for n in (1, 2):
         resources.append(dict(
-            slug=f"fixed-{n:02d}", name=f"Fixed desk {n}", kind=ResourceKind.DESK,
-            zone="Fixed desks", booking_unit=BookingUnit.DAY, min_duration_minutes=360,
+            slug=f"fixed-{n:02d}", name=f"Fester Arbeitsplatz {n}", kind=ResourceKind.DESK,
+            zone="Feste Arbeitsplätze", booking_unit=BookingUnit.DAY, min_duration_minutes=360,
             max_duration_minutes=720, position=n,
-            description="Quiet corner desk by the window, bookable by the day.",
+            description="Ruhiger Eckplatz am Fenster, tageweise buchbar.",
         ))
     resources += [
         dict(
-            slug="ar-vr-studio", name="AR/VR studio", kind=ResourceKind.STUDIO, zone="Studios",
+            slug="ar-vr-studio", name="AR/VR-Studio", kind=ResourceKind.STUDIO, zone="Studios",
             booking_unit=BookingUnit.SLOT_30, min_duration_minutes=60,
             max_duration_minutes=480, buffer_after_minutes=30, capacity=6,
             induction="ar-vr-studio", position=1,
-            description="Tracked 6 x 5 m space, two VR headsets with PC, Unity and Unreal "
-            "workstations. Induction required.",
+            description="Getrackte Fläche von 6 x 5 m, zwei VR-Headsets mit PC, Arbeitsplätze mit "
+            "Unity und Unreal. Nur nach Einweisung.",
         ),
         dict(
-            slug="broadcast-studio", name="Broadcast studio", kind=ResourceKind.STUDIO,
+            slug="broadcast-studio", name="Broadcast-Studio", kind=ResourceKind.STUDIO,
             zone="Studios", booking_unit=BookingUnit.SLOT_30, min_duration_minutes=60,
             max_duration_minutes=480, buffer_after_minutes=30, capacity=4,
             induction="broadcast-studio", position=2,
-            description="Podcast and live-stream studio: four microphones, three cameras, "
-            "green screen, streaming desk. Induction required.",
+            description="Podcast- und Livestream-Studio: vier Mikrofone, drei Kameras, "
+            "Greenscreen, Streaming-Pult. Nur nach Einweisung.",
         ),
         dict(
-            slug="meeting-room", name="Meeting room Allerpark", kind=ResourceKind.ROOM,
-            zone="Meeting rooms", booking_unit=BookingUnit.SLOT_30, min_duration_minutes=30,
+            slug="meeting-room", name="Besprechungsraum Allerpark", kind=ResourceKind.ROOM,
+            zone="Besprechungsräume", booking_unit=BookingUnit.SLOT_30, min_duration_minutes=30,
             max_duration_minutes=480, capacity=8, position=1,
-            description="Table for eight, 65\" screen with wireless casting, whiteboard.",
+            description="Tisch für acht Personen, 65-Zoll-Bildschirm mit kabelloser "
+            "Übertragung, Whiteboard.",
         ),
     ]
     for spec in resources:
         slug = spec.pop("slug")
         _get_or_create(session, created, Resource, {"slug": slug}, location=location, **spec)
 
-    progress("Tiers: Day Pass, Flex, Resident, Startup ...")
+    progress("Tiers: Tagespass, Flex, Resident, Startup ...")
     tiers: dict[str, Tier] = {}
     for t in TIERS:
         tier = _get_or_create(

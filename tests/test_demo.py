@@ -75,21 +75,21 @@ def test_seed_creates_desks_studios_and_the_meeting_room(cli, factory):
     for zone, letter in (("Open Space A", "A"), ("Open Space B", "B")):
         desks = resources(zone=zone)
         assert len(desks) == 12
-        assert [d.name for d in desks] == [f"Desk {letter}{n:02d}" for n in range(1, 13)]
+        assert [d.name for d in desks] == [f"Arbeitsplatz {letter}{n:02d}" for n in range(1, 13)]
         assert {(d.kind, d.booking_unit) for d in desks} == {
             (ResourceKind.DESK, BookingUnit.HALF_DAY)
         }
     hot_desks = [r for r in resources(kind=ResourceKind.DESK)
                  if r.booking_unit is BookingUnit.HALF_DAY]
     assert len(hot_desks) == 24
-    fixed = resources(zone="Fixed desks")
+    fixed = resources(zone="Feste Arbeitsplätze")
     assert len(fixed) == 2
     assert {(r.kind, r.booking_unit) for r in fixed} == {(ResourceKind.DESK, BookingUnit.DAY)}
 
     studios = resources(kind=ResourceKind.STUDIO)
     assert [(s.name, s.induction, s.buffer_after_minutes) for s in studios] == [
-        ("AR/VR studio", "ar-vr-studio", 30),
-        ("Broadcast studio", "broadcast-studio", 30),
+        ("AR/VR-Studio", "ar-vr-studio", 30),
+        ("Broadcast-Studio", "broadcast-studio", 30),
     ]
     assert all(s.requires_induction for s in studios)
     (room,) = resources(kind=ResourceKind.ROOM)
@@ -204,8 +204,8 @@ def test_the_demo_member_sees_the_spaces(cli, client, factory):
     response = client.get("/resources")
     assert response.status_code == 200
     text = page(response).text
-    for name in ("AR/VR studio", "Broadcast studio", "Meeting room Allerpark", "Desk A01",
-                 "Desk B12", "Fixed desk 2"):
+    for name in ("AR/VR-Studio", "Broadcast-Studio", "Besprechungsraum Allerpark",
+                 "Arbeitsplatz A01", "Arbeitsplatz B12", "Fester Arbeitsplatz 2"):
         assert name in text
 
 
