@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
+from flask_babel import force_locale
 
 from ..core.clock import now
 from ..errors import DomainError
@@ -29,6 +30,15 @@ def create_user_command(
     email: str, password: str, name: str | None, role: str, tier_slug: str | None
 ) -> None:
     """Create a user account."""
+    # Operators read the CLI in English; without this, service messages would come out in
+    # the app's default locale (German) inside English sentences.
+    with force_locale("en"):
+        _create(email, password, name, role, tier_slug)
+
+
+def _create(
+    email: str, password: str, name: str | None, role: str, tier_slug: str | None
+) -> None:
     try:
         user = service.create_user(
             db.session,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from ..core.clock import now
+from ..core.urls import safe_redirect_target
 from ..errors import DomainError
 from ..extensions import db
 from . import service
@@ -19,24 +18,8 @@ bp = Blueprint("accounts", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths may be redirected to after log-in (no open redirect).
-
-    A path must start with exactly one slash: browsers read "//host", "///host" and "/\\host"
-    as another site, and drop tabs and newlines before doing so, while ``urlsplit`` sees
-    "///host" as a harmless path.
-    """
-    if target:
-        cleaned = "".join(ch for ch in target if ch not in "\t\r\n")
-        parts = urlsplit(cleaned)
-        if (
-            not parts.scheme
-            and not parts.netloc
-            and cleaned.startswith("/")
-            and not cleaned.startswith("//")
-            and "\\" not in cleaned
-        ):
-            return cleaned
-    return url_for("main.index")
+    """Only same-site paths may be redirected to after log-in (see core.urls)."""
+    return safe_redirect_target(target, url_for("main.index"))
 
 
 def _apply_field_errors(form, exc: DomainError) -> None:
