@@ -592,6 +592,10 @@ def cancel(
     actor = session.merge(actor)
     booking = _load_for(session, actor, booking_id)
     lock_rows(session, Resource, [booking.resource_id])
+    # Like every booking transaction: holds that ran out expire first. Without this a hold
+    # past its time could still be "cancelled", and cancelled late it kept the included
+    # credit it had used, although an expired hold gives its credit back.
+    expire_stale(session, [booking.resource_id], now=now, settings=settings)
     session.refresh(booking)
     if not booking.is_active or booking.ends_at <= now:
         raise BookingError("not_cancellable")

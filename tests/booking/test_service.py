@@ -216,6 +216,26 @@ def test_late_cancellation_keeps_the_credit_used(place, clock):
     assert again.bookings[0].price_gross_cents == 3500
 
 
+def test_a_hold_that_ran_out_cannot_be_cancelled_and_keeps_no_credit(place, clock):
+    """An unpaid hold past its time is expired, also when the member then tries to cancel.
+
+    Cancelling did not expire stale holds first, so a hold past its time was "cancelled",
+    and cancelled late (inside the studio's 24 h) it kept the hour of credit it had used.
+    """
+    b = book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 12))
+    held = b.bookings[0]
+    assert (held.status, held.credit_minutes) == (BookingStatus.HELD, 60)
+    clock.set(at(TUE, 9))  # the 15-minute hold ran out long ago; the booking is in 1 hour
+    with pytest.raises(BookingError) as exc_info:
+        service.cancel(db.session, actor=place.member, booking_id=held.id, now=clock())
+    assert exc_info.value.code == "not_cancellable"
+    again = book(place.member, clock, resource_slug="studio", start=at(TUE, 14),
+                 end=at(TUE, 15))
+    assert again.bookings[0].price_gross_cents == 0  # the hour of credit is free again
+    db.session.expire_all()
+    assert db.session.get(Booking, held.id).status is BookingStatus.EXPIRED
+
+
 def test_someone_elses_booking_is_not_found(place, clock, factory):
     other = factory.user(tier=place.tier)
     db.session.commit()

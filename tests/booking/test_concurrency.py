@@ -1,0 +1,333 @@
+"""Never two bookings on one slot, however many requests race for it (both databases).
+
+Every test here fires real HTTP requests at the same instant: from threads, each with its own
+test client of one app (as one gunicorn worker with threads would), or from separate
+processes with their own app (as several app servers would). Exactly one request may win a
+slot; every loser must get a clean 409 "conflict", never a 500, a "database is locked" or a
+deadlock, and the database must hold exactly one active booking for the slot afterwards.
+
+Nothing here may hang CI: every barrier, join and queue read has a timeout, and processes
+are always terminated.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import secrets
+import threading
+import time as _time
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, insert, select
+from sqlalchemy.engine import make_url
+
+from schiller40.accounts import tokens
+from schiller40.accounts.models import ApiToken
+from schiller40.booking.models import ACTIVE_STATUSES, Booking
+from schiller40.core.time import BERLIN, FrozenClock
+from schiller40.extensions import db
+from schiller40.models import Company, ResourceKind
+
+TUE = date(2026, 11, 24)  # the day after the tests' frozen "now" (Monday 23 Nov, 09:00)
+INDUCTION = "ar-vr-studio"
+# Upper bound for one whole race; the requests themselves take well under a second each.
+RACE_TIMEOUT = 60.0
+
+
+def at(day: date, hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(day, time(hh, mm)).replace(tzinfo=BERLIN)
+
+
+def iso(day: date, hh: int, mm: int = 0) -> str:
+    return at(day, hh, mm).isoformat()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    token: str
+    json: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int | str  # the HTTP status, or "exception" if the request itself blew up
+    body: Any
+
+
+def new_member(factory, tier, *, induction: str | None = None) -> str:
+    """A member with a tier (and an induction), and a bearer token issued for them.
+
+    The token is written as ``tokens.issue`` writes one (never used yet), without the
+    password check, which costs ~0.1 s per member and is tested elsewhere.
+    """
+    user = factory.user(tier=tier)
+    if induction:
+        factory.induction(user=user, topic=induction)
+    token = secrets.token_urlsafe(32)
+    now = factory.clock()
+    factory.session.add(ApiToken(user=user, digest=tokens.digest(token), created_at=now,
+                                 expires_at=now + tokens.TOKEN_LIFETIME))
+    factory.session.flush()
+    return token
+
+
+def race(app: Flask, calls: list[Call]) -> list[Answer]:
+    """Send every call from its own thread and client, all released by one barrier."""
+    db.session.commit()  # what the test wrote must be visible to the racing requests
+    barrier = threading.Barrier(len(calls))
+    answers: list[Answer | None] = [None] * len(calls)
+
+    def run(i: int, call: Call) -> None:
+        # A plain FlaskClient: the new thread has an empty context, so each request pushes
+        # its own app context and gets its own database session, as under a real server.
+        client = FlaskClient(app, app.response_class)
+        try:
+            barrier.wait(timeout=RACE_TIMEOUT)
+            response = client.open(call.path, method=call.method, json=call.json,
+                                   headers=auth(call.token))
+            answers[i] = Answer(response.status_code, response.get_json(silent=True))
+        except BaseException:  # reported by the test, never swallowed
+            barrier.abort()
+            answers[i] = Answer("exception", traceback.format_exc())
+
+    threads = [threading.Thread(target=run, args=(i, c), daemon=True)
+               for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    deadline = _time.monotonic() + RACE_TIMEOUT
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - _time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "a racing request hung (deadlock?)"
+    assert all(a is not None for a in answers)
+    return answers  # type: ignore[return-value]
+
+
+def statuses(answers: list[Answer]) -> Counter:
+    return Counter(a.status for a in answers)
+
+
+def explain(answers: list[Answer], caplog: pytest.LogCaptureFixture | None = None) -> str:
+    """Everything that went wrong, for the assertion message."""
+    odd = [a for a in answers if a.status not in (200, 201, 409)]
+    lines = [f"statuses: {dict(statuses(answers))}"]
+    lines += [f"{a.status}: {a.body}" for a in odd[:3]]
+    if caplog is not None:
+        lines += [r.getMessage() + "\n" + (r.exc_text or "") for r in caplog.records
+                  if r.levelno >= logging.ERROR][:2]
+    return "\n".join(lines)
+
+
+def assert_losers_got_conflicts(answers: list[Answer]) -> None:
+    for answer in answers:
+        if answer.status == 409:
+            assert answer.body["error"]["code"] == "conflict", answer.body
+
+
+def active_on(resource_id: int, start: datetime, end: datetime) -> list[Booking]:
+    """Active bookings of the resource whose buffered range touches [start, end)."""
+    db.session.rollback()  # a fresh snapshot: the racing requests committed elsewhere
+    return list(db.session.scalars(select(Booking).where(
+        Booking.resource_id == resource_id,
+        Booking.status.in_(ACTIVE_STATUSES),
+        Booking.block_start < end.astimezone(UTC),
+        Booking.block_end > start.astimezone(UTC),
+    )))
+
+
+@pytest.fixture
+def place(factory):
+    location = factory.location()
+    studio = factory.resource(location=location, kind=ResourceKind.STUDIO, slug="studio",
+                              induction=INDUCTION, buffer_after_minutes=30)
+    tier = factory.tier(slug="flex")
+    return type("Place", (), dict(location=location, studio=studio, tier=tier))
+
+
+# --- a) many threads, one studio slot --------------------------------------------------------
+
+
+def test_32_threads_race_for_one_studio_slot(app, factory, place, caplog):
+    members = [new_member(factory, place.tier, induction=INDUCTION) for _ in range(32)]
+    body = {"resource": "studio", "start": iso(TUE, 10), "end": iso(TUE, 12)}
+    answers = race(app, [Call("POST", "/api/v1/bookings", token, body) for token in members])
+
+    assert statuses(answers) == {201: 1, 409: 31}, explain(answers, caplog)
+    assert_losers_got_conflicts(answers)
+    winner = next(a.body["booking"] for a in answers if a.status == 201)
+    booked = active_on(place.studio.id, at(TUE, 10), at(TUE, 12))
+    assert [b.id for b in booked] == [winner["id"]]
+
+
+# --- b) several processes, one studio slot ---------------------------------------------------
+
+PROCESSES = 4
+
+
+def _book_in_own_process(database_url: str, now: datetime, token: str, body: dict,
+                         barrier: Any, results: Any) -> None:
+    """One "app server": its own app, engine and connection pool, one request."""
+    try:
+        from schiller40 import create_app
+
+        app = create_app({"ENV_NAME": "testing", "DATABASE_URL": database_url},
+                         clock=FrozenClock(now))
+        client = app.test_client()
+        client.get("/api/v1/openapi.json")  # warm up (imports, first request), no database
+        barrier.wait(timeout=RACE_TIMEOUT)
+        response = client.post("/api/v1/bookings", json=body, headers=auth(token))
+        results.put((response.status_code, response.get_json(silent=True)))
+    except BaseException:  # sent to the test, which fails with it
+        results.put(("exception", traceback.format_exc()))
+
+
+def test_several_processes_race_for_one_studio_slot(factory, place, database_url, clock):
+    members = [new_member(factory, place.tier, induction=INDUCTION) for _ in range(PROCESSES)]
+    db.session.commit()  # the processes read the database, not this session
+    body = {"resource": "studio", "start": iso(TUE, 14), "end": iso(TUE, 15)}
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(PROCESSES)
+    results = ctx.Queue()
+    processes = [
+        ctx.Process(target=_book_in_own_process, daemon=True,
+                    args=(database_url, clock(), token, body, barrier, results))
+        for token in members
+    ]
+    answers: list[Answer] = []
+    try:
+        for process in processes:
+            process.start()
+        deadline = _time.monotonic() + RACE_TIMEOUT + 30  # spawning and imports take a while
+        for _ in processes:
+            try:
+                status, payload = results.get(timeout=max(0.1, deadline - _time.monotonic()))
+            except queue.Empty:
+                pytest.fail(f"a booking process did not answer; got {answers}")
+            answers.append(Answer(status, payload))
+    finally:
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+        results.close()
+
+    assert statuses(answers) == {201: 1, 409: PROCESSES - 1}, explain(answers)
+    assert_losers_got_conflicts(answers)
+    assert len(active_on(place.studio.id, at(TUE, 14), at(TUE, 15))) == 1
+
+
+# --- c) "any free desk": N desks, N + 3 requests ---------------------------------------------
+
+DESKS = 4
+
+
+def test_any_free_desk_race_fills_each_desk_once(app, factory, place, caplog):
+    desks = [factory.resource(location=place.location, kind=ResourceKind.DESK,
+                              slug=f"desk-{n}", position=n) for n in range(DESKS)]
+    members = [new_member(factory, place.tier) for _ in range(DESKS + 3)]
+    body = {"kind": "desk", "start": iso(TUE, 8), "end": iso(TUE, 13)}
+    answers = race(app, [Call("POST", "/api/v1/bookings", token, body) for token in members])
+
+    assert statuses(answers) == {201: DESKS, 409: 3}, explain(answers, caplog)
+    assert_losers_got_conflicts(answers)
+    won = sorted(a.body["booking"]["resource"] for a in answers if a.status == 201)
+    assert won == sorted(d.slug for d in desks), "each desk exactly once"
+    for desk in desks:
+        assert len(active_on(desk.id, at(TUE, 8), at(TUE, 13))) == 1
+
+
+# --- d) reschedules (and new bookings) onto the same free slot -------------------------------
+
+
+def test_reschedules_and_creates_race_for_one_free_slot(app, client, factory, place, caplog):
+    """Bookings on three rooms move to one free hour of the middle room, while others book it.
+
+    Movers from the first room lock (first, middle), movers from the last (middle, last):
+    always in id order, so PostgreSQL cannot deadlock; exactly one request may win.
+    """
+    rooms = [factory.resource(location=place.location, kind=ResourceKind.ROOM,
+                              slug=f"room-{n}", position=n) for n in range(3)]
+    target = rooms[1]
+    movers: list[tuple[str, int, int]] = []  # (token, booking id, original local hour)
+    for i in range(9):
+        token = new_member(factory, place.tier)
+        hour = 8 + i
+        response = client.post("/api/v1/bookings", headers=auth(token), json={
+            "resource": rooms[i % 3].slug, "start": iso(TUE, hour), "end": iso(TUE, hour + 1)})
+        assert response.status_code == 201, response.get_json()
+        movers.append((token, response.get_json()["booking"]["id"], hour))
+    bookers = [new_member(factory, place.tier) for _ in range(3)]
+
+    slot = {"start": iso(TUE, 18), "end": iso(TUE, 19), "resource": target.slug}
+    calls = [Call("PATCH", f"/api/v1/bookings/{booking_id}", token, slot)
+             for token, booking_id, _ in movers]
+    calls += [Call("POST", "/api/v1/bookings", token, slot) for token in bookers]
+    answers = race(app, calls)
+
+    wins = [a for a in answers if a.status in (200, 201)]
+    assert len(wins) == 1 and statuses(answers)[409] == len(calls) - 1, explain(answers, caplog)
+    assert_losers_got_conflicts(answers)
+    booked = active_on(target.id, at(TUE, 18), at(TUE, 19))
+    assert [b.id for b in booked] == [wins[0].body["booking"]["id"]]
+    # Every mover that lost still has its booking where it was.
+    winner_id = wins[0].body["booking"]["id"]
+    for _, booking_id, hour in movers:
+        booking = db.session.get(Booking, booking_id)
+        assert booking.is_active
+        if booking_id != winner_id:
+            assert booking.starts_at == at(TUE, hour).astimezone(UTC)
+
+
+# --- the token lookup that precedes every request --------------------------------------------
+
+
+def test_a_fresh_token_survives_a_write_committed_during_its_lookup(
+    client, factory, place, database_url, monkeypatch
+):
+    """The race above, made deterministic: another request commits while a token is checked.
+
+    A token's first use writes its ``last_used_at`` after reading it. On SQLite that write
+    failed at once with "database is locked" (SQLITE_BUSY_SNAPSHOT: the read snapshot is
+    stale, no busy timeout helps) whenever any other write committed in between, so the
+    first request of a freshly issued token was a 500 under load (every SQLite race above
+    failed this way). ``tokens.user_for`` now takes the write lock before it touches.
+    """
+    token = new_member(factory, place.tier, induction=INDUCTION)
+    db.session.commit()
+    other = create_engine(make_url(database_url))
+    original = ApiToken.is_valid
+    writes: list[str] = []
+
+    def is_valid_while_someone_writes(self, now):
+        if not writes:  # once: the retry must then go through
+            writes.append("Wolfsbyte")
+            with other.begin() as conn:
+                conn.execute(insert(Company).values(name="Wolfsbyte", created_at=now))
+        return original(self, now)
+
+    monkeypatch.setattr(ApiToken, "is_valid", is_valid_while_someone_writes)
+    try:
+        response = client.post("/api/v1/bookings", headers=auth(token), json={
+            "resource": "studio", "start": iso(TUE, 10), "end": iso(TUE, 12)})
+    finally:
+        other.dispose()
+    assert response.status_code == 201, response.get_json()
+    assert writes == ["Wolfsbyte"]
+    db.session.rollback()
+    assert db.session.scalar(select(ApiToken.last_used_at)) is not None
