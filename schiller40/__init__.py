@@ -113,11 +113,13 @@ def _init_request_hooks(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .accounts.views import bp as accounts_bp
     from .api.views import bp as api_bp
+    from .feeds.views import bp as feeds_bp
     from .main.views import bp as main_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(feeds_bp)
 
 
 def _register_cli(app: Flask) -> None:

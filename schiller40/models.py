@@ -3,6 +3,7 @@
 from .accounts.models import ApiToken, Company, Role, User
 from .booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .core.audit import AuditEntry
+from .feeds.models import CalendarFeed, FeedKind
 from .membership.models import Induction, Membership, MembershipStatus, Tier, TierKindPrice
 from .resources.models import (
     Block,
@@ -23,8 +24,10 @@ __all__ = [
     "Booking",
     "BookingStatus",
     "BookingUnit",
+    "CalendarFeed",
     "Closure",
     "Company",
+    "FeedKind",
     "Induction",
     "Location",
     "Membership",

@@ -10,12 +10,19 @@ from flask import Flask, g, request
 from flask_babel import format_currency, format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 
+from .booking.models import BookingStatus
 from .resources.models import BookingUnit, ResourceKind
 
 KIND_LABELS = {
     ResourceKind.DESK: _l("Desks"),
     ResourceKind.STUDIO: _l("Studios"),
     ResourceKind.ROOM: _l("Meeting rooms"),
+}
+STATUS_LABELS = {
+    BookingStatus.HELD: _l("reserved, awaiting payment"),
+    BookingStatus.CONFIRMED: _l("confirmed"),
+    BookingStatus.CANCELLED: _l("cancelled"),
+    BookingStatus.EXPIRED: _l("expired (not paid in time)"),
 }
 UNIT_LABELS = {
     BookingUnit.HALF_DAY: _l("half or whole days"),
@@ -49,6 +56,7 @@ def install(app: Flask) -> None:
     app.add_template_global(weekday_name, "weekday_name")
     app.add_template_global(lambda kind: str(KIND_LABELS[kind]), "kind_label")
     app.add_template_global(lambda unit: str(UNIT_LABELS[unit]), "unit_label")
+    app.add_template_global(lambda status: str(STATUS_LABELS[status]), "status_label")
 
     @app.context_processor
     def globals_() -> dict[str, Any]:

@@ -150,6 +150,9 @@ class Resource(db.Model):
     induction: Mapped[str | None] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(default=True)
     position: Mapped[int] = mapped_column(default=0)
+    # Staff may let members subscribe to this resource's calendar (others' bookings appear
+    # only as "booked", without names).
+    feed_for_members: Mapped[bool] = mapped_column(default=False)
 
     location: Mapped[Location] = relationship(back_populates="resources")
 

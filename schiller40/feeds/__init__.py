@@ -1,0 +1,1 @@
+"""iCalendar feeds: members' own bookings, per-resource calendars, the staff location feed."""

@@ -1,0 +1,206 @@
+"""What a feed contains, and a cheap fingerprint of it for conditional GET.
+
+The fingerprint is a handful of aggregate queries (count and newest change of the rows the
+feed would show), so a client polling an unchanged feed gets its 304 without a single
+event being loaded or rendered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..accounts.models import User
+from ..booking.models import ACTIVE_STATUSES, Booking, BookingStatus
+from ..resources.models import Block, Resource
+from .models import CalendarFeed, FeedKind
+from .render import FeedEvent
+
+PAST = timedelta(days=30)
+FUTURE = timedelta(days=365)
+# Cancelled bookings stay this long with STATUS:CANCELLED, so every client removes them.
+CANCELLED_KEPT = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    cancelled_since: datetime
+    day: datetime  # midnight UTC of today: the window moves once a day
+
+    @classmethod
+    def around(cls, now: datetime) -> Window:
+        day = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
+        return cls(day - PAST, day + FUTURE, day - CANCELLED_KEPT, day)
+
+
+def _booking_filter(feed: CalendarFeed, window: Window) -> list:
+    shown = or_(
+        Booking.status.in_(ACTIVE_STATUSES),
+        and_(
+            Booking.status.in_([BookingStatus.CANCELLED, BookingStatus.EXPIRED]),
+            Booking.updated_at >= window.cancelled_since,
+        ),
+    )
+    conditions = [Booking.starts_at >= window.start, Booking.starts_at < window.end, shown]
+    if feed.kind is FeedKind.MEMBER:
+        conditions.append(Booking.user_id == feed.owner_id)
+    elif feed.kind is FeedKind.RESOURCE:
+        conditions.append(Booking.resource_id == feed.resource_id)
+    else:
+        conditions.append(
+            Booking.resource_id.in_(
+                select(Resource.id).where(Resource.location_id == feed.location_id)
+            )
+        )
+    return conditions
+
+
+def _shows_blocks(feed: CalendarFeed, viewer: User) -> bool:
+    return viewer.is_staff and feed.kind in (FeedKind.RESOURCE, FeedKind.LOCATION)
+
+
+def _block_query(feed: CalendarFeed, window: Window) -> Select:
+    query = select(Block).where(Block.starts_at < window.end, Block.ends_at > window.start)
+    if feed.kind is FeedKind.RESOURCE:
+        resource_location = select(Resource.location_id).where(Resource.id == feed.resource_id)
+        query = query.where(
+            or_(
+                Block.resource_id == feed.resource_id,
+                and_(Block.resource_id.is_(None), Block.location_id.in_(resource_location)),
+            )
+        )
+    else:
+        query = query.where(Block.location_id == feed.location_id)
+    return query
+
+
+def fingerprint(
+    session: Session, feed: CalendarFeed, viewer: User, *, now: datetime, locale: str
+) -> tuple[str, datetime]:
+    """(ETag, Last-Modified) of what the feed would contain now."""
+    window = Window.around(now)
+    count, newest = session.execute(
+        select(func.count(Booking.id), func.max(Booking.updated_at)).where(
+            *_booking_filter(feed, window)
+        )
+    ).one()
+    parts = [
+        str(feed.id), feed.salt, feed.kind.value, locale, str(viewer.is_staff),
+        window.day.isoformat(), str(count), newest.isoformat() if newest else "-",
+    ]
+    changed = [window.day, feed.rotated_at]
+    if newest is not None:
+        changed.append(newest if newest.tzinfo else newest.replace(tzinfo=UTC))
+    if _shows_blocks(feed, viewer):
+        sub = _block_query(feed, window).subquery()
+        block_count, block_newest = session.execute(
+            select(func.count(), func.max(sub.c.created_at))
+        ).one()
+        parts += [str(block_count), block_newest.isoformat() if block_newest else "-"]
+        if block_newest is not None:
+            changed.append(
+                block_newest if block_newest.tzinfo else block_newest.replace(tzinfo=UTC)
+            )
+    etag = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+    return etag, max(changed)
+
+
+def feed_name(feed: CalendarFeed) -> str:
+    if feed.kind is FeedKind.MEMBER:
+        return _("Schiller40 – my bookings")
+    if feed.kind is FeedKind.RESOURCE and feed.resource is not None:
+        return _("Schiller40 – %(name)s", name=feed.resource.name)
+    return _("Schiller40 – all bookings")
+
+
+def events(
+    session: Session, feed: CalendarFeed, viewer: User, *, now: datetime, base_url: str
+) -> list[FeedEvent]:
+    """The feed's events as the viewer may see them (others' bookings anonymous for members)."""
+    window = Window.around(now)
+    bookings = session.scalars(
+        select(Booking)
+        .where(*_booking_filter(feed, window))
+        .options(
+            selectinload(Booking.resource).selectinload(Resource.location),
+            selectinload(Booking.user),
+        )
+        .order_by(Booking.starts_at, Booking.id)
+    ).all()
+    result = [booking_event(b, viewer, base_url=base_url) for b in bookings]
+    if _shows_blocks(feed, viewer):
+        blocks = session.scalars(
+            _block_query(feed, window)
+            .options(selectinload(Block.resource), selectinload(Block.location))
+            .order_by(Block.starts_at, Block.id)
+        ).all()
+        result += [block_event(b) for b in blocks]
+    return result
+
+
+def booking_event(booking: Booking, viewer: User, *, base_url: str) -> FeedEvent:
+    resource = booking.resource
+    location = resource.location
+    mine = booking.user_id == viewer.id
+    if mine or viewer.is_staff:
+        title = f"{resource.name} – Schiller40"
+        if viewer.is_staff and not mine and booking.user is not None:
+            title = f"{resource.name}: {booking.user.name}"
+    else:
+        title = _("Booked – %(name)s", name=resource.name)
+    lines: list[str] = []
+    url = None
+    if mine or viewer.is_staff:
+        url = f"{base_url.rstrip('/')}/bookings/{booking.id}"
+        lines.append(_("Booking: %(url)s", url=url))
+        if viewer.is_staff and booking.user is not None:
+            lines.append(f"{booking.user.name} <{booking.user.email}>")
+        if booking.note:
+            lines.append(booking.note)
+    if booking.status is BookingStatus.CONFIRMED:
+        status = "CONFIRMED"
+    elif booking.status is BookingStatus.HELD:
+        status = "TENTATIVE"
+        if mine:
+            title = _("Unpaid: %(title)s", title=title)
+            lines.append(_("Reserved until payment; unpaid reservations are released."))
+    else:
+        status = "CANCELLED"
+        # Some clients ignore STATUS; the summary must say it too.
+        title = _("Cancelled: %(title)s", title=title)
+    return FeedEvent(
+        uid=booking.uid,
+        start=booking.starts_at,
+        end=booking.ends_at,
+        summary=title,
+        status=status,
+        sequence=booking.sequence,
+        created=booking.created_at,
+        last_modified=booking.updated_at,
+        location=f"{resource.name}, {location.name}, {location.address}",
+        description="\n".join(lines),
+        url=url,
+    )
+
+
+def block_event(block: Block) -> FeedEvent:
+    where = block.resource.name if block.resource is not None else block.location.name
+    return FeedEvent(
+        uid=f"block-{block.id}",
+        start=block.starts_at,
+        end=block.ends_at,
+        summary=_("Blocked: %(where)s (%(reason)s)", where=where, reason=block.reason),
+        status="CONFIRMED",
+        sequence=0,
+        created=block.created_at,
+        last_modified=block.created_at,
+        location=f"{block.location.name}, {block.location.address}",
+        description=block.reason,
+    )

@@ -1,0 +1,131 @@
+"""Feed URLs (no log-in: the secret is in the URL), single-booking downloads, the account
+page that shows a member's feed URLs."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from werkzeug.http import is_resource_modified
+
+from ..booking import queries as booking_queries
+from ..core.clock import now
+from ..extensions import db
+from . import queries, render, service, tokens
+
+bp = Blueprint("feeds", __name__)
+
+CACHE_SECONDS = 3600
+ICS = "text/calendar; charset=utf-8"
+
+
+def base_url() -> str:
+    return current_app.config.get("PUBLIC_URL") or request.url_root
+
+
+def feed_url(feed) -> str:
+    token = tokens.token_for(feed, current_app.config["SECRET_KEY"])
+    return f"{base_url().rstrip('/')}{url_for('feeds.feed', token=token)}"
+
+
+def webcal_url(url: str) -> str:
+    return "webcal://" + url.split("://", 1)[1]
+
+
+@bp.get("/feeds/<token>.ics")
+def feed(token: str) -> Response:
+    """A subscribed calendar. Conditional GET first: an unchanged feed costs no rendering."""
+    found = service.resolve(db.session, token, secret_key=current_app.config["SECRET_KEY"])
+    if found is None:
+        # Plain and uninformative: no hint whether the token ever existed.
+        return Response("Not found\n", status=404, mimetype="text/plain")
+    viewer = found.owner
+    instant = now()
+    with force_locale(viewer.locale):
+        etag, last_modified = queries.fingerprint(
+            db.session, found, viewer, now=instant, locale=viewer.locale
+        )
+        if not is_resource_modified(request.environ, etag=etag, last_modified=last_modified):
+            response = Response(status=304)
+        else:
+            body = render.calendar(
+                queries.feed_name(found),
+                queries.events(db.session, found, viewer, now=instant, base_url=base_url()),
+            )
+            response = Response(body, content_type=ICS)
+    response.set_etag(etag)
+    response.last_modified = last_modified
+    response.cache_control.private = True
+    response.cache_control.max_age = CACHE_SECONDS
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@bp.get("/bookings/<int:booking_id>.ics")
+@login_required
+def booking_ics(booking_id: int) -> Response:
+    """One booking as a file to import (confirmation page, e-mails)."""
+    booking = booking_queries.get_booking(
+        db.session, viewer=current_user, booking_id=booking_id
+    )
+    event = queries.booking_event(booking, current_user, base_url=base_url())
+    body = render.calendar(event.summary, [event])
+    response = Response(body, content_type=ICS)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="schiller40-booking-{booking.id}.ics"'
+    )
+    response.cache_control.private = True
+    response.cache_control.no_store = True
+    return response
+
+
+@bp.get("/account")
+@login_required
+def account() -> str:
+    feeds = service.feeds_for(db.session, user=current_user, now=now())
+    rows = []
+    for f in feeds:
+        url = feed_url(f)
+        rows.append({"feed": f, "name": queries.feed_name(f), "url": url,
+                     "webcal": webcal_url(url)})
+    membership = current_user.active_membership(now())
+    return render_template("account/index.html", feeds=rows, membership=membership)
+
+
+@bp.post("/account/feeds/<int:feed_id>/rotate")
+@login_required
+def rotate(feed_id: int) -> Response:
+    service.rotate(db.session, user=current_user, feed_id=feed_id, now=now())
+    flash(_("The calendar has a new address. Subscribe again with the new one; the old one "
+            "no longer works."), "success")
+    return redirect(url_for("feeds.account") + "#feeds")
+
+
+@bp.post("/account/feeds/<int:feed_id>/revoke")
+@login_required
+def revoke(feed_id: int) -> Response:
+    service.revoke(db.session, user=current_user, feed_id=feed_id, now=now())
+    flash(_("The calendar address is switched off."), "success")
+    return redirect(url_for("feeds.account") + "#feeds")
+
+
+@bp.get("/bookings/<int:booking_id>")
+@login_required
+def booking_detail(booking_id: int) -> str:
+    booking = booking_queries.get_booking(
+        db.session, viewer=current_user, booking_id=booking_id
+    )
+    if booking is None:  # pragma: no cover - get_booking raises NotFound
+        abort(404)
+    return render_template("booking/detail.html", booking=booking)
