@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import g, request
+from flask_babel import gettext as _
 
 from ..accounts import tokens
 from ..core.clock import now
@@ -22,7 +23,9 @@ def token_required(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
+        # Not "scheme, _, token": that bound _ to the separator, so _("...") below called a
+        # str and every request without a valid token was a 500 instead of a 401.
+        scheme, _sep, token = header.partition(" ")
         found = None
         if scheme.lower() == "bearer" and token.strip():
             found = tokens.user_for(db.session, token.strip(), now=now())

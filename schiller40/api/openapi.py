@@ -225,7 +225,8 @@ def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
     ]
 
 
-ID = {"in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+ID = {"in": "path", "required": True,
+      "schema": {"type": "integer", "minimum": 1, "maximum": schemas.MAX_ID}}
 AUTH_ERRORS = (401,)
 BODY_ERRORS = (400, 413, 415, 422)
 

@@ -50,7 +50,9 @@ def json_body(model: type[M]) -> M:
         raise _too_large()
     try:
         payload: Any = json.loads(raw or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: 16 KiB of "[[[[..." nests deeper than the decoder can go; that is
+        # unusable input like any other, not a 500.
         raise ApiError(400, "invalid_json", _("The body is not valid JSON.")) from None
     if not isinstance(payload, dict):
         raise ApiError(422, "invalid", _("The body must be a JSON object."), {"body": ["object"]})

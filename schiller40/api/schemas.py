@@ -1,19 +1,87 @@
 """Request bodies and query strings of the API, validated strictly by pydantic.
 
 Unknown fields are refused (a typo must not be silently ignored), strings are not coerced to
-numbers, and datetimes must carry an offset: "10:00" without one is ambiguous and a 422.
+numbers (nor numbers to datetimes), and datetimes must be ISO 8601 strings with an offset:
+"10:00" without one is ambiguous and a 422.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from ..resources.models import ResourceKind
 
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
+
+# Row ids are PostgreSQL integers. A larger number names no row, but SQLite raised
+# OverflowError on it (a 500) instead of finding nothing, so it is refused here.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_datetime_text(value: object) -> object:
+    # Lax pydantic reads 1795510800 (or "1795510800") as a Unix time in UTC: a number where a
+    # date-time belongs is a client bug, not a booking at some instant nobody meant.
+    if not isinstance(value, str) or not ISO_DATETIME.match(value):
+        raise ValueError("must be an ISO 8601 date-time with an offset, as a string")
+    return value
+
+
+def _iso_date_text(value: object) -> object:
+    if not isinstance(value, str) or not ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD)")
+    return value
+
+
+def _plausible_instant(value: datetime) -> datetime:
+    # "0001-01-01T00:00:00+01:00" is valid ISO 8601 but lies before datetime.min in UTC:
+    # converting it raised OverflowError deep in the rules (a 500). Nobody books outside
+    # this century, so anything outside it is an input error.
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must lie between the years 2000 and 2099") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("must lie between the years 2000 and 2099")
+    return value
+
+
+def _plausible_day(value: date) -> date:
+    # Same reason: date=9999-12-31 with days=14 overflowed while building the window.
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError("must lie between the years 2000 and 2099")
+    return value
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: a note or an e-mail address with one was a 500
+    # there (and stored as given on SQLite).
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Instant = Annotated[
+    AwareDatetime, BeforeValidator(_iso_datetime_text), AfterValidator(_plausible_instant)
+]
+Day = Annotated[date, BeforeValidator(_iso_date_text), AfterValidator(_plausible_day)]
 
 
 class Strict(BaseModel):
@@ -21,8 +89,10 @@ class Strict(BaseModel):
 
 
 class TokenCreate(Strict):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=254)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254), AfterValidator(_no_nul)]
+    password: Annotated[
+        str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_nul)
+    ]
 
 
 class Repeat(Strict):
@@ -43,40 +113,42 @@ class BookingCreate(Strict):
 
     resource: Slug | None = None
     kind: ResourceKind | None = None
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     repeat: Repeat | None = None
     on_conflict: Literal["fail", "skip"] = "fail"
-    note: Annotated[str, StringConstraints(max_length=500)] = ""
-    on_behalf_of: Annotated[int, Field(ge=1, strict=True)] | None = None
+    note: Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_nul)] = ""
+    on_behalf_of: Id | None = None
     override: Override | None = None
 
 
 class BookingUpdate(Strict):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     resource: Slug | None = None
     override: Override | None = None
 
 
 class BookingCancel(Strict):
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Annotated[
+        str, StringConstraints(max_length=500), AfterValidator(_no_nul)
+    ] | None = None
 
 
 class WaitlistCreate(Strict):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
     resource: Slug
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
 
 class AvailabilityQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
-    date: date
+    date: Day
     days: Annotated[int, Field(ge=1, le=14)] = 1
     kind: ResourceKind | None = None
     resource: Slug | None = None
@@ -86,9 +158,9 @@ class BookingListQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
     # "from" is a Python keyword, hence the alias.
-    from_: AwareDatetime | None = Field(default=None, alias="from")
-    to: AwareDatetime | None = None
-    user: Annotated[int, Field(ge=1)] | None = None
+    from_: Instant | None = Field(default=None, alias="from")
+    to: Instant | None = None
+    user: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
     resource: Slug | None = None
     status: Literal["held", "confirmed", "cancelled", "expired"] | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100

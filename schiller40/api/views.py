@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
 from flask_babel import gettext as _
+from werkzeug.routing import IntegerConverter
 
 from ..accounts import tokens
 from ..booking import queries, service, waitlist
@@ -14,6 +15,7 @@ from ..booking.rules import Overrides
 from ..booking.service import BookingRequest
 from ..booking.settings import from_config
 from ..core.clock import now
+from ..core.time import to_local
 from ..extensions import csrf, db
 from ..resources.models import Resource
 from . import schemas
@@ -23,6 +25,23 @@ from .serializers import booking_json, interval_json, resource_json, waitlist_js
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer tokens, not cookies: no cross-site request can carry one
+
+
+class IdConverter(IntegerConverter):
+    """A row id in a path: 1 .. 2**31-1, anything else is a 404 by routing.
+
+    Plain <int:...> let /bookings/99999999999999999999 through to the query, where SQLite
+    raised OverflowError (a 500) instead of finding nothing.
+    """
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, min=1, max=schemas.MAX_ID)
+
+
+@bp.record_once
+def _register_converter(state: Any) -> None:
+    # Recorded before any route below, so the converter exists when their rules compile.
+    state.app.url_map.converters.setdefault("id", IdConverter)
 
 
 def _created(body: dict[str, Any]) -> tuple[Response, int]:
@@ -48,7 +67,8 @@ def create_token() -> tuple[Response, int]:
     if issued is None:
         raise ApiError(401, "unauthorized", _("E-mail address or password is not correct."))
     token, row = issued
-    return _created({"token": token, "expires_at": row.expires_at.isoformat()})
+    # Local time with offset, like every other instant the API answers with.
+    return _created({"token": token, "expires_at": to_local(row.expires_at).isoformat()})
 
 
 @bp.delete("/tokens/current")
@@ -169,14 +189,14 @@ def list_bookings() -> Response:
     return jsonify({"bookings": [booking_json(b, viewer) for b in rows]})
 
 
-@bp.get("/bookings/<int:booking_id>")
+@bp.get("/bookings/<id:booking_id>")
 @token_required
 def get_booking(booking_id: int) -> Response:
     booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
     return jsonify({"booking": booking_json(booking, g.api_user)})
 
 
-@bp.patch("/bookings/<int:booking_id>")
+@bp.patch("/bookings/<id:booking_id>")
 @token_required
 def reschedule_booking(booking_id: int) -> Response:
     body = json_body(schemas.BookingUpdate)
@@ -188,7 +208,7 @@ def reschedule_booking(booking_id: int) -> Response:
     return jsonify({"booking": booking_json(booking, g.api_user)})
 
 
-@bp.post("/bookings/<int:booking_id>/cancel")
+@bp.post("/bookings/<id:booking_id>/cancel")
 @token_required
 def cancel_booking(booking_id: int) -> Response:
     body = optional_json_body(schemas.BookingCancel)
@@ -216,11 +236,13 @@ def join_waitlist() -> tuple[Response, int]:
 @bp.get("/waitlist")
 @token_required
 def list_waitlist() -> Response:
-    entries = waitlist.list_entries(db.session, actor=g.api_user, now=now())
+    entries = waitlist.list_entries(
+        db.session, actor=g.api_user, now=now(), settings=from_config(current_app.config)
+    )
     return jsonify({"entries": [waitlist_json(e) for e in entries]})
 
 
-@bp.post("/waitlist/<int:entry_id>/accept")
+@bp.post("/waitlist/<id:entry_id>/accept")
 @token_required
 def accept_offer(entry_id: int) -> tuple[Response, int]:
     outcome = waitlist.accept(
@@ -230,7 +252,7 @@ def accept_offer(entry_id: int) -> tuple[Response, int]:
     return _created({"booking": booking_json(outcome.bookings[0], g.api_user)})
 
 
-@bp.post("/waitlist/<int:entry_id>/decline")
+@bp.post("/waitlist/<id:entry_id>/decline")
 @token_required
 def decline_offer(entry_id: int) -> Response:
     entry = waitlist.decline(

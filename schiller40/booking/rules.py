@@ -222,9 +222,14 @@ def check_shape(booked: Interval, resource: ResourceRules, location: LocationRul
         if not units:
             raise RuleViolation(location.closed_reason(day) or "closed_day", "start")
         if booked not in allowed.values():
+            # Local times, like everything the API answers (these reach it as details).
             raise RuleViolation(
                 "unaligned", "start",
-                allowed=[(v.start.isoformat(), v.end.isoformat()) for v in allowed.values()],
+                allowed=[
+                    (v.start.astimezone(location.tz).isoformat(),
+                     v.end.astimezone(location.tz).isoformat())
+                    for v in allowed.values()
+                ],
             )
         return
     for instant, name in ((booked.start, "start"), (booked.end, "end")):
@@ -284,10 +289,14 @@ def check_entitlement(resource: ResourceRules, member: Member, *, new_bookings: 
         raise RuleViolation("too_many_bookings", None, limit=member.tier.max_future_bookings)
 
 
-def check_blocks(booked: Interval, blocks: Iterable[Interval]) -> None:
+def check_blocks(
+    booked: Interval, blocks: Iterable[Interval], tz: ZoneInfo | None = None
+) -> None:
     for block in blocks:
         if block.overlaps(booked):
-            raise RuleViolation("blocked", "start", until=block.end.isoformat())
+            # "until" reaches API clients as a detail: local time when the zone is known.
+            until = block.end.astimezone(tz) if tz is not None else block.end
+            raise RuleViolation("blocked", "start", until=until.isoformat())
 
 
 def check_free(blocked: Interval, occupied: Iterable[Interval]) -> None:
@@ -382,7 +391,7 @@ def evaluate(
     if not (member.acting_staff and overrides.opening_hours):
         check_opening(booked, location)
     if not (member.acting_staff and overrides.blocks):
-        check_blocks(booked, blocks)
+        check_blocks(booked, blocks, location.tz)
     check_entitlement(resource, member, new_bookings=new_bookings)
     check_free(resource.blocked(booked), occupied)
     return quote(booked, resource, location, member, credit, policy)

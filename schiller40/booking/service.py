@@ -221,7 +221,13 @@ def _book(
                 overrides=overrides, target=target,
             )
         if len(ranges) > 1:
-            extra["occurrences"] = [occurrence_report(o, loc) for o in occurrences]
+            # Nothing of the series is written, so no booking ids: they were ids of rows
+            # about to be rolled back, or null where no flush had happened yet (the API
+            # documents an integer), and a reused SQLite id could name someone else's booking.
+            extra["occurrences"] = [
+                {k: v for k, v in occurrence_report(o, loc).items() if k != "booking_id"}
+                for o in occurrences
+            ]
         session.rollback()
         raise from_violation(first, **extra)
 
@@ -640,8 +646,12 @@ def expire_stale(
 ) -> None:
     """Release holds whose time ran out and lapse unanswered waitlist offers.
 
-    Runs inside every booking transaction (under the resource locks), so a stale hold never
-    blocks a slot a moment longer than it should, even before the periodic worker comes by.
+    Runs in every booking transaction, right after the resource locks are taken and before
+    anything is written, so a stale hold never blocks a slot a moment longer than it should,
+    even before the periodic worker comes by. If it changed anything, that is committed at
+    once and the locks are taken again: the request may still be refused (409, 422), and its
+    rollback used to take the housekeeping with it, so a lapsed offer stayed "offered" and the
+    next in line was not asked until somebody's booking on the resource succeeded.
     """
     ids = sorted(set(resource_ids))
     stale = session.scalars(
@@ -664,7 +674,10 @@ def expire_stale(
     from .waitlist import advance
 
     session.flush()
-    advance(session, ids, now=now, settings=settings, freed=stale)
+    if advance(session, ids, now=now, settings=settings, freed=stale) or stale:
+        session.commit()
+        begin_write(session)
+        lock_rows(session, Resource, ids)
 
 
 def pending_entries(session: Session, resource_id: int) -> list[WaitlistEntry]:

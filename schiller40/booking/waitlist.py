@@ -22,7 +22,7 @@ from ..errors import NotFound
 from ..resources.models import Resource
 from . import snapshots
 from .errors import BookingError, from_violation
-from .models import Booking, WaitlistEntry, WaitlistStatus
+from .models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import Interval, Overrides, RuleViolation, evaluate
 
 if TYPE_CHECKING:  # the service imports this module, so only for annotations
@@ -104,7 +104,41 @@ def _check_wanted(
     raise BookingError("slot_free")
 
 
-def list_entries(session: Session, *, actor: User, now: datetime) -> list[WaitlistEntry]:
+def list_entries(
+    session: Session, *, actor: User, now: datetime, settings: BookingSettings
+) -> list[WaitlistEntry]:
+    """The member's entries whose time is still ahead.
+
+    Offers that ran out on the resources the member waits for are lapsed first, and the next
+    in line asked: there is no background worker yet, so without this an offer stayed
+    "offered" past its time, and the next member never saw theirs, until somebody happened to
+    book that resource. Only then is this read a write.
+    """
+    from .service import expire_stale
+
+    waiting_on = select(WaitlistEntry.resource_id).where(
+        WaitlistEntry.user_id == actor.id,
+        WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+        WaitlistEntry.ends_at > now,
+    )
+    stale = set(session.scalars(
+        select(WaitlistEntry.resource_id).where(
+            WaitlistEntry.resource_id.in_(waiting_on),
+            WaitlistEntry.status == WaitlistStatus.OFFERED,
+            WaitlistEntry.offer_expires_at <= now,
+        )
+    )) | set(session.scalars(
+        select(Booking.resource_id).where(
+            Booking.resource_id.in_(waiting_on),
+            Booking.status == BookingStatus.HELD,
+            Booking.hold_expires_at <= now,
+        )
+    ))
+    if stale:
+        begin_write(session)
+        lock_rows(session, Resource, stale)
+        expire_stale(session, sorted(stale), now=now, settings=settings)
+        session.commit()
     return list(
         session.scalars(
             select(WaitlistEntry)
@@ -194,14 +228,15 @@ def advance(
     now: datetime,
     settings: BookingSettings,
     freed: Iterable[Booking] = (),
-) -> None:
+) -> bool:
     """Lapse expired offers, drop entries whose time has come, and offer what is free.
 
-    Runs under the resources' locks, inside the caller's transaction.
+    Runs under the resources' locks, inside the caller's transaction. True if it changed
+    anything.
     """
     ids = sorted(set(resource_ids))
     if not ids:
-        return
+        return False
     lapsed = session.scalars(
         select(WaitlistEntry).where(
             WaitlistEntry.resource_id.in_(ids),
@@ -229,8 +264,11 @@ def advance(
     session.flush()
     ranges = [(e.resource, Interval(e.starts_at, e.ends_at)) for e in lapsed]
     ranges += [(b.resource, Interval(b.starts_at, b.ends_at)) for b in freed]
-    for resource, freed_range in ranges:
+    offered = [
         offer_freed(session, resource, freed_range, now=now, settings=settings)
+        for resource, freed_range in ranges
+    ]
+    return bool(lapsed or passed or any(offered))
 
 
 def offer_freed(
