@@ -112,6 +112,9 @@ def _init_request_hooks(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .accounts.views import bp as accounts_bp
+    from .core.routing import IdConverter
+
+    app.url_map.converters["id"] = IdConverter
     from .api.views import bp as api_bp
     from .feeds.views import bp as feeds_bp
     from .main.views import bp as main_bp

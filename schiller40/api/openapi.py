@@ -172,6 +172,19 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             "occurrences": {"type": "array", "items": {"$ref": REF.format(model="Occurrence")}},
         },
     },
+    "Feed": {
+        "type": "object",
+        "required": ["id", "kind", "name", "active", "url", "webcal"],
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"enum": ["member", "resource", "location"]},
+            "name": {"type": "string"},
+            "resource": {"type": ["string", "null"]},
+            "active": {"type": "boolean"},
+            "url": {"type": ["string", "null"], "description": "secret; null when switched off"},
+            "webcal": {"type": ["string", "null"]},
+        },
+    },
     "WaitlistEntry": {
         "type": "object",
         "required": ["id", "resource", "start", "end", "status"],
@@ -331,6 +344,25 @@ def document() -> dict[str, Any]:
             "post": {"summary": "Decline an offer, or leave the waitlist",
                      "responses": {"200": _json({"type": "object", "properties": {
                          "entry": _ref("WaitlistEntry")}}, "Entry"), **_errors(401, 404, 422)}},
+        },
+        "/api/v1/feeds": {"get": {
+            "summary": "Your calendar feeds with their secret addresses (created on first call)",
+            "responses": {"200": _json({"type": "object", "required": ["feeds"], "properties": {
+                "feeds": {"type": "array", "items": _ref("Feed")}}}, "Feeds"),
+                **_errors(401)},
+        }},
+        "/api/v1/feeds/{feed_id}/rotate": {
+            "parameters": [{"name": "feed_id", **ID}],
+            "post": {"summary": "New secret address (the old one answers 404); re-enables",
+                     "responses": {"200": _json({"type": "object", "required": ["feed"],
+                                                 "properties": {"feed": _ref("Feed")}}, "Feed"),
+                                   **_errors(401, 404)}},
+        },
+        "/api/v1/feeds/{feed_id}": {
+            "parameters": [{"name": "feed_id", **ID}],
+            "delete": {"summary": "Switch a feed off (its address answers 404)",
+                       "responses": {"204": {"description": "Switched off"},
+                                     **_errors(401, 404)}},
         },
         "/api/v1/openapi.json": {"get": {
             "summary": "This document", "security": [],

@@ -21,13 +21,13 @@ from pydantic import (
     StringConstraints,
 )
 
+from ..core.routing import MAX_ID  # one bound for ids in paths and bodies
 from ..resources.models import ResourceKind
 
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
 
 # Row ids are PostgreSQL integers. A larger number names no row, but SQLite raised
 # OverflowError on it (a 500) instead of finding nothing, so it is refused here.
-MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

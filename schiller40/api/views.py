@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
 from flask_babel import gettext as _
-from werkzeug.routing import IntegerConverter
 
 from ..accounts import tokens
 from ..booking import queries, service, waitlist
@@ -25,23 +24,6 @@ from .serializers import booking_json, interval_json, resource_json, waitlist_js
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer tokens, not cookies: no cross-site request can carry one
-
-
-class IdConverter(IntegerConverter):
-    """A row id in a path: 1 .. 2**31-1, anything else is a 404 by routing.
-
-    Plain <int:...> let /bookings/99999999999999999999 through to the query, where SQLite
-    raised OverflowError (a 500) instead of finding nothing.
-    """
-
-    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(map, min=1, max=schemas.MAX_ID)
-
-
-@bp.record_once
-def _register_converter(state: Any) -> None:
-    # Recorded before any route below, so the converter exists when their rules compile.
-    state.app.url_map.converters.setdefault("id", IdConverter)
 
 
 def _created(body: dict[str, Any]) -> tuple[Response, int]:
@@ -267,3 +249,49 @@ def openapi_document() -> Response:
     from .openapi import document
 
     return jsonify(document())
+
+
+# --- calendar feeds ------------------------------------------------------------------------
+
+
+def _feed_json(feed: Any) -> dict[str, Any]:
+    from ..feeds.queries import feed_name
+    from ..feeds.views import feed_url, webcal_url
+
+    url = feed_url(feed)
+    return {
+        "id": feed.id,
+        "kind": feed.kind.value,
+        "name": feed_name(feed),
+        "resource": feed.resource.slug if feed.resource is not None else None,
+        "active": feed.is_active,
+        "url": url if feed.is_active else None,
+        "webcal": webcal_url(url) if feed.is_active else None,
+    }
+
+
+@bp.get("/feeds")
+@token_required
+def list_feeds() -> Response:
+    from ..feeds import service as feeds
+
+    rows = feeds.feeds_for(db.session, user=g.api_user, now=now())
+    return jsonify({"feeds": [_feed_json(f) for f in rows]})
+
+
+@bp.post("/feeds/<id:feed_id>/rotate")
+@token_required
+def rotate_feed(feed_id: int) -> Response:
+    from ..feeds import service as feeds
+
+    feed = feeds.rotate(db.session, user=g.api_user, feed_id=feed_id, now=now())
+    return jsonify({"feed": _feed_json(feed)})
+
+
+@bp.delete("/feeds/<id:feed_id>")
+@token_required
+def revoke_feed(feed_id: int) -> tuple[str, int]:
+    from ..feeds import service as feeds
+
+    feeds.revoke(db.session, user=g.api_user, feed_id=feed_id, now=now())
+    return "", 204

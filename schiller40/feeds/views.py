@@ -72,7 +72,7 @@ def feed(token: str) -> Response:
     return response
 
 
-@bp.get("/bookings/<int:booking_id>.ics")
+@bp.get("/bookings/<id:booking_id>.ics")
 @login_required
 def booking_ics(booking_id: int) -> Response:
     """One booking as a file to import (confirmation page, e-mails)."""
@@ -103,7 +103,7 @@ def account() -> str:
     return render_template("account/index.html", feeds=rows, membership=membership)
 
 
-@bp.post("/account/feeds/<int:feed_id>/rotate")
+@bp.post("/account/feeds/<id:feed_id>/rotate")
 @login_required
 def rotate(feed_id: int) -> Response:
     service.rotate(db.session, user=current_user, feed_id=feed_id, now=now())
@@ -112,7 +112,7 @@ def rotate(feed_id: int) -> Response:
     return redirect(url_for("feeds.account") + "#feeds")
 
 
-@bp.post("/account/feeds/<int:feed_id>/revoke")
+@bp.post("/account/feeds/<id:feed_id>/revoke")
 @login_required
 def revoke(feed_id: int) -> Response:
     service.revoke(db.session, user=current_user, feed_id=feed_id, now=now())
@@ -120,7 +120,7 @@ def revoke(feed_id: int) -> Response:
     return redirect(url_for("feeds.account") + "#feeds")
 
 
-@bp.get("/bookings/<int:booking_id>")
+@bp.get("/bookings/<id:booking_id>")
 @login_required
 def booking_detail(booking_id: int) -> str:
     booking = booking_queries.get_booking(
