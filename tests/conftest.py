@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from schiller40 import create_app
+from schiller40.accounts import models as account_models
 from schiller40.core.time import FrozenClock
 from schiller40.extensions import db
 from schiller40.i18n import compile_catalogs
@@ -107,6 +108,10 @@ def _migrate(url: str) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     compile_catalogs()
+    # Production hashes passwords with scrypt (~0.1 s each, on purpose). Thousands of log-ins
+    # and registrations at that cost would dominate the suite; a cheap PBKDF2 keeps the same
+    # code paths. tests/accounts/test_passwords.py checks that scrypt is the default.
+    account_models.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

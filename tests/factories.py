@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
+from schiller40.accounts.models import hash_password
 from schiller40.core.time import FrozenClock
 from schiller40.models import (
     Block,
@@ -40,10 +40,10 @@ _hashes: dict[str, str] = {}
 
 
 def password_hash(password: str) -> str:
-    """A hash of ``password``, computed once per run: scrypt costs ~0.1 s, and most tests
-    create users with the same password. Each hash still has its own salt per password."""
+    """A hash of ``password``, computed once per run: most tests create users with the same
+    password. Each hash still has its own salt per password."""
     if password not in _hashes:
-        _hashes[password] = generate_password_hash(password)
+        _hashes[password] = hash_password(password)
     return _hashes[password]
 
 

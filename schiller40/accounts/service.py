@@ -12,14 +12,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from ..core import audit
 from ..core.locking import begin_write
 from ..core.time import to_local
 from ..errors import DomainError, InvalidInput, NotFound
 from ..membership.models import Membership, MembershipStatus, Tier
-from .models import Role, User, normalize_email
+from . import models as account_models
+from .models import Role, User, hash_password, normalize_email
 from .passwords import weakness
 
 
@@ -37,7 +38,15 @@ class WrongPassword(DomainError):
 
 # Compared against when no user matches, so a log-in takes as long for an unknown address
 # as for a known one and does not reveal which addresses have accounts.
-_DUMMY_HASH = generate_password_hash("schiller40-timing-equaliser")
+_DUMMY_HASHES: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash made like real ones (same method, same cost), made once per method."""
+    method = account_models.PASSWORD_HASH_METHOD
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = hash_password("schiller40-timing-equaliser")
+    return _DUMMY_HASHES[method]
 
 
 def _clean_email(email: str) -> str:
@@ -75,7 +84,7 @@ def create_user(
     reason = weakness(password, email=email, name=name)
     if reason:
         raise InvalidInput(reason, fields={"password": [reason]})
-    password_hash = generate_password_hash(password)  # slow on purpose: outside the lock
+    password_hash = hash_password(password)  # slow on purpose: outside the lock
     begin_write(session)
     tier = None
     if tier_slug is not None:
@@ -129,7 +138,7 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
     """
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     if not user.check_password(password) or not user.is_active:
         return None
@@ -156,7 +165,7 @@ def change_password(
     reason = weakness(new, email=user.email, name=user.name)
     if reason:
         raise InvalidInput(reason, fields={"new_password": [reason]})
-    new_hash = generate_password_hash(new)
+    new_hash = hash_password(new)
     begin_write(session)
     user = session.merge(user)
     user.password_hash = new_hash

@@ -115,3 +115,15 @@ def test_personal_check_needs_the_personal_data():
     """The same password is fine for someone else: the refusal is about the person."""
     assert weakness("maximilian2026", email="maximilian@example.org") is not None
     assert weakness("maximilian2026", email="jana@example.org", name="Jana Berg") is None
+
+
+def test_production_hashes_passwords_with_scrypt(monkeypatch):
+    """The suite lowers the hash cost for speed (conftest); the shipped default is scrypt."""
+    from pathlib import Path
+
+    from schiller40.accounts import models
+
+    source = Path(models.__file__).read_text(encoding="utf-8")
+    assert 'PASSWORD_HASH_METHOD = "scrypt"' in source
+    monkeypatch.setattr(models, "PASSWORD_HASH_METHOD", "scrypt")
+    assert models.hash_password("correct horse battery").startswith("scrypt:")
