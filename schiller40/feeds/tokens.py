@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 
+from ..core.routing import MAX_ID
 from .models import CalendarFeed
 
 _TOKEN = re.compile(r"([1-9][0-9]{0,17})\.([A-Za-z0-9_-]{43})")
@@ -38,7 +39,9 @@ def token_for(feed: CalendarFeed, secret_key: str) -> str:
 def parse(token: str) -> tuple[int, str] | None:
     """(feed id, mac) if the token is well formed, else None. Says nothing about validity."""
     match = _TOKEN.fullmatch(token)
-    if match is None:
+    # Fix: an id beyond a 32-bit integer (calendar_feed.id on PostgreSQL) reached the lookup
+    # and was a 500 ("integer out of range"); like every path id, it is simply not found.
+    if match is None or int(match.group(1)) > MAX_ID:
         return None
     return int(match.group(1)), match.group(2)
 
