@@ -280,3 +280,41 @@ def test_expired_holds_release_the_slot(place, clock, factory):
     assert taken.bookings
     db.session.expire_all()
     assert db.session.get(Booking, b.bookings[0].id).status is BookingStatus.EXPIRED
+
+
+def test_company_members_share_credit_within_a_per_member_cap(place, clock, factory):
+    """Two members of a startup pool their included desk days; the cap limits each one."""
+    company = factory.company(member_cap_desk_days=2)
+    tier = factory.tier(included_desk_days=2, included_studio_hours=0)  # 4 half days each
+    anna = factory.user(tier=tier, company=company)
+    ben = factory.user(tier=tier, company=company)
+    db.session.commit()
+    # Weekdays of one month: credit is per calendar month (1 December starts a new pool).
+    days = [TUE + timedelta(days=n) for n in (0, 1, 2, 3, 6)]
+
+    def desk_day(user, day):
+        return book(user, clock, kind=ResourceKind.DESK, start=at(day, 8),
+                    end=at(day, 20)).bookings[0]
+
+    # Anna uses her cap of 2 desk days from the pool of 4; the third day is paid.
+    assert [desk_day(anna, d).price_gross_cents for d in days[:3]] == [0, 0, 1200]
+    # Ben draws the 2 days left in the pool; then the pool is empty.
+    assert [desk_day(ben, d).price_gross_cents for d in days[3:5]] == [0, 0]
+    assert desk_day(ben, days[0]).price_gross_cents == 1200
+    # December starts a fresh pool.
+    december = date(2026, 12, 1)
+    assert desk_day(ben, december).price_gross_cents == 0
+
+
+def test_without_a_cap_one_member_may_use_the_whole_pool(place, clock, factory):
+    company = factory.company()
+    tier = factory.tier(included_desk_days=1, included_studio_hours=0)
+    anna = factory.user(tier=tier, company=company)
+    factory.user(tier=tier, company=company)  # contributes one day to the pool
+    db.session.commit()
+    prices = [
+        book(anna, clock, kind=ResourceKind.DESK, start=at(TUE + timedelta(days=n), 8),
+             end=at(TUE + timedelta(days=n), 20)).bookings[0].price_gross_cents
+        for n in range(3)
+    ]
+    assert prices == [0, 0, 1200]
