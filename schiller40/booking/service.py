@@ -496,21 +496,33 @@ def reschedule(
     The price may not change: a paid booking would need a new payment or a refund, which is
     a cancellation and a new booking, said plainly to the member.
     """
-    begin_write(session)
-    actor = session.merge(actor)
-    booking = _load_for(session, actor, booking_id)
-    old_resource = booking.resource
-    new_resource = old_resource
-    if resource_slug is not None and resource_slug != old_resource.slug:
-        new_resource = session.scalar(select(Resource).where(Resource.slug == resource_slug))
-        if (
-            new_resource is None
-            or not new_resource.is_active
-            or new_resource.kind != old_resource.kind
-            or new_resource.location_id != old_resource.location_id
-        ):
-            raise BookingError("not_found", fields={"resource": [str(NotFound.default_message)]})
-    lock_rows(session, Resource, {old_resource.id, new_resource.id})
+    for _attempt in range(3):
+        begin_write(session)
+        actor = session.merge(actor)
+        booking = _load_for(session, actor, booking_id)
+        old_resource = booking.resource
+        new_resource = old_resource
+        if resource_slug is not None and resource_slug != old_resource.slug:
+            new_resource = session.scalar(select(Resource).where(Resource.slug == resource_slug))
+            if (
+                new_resource is None
+                or not new_resource.is_active
+                or new_resource.kind != old_resource.kind
+                or new_resource.location_id != old_resource.location_id
+            ):
+                raise BookingError(
+                    "not_found", fields={"resource": [str(NotFound.default_message)]}
+                )
+        lock_rows(session, Resource, {old_resource.id, new_resource.id})
+        session.refresh(booking)
+        # The resource was read before the locks; if a concurrent reschedule moved the
+        # booking meanwhile, we hold the wrong lock: start over with the fresh picture.
+        # (Locking the booking row first instead could deadlock against cancel.)
+        if booking.resource_id == old_resource.id:
+            break
+        session.rollback()
+    else:  # pragma: no cover - three concurrent moves of one booking in a row
+        raise BookingError("conflict", extra={"alternatives": []})
     expire_stale(session, [old_resource.id, new_resource.id], now=now, settings=settings)
     session.refresh(booking)
     if not booking.is_active or booking.starts_at <= now:
