@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from types import SimpleNamespace
 
+import icalendar
 import pytest
 import vobject
 from flask import Flask
@@ -673,6 +674,25 @@ def test_vobject_reads_every_event_like_the_database(app, client, clock, world):
                 "uid": vevent.uid.value, "start": start.astimezone(UTC),
                 "end": end.astimezone(UTC), "sequence": int(vevent.sequence.value),
                 "status": vevent.status.value, "summary": vevent.summary.value,
+            })
+        assert len(parsed) == len(ics.events) > 0, name
+        assert_agrees(parsed, ics)
+
+
+def test_the_icalendar_package_reads_every_event_like_the_database(app, client, clock, world):
+    """A third parser: the app writes its feeds itself, so the icalendar package is independent
+    of the writer (and the Python library most integrations would use to read our feeds)."""
+    for name, body, ics in _feeds_to_compare(app, client, clock, world):
+        calendar = icalendar.Calendar.from_ical(body)
+        assert str(calendar["NAME"]) == ics.calendar["NAME"], name
+        parsed = []
+        for vevent in calendar.walk("VEVENT"):
+            start, end = vevent["DTSTART"].dt, vevent["DTEND"].dt
+            assert start.tzinfo is not None and end.tzinfo is not None, name
+            parsed.append({
+                "uid": str(vevent["UID"]), "start": start.astimezone(UTC),
+                "end": end.astimezone(UTC), "sequence": int(vevent["SEQUENCE"]),
+                "status": str(vevent["STATUS"]), "summary": str(vevent["SUMMARY"]),
             })
         assert len(parsed) == len(ics.events) > 0, name
         assert_agrees(parsed, ics)
