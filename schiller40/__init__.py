@@ -128,8 +128,10 @@ def _register_blueprints(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from .accounts.cli import users_cli
     from .cli import seed_demo_command, translations_cli
+    from .resources.cli import resources_cli
 
     app.cli.add_command(users_cli)
+    app.cli.add_command(resources_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(translations_cli)
 
