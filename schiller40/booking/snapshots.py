@@ -12,13 +12,13 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 import holidays as holidays_lib
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
 from ..membership.models import Membership, MembershipStatus, Tier
 from ..resources.models import Block, Location, Resource, ResourceKind
-from .models import ACTIVE_STATUSES, Booking, WaitlistEntry, WaitlistStatus
+from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import Credit, Interval, KindPrice, LocationRules, Member, ResourceRules, TierRules
 
 
@@ -182,8 +182,11 @@ def occupied(
 ) -> dict[int, list[Interval]]:
     """Buffered ranges that a new booking must not touch, per resource, within ``window``.
 
-    That is every held or confirmed booking, and every open waitlist offer made to someone
-    other than ``for_user_id`` (an offer reserves the freed slot for its member).
+    That is every confirmed booking, every hold whose time has not run out, and every open
+    waitlist offer made to someone other than ``for_user_id`` (an offer reserves the freed
+    slot for its member). A hold past its expiry no longer counts even before a write has
+    marked it expired: reads (availability, alternatives) then show the slot free, and every
+    write expires such holds under its lock before it checks.
     """
     ids = list(resource_ids)
     result: dict[int, list[Interval]] = {rid: [] for rid in ids}
@@ -191,7 +194,10 @@ def occupied(
         return result
     query = select(Booking.resource_id, Booking.block_start, Booking.block_end).where(
         Booking.resource_id.in_(ids),
-        Booking.status.in_(ACTIVE_STATUSES),
+        or_(
+            Booking.status == BookingStatus.CONFIRMED,
+            and_(Booking.status == BookingStatus.HELD, Booking.hold_expires_at > now),
+        ),
         Booking.block_start < window.end,
         Booking.block_end > window.start,
     )

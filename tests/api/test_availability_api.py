@@ -191,3 +191,33 @@ def test_an_unknown_or_inactive_resource_is_404(place, api, factory):
         response = api.get(AVAILABILITY, query_string={"date": "2026-11-24", "resource": slug})
         assert response.status_code == 404
         assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_a_hold_past_its_time_shows_the_slot_free_before_any_write(api_as, factory, clock):
+    """Nothing has marked the hold expired yet (no worker, no write on that resource), but
+    availability must not keep showing a slot nobody will pay for as taken."""
+    from datetime import timedelta
+
+    from schiller40.extensions import db
+    from schiller40.models import BookingStatus, ResourceKind
+
+    location = factory.location()
+    room = factory.resource(location=location, kind=ResourceKind.ROOM, slug="room")
+    held = factory.booking(resource=room, status=BookingStatus.HELD,
+                           starts_at=clock() + timedelta(days=1, hours=2),
+                           duration=timedelta(hours=1),
+                           hold_expires_at=clock() + timedelta(minutes=15))
+    member = factory.user(tier=factory.tier())
+    db.session.commit()
+    api = api_as(member)
+    day = (clock() + timedelta(days=1)).date().isoformat()
+
+    def free_starts() -> list[str]:
+        body = api.get(f"/api/v1/availability?date={day}&resource=room").get_json()
+        return [f["start"] for f in body["resources"][0]["free"]]
+
+    assert len(free_starts()) == 2  # the hold splits the day in two
+    clock.advance(timedelta(minutes=16))
+    assert len(free_starts()) == 1  # one stretch again
+    db.session.expire_all()
+    assert db.session.get(type(held), held.id).status is BookingStatus.HELD  # nothing written
