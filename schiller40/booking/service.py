@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from ..accounts.models import User
+from ..accounts.models import Company, User
 from ..core import audit
 from ..core.locking import begin_write, is_overlap_violation, lock_rows
 from ..errors import NotFound
@@ -105,9 +105,12 @@ def create_bookings(
     begin_write(session)
     actor = session.merge(actor)
     target = session.merge(for_user) if for_user is not None else actor
+    lock_member(session, target)
     candidates = _candidates(session, request, target)
     lock_rows(session, Resource, [r.id for r in candidates])
-    expire_stale(session, [r.id for r in candidates], now=now, settings=settings)
+    expire_stale(
+        session, [r.id for r in candidates], now=now, settings=settings, member=target
+    )
 
     location = candidates[0].location
     first = Interval(request.start, request.end)
@@ -162,13 +165,17 @@ def _book(
     violations: list[RuleViolation | None] = []
     members: dict[date, Member] = {}
 
+    # Counted once, before this request adds anything: a later snapshot would autoflush the
+    # series' own new rows and count them twice (a quota of 10 refused the 6th occurrence).
+    upcoming = snapshots.future_booking_count(session, target.id, now)
     for booked in ranges:
         day = loc.local_date(booked.start)
         if day not in members:
-            members[day] = snapshots.member(
-                session, target, day=day, now=now, acting_staff=acting_staff
-            )[0]
-        member = replace(members[day], future_bookings=members[day].future_bookings + added)
+            with session.no_autoflush:
+                members[day] = snapshots.member(
+                    session, target, day=day, now=now, acting_staff=acting_staff
+                )[0]
+        member = replace(members[day], future_bookings=upcoming + added)
         month = (day.year, day.month)
         if month not in credits:
             credits[month] = snapshots.credit_left(session, target, day=day, location=loc)
@@ -513,7 +520,13 @@ def reschedule(
                 raise BookingError(
                     "not_found", fields={"resource": [str(NotFound.default_message)]}
                 )
+        owner = booking.user or actor
+        lock_member(session, owner)
         lock_rows(session, Resource, {old_resource.id, new_resource.id})
+        expire_stale(
+            session, [old_resource.id, new_resource.id], now=now, settings=settings,
+            member=owner,
+        )
         session.refresh(booking)
         # The resource was read before the locks; if a concurrent reschedule moved the
         # booking meanwhile, we hold the wrong lock: start over with the fresh picture.
@@ -523,8 +536,6 @@ def reschedule(
         session.rollback()
     else:  # pragma: no cover - three concurrent moves of one booking in a row
         raise BookingError("conflict", extra={"alternatives": []})
-    expire_stale(session, [old_resource.id, new_resource.id], now=now, settings=settings)
-    session.refresh(booking)
     if not booking.is_active or booking.starts_at <= now:
         raise BookingError("not_changeable")
     target = booking.user or actor
@@ -606,15 +617,22 @@ def cancel(
     settings: BookingSettings = DEFAULT_SETTINGS,
 ) -> Booking:
     """Cancel a booking; the slot is free at once, included credit comes back if in time."""
-    begin_write(session)
-    actor = session.merge(actor)
-    booking = _load_for(session, actor, booking_id)
-    lock_rows(session, Resource, [booking.resource_id])
-    # Like every booking transaction: holds that ran out expire first. Without this a hold
-    # past its time could still be "cancelled", and cancelled late it kept the included
-    # credit it had used, although an expired hold gives its credit back.
-    expire_stale(session, [booking.resource_id], now=now, settings=settings)
-    session.refresh(booking)
+    for _attempt in range(3):
+        begin_write(session)
+        actor = session.merge(actor)
+        booking = _load_for(session, actor, booking_id)
+        locked = booking.resource_id
+        lock_rows(session, Resource, [locked])
+        # Like every booking transaction: holds that ran out expire first. Without this a
+        # hold past its time could still be "cancelled", and cancelled late it kept the
+        # included credit it had used, although an expired hold gives its credit back.
+        expire_stale(session, [locked], now=now, settings=settings)
+        session.refresh(booking)
+        if booking.resource_id == locked:  # not moved by a reschedule meanwhile
+            break
+        session.rollback()
+    else:  # pragma: no cover - moved three times while we tried
+        raise BookingError("not_cancellable")
     if not booking.is_active or booking.ends_at <= now:
         raise BookingError("not_cancellable")
     if booking.starts_at <= now and not actor.is_staff:
@@ -653,8 +671,28 @@ def cancel(
 # --- housekeeping under the lock -----------------------------------------------------------
 
 
+def lock_member(session: Session, user: User | None) -> None:
+    """Lock the member (and their company) before any resource, on PostgreSQL.
+
+    Resource locks keep two bookings off one slot, but the per-member rules (upcoming-booking
+    quota, monthly credit, a company's shared pool) span resources: two bookings on
+    different desks could both pass them. Members and companies are always locked before
+    resources, so no two transactions wait on each other in a cycle.
+    """
+    if user is None:
+        return
+    lock_rows(session, User, [user.id])
+    if user.company_id is not None:
+        lock_rows(session, Company, [user.company_id])
+
+
 def expire_stale(
-    session: Session, resource_ids: list[int], *, now: datetime, settings: BookingSettings
+    session: Session,
+    resource_ids: list[int],
+    *,
+    now: datetime,
+    settings: BookingSettings,
+    member: User | None = None,
 ) -> None:
     """Release holds whose time ran out and lapse unanswered waitlist offers.
 
@@ -688,7 +726,9 @@ def expire_stale(
     session.flush()
     if advance(session, ids, now=now, settings=settings, freed=stale) or stale:
         session.commit()
+        # The commit released every lock: take the caller's locks again, in the same order.
         begin_write(session)
+        lock_member(session, member)
         lock_rows(session, Resource, ids)
 
 

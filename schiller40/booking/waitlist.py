@@ -160,13 +160,14 @@ def accept(
     settings: BookingSettings,
 ) -> BookingOutcome:
     """Take an offered slot: the booking is made now, with every rule checked again."""
-    from .service import _book, expire_stale
+    from .service import _book, expire_stale, lock_member
 
     begin_write(session)
     actor = session.merge(actor)
     entry = _own_entry(session, actor, entry_id)
+    lock_member(session, actor)  # accepting makes a booking: quota and credit apply
     lock_rows(session, Resource, [entry.resource_id])
-    expire_stale(session, [entry.resource_id], now=now, settings=settings)
+    expire_stale(session, [entry.resource_id], now=now, settings=settings, member=actor)
     session.refresh(entry)
     if entry.status is WaitlistStatus.LAPSED:
         raise BookingError("offer_expired")

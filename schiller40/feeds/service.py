@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
 from ..core import audit
-from ..core.locking import begin_write
+from ..core.locking import begin_write, lock_rows
 from ..errors import NotFound
 from ..resources.models import Location, Resource, ResourceKind
 from . import tokens
@@ -38,6 +38,9 @@ def feeds_for(session: Session, *, user: User, now: datetime) -> list[CalendarFe
     """The user's feeds, creating those they may have but lack (a write, hence the lock)."""
     begin_write(session)
     user = session.merge(user)
+    # Two first visits at once would both insert the missing feeds (a unique violation,
+    # a 500) on PostgreSQL; the row lock makes the second wait and then find them.
+    lock_rows(session, User, [user.id])
     wanted = _wanted(session, user)
     existing = {
         f.scope: f

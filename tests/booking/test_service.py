@@ -318,3 +318,59 @@ def test_without_a_cap_one_member_may_use_the_whole_pool(place, clock, factory):
         for n in range(3)
     ]
     assert prices == [0, 0, 1200]
+
+
+def test_a_series_counts_its_own_occurrences_once_against_the_quota(place, clock, factory):
+    """A quota of 5 upcoming bookings allows 5 occurrences of a series (it allowed 3)."""
+    tier = factory.tier(max_future_bookings=5, booking_horizon_days=60)
+    member = factory.user(tier=tier)
+    db.session.commit()
+    outcome = book(member, clock, kind=ResourceKind.DESK, start=at(TUE, 8), end=at(TUE, 13),
+                   repeat_freq="daily", repeat_count=12, on_conflict="skip")
+    refused = [o.error.code for o in outcome.occurrences if o.error]
+    # 12 days from Tuesday: 9 weekdays (Saturday mornings do not fit the desk units, Sunday
+    # is closed); the quota admits 5 of them and refuses the other 4.
+    assert len(outcome.bookings) == 5
+    assert refused.count("too_many_bookings") == 4
+
+
+@pytest.mark.postgresql_only
+def test_two_bookings_at_once_cannot_both_take_the_last_quota_place(place, clock, factory,
+                                                                   app, monkeypatch):
+    """Resource locks do not cover per-member rules; the member lock must."""
+    import threading
+    import time as _time
+
+    from schiller40.booking import snapshots
+
+    tier = factory.tier(max_future_bookings=1)
+    member = factory.user(tier=tier)
+    db.session.commit()
+    member_id = member.id
+    real_member = snapshots.member
+
+    def slow_member(*args, **kwargs):  # widen the window between check and insert
+        result = real_member(*args, **kwargs)
+        _time.sleep(0.4)
+        return result
+
+    monkeypatch.setattr(snapshots, "member", slow_member)
+    results: list[str] = []
+
+    def attempt(slug: str) -> None:
+        with app.app_context():
+            user = db.session.get(type(member), member_id)
+            try:
+                book(user, clock, resource_slug=slug, start=at(TUE, 8), end=at(TUE, 13))
+                results.append("booked")
+            except BookingError as exc:
+                results.append(exc.code)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt, args=(s,)) for s in ("desk-a1", "desk-b1")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results) == ["booked", "too_many_bookings"]
