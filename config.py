@@ -19,7 +19,9 @@ class Config:
     # `flask db upgrade` is an explicit deployment step.
     AUTO_MIGRATE = True
 
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # hide_parameters: an error logged with its SQL must not carry the values (password
+    # hashes, names, e-mail addresses) into the logs.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     SESSION_COOKIE_HTTPONLY = True

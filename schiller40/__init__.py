@@ -82,8 +82,10 @@ def _init_login(app: Flask) -> None:
     login_manager.login_view = "accounts.login"
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.login_message_category = "info"
-    # Re-authenticate if the session cookie shows up from elsewhere (basic session hijack guard).
-    login_manager.session_protection = "strong"
+    # "basic", not "strong": strong drops the session and the remember-me cookie whenever
+    # the client's address changes (every phone moving between mobile data and Wi-Fi), and
+    # the address it compares can be spoofed with X-Forwarded-For anyway.
+    login_manager.session_protection = "basic"
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:

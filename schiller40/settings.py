@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,6 +66,12 @@ def _keep_strings_verbatim(app: Flask) -> None:
 
 def _resolve(app: Flask) -> None:
     cfg = app.config
+    public = str(cfg.get("PUBLIC_URL") or "")
+    if public and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", public):
+        raise ConfigError(
+            f"SCHILLER40_PUBLIC_URL={public!r} must be an absolute http(s) URL, "
+            "e.g. https://booking.schiller40.de"
+        )
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
 
@@ -140,6 +147,8 @@ def check_production(cfg: Mapping[str, Any]) -> None:
         )
     if not cfg.get("SESSION_COOKIE_SECURE"):
         problems.append("SCHILLER40_SESSION_COOKIE_SECURE must stay true (HTTPS only cookies)")
+    if cfg.get("PUBLIC_URL") and not str(cfg["PUBLIC_URL"]).startswith("https://"):
+        problems.append("SCHILLER40_PUBLIC_URL must start with https:// in production")
     if not cfg.get("WTF_CSRF_ENABLED"):
         problems.append("SCHILLER40_WTF_CSRF_ENABLED must stay true")
     if cfg.get("AUTO_MIGRATE"):

@@ -79,6 +79,11 @@ def create_user(
     """Create an account (and, with ``tier_slug``, a membership starting today)."""
     email = _clean_email(email)
     name = name.strip()
+    # PostgreSQL refuses NUL in text (a 500); no real name or password contains one.
+    if "\x00" in name:
+        raise InvalidInput(fields={"name": [str(_l("Please enter your name."))]})
+    if "\x00" in password:
+        raise InvalidInput(fields={"password": [str(_l("Please choose a password."))]})
     if not name or len(name) > 200:
         raise InvalidInput(fields={"name": [str(_l("Please enter your name."))]})
     reason = weakness(password, email=email, name=name)
@@ -136,6 +141,9 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
     The password is checked (slowly, by design) before the write transaction starts, so a
     log-in never holds SQLite's write lock for the length of a hash computation.
     """
+    if "\x00" in email:  # PostgreSQL refuses NUL in text; no address contains one
+        check_password_hash(_dummy_hash(), password)
+        return None
     user = session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
         check_password_hash(_dummy_hash(), password)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -53,7 +54,8 @@ def register() -> str | Response:
                 name=form.name.data,
                 password=form.password.data,
                 now=now(),
-                locale=request.accept_languages.best_match(("de", "en")) or "de",
+                # The language this visitor sees now: their switch (cookie) or browser.
+                locale=str(get_locale() or "de"),
             )
         except DomainError as exc:
             _apply_field_errors(form, exc)

@@ -38,7 +38,14 @@ def resources() -> str:
         .options(selectinload(Resource.location))
         .order_by(Resource.kind, Resource.zone, Resource.position, Resource.name)
     ).all()
-    by_kind = [(kind, list(items)) for kind, items in groupby(rows, key=lambda r: r.kind)]
+    by_kind = []
+    for kind, items in groupby(rows, key=lambda r: r.kind):
+        members = list(items)
+        # Grouped here, not in the template: Jinja's groupby sorts by zone and a resource
+        # without one (None) cannot be compared with a named zone.
+        ordered = sorted(members, key=lambda r: (r.zone or "", r.position, r.name))
+        zones = [(z, list(g)) for z, g in groupby(ordered, key=lambda r: r.zone or "")]
+        by_kind.append((kind, members, zones))
     return render_template("main/resources.html", by_kind=by_kind)
 
 
