@@ -68,3 +68,40 @@ def test_public_url_must_be_absolute_http(url):
 def test_sql_errors_are_logged_without_their_parameters(app):
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["hide_parameters"] is True
     assert db.engine.hide_parameters is True
+
+
+def test_a_hold_past_its_time_shows_as_expired_everywhere(client, factory, clock):
+    """Before any write marks it, the page, the API and the feed already call it expired,
+    and the feed's ETag changes at that moment, so calendar apps refetch."""
+    from datetime import timedelta
+    from urllib.parse import urlsplit
+
+    from schiller40.models import BookingStatus
+
+    location = factory.location()
+    room = factory.resource(location=location, kind=ResourceKind.ROOM, slug="room")
+    member = factory.user(email="anna@example.org")
+    held = factory.booking(resource=room, user=member, status=BookingStatus.HELD,
+                           starts_at=clock() + timedelta(days=1),
+                           hold_expires_at=clock() + timedelta(minutes=15),
+                           price_gross_cents=1200, price_net_cents=1008, price_tax_cents=192)
+    db.session.commit()
+    client.post("/login", data={"email": "anna@example.org", "password": PASSWORD})
+    token = client.post("/api/v1/tokens", json={"email": "anna@example.org",
+                                                "password": PASSWORD}).get_json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    feed_url = client.get("/api/v1/feeds", headers=auth).get_json()["feeds"][0]["url"]
+    feed_path = urlsplit(feed_url).path
+    before = client.get(feed_path)
+    assert "STATUS:TENTATIVE" in before.get_data(as_text=True)
+
+    clock.advance(timedelta(minutes=16))
+    api = client.get(f"/api/v1/bookings/{held.id}", headers=auth).get_json()["booking"]
+    assert api["status"] == "expired" and api["payment"]["status"] == "expired"
+    page = client.get(f"/bookings/{held.id}").get_data(as_text=True)
+    assert "verfallen" in page or "expired" in page
+    after = client.get(feed_path, headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200
+    assert "STATUS:CANCELLED" in after.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(type(held), held.id).status is BookingStatus.HELD  # nothing written

@@ -8,6 +8,7 @@ from typing import Any
 from ..accounts.models import User
 from ..booking.models import Booking, BookingStatus, WaitlistEntry
 from ..booking.rules import Interval
+from ..core.clock import now
 from ..resources.models import Resource
 
 
@@ -34,29 +35,30 @@ def resource_json(resource: Resource) -> dict[str, Any]:
     }
 
 
-def payment_json(booking: Booking) -> dict[str, Any] | None:
+def payment_json(booking: Booking, status: BookingStatus) -> dict[str, Any] | None:
     """What is owed, or None when nothing is (the payments milestone adds checkout links)."""
     if booking.price_gross_cents == 0:
         return None
-    status = {
+    payment_status = {
         BookingStatus.HELD: "pending",
         BookingStatus.CONFIRMED: "paid",
         BookingStatus.EXPIRED: "expired",
         BookingStatus.CANCELLED: "cancelled",
-    }[booking.status]
+    }[status]
     return {
-        "status": status,
+        "status": payment_status,
         "amount_cents": booking.price_gross_cents,
         "net_cents": booking.price_net_cents,
         "tax_cents": booking.price_tax_cents,
         "currency": "EUR",
         "due_by": local_iso(booking.hold_expires_at, booking.resource)
-        if booking.status is BookingStatus.HELD else None,
+        if status is BookingStatus.HELD else None,
     }
 
 
 def booking_json(booking: Booking, viewer: User) -> dict[str, Any]:
     resource = booking.resource
+    status = booking.effective_status(now())
     body: dict[str, Any] = {
         "id": booking.id,
         "uid": booking.uid,
@@ -64,12 +66,12 @@ def booking_json(booking: Booking, viewer: User) -> dict[str, Any]:
         "kind": resource.kind.value,
         "start": local_iso(booking.starts_at, resource),
         "end": local_iso(booking.ends_at, resource),
-        "status": booking.status.value,
+        "status": status.value,
         "price_cents": booking.price_gross_cents,
         "credit_used": {
             "half_days": booking.credit_half_days, "minutes": booking.credit_minutes
         },
-        "payment": payment_json(booking),
+        "payment": payment_json(booking, status),
         "sequence": booking.sequence,
         "note": booking.note,
         "created_at": local_iso(booking.created_at, resource),

@@ -122,6 +122,17 @@ class Booking(db.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    def effective_status(self, now: datetime) -> BookingStatus:
+        """The status to show: a hold whose time has run out is expired, even before a
+        write (or the worker) has marked it so in the database."""
+        if (
+            self.status is BookingStatus.HELD
+            and self.hold_expires_at is not None
+            and self.hold_expires_at <= now
+        ):
+            return BookingStatus.EXPIRED
+        return self.status
+
     def set_range(self, starts_at: datetime, ends_at: datetime, resource: Resource) -> None:
         """Set the booked range and the buffered range together, so they never disagree.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
@@ -86,18 +86,26 @@ def fingerprint(
 ) -> tuple[str, datetime]:
     """(ETag, Last-Modified) of what the feed would contain now."""
     window = Window.around(now)
-    count, newest = session.execute(
-        select(func.count(Booking.id), func.max(Booking.updated_at)).where(
-            *_booking_filter(feed, window)
-        )
+    # A hold whose time ran out shows as expired before anything is written, so the moment
+    # it runs out must change the fingerprint too.
+    ran_out = and_(Booking.status == BookingStatus.HELD, Booking.hold_expires_at <= now)
+    count, newest, expired, last_expiry = session.execute(
+        select(
+            func.count(Booking.id),
+            func.max(Booking.updated_at),
+            func.count(case((ran_out, 1))),
+            func.max(case((ran_out, Booking.hold_expires_at))),
+        ).where(*_booking_filter(feed, window))
     ).one()
     parts = [
         str(feed.id), feed.salt, feed.kind.value, locale, str(viewer.is_staff),
         window.day.isoformat(), str(count), newest.isoformat() if newest else "-",
+        str(expired),
     ]
     changed = [window.day, feed.rotated_at]
-    if newest is not None:
-        changed.append(newest if newest.tzinfo else newest.replace(tzinfo=UTC))
+    for moment in (newest, last_expiry):
+        if isinstance(moment, datetime):
+            changed.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
     if _shows_blocks(feed, viewer):
         sub = _block_query(feed, window).subquery()
         block_count, block_newest = session.execute(
@@ -134,7 +142,7 @@ def events(
         )
         .order_by(Booking.starts_at, Booking.id)
     ).all()
-    result = [booking_event(b, viewer, base_url=base_url) for b in bookings]
+    result = [booking_event(b, viewer, base_url=base_url, now=now) for b in bookings]
     if _shows_blocks(feed, viewer):
         blocks = session.scalars(
             _block_query(feed, window)
@@ -145,7 +153,9 @@ def events(
     return result
 
 
-def booking_event(booking: Booking, viewer: User, *, base_url: str) -> FeedEvent:
+def booking_event(
+    booking: Booking, viewer: User, *, base_url: str, now: datetime
+) -> FeedEvent:
     resource = booking.resource
     location = resource.location
     mine = booking.user_id == viewer.id
@@ -164,9 +174,10 @@ def booking_event(booking: Booking, viewer: User, *, base_url: str) -> FeedEvent
             lines.append(f"{booking.user.name} <{booking.user.email}>")
         if booking.note:
             lines.append(booking.note)
-    if booking.status is BookingStatus.CONFIRMED:
+    effective = booking.effective_status(now)
+    if effective is BookingStatus.CONFIRMED:
         status = "CONFIRMED"
-    elif booking.status is BookingStatus.HELD:
+    elif effective is BookingStatus.HELD:
         status = "TENTATIVE"
         if mine:
             title = _("Unpaid: %(title)s", title=title)

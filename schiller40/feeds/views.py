@@ -79,7 +79,7 @@ def booking_ics(booking_id: int) -> Response:
     booking = booking_queries.get_booking(
         db.session, viewer=current_user, booking_id=booking_id
     )
-    event = queries.booking_event(booking, current_user, base_url=base_url())
+    event = queries.booking_event(booking, current_user, base_url=base_url(), now=now())
     body = render.calendar(event.summary, [event])
     response = Response(body, content_type=ICS)
     response.headers["Content-Disposition"] = (
@@ -128,4 +128,6 @@ def booking_detail(booking_id: int) -> str:
     )
     if booking is None:  # pragma: no cover - get_booking raises NotFound
         abort(404)
-    return render_template("booking/detail.html", booking=booking)
+    return render_template(
+        "booking/detail.html", booking=booking, status=booking.effective_status(now())
+    )
