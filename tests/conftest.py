@@ -239,6 +239,31 @@ def cli(app: Flask):
     return invoke
 
 
+@pytest.fixture
+def place(factory):
+    """A location with a studio (induction, 30 min cleanup buffer), a room and four desks in
+    two zones; a Flex member (1 desk day and 1 studio hour included, inducted) and staff."""
+    from schiller40.extensions import db
+    from schiller40.models import ResourceKind, Role
+
+    location = factory.location()
+    studio = factory.resource(location=location, kind=ResourceKind.STUDIO, slug="studio",
+                              induction="ar-vr-studio", buffer_after_minutes=30)
+    room = factory.resource(location=location, kind=ResourceKind.ROOM, slug="room")
+    desks = [
+        factory.resource(location=location, kind=ResourceKind.DESK, slug=f"desk-{z}{n}",
+                         zone=f"Open Space {z.upper()}", position=n)
+        for z in "ab" for n in (1, 2)
+    ]
+    tier = factory.tier(slug="flex", included_desk_days=1, included_studio_hours=1)
+    member = factory.user(tier=tier, email="mia@example.org")
+    factory.induction(user=member, topic="ar-vr-studio")
+    staff = factory.user(role=Role.STAFF, email="staff@example.org")
+    db.session.commit()
+    return type("Place", (), dict(location=location, studio=studio, room=room, desks=desks,
+                                  tier=tier, member=member, staff=staff))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     # Read from the reports rather than a counter, so it also works under pytest-xdist.
     skipped = sum(

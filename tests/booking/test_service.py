@@ -25,26 +25,6 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime.combine(day, time(hh, mm)).replace(tzinfo=BERLIN).astimezone(UTC)
 
 
-@pytest.fixture
-def place(factory):
-    """A location with a studio, a room and three desks in two zones; a Flex member."""
-    location = factory.location()
-    studio = factory.resource(location=location, kind=ResourceKind.STUDIO, slug="studio",
-                              induction="ar-vr-studio", buffer_after_minutes=30)
-    room = factory.resource(location=location, kind=ResourceKind.ROOM, slug="room")
-    desks = [
-        factory.resource(location=location, kind=ResourceKind.DESK, slug=f"desk-{z}{n}",
-                         zone=f"Open Space {z.upper()}", position=n)
-        for z in "ab" for n in (1, 2)
-    ]
-    tier = factory.tier(slug="flex", included_desk_days=1, included_studio_hours=1)
-    member = factory.user(tier=tier, email="mia@example.org")
-    factory.induction(user=member, topic="ar-vr-studio")
-    db.session.commit()
-    return type("Place", (), dict(location=location, studio=studio, room=room, desks=desks,
-                                  tier=tier, member=member))
-
-
 def book(member, clock, **kw):
     return service.create_bookings(db.session, actor=member, request=BookingRequest(**kw),
                                    now=clock())
