@@ -24,7 +24,7 @@ from ..errors import NotFound
 from ..resources.models import BookingUnit, Location, Resource, ResourceKind
 from . import snapshots
 from .errors import BookingError, from_violation
-from .models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
+from .models import Booking, BookingStatus
 from .rules import (
     Credit,
     Interval,
@@ -730,16 +730,3 @@ def expire_stale(
         begin_write(session)
         lock_member(session, member)
         lock_rows(session, Resource, ids)
-
-
-def pending_entries(session: Session, resource_id: int) -> list[WaitlistEntry]:
-    return list(
-        session.scalars(
-            select(WaitlistEntry)
-            .where(
-                WaitlistEntry.resource_id == resource_id,
-                WaitlistEntry.status == WaitlistStatus.WAITING,
-            )
-            .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
-        )
-    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     flash,
     redirect,
@@ -126,8 +125,6 @@ def booking_detail(booking_id: int) -> str:
     booking = booking_queries.get_booking(
         db.session, viewer=current_user, booking_id=booking_id
     )
-    if booking is None:  # pragma: no cover - get_booking raises NotFound
-        abort(404)
     return render_template(
         "booking/detail.html", booking=booking, status=booking.effective_status(now())
     )

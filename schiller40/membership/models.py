@@ -48,9 +48,6 @@ class Tier(db.Model):
     def price_for(self, kind: ResourceKind) -> TierKindPrice | None:
         return next((p for p in self.prices if p.kind == kind), None)
 
-    def may_book(self, kind: ResourceKind) -> bool:
-        return self.price_for(kind) is not None
-
     @property
     def bookable_kinds(self) -> list[ResourceKind]:
         return [p.kind for p in self.prices]

@@ -1,7 +1,7 @@
 """A strict, independent reader of the iCalendar files the app serves (RFC 5545, RFC 7986).
 
 It does not use the ``icalendar`` package the app renders with: a bug shared by writer and
-reader would cancel out. ``check_feed(body)`` checks the raw bytes (CRLF only, at most 75
+reader would cancel out. ``strict_parse_feed(body)`` checks the raw bytes (CRLF only, at most 75
 octets a line, folding, UTF-8, no control characters), the component structure, the
 properties every calendar app relies on, and the values (UTC times, escaping), and returns
 the parsed calendar for the test to look into. Any violation raises ``IcsError`` naming the
@@ -55,7 +55,7 @@ def checking(client):
     def open_and_check(*args, **kwargs):
         response = opened(*args, **kwargs)
         if response.mimetype == "text/calendar" and response.data:
-            check_feed(response.data)
+            strict_parse_feed(response.data)
         return response
 
     client.open = open_and_check  # get, head and post all go through open
@@ -259,7 +259,7 @@ def parse(body: bytes) -> Ics:
     return Ics(root)
 
 
-def check_feed(body: bytes) -> Ics:
+def strict_parse_feed(body: bytes) -> Ics:
     """Every check; returns the parsed calendar."""
     ics = parse(body)
     cal = ics.calendar
@@ -277,7 +277,7 @@ def check_feed(body: bytes) -> Ics:
             raise IcsError(f"line {child.line}: unexpected {child.name} (all times are UTC)")
         if child.children:
             raise IcsError(f"line {child.line}: VEVENT with subcomponents")
-        check_event(child)
+        strict_check_vevent(child)
     uids = Counter(e["UID"] for e in ics.events)
     duplicates = [uid for uid, n in uids.items() if n > 1]
     if duplicates:
@@ -285,7 +285,7 @@ def check_feed(body: bytes) -> Ics:
     return ics
 
 
-def check_event(event: Component) -> None:
+def strict_check_vevent(event: Component) -> None:
     names = Counter(p.name for p in event.props)
     for name in EVENT_REQUIRED:
         if names[name] != 1:

@@ -39,7 +39,7 @@ from schiller40.models import Block, BlockKind, OpeningHours, ResourceKind, Role
 from ..conftest import DEFAULT_NOW
 from ..factories import PASSWORD
 from ..html import page
-from .ics_checks import Ics, check_feed, checking
+from .ics_checks import Ics, checking, strict_parse_feed
 
 BOOKED_AT_IN_AUTUMN = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
 UID_DOMAIN = "@schiller40-booking"
@@ -177,7 +177,7 @@ def feed_path(app: Flask, clock, user, kind: FeedKind, resource=None) -> str:
 def fetch(client, path: str, **headers) -> tuple[object, Ics]:
     response = client.get(path, headers=headers)
     assert response.status_code == 200, response.data[:300]
-    return response, check_feed(response.data)
+    return response, strict_parse_feed(response.data)
 
 
 def logged_in(app: Flask, user):
@@ -591,13 +591,13 @@ def test_headers_and_conditional_requests(app, client, clock, world, monkeypatch
     assert parsedate_to_datetime(changed.headers["Last-Modified"]) == z("2026-11-23 08:01:30")
     since = client.get(path, headers={"If-Modified-Since": response.headers["Last-Modified"]})
     assert since.status_code == 200
-    assert len(check_feed(changed.data).events) == len(ics.events) + 1
+    assert len(strict_parse_feed(changed.data).events) == len(ics.events) + 1
     # The language is part of the ETag: the same data in English is another document.
     world.mia.locale = "en"
     db.session.commit()
     english = client.get(path, headers={"If-None-Match": changed.headers["ETag"]})
     assert english.status_code == 200
-    assert check_feed(english.data).calendar["NAME"] == "Schiller40 – my bookings"
+    assert strict_parse_feed(english.data).calendar["NAME"] == "Schiller40 – my bookings"
 
 
 def test_single_booking_download_and_detail_page(app, client, world):
@@ -609,7 +609,7 @@ def test_single_booking_download_and_detail_page(app, client, world):
     assert response.headers["Content-Disposition"] == (
         f'attachment; filename="schiller40-booking-{winter.id}.ics"')
     assert response.cache_control.no_store
-    ics = check_feed(response.data)
+    ics = strict_parse_feed(response.data)
     (event,) = ics.events
     assert event["UID"] == winter.uid + UID_DOMAIN  # the same event as in the feed
     assert (event.one("DTSTART").utc, event.one("DTEND").utc) == (z("2026-12-15 09:00"),
@@ -626,7 +626,7 @@ def test_single_booking_download_and_detail_page(app, client, world):
     anonymous = client.get(f"/bookings/{winter.id}.ics")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
     staff = logged_in(app, world.staff).get(f"/bookings/{others.id}.ics")
-    assert check_feed(staff.data).events[0]["SUMMARY"] == "AR/VR-Studio: Jonas Weiß"
+    assert strict_parse_feed(staff.data).events[0]["SUMMARY"] == "AR/VR-Studio: Jonas Weiß"
 
 
 # --- independent parsers -------------------------------------------------------------------

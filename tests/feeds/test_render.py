@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from schiller40.feeds.render import PRODID, UID_DOMAIN, FeedEvent, calendar
 
-from .ics_checks import IcsError, check_feed, parse_utc
+from .ics_checks import IcsError, parse_utc, strict_parse_feed
 
 BERLIN = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 12, 15, 9, 0, tzinfo=UTC)
@@ -76,7 +76,7 @@ GOOD = render(event(1), event(2))
 )
 def test_the_checker_refuses_broken_files(broken: bytes, complaint: str):
     with pytest.raises(IcsError, match=complaint):
-        check_feed(broken)
+        strict_parse_feed(broken)
 
 
 def test_the_checker_refuses_a_multibyte_character_cut_by_folding():
@@ -84,14 +84,14 @@ def test_the_checker_refuses_a_multibyte_character_cut_by_folding():
     cut = line[:75] + b"\r\n " + line[75:]  # 75 octets end in the middle of an "ä"
     broken = GOOD.replace(b"DESCRIPTION:", cut + b"\r\nX-DUMMY:", 1)
     with pytest.raises(IcsError, match="not UTF-8 on its own"):
-        check_feed(broken)
+        strict_parse_feed(broken)
 
 
 # --- the renderer --------------------------------------------------------------------------
 
 
 def test_a_calendar_has_every_property_clients_need():
-    ics = check_feed(GOOD)
+    ics = strict_parse_feed(GOOD)
     cal = ics.calendar
     assert cal["VERSION"] == "2.0" and cal["PRODID"] == PRODID
     assert cal["METHOD"] == "PUBLISH" and cal["CALSCALE"] == "GREGORIAN"
@@ -111,7 +111,7 @@ def test_a_calendar_has_every_property_clients_need():
 
 
 def test_an_empty_calendar_is_still_valid():
-    ics = check_feed(render())
+    ics = strict_parse_feed(render())
     assert ics.events == []
 
 
@@ -123,7 +123,7 @@ def test_long_german_text_is_folded_at_75_octets_without_cutting_characters():
     assert sum(line.startswith(b" ") for line in lines) > 10  # really folded
     # Measured in octets, not characters: a line of 75 characters with umlauts is too long.
     assert all(len(line.decode()) <= 75 for line in lines)
-    ics = check_feed(body)
+    ics = strict_parse_feed(body)
     e = ics.events[0]
     assert e["SUMMARY"] == LONG_GERMAN
     assert e["DESCRIPTION"] == LONG_GERMAN * 3
@@ -133,7 +133,7 @@ def test_long_german_text_is_folded_at_75_octets_without_cutting_characters():
 def test_four_byte_characters_and_long_urls_fold_cleanly():
     text = "Team-Meeting 🎥🎙️ mit Café-Pause ☕ " * 6
     url = "https://schiller40.example/bookings/1?" + "x" * 150
-    ics = check_feed(render(event(1, summary=text, description=text, url=url)))
+    ics = strict_parse_feed(render(event(1, summary=text, description=text, url=url)))
     assert ics.events[0]["SUMMARY"] == text
     assert ics.events[0]["URL"] == url
 
@@ -149,12 +149,12 @@ def test_four_byte_characters_and_long_urls_fold_cleanly():
 def test_text_is_escaped(text: str, written: str):
     body = render(event(1, summary=text, description=text))
     assert f"SUMMARY:{written}\r\n".encode() in body
-    ics = check_feed(body)
+    ics = strict_parse_feed(body)
     assert ics.events[0]["SUMMARY"] == ics.events[0]["DESCRIPTION"] == text
 
 
 def test_windows_line_ends_and_lone_cr_in_a_note_become_escaped_newlines():
-    ics = check_feed(render(event(1, description="eins\r\nzwei\rdrei\nvier")))
+    ics = strict_parse_feed(render(event(1, description="eins\r\nzwei\rdrei\nvier")))
     assert ics.events[0]["DESCRIPTION"] == "eins\nzwei\ndrei\nvier"
 
 
@@ -162,17 +162,17 @@ def test_the_calendar_name_is_text_and_escaped_like_a_summary():
     # The name of a resource feed is the resource's name, which staff type freely.
     body = render(name="Schiller40 – Studio 1, Markthalle; Erdgeschoss")
     assert b"NAME:Schiller40 \xe2\x80\x93 Studio 1\\, Markthalle\\; Erdgeschoss\r\n" in body
-    ics = check_feed(body)
+    ics = strict_parse_feed(body)
     assert ics.calendar["NAME"] == ics.calendar["X-WR-CALNAME"] == (
         "Schiller40 – Studio 1, Markthalle; Erdgeschoss"
     )
-    assert check_feed(render(name="Zwei\nZeilen")).calendar["NAME"] == "Zwei\nZeilen"
+    assert strict_parse_feed(render(name="Zwei\nZeilen")).calendar["NAME"] == "Zwei\nZeilen"
 
 
 def test_control_characters_never_reach_the_file():
     # A note typed via the API may hold any control character but NUL; RFC 5545 forbids them.
     note = "Bitte \x1b[1mlaut\x1b[0m klingeln\x07, Tür\x0bklemmt\x7f\tTab bleibt"
-    ics = check_feed(render(event(1, summary="Studio\x08 – Schiller40", description=note),
+    ics = strict_parse_feed(render(event(1, summary="Studio\x08 – Schiller40", description=note),
                             name="Schiller40\x0c – Studio"))
     assert ics.events[0]["DESCRIPTION"] == "Bitte [1mlaut[0m klingeln, Türklemmt\tTab bleibt"
     assert ics.events[0]["SUMMARY"] == "Studio – Schiller40"
@@ -193,7 +193,7 @@ def test_times_in_another_zone_are_written_in_utc(local: datetime, utc: str):
     end = local.astimezone(UTC) + timedelta(hours=1)
     body = render(event(1, start=local, end=end, created=local, last_modified=local))
     assert b"TZID" not in body and b"VTIMEZONE" not in body
-    e = check_feed(body).events[0]
+    e = strict_parse_feed(body).events[0]
     assert e["DTSTART"] == e["DTSTAMP"] == e["LAST-MODIFIED"] == e["CREATED"] == utc
     assert e.one("DTEND").utc - e.one("DTSTART").utc == timedelta(hours=1)
 
@@ -204,7 +204,7 @@ def test_a_naive_time_is_refused_rather_than_written_floating():
 
 
 def test_statuses_and_transparency():
-    ics = check_feed(render(
+    ics = strict_parse_feed(render(
         event(1, status="CONFIRMED"), event(2, status="TENTATIVE", sequence=2),
         event(3, status="CANCELLED", sequence=5, summary="Storniert: Studio – Schiller40"),
     ))
@@ -215,14 +215,14 @@ def test_statuses_and_transparency():
 
 
 def test_optional_properties_are_left_out_when_empty():
-    ics = check_feed(render(event(1, location="", description="", url=None)))
+    ics = strict_parse_feed(render(event(1, location="", description="", url=None)))
     e = ics.events[0]
     assert e.get("LOCATION") is None and e.get("DESCRIPTION") is None and e.get("URL") is None
 
 
 def test_many_events_keep_their_order_and_unique_uids():
     events = [event(n) for n in range(1, 301)]
-    ics = check_feed(render(*events))
+    ics = strict_parse_feed(render(*events))
     assert [e.one("DTSTART").utc for e in ics.events] == [e.start for e in events]
     assert parse_utc(ics.events[-1]["DTEND"]) == events[-1].end
 
@@ -244,7 +244,7 @@ def test_any_text_gives_a_valid_file_and_reads_back(summary: str, description: s
     summary = "S" + summary  # a summary is never empty in the app
     name = "N" + name
     body = render(event(1, summary=summary, description=description), name=name)
-    ics = check_feed(body)
+    ics = strict_parse_feed(body)
 
     def expected(text: str) -> str:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
