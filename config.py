@@ -41,17 +41,28 @@ class Config:
     MAX_CONTENT_LENGTH = 1024 * 1024
 
     VAT_RATE_PERCENT = 19
-    # How long an unpaid booking keeps its slot while the member pays.
-    BOOKING_HOLD_MINUTES = 15
+    # How long an unpaid booking keeps its slot while the member pays. Stripe's checkout
+    # lives at least 30 minutes; the hold is stretched to match the checkout it opens.
+    BOOKING_HOLD_MINUTES = 30
     # How long a waitlist offer reserves a freed slot for the member it is offered to.
     WAITLIST_OFFER_MINUTES = 30
     CURRENCY = "EUR"
 
-    PAYMENT_GATEWAY = "simulated"
+    # "auto": Stripe when STRIPE_SECRET_KEY is set, else the simulated gateway (a local
+    # checkout page, no money moves). "stripe" or "simulated" to insist on one.
+    PAYMENT_GATEWAY = "auto"
     STRIPE_SECRET_KEY = ""
     STRIPE_PUBLISHABLE_KEY = ""
     STRIPE_WEBHOOK_SECRET = ""
+    # Another Stripe API address (tests run a local Stripe-compatible server).
     STRIPE_API_BASE = ""
+    STRIPE_TIMEOUT_SECONDS = 10
+    # Network failures are retried this often by the SDK, with the same idempotency key.
+    STRIPE_MAX_RETRIES = 2
+    # Refund on cancellation, by resource kind: [[hours before the start, percent], ...];
+    # the first step whose notice is met applies, none means no refund. Kinds left out keep
+    # the defaults: desks 100 % up to 24 h; studios and rooms 100 % up to 48 h, 50 % up to 24 h.
+    REFUND_POLICY: dict = {}
 
     # Where links in mails and feeds point to; empty means "derive from the request".
     PUBLIC_URL = ""

@@ -50,6 +50,9 @@ def create_app(
     errors.init_app(app)
     _init_request_hooks(app)
     _register_blueprints(app)
+    from .payments import setup as payments_setup
+
+    payments_setup.init_app(app)
     _register_cli(app)
     _register_template_helpers(app)
 
@@ -125,6 +128,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(feeds_bp)
+    from .payments.views import bp as payments_bp
+    from .payments.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(payments_bp)
+    app.register_blueprint(webhooks_bp)
 
 
 def _register_cli(app: Flask) -> None:
@@ -136,6 +144,9 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(resources_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(translations_cli)
+    from .payments.cli import payments_cli
+
+    app.cli.add_command(payments_cli)
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -5,6 +5,7 @@ from .booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatu
 from .core.audit import AuditEntry
 from .feeds.models import CalendarFeed, FeedKind
 from .membership.models import Induction, Membership, MembershipStatus, Tier, TierKindPrice
+from .payments.models import Payment, PaymentStatus, Refund, SimulatedCheckout, WebhookEvent
 from .resources.models import (
     Block,
     BlockKind,
@@ -33,12 +34,17 @@ __all__ = [
     "Membership",
     "MembershipStatus",
     "OpeningHours",
+    "Payment",
+    "PaymentStatus",
+    "Refund",
     "Resource",
     "ResourceKind",
     "Role",
+    "SimulatedCheckout",
     "Tier",
     "TierKindPrice",
     "User",
     "WaitlistEntry",
     "WaitlistStatus",
+    "WebhookEvent",
 ]

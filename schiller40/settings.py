@@ -90,8 +90,33 @@ def _resolve(app: Flask) -> None:
         options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
+    _resolve_payments(cfg)
+
     if not cfg.get("SECRET_KEY") and cfg["ENV_NAME"] != "production":
         cfg["SECRET_KEY"] = _instance_secret(instance / "secret_key")
+
+
+def _resolve_payments(cfg: dict[str, Any]) -> None:
+    """Pick the gateway (``PAYMENT_PROVIDER``) and check the refund policy at start-up, so
+    a typo is a clear error now rather than a 500 on the first cancellation."""
+    from .payments.states import parse_policy
+
+    choice = str(cfg.get("PAYMENT_GATEWAY") or "auto")
+    if choice == "auto":
+        provider = "stripe" if cfg.get("STRIPE_SECRET_KEY") else "simulated"
+    elif choice in ("stripe", "simulated"):
+        provider = choice
+    else:
+        raise ConfigError(
+            f"SCHILLER40_PAYMENT_GATEWAY={choice!r} is unknown; use auto, stripe or simulated"
+        )
+    if provider == "stripe" and not cfg.get("STRIPE_SECRET_KEY"):
+        raise ConfigError("SCHILLER40_PAYMENT_GATEWAY=stripe needs SCHILLER40_STRIPE_SECRET_KEY")
+    cfg["PAYMENT_PROVIDER"] = provider
+    try:
+        parse_policy(cfg.get("REFUND_POLICY"))
+    except ValueError as exc:
+        raise ConfigError(f"SCHILLER40_{exc}") from None
 
 
 def _instance_secret(path: Path) -> str:
@@ -160,6 +185,11 @@ def check_production(cfg: Mapping[str, Any]) -> None:
     if present and len(present) != len(stripe_keys):
         missing = ", ".join(f"SCHILLER40_{k}" for k in stripe_keys if not cfg.get(k))
         problems.append(f"Stripe is half configured: {missing} missing")
+    elif cfg.get("PAYMENT_PROVIDER") == "simulated":
+        problems.append(
+            "payments would be simulated (anyone could \"pay\" without money); "
+            "set SCHILLER40_STRIPE_SECRET_KEY, _PUBLISHABLE_KEY and _WEBHOOK_SECRET"
+        )
     if problems:
         raise ConfigError(
             "Refusing to start in production:\n" + "\n".join(f"  - {p}" for p in problems)

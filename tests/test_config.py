@@ -20,7 +20,13 @@ from schiller40.settings import ConfigError
 
 LONG_KEY = "k" * 24 + "-not-a-real-secret-0123456789"
 PG_URL = "postgresql+psycopg://schiller40:pw@127.0.0.1:1/schiller40"  # nothing listens on :1
-GOOD_PRODUCTION = {"ENV_NAME": "production", "SECRET_KEY": LONG_KEY, "DATABASE_URL": PG_URL}
+STRIPE_KEYS = {
+    "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x",
+    "STRIPE_WEBHOOK_SECRET": "whsec_x",
+}
+GOOD_PRODUCTION = {
+    "ENV_NAME": "production", "SECRET_KEY": LONG_KEY, "DATABASE_URL": PG_URL, **STRIPE_KEYS,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -49,10 +55,12 @@ def load(tmp_path, config=None) -> Flask:
         pytest.param({"DATABASE_URL": "sqlite:////srv/schiller40.db"}, "points to SQLite",
                      id="sqlite"),
         pytest.param({"DATABASE_URL": ""}, "points to SQLite", id="default-is-sqlite"),
-        pytest.param({"STRIPE_SECRET_KEY": "sk_live_x"}, "Stripe is half configured",
-                     id="stripe-secret-only"),
-        pytest.param({"STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x"},
+        pytest.param({"STRIPE_PUBLISHABLE_KEY": "", "STRIPE_WEBHOOK_SECRET": ""},
+                     "Stripe is half configured", id="stripe-secret-only"),
+        pytest.param({"STRIPE_WEBHOOK_SECRET": ""},
                      "SCHILLER40_STRIPE_WEBHOOK_SECRET missing", id="stripe-no-webhook-secret"),
+        pytest.param({k: "" for k in STRIPE_KEYS}, "payments would be simulated",
+                     id="no-stripe"),
         pytest.param({"SESSION_COOKIE_SECURE": False}, "SESSION_COOKIE_SECURE", id="http-cookie"),
         pytest.param({"WTF_CSRF_ENABLED": False}, "WTF_CSRF_ENABLED", id="no-csrf"),
         pytest.param({"AUTO_MIGRATE": True}, "AUTO_MIGRATE", id="auto-migrate"),
@@ -90,11 +98,42 @@ def test_production_never_generates_a_secret(tmp_path):
 
 
 def test_fully_configured_stripe_is_accepted(tmp_path):
-    app = load(tmp_path, {
-        **GOOD_PRODUCTION, "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_x",
-        "STRIPE_WEBHOOK_SECRET": "whsec_x",
-    })
+    app = load(tmp_path, GOOD_PRODUCTION)
     assert app.config["STRIPE_WEBHOOK_SECRET"] == "whsec_x"
+    assert app.config["PAYMENT_PROVIDER"] == "stripe"
+
+
+def test_the_embedded_default_simulates_payments(tmp_path):
+    assert load(tmp_path, {}).config["PAYMENT_PROVIDER"] == "simulated"
+    assert load(tmp_path, {"STRIPE_SECRET_KEY": "sk_test_x"}).config["PAYMENT_PROVIDER"] == "stripe"
+    forced = load(tmp_path, {"STRIPE_SECRET_KEY": "sk_test_x", "PAYMENT_GATEWAY": "simulated"})
+    assert forced.config["PAYMENT_PROVIDER"] == "simulated"
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"PAYMENT_GATEWAY": "paypal"}, "PAYMENT_GATEWAY='paypal' is unknown"),
+        ({"PAYMENT_GATEWAY": "stripe"}, "needs SCHILLER40_STRIPE_SECRET_KEY"),
+        ({"REFUND_POLICY": {"desk": [[24, 150]]}}, "is not [hours >= 0, percent 0..100]"),
+        ({"REFUND_POLICY": {"boat": [[24, 100]]}}, "unknown resource kind 'boat'"),
+        ({"REFUND_POLICY": [[24, 100]]}, "must map a resource kind"),
+    ],
+)
+def test_bad_payment_settings_stop_the_start(tmp_path, changes, problem):
+    with pytest.raises(ConfigError) as exc_info:
+        load(tmp_path, changes)
+    assert problem in str(exc_info.value)
+
+
+def test_the_refund_policy_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCHILLER40_REFUND_POLICY", '{"studio": [[72, 100], [12, 25]]}')
+    from schiller40.booking.settings import from_config
+    from schiller40.resources.models import ResourceKind
+
+    app = load(tmp_path)
+    steps = from_config(app.config).refund_policy[ResourceKind.STUDIO]
+    assert [(s.notice.total_seconds() / 3600, s.percent) for s in steps] == [(72, 100), (12, 25)]
 
 
 def test_a_good_production_config_starts_without_touching_the_database():
@@ -126,6 +165,8 @@ def test_a_config_class_is_used_as_is(tmp_path, monkeypatch):
     monkeypatch.setenv("SCHILLER40_ENV", "development")
     monkeypatch.setenv("SCHILLER40_SECRET_KEY", LONG_KEY)
     monkeypatch.setenv("SCHILLER40_DATABASE_URL", "postgres://u@db.example/s")
+    for key, value in STRIPE_KEYS.items():
+        monkeypatch.setenv(f"SCHILLER40_{key}", value)
     app = load(tmp_path, ProductionConfig)
     assert app.config["ENV_NAME"] == "production"
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/s"
@@ -251,6 +292,8 @@ def test_schiller40_env_selects_production(tmp_path, monkeypatch):
     monkeypatch.setenv("SCHILLER40_ENV", "production")
     monkeypatch.setenv("SCHILLER40_SECRET_KEY", LONG_KEY)
     monkeypatch.setenv("SCHILLER40_DATABASE_URL", "postgres://u@db.example/s")
+    for key, value in STRIPE_KEYS.items():
+        monkeypatch.setenv(f"SCHILLER40_{key}", value)
     app = load(tmp_path)
     assert app.config["ENV_NAME"] == "production"
     assert app.config["SECRET_KEY"] == LONG_KEY

@@ -214,6 +214,8 @@ def test_seed_refuses_in_production(database_url, factory):
     """Checked against a real database: the refusal comes first and writes nothing."""
     app = create_app({
         "ENV_NAME": "production", "SECRET_KEY": "p" * 40, "DATABASE_URL": database_url,
+        "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
     })
     runner = app.test_cli_runner()
     # A fresh context, as in a new process: the test's own (testing) app must not be current.

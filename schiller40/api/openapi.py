@@ -106,17 +106,75 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             {"type": "null"},
             {
                 "type": "object",
-                "required": ["status", "amount_cents", "currency"],
+                "required": ["id", "status", "amount_cents", "currency", "checkout_url",
+                             "awaiting_approval", "refunded_cents"],
                 "properties": {
-                    "status": {"enum": ["pending", "paid", "expired", "cancelled"]},
+                    "id": {"type": ["integer", "null"]},
+                    "status": {"enum": ["pending", "processing", "authorized", "paid",
+                                        "expired", "cancelled"]},
                     "amount_cents": {"type": "integer"},
                     "net_cents": {"type": "integer"},
                     "tax_cents": {"type": "integer"},
                     "currency": {"const": "EUR"},
                     "due_by": NULLABLE_TIME,
+                    "checkout_url": {
+                        "type": ["string", "null"],
+                        "description": "Send the member here to pay (while status is pending)",
+                    },
+                    "awaiting_approval": {"type": "boolean"},
+                    "refunded_cents": {"type": "integer"},
                 },
             },
         ]
+    },
+    "Refund": {
+        "type": "object",
+        "required": ["id", "amount_cents", "status", "reason", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "booking_id": {"type": ["integer", "null"]},
+            "amount_cents": {"type": "integer", "minimum": 1},
+            "status": {"enum": ["pending", "succeeded", "failed"]},
+            "reason": {"enum": ["cancellation", "late_payment", "staff", "external"]},
+            "note": {"type": "string"},
+            "created_at": LOCAL_TIME,
+        },
+    },
+    "PaymentRecord": {
+        "type": "object",
+        "required": ["id", "provider", "status", "amount_cents", "received_cents",
+                     "refunded_cents", "refundable_cents", "refunds", "booking_ids"],
+        "properties": {
+            "id": {"type": "integer"},
+            "provider": {"enum": ["stripe", "simulated"]},
+            "status": {"enum": ["pending", "processing", "failed", "expired", "authorized",
+                                "cancelled", "paid"]},
+            "capture": {"enum": ["automatic", "manual"]},
+            "amount_cents": {"type": "integer"},
+            "received_cents": {"type": "integer"},
+            "refunded_cents": {"type": "integer"},
+            "refundable_cents": {"type": "integer"},
+            "currency": {"const": "EUR"},
+            "booking_ids": {"type": "array", "items": {"type": "integer"}},
+            "created_at": LOCAL_TIME,
+            "refunds": {"type": "array", "items": {"$ref": REF.format(model="Refund")}},
+            "checkout_id": {"type": ["string", "null"]},
+            "payment_intent_id": {"type": ["string", "null"]},
+        },
+    },
+    "CancellationTerms": {
+        "type": "object",
+        "required": ["paid_cents", "refund_cents", "refund_percent", "payment_state", "policy"],
+        "properties": {
+            "paid_cents": {"type": "integer"},
+            "refund_cents": {"type": "integer"},
+            "refund_percent": {"type": "integer", "minimum": 0, "maximum": 100},
+            "payment_state": {"enum": ["paid", "unpaid", "pending"]},
+            "policy": {"type": "array", "items": {
+                "type": "object", "required": ["hours_before", "percent"],
+                "properties": {"hours_before": {"type": "integer"},
+                               "percent": {"type": "integer"}}}},
+        },
     },
     "Booking": {
         "type": "object",
@@ -221,6 +279,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         413: "Body too large",
         415: "Body is not application/json",
         422: "Invalid input, or a booking rule refused (code says which)",
+        503: "The payment service cannot be reached (Retry-After); holds were released",
     }
     return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
 
@@ -248,7 +307,8 @@ BODY_ERRORS = (400, 413, 415, 422)
 def document() -> dict[str, Any]:
     bodies = [
         schemas.TokenCreate, schemas.BookingCreate, schemas.BookingUpdate,
-        schemas.BookingCancel, schemas.WaitlistCreate,
+        schemas.BookingCancel, schemas.WaitlistCreate, schemas.BookingReject,
+        schemas.RefundCreate,
     ]
     components: dict[str, Any] = dict(RESPONSE_SCHEMAS)
     for model in bodies:
@@ -286,7 +346,8 @@ def document() -> dict[str, Any]:
             "post": {
                 "summary": "Book a resource, any free resource of a kind, or a series",
                 "requestBody": _body(schemas.BookingCreate),
-                "responses": {"201": booking, **_errors(401, 403, 404, 409, *BODY_ERRORS)},
+                "responses": {"201": booking,
+                              **_errors(401, 403, 404, 409, 503, *BODY_ERRORS)},
             },
             "get": {
                 "summary": "Your bookings (staff: anyone's); upcoming unless from/to are given",
@@ -311,10 +372,58 @@ def document() -> dict[str, Any]:
         "/api/v1/bookings/{booking_id}/cancel": {
             "parameters": [{"name": "booking_id", **ID}],
             "post": {
-                "summary": "Cancel; included credit returns when cancelled in time",
+                "summary": "Cancel; credit returns in time; paid bookings are refunded by policy",
                 "requestBody": {**_body(schemas.BookingCancel), "required": False},
-                "responses": {"200": booking, **_errors(401, 404, *BODY_ERRORS)},
+                "responses": {
+                    "200": _json({"type": "object", "required": ["booking", "refund"],
+                                  "properties": {
+                                      "booking": _ref("Booking"),
+                                      "refund": {"anyOf": [_ref("Refund"), {"type": "null"}]},
+                                  }}, "Cancelled"),
+                    **_errors(401, 404, *BODY_ERRORS),
+                },
             },
+        },
+        "/api/v1/bookings/{booking_id}/cancellation": {
+            "parameters": [{"name": "booking_id", **ID}],
+            "get": {"summary": "What cancelling now would refund (show it before cancelling)",
+                    "responses": {"200": _json(_ref("CancellationTerms"), "Terms"),
+                                  **_errors(401, 404)}},
+        },
+        "/api/v1/bookings/{booking_id}/checkout": {
+            "parameters": [{"name": "booking_id", **ID}],
+            "post": {"summary": "Open (or reopen) the checkout of a held booking",
+                     "responses": {"200": booking, **_errors(401, 404, 409, 503)}},
+        },
+        "/api/v1/bookings/{booking_id}/payments": {
+            "parameters": [{"name": "booking_id", **ID}],
+            "get": {"summary": "The booking's payment with every refund",
+                    "responses": {"200": _json({"type": "object", "required": ["payments"],
+                                                "properties": {"payments": {
+                                                    "type": "array",
+                                                    "items": _ref("PaymentRecord")}}},
+                                               "Payments"),
+                                  **_errors(401, 404)}},
+        },
+        "/api/v1/bookings/{booking_id}/refunds": {
+            "parameters": [{"name": "booking_id", **ID}],
+            "post": {"summary": "Staff: refund by hand, all or part of what is left",
+                     "requestBody": _body(schemas.RefundCreate),
+                     "responses": {"201": _json({"type": "object", "required": ["refund"],
+                                                 "properties": {"refund": _ref("Refund")}},
+                                                "Refund recorded (and sent)"),
+                                   **_errors(401, 404, 409, *BODY_ERRORS)}},
+        },
+        "/api/v1/bookings/{booking_id}/approve": {
+            "parameters": [{"name": "booking_id", **ID}],
+            "post": {"summary": "Staff: approve a studio booking; its authorisation is captured",
+                     "responses": {"200": booking, **_errors(401, 404, 409)}},
+        },
+        "/api/v1/bookings/{booking_id}/reject": {
+            "parameters": [{"name": "booking_id", **ID}],
+            "post": {"summary": "Staff: reject a studio booking; the authorisation is released",
+                     "requestBody": {**_body(schemas.BookingReject), "required": False},
+                     "responses": {"200": booking, **_errors(401, 404, 409, *BODY_ERRORS)}},
         },
         "/api/v1/waitlist": {
             "post": {

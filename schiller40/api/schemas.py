@@ -135,6 +135,19 @@ class BookingCancel(Strict):
     reason: Annotated[
         str, StringConstraints(max_length=500), AfterValidator(_no_nul)
     ] | None = None
+    # Staff only: refund in full or not at all instead of by the cancellation policy.
+    refund: Literal["policy", "full", "none"] = "policy"
+
+
+class BookingReject(Strict):
+    reason: Annotated[
+        str, StringConstraints(max_length=500), AfterValidator(_no_nul)
+    ] | None = None
+
+
+class RefundCreate(Strict):
+    amount_cents: Annotated[int, Field(ge=1, le=10_000_000)]
+    note: Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_nul)] = ""
 
 
 class WaitlistCreate(Strict):

@@ -9,6 +9,8 @@ from ..accounts.models import User
 from ..booking.models import Booking, BookingStatus, WaitlistEntry
 from ..booking.rules import Interval
 from ..core.clock import now
+from ..core.time import to_local
+from ..payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from ..resources.models import Resource
 
 
@@ -36,24 +38,79 @@ def resource_json(resource: Resource) -> dict[str, Any]:
 
 
 def payment_json(booking: Booking, status: BookingStatus) -> dict[str, Any] | None:
-    """What is owed, or None when nothing is (the payments milestone adds checkout links)."""
+    """What is owed for this booking and how far its payment has come (None: nothing owed)."""
     if booking.price_gross_cents == 0:
         return None
-    payment_status = {
+    payment = booking.payment
+    label = {
         BookingStatus.HELD: "pending",
         BookingStatus.CONFIRMED: "paid",
         BookingStatus.EXPIRED: "expired",
         BookingStatus.CANCELLED: "cancelled",
     }[status]
+    if (
+        status is BookingStatus.HELD
+        and payment is not None
+        and payment.status in (PaymentStatus.PROCESSING, PaymentStatus.AUTHORIZED)
+    ):
+        label = payment.status.value
+    refunded = 0
+    if payment is not None:
+        refunded = sum(
+            r.amount_cents for r in payment.refunds
+            if r.status is RefundStatus.SUCCEEDED
+            and (r.booking_id == booking.id or len(payment.bookings) == 1)
+        )
     return {
-        "status": payment_status,
+        "id": payment.id if payment is not None else None,
+        "status": label,
         "amount_cents": booking.price_gross_cents,
         "net_cents": booking.price_net_cents,
         "tax_cents": booking.price_tax_cents,
         "currency": "EUR",
         "due_by": local_iso(booking.hold_expires_at, booking.resource)
         if status is BookingStatus.HELD else None,
+        "checkout_url": payment.checkout_url
+        if (status is BookingStatus.HELD and payment is not None
+            and payment.status is PaymentStatus.PENDING) else None,
+        "awaiting_approval": status is BookingStatus.HELD and payment is not None
+        and payment.status is PaymentStatus.AUTHORIZED,
+        "refunded_cents": refunded,
     }
+
+
+def refund_json(refund: Refund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "booking_id": refund.booking_id,
+        "amount_cents": refund.amount_cents,
+        "status": refund.status.value,
+        "reason": refund.reason.value,
+        "note": refund.note,
+        "created_at": to_local(refund.created_at).isoformat(),
+    }
+
+
+def full_payment_json(payment: Payment, viewer: User) -> dict[str, Any]:
+    """A payment with its refunds, for the member who paid and for staff."""
+    body: dict[str, Any] = {
+        "id": payment.id,
+        "provider": payment.provider,
+        "status": payment.status.value,
+        "capture": payment.capture_method.value,
+        "amount_cents": payment.amount_cents,
+        "received_cents": payment.received_cents,
+        "refunded_cents": payment.refunded_cents,
+        "refundable_cents": payment.refundable_cents,
+        "currency": payment.currency,
+        "booking_ids": [b.id for b in payment.bookings],
+        "created_at": to_local(payment.created_at).isoformat(),
+        "refunds": [refund_json(r) for r in payment.refunds],
+    }
+    if viewer.is_staff:
+        body["checkout_id"] = payment.checkout_id
+        body["payment_intent_id"] = payment.payment_intent_id
+    return body
 
 
 def booking_json(booking: Booking, viewer: User) -> dict[str, Any]:

@@ -16,11 +16,22 @@ from ..booking.settings import from_config
 from ..core.clock import now
 from ..core.time import to_local
 from ..extensions import csrf, db
+from ..payments import ledger
+from ..payments import service as pay_service
+from ..payments.gateway import GatewayError
+from ..payments.setup import gateway
 from ..resources.models import Resource
 from . import schemas
 from .auth import token_required
 from .parsing import ApiError, json_body, optional_json_body, query_args
-from .serializers import booking_json, interval_json, resource_json, waitlist_json
+from .serializers import (
+    booking_json,
+    full_payment_json,
+    interval_json,
+    refund_json,
+    resource_json,
+    waitlist_json,
+)
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer tokens, not cookies: no cross-site request can carry one
@@ -132,10 +143,13 @@ def create_booking() -> tuple[Response, int]:
         note=body.note,
         overrides=_overrides(body.override),
     )
+    settings = from_config(current_app.config)
     outcome = service.create_bookings(
         db.session, actor=g.api_user, request=request, now=now(), for_user=for_user,
-        settings=from_config(current_app.config),
+        settings=settings,
     )
+    if outcome.payment is not None:
+        _open_checkout(outcome.payment.id)
     viewer = g.api_user
     answer: dict[str, Any] = {"booking": booking_json(outcome.bookings[0], viewer)}
     if body.repeat is not None:
@@ -194,10 +208,130 @@ def reschedule_booking(booking_id: int) -> Response:
 @token_required
 def cancel_booking(booking_id: int) -> Response:
     body = optional_json_body(schemas.BookingCancel)
+    settings = from_config(current_app.config)
     booking = service.cancel(
         db.session, actor=g.api_user, booking_id=booking_id, now=now(), reason=body.reason,
+        refund=body.refund, settings=settings,
+    )
+    payment_id = booking.payment_id
+    if payment_id is not None:
+        _push(payment_id)
+    booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
+    refunds = (
+        [r for r in booking.payment.refunds if r.booking_id == booking.id]
+        if booking.payment else []
+    )
+    return jsonify({
+        "booking": booking_json(booking, g.api_user),
+        "refund": refund_json(refunds[-1]) if refunds else None,
+    })
+
+
+# --- payments ------------------------------------------------------------------------------
+
+
+def _open_checkout(payment_id: int) -> None:
+    """Open the checkout for a new payment; unreachable gateway: the holds are released and
+    the caller gets 503 (raised by the service)."""
+    from ..payments.views import return_urls
+
+    pay_service.start_checkout(
+        db.session, gateway(), payment_id=payment_id, now=now(),
+        urls=return_urls(payment_id), locale=g.api_user.locale or "de",
         settings=from_config(current_app.config),
     )
+
+
+def _push(payment_id: int) -> None:
+    try:
+        pay_service.push(
+            db.session, gateway(), payment_id=payment_id, now=now(),
+            settings=from_config(current_app.config),
+        )
+    except GatewayError:  # decided and recorded; reconciliation carries it out
+        db.session.rollback()
+
+
+def _staff() -> None:
+    if not g.api_user.is_staff:
+        raise ApiError(404, "not_found", _("Not found."))
+
+
+@bp.post("/bookings/<id:booking_id>/checkout")
+@token_required
+def open_checkout(booking_id: int) -> Response:
+    booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
+    if booking.payment_id is None:
+        raise ApiError(409, "not_payable", _("This booking is not waiting for payment."))
+    _open_checkout(booking.payment_id)
+    booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
+    return jsonify({"booking": booking_json(booking, g.api_user)})
+
+
+@bp.get("/bookings/<id:booking_id>/cancellation")
+@token_required
+def cancellation_terms(booking_id: int) -> Response:
+    booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
+    policy = from_config(current_app.config).refund_policy
+    terms = ledger.cancellation_terms(booking, now=now(), policy=policy)
+    return jsonify({
+        "paid_cents": terms.paid_cents,
+        "refund_cents": terms.quote.amount_cents,
+        "refund_percent": terms.quote.percent,
+        "payment_state": terms.payment_state,
+        "policy": [
+            {"hours_before": int(step.notice.total_seconds() // 3600), "percent": step.percent}
+            for step in policy.get(booking.resource.kind, ())
+        ],
+    })
+
+
+@bp.get("/bookings/<id:booking_id>/payments")
+@token_required
+def booking_payments(booking_id: int) -> Response:
+    booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
+    payments = [booking.payment] if booking.payment is not None else []
+    return jsonify({"payments": [full_payment_json(p, g.api_user) for p in payments]})
+
+
+@bp.post("/bookings/<id:booking_id>/refunds")
+@token_required
+def create_refund(booking_id: int) -> tuple[Response, int]:
+    _staff()
+    body = json_body(schemas.RefundCreate)
+    refund = pay_service.refund_by_hand(
+        db.session, gateway(), actor=g.api_user, booking_id=booking_id,
+        amount_cents=body.amount_cents, note=body.note, now=now(),
+        settings=from_config(current_app.config),
+    )
+    return _created({"refund": refund_json(refund)})
+
+
+@bp.post("/bookings/<id:booking_id>/approve")
+@token_required
+def approve_booking(booking_id: int) -> Response:
+    _staff()
+    try:
+        pay_service.approve(
+            db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
+            settings=from_config(current_app.config),
+        )
+    except GatewayError:
+        db.session.rollback()  # approval recorded; the capture is retried by reconcile
+    booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
+    return jsonify({"booking": booking_json(booking, g.api_user)})
+
+
+@bp.post("/bookings/<id:booking_id>/reject")
+@token_required
+def reject_booking(booking_id: int) -> Response:
+    _staff()
+    body = optional_json_body(schemas.BookingReject)
+    pay_service.reject(
+        db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
+        reason=body.reason, settings=from_config(current_app.config),
+    )
+    booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
     return jsonify({"booking": booking_json(booking, g.api_user)})
 
 
@@ -231,6 +365,8 @@ def accept_offer(entry_id: int) -> tuple[Response, int]:
         db.session, actor=g.api_user, entry_id=entry_id, now=now(),
         settings=from_config(current_app.config),
     )
+    if outcome.payment is not None:
+        _open_checkout(outcome.payment.id)
     return _created({"booking": booking_json(outcome.bookings[0], g.api_user)})
 
 

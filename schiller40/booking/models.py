@@ -22,6 +22,7 @@ from ..extensions import db
 
 if TYPE_CHECKING:
     from ..accounts.models import User
+    from ..payments.models import Payment
     from ..resources.models import Resource
 
 
@@ -106,8 +107,13 @@ class Booking(db.Model):
         ForeignKey("user.id", ondelete="SET NULL")
     )
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    # The checkout that pays for this booking (several bookings of a series share one).
+    payment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payment.id", ondelete="SET NULL"), index=True
+    )
 
     resource: Mapped[Resource] = relationship()
+    payment: Mapped[Payment | None] = relationship(back_populates="bookings")
     user: Mapped[User | None] = relationship(foreign_keys=[user_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
@@ -132,6 +138,14 @@ class Booking(db.Model):
         ):
             return BookingStatus.EXPIRED
         return self.status
+
+    def release_hold(self, now: datetime) -> None:
+        """The hold ends unpaid: the slot is free and the included credit it used returns."""
+        self.status = BookingStatus.EXPIRED
+        self.credit_half_days = 0
+        self.credit_minutes = 0
+        self.sequence += 1
+        self.updated_at = now
 
     def set_range(self, starts_at: datetime, ends_at: datetime, resource: Resource) -> None:
         """Set the booked range and the buffered range together, so they never disagree.

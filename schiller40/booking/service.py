@@ -9,10 +9,12 @@ the session or a clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -21,6 +23,10 @@ from ..accounts.models import Company, User
 from ..core import audit
 from ..core.locking import begin_write, is_overlap_violation, lock_rows
 from ..errors import NotFound
+from ..payments import ledger
+from ..payments.models import Payment
+from ..payments.states import DEFAULT_POLICY as DEFAULT_REFUND_POLICY
+from ..payments.states import RefundStep
 from ..resources.models import BookingUnit, Location, Resource, ResourceKind
 from . import snapshots
 from .errors import BookingError, from_violation
@@ -49,9 +55,15 @@ ALTERNATIVE_DAYS = 7
 class BookingSettings:
     policy: Policy = field(default_factory=Policy)
     # How long an unpaid booking keeps its slot while the member pays.
-    hold: timedelta = timedelta(minutes=15)
+    hold: timedelta = timedelta(minutes=30)
     # How long a waitlist offer reserves a freed slot for the member it was offered to.
     offer_window: timedelta = timedelta(minutes=30)
+    # What a cancelled paid booking gets back, by resource kind.
+    refund_policy: Mapping[ResourceKind, tuple[RefundStep, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_REFUND_POLICY)
+    )
+    # The gateway new payments are opened with ("stripe" or "simulated").
+    payment_provider: str = "simulated"
 
 
 DEFAULT_SETTINGS = BookingSettings()
@@ -81,6 +93,8 @@ class Occurrence:
 @dataclass
 class BookingOutcome:
     occurrences: list[Occurrence]
+    # What the held bookings owe, to be paid at a checkout (None if nothing is owed).
+    payment: Payment | None = None
 
     @property
     def bookings(self) -> list[Booking]:
@@ -242,7 +256,11 @@ def _book(
     for occurrence in occurrences:
         if occurrence.booking is not None:
             _audit_created(session, occurrence.booking, actor, target, overrides, now)
-    return BookingOutcome(occurrences)
+    outcome = BookingOutcome(occurrences)
+    outcome.payment = ledger.open_payment(
+        session, outcome.bookings, user=target, provider=settings.payment_provider, now=now
+    )
+    return outcome
 
 
 def _flush_or_conflict(session: Session) -> None:
@@ -607,6 +625,9 @@ def reschedule(
     return booking
 
 
+REFUND_MODES = ("policy", "full", "none")
+
+
 def cancel(
     session: Session,
     *,
@@ -614,9 +635,22 @@ def cancel(
     booking_id: int,
     now: datetime,
     reason: str | None = None,
+    refund: str = "policy",
     settings: BookingSettings = DEFAULT_SETTINGS,
 ) -> Booking:
-    """Cancel a booking; the slot is free at once, included credit comes back if in time."""
+    """Cancel a booking; the slot is free at once, included credit comes back if in time.
+
+    A paid booking is owed a refund by the policy for its kind; staff may refund in full or
+    not at all instead (``refund``). The refund is recorded here and sent to the gateway after
+    the commit (``payments.service.push``).
+    """
+    if refund not in REFUND_MODES:
+        raise BookingError("invalid", fields={"refund": [f"one of {', '.join(REFUND_MODES)}"]})
+    if refund != "policy" and not actor.is_staff:
+        raise BookingError(
+            "invalid", message=str(_l("Only staff may choose the refund.")),
+            fields={"refund": ["staff only"]},
+        )
     for _attempt in range(3):
         begin_write(session)
         actor = session.merge(actor)
@@ -640,6 +674,13 @@ def cancel(
     notice = settings.policy.credit_return_notice.get(booking.resource.kind, timedelta(0))
     credit_returned = now <= booking.starts_at - notice
     returned = {"half_days": booking.credit_half_days, "minutes": booking.credit_minutes}
+    if booking.payment is not None:
+        lock_rows(session, Payment, [booking.payment.id])
+        session.refresh(booking.payment)
+    terms = ledger.cancellation_terms(
+        booking, now=now, policy=settings.refund_policy, mode=refund
+    )
+    money_back = ledger.refund_cancellation(session, booking, terms, actor=actor, now=now)
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
     booking.cancelled_by_id = actor.id
@@ -655,6 +696,8 @@ def cancel(
         details={
             "credit_returned": returned if credit_returned else None,
             "reason": booking.cancel_reason,
+            **({"refund_cents": money_back.amount_cents, "refund_id": money_back.id}
+               if money_back else {}),
             **({"on_behalf_of": booking.user_id} if actor.id != booking.user_id else {}),
         },
     )
@@ -712,11 +755,7 @@ def expire_stale(
         )
     ).all()
     for booking in stale:
-        booking.status = BookingStatus.EXPIRED
-        booking.credit_half_days = 0
-        booking.credit_minutes = 0
-        booking.sequence += 1
-        booking.updated_at = now
+        booking.release_hold(now)
         audit.record(
             session, action="booking.hold_expired", now=now, actor_id=None,
             object_type="booking", object_id=booking.id,

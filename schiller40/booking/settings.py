@@ -6,11 +6,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from ..payments.states import parse_policy
 from .service import BookingSettings
 
 
 def from_config(config: Mapping[str, Any]) -> BookingSettings:
     return BookingSettings(
-        hold=timedelta(minutes=int(config.get("BOOKING_HOLD_MINUTES", 15))),
+        hold=timedelta(minutes=int(config.get("BOOKING_HOLD_MINUTES", 30))),
         offer_window=timedelta(minutes=int(config.get("WAITLIST_OFFER_MINUTES", 30))),
+        refund_policy=parse_policy(config.get("REFUND_POLICY")),
+        payment_provider=str(config.get("PAYMENT_PROVIDER") or "simulated"),
     )

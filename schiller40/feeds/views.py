@@ -117,14 +117,3 @@ def revoke(feed_id: int) -> Response:
     service.revoke(db.session, user=current_user, feed_id=feed_id, now=now())
     flash(_("The calendar address is switched off."), "success")
     return redirect(url_for("feeds.account") + "#feeds")
-
-
-@bp.get("/bookings/<id:booking_id>")
-@login_required
-def booking_detail(booking_id: int) -> str:
-    booking = booking_queries.get_booking(
-        db.session, viewer=current_user, booking_id=booking_id
-    )
-    return render_template(
-        "booking/detail.html", booking=booking, status=booking.effective_status(now())
-    )

@@ -148,6 +148,9 @@ class Resource(db.Model):
     # Name of the induction a member needs (e.g. "ar-vr-studio"); None means no induction.
     # A name rather than a flag, because training for one studio does not qualify for another.
     induction: Mapped[str | None] = mapped_column(String(64))
+    # Staff approve each paid booking: the card is only authorised when the member books and
+    # charged when staff approve (see docs/payments.md).
+    requires_approval: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
     position: Mapped[int] = mapped_column(default=0)
     # Staff may let members subscribe to this resource's calendar (others' bookings appear

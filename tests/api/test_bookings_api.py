@@ -96,9 +96,13 @@ def test_any_offset_is_understood_and_answered_in_local_time(api):
 def test_a_paid_booking_is_held_with_a_pending_payment(api):
     booking = created(api.post(BOOKINGS, json={"resource": "room", **span(TUE, 10, 11)}))
     assert booking["status"] == "held" and booking["price_cents"] == 1200
-    assert booking["payment"] == {
-        "status": "pending", "amount_cents": 1200, "net_cents": 1008, "tax_cents": 192,
-        "currency": "EUR", "due_by": "2026-11-23T09:15:00+01:00",
+    payment = booking["payment"]
+    assert payment["checkout_url"].startswith("http://localhost/pay/simulated/cs_sim_")
+    assert payment == {
+        "id": payment["id"], "status": "pending", "amount_cents": 1200, "net_cents": 1008,
+        "tax_cents": 192, "currency": "EUR", "due_by": "2026-11-23T09:30:00+01:00",
+        "checkout_url": payment["checkout_url"], "awaiting_approval": False,
+        "refunded_cents": 0,
     }
     # credit first, the rest is paid: the included studio hour, then 2 hours at 35 EUR
     created(api.post(BOOKINGS, json={"resource": "studio", **span(TUE, 8, 9)}))
@@ -106,10 +110,11 @@ def test_a_paid_booking_is_held_with_a_pending_payment(api):
     assert paid["payment"]["amount_cents"] == 7000 and paid["credit_used"]["minutes"] == 0
 
 
-def test_an_unpaid_hold_lapses_after_15_minutes_and_frees_the_slot(api, other_api, clock):
+def test_an_unpaid_hold_lapses_after_30_minutes_and_frees_the_slot(api, other_api, clock):
     held = created(api.post(BOOKINGS, json={"resource": "room", **span(TUE, 10, 11)}))
+    clock.advance(timedelta(minutes=29))
     refused(other_api, 409, "conflict", body={"resource": "room", **span(TUE, 10, 11)})
-    clock.advance(timedelta(minutes=15))
+    clock.advance(timedelta(minutes=1))
     created(other_api.post(BOOKINGS, json={"resource": "room", **span(TUE, 10, 11)}))
     lapsed = api.get(f"{BOOKINGS}/{held['id']}").get_json()["booking"]
     assert lapsed["status"] == "expired" and lapsed["payment"]["status"] == "expired"

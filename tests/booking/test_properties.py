@@ -1,7 +1,7 @@
 """Random sequences of bookings, reschedules, cancellations and clock moves keep the invariants.
 
 A hypothesis state machine drives the real JSON API (both databases) with a member, whose
-bookings cost money and are therefore held for 15 minutes until paid, and a staff member,
+bookings cost money and are therefore held for 30 minutes until paid, and a staff member,
 whose bookings are free and confirmed at once. After every step:
 
 (i)  the held/confirmed bookings of each resource, widened by its buffers, never overlap, and
@@ -39,7 +39,7 @@ from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.models import AuditEntry, ResourceKind, Role
 
-HOLD = timedelta(minutes=15)  # BOOKING_HOLD_MINUTES of the testing config
+HOLD = timedelta(minutes=30)  # BOOKING_HOLD_MINUTES of the testing config
 # Two weekdays a day or more ahead of the frozen "now" (Monday 23 November 2026, 09:00), so
 # no notice period, horizon or clock move in a run can make a generated time invalid.
 DAYS = (date(2026, 11, 24), date(2026, 11, 25))

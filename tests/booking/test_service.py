@@ -46,7 +46,7 @@ def test_included_credit_then_a_paid_hold(place, clock):
     b2 = second.bookings[0]
     assert b2.status is BookingStatus.HELD
     assert b2.price_gross_cents == 7000 and b2.price_net_cents + b2.price_tax_cents == 7000
-    assert b2.hold_expires_at == clock() + timedelta(minutes=15)
+    assert b2.hold_expires_at == clock() + timedelta(minutes=30)
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "booking.created")) == 2
 
@@ -255,7 +255,7 @@ def test_expired_holds_release_the_slot(place, clock, factory):
     db.session.commit()
     with pytest.raises(BookingError):
         book(other, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
-    clock.advance(timedelta(minutes=15))
+    clock.advance(timedelta(minutes=30))
     taken = book(other, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
     assert taken.bookings
     db.session.expire_all()

@@ -299,7 +299,7 @@ def test_an_unpaid_hold_is_tentative_and_says_so(app, client, clock, world):
     assert staff_view.event(held.uid)["STATUS"] == "TENTATIVE"
     assert staff_view.event(held.uid)["SUMMARY"] == "Besprechungsraum Aller: Mia Müller"
     # The hold runs out unpaid; the next booking transaction on the room expires it.
-    clock.advance(timedelta(minutes=20))
+    clock.advance(timedelta(minutes=30))
     book(world.jonas, clock, world.room, at(date(2026, 12, 17), 10), at(date(2026, 12, 17), 11))
     _, ics = fetch(client, feed_path(app, clock, world.mia, FeedKind.MEMBER))
     event = ics.event(held.uid)

@@ -454,10 +454,14 @@ class StripeServer:
         session.update(status="expired", url=None)
         self._record("checkout.session.expired", session)
 
-    def _succeed(self, pi: dict[str, Any], charge: dict[str, Any]) -> None:
-        pi.update(status="succeeded", amount_received=pi["amount"], amount_capturable=0)
-        charge.update(captured=True, paid=True, status="succeeded",
-                      amount_captured=charge["amount"])
+    def _succeed(
+        self, pi: dict[str, Any], charge: dict[str, Any], amount: int | None = None
+    ) -> None:
+        """Money taken: all of it, or ``amount`` of an authorisation (a partial capture,
+        whose remainder Stripe releases)."""
+        taken = pi["amount"] if amount is None else amount
+        pi.update(status="succeeded", amount_received=taken, amount_capturable=0)
+        charge.update(captured=True, paid=True, status="succeeded", amount_captured=taken)
         self._record("payment_intent.succeeded", pi)
 
     def _record(self, type_: str, obj: dict[str, Any]) -> None:
@@ -692,11 +696,18 @@ class StripeServer:
         return 200, self._public(self._get("pi", id))
 
     def _api_capture_pi(self, params: Params, id: str) -> tuple[int, dict[str, Any]]:
-        _reject_unknown(params, ("expand",))
+        _reject_unknown(params, ("amount_to_capture", "expand"))
         pi = self._get("pi", id)
         if pi["status"] != "requires_capture":
             raise self._unexpected_state(pi, "capture", ("requires_capture",))
-        self._succeed(pi, self._objects["ch"][pi["latest_charge"]])
+        amount = None
+        if "amount_to_capture" in params:
+            raw = _string(params["amount_to_capture"], "amount_to_capture")
+            if not raw.isdigit() or not 0 < int(raw) <= pi["amount_capturable"]:
+                raise ApiError(400, "amount_to_capture must be between 1 and the amount "
+                               "capturable.", param="amount_to_capture")
+            amount = int(raw)
+        self._succeed(pi, self._objects["ch"][pi["latest_charge"]], amount)
         return 200, self._public(pi)
 
     def _api_cancel_pi(self, params: Params, id: str) -> tuple[int, dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""Payment-backed reservations: gateways (Stripe, simulated), checkout, webhooks, refunds."""

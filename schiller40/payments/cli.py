@@ -1,0 +1,42 @@
+"""``flask --app schiller40 payments ...``: reconciliation for cron, systemd timers and staff."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from ..booking.settings import from_config
+from ..core.clock import now
+from ..extensions import db
+from . import service
+from .setup import gateway
+
+payments_cli = AppGroup("payments", help="Payments: reconcile with the gateway.")
+
+
+@payments_cli.command("reconcile")
+@click.option(
+    "--recent-days", type=click.IntRange(0, 90), default=3, show_default=True,
+    help="Also re-check payments changed within this many days.",
+)
+def reconcile_command(recent_days: int) -> None:
+    """Re-fetch open and recent payments and repair what a lost webhook left behind.
+
+    Safe to run every few minutes, on several machines at once. Exits 1 if the gateway
+    could not be reached for some payment (they are retried on the next run).
+    """
+    from datetime import timedelta
+
+    found = gateway()
+    report = service.reconcile(
+        db.session, found, now=now(), settings=from_config(current_app.config),
+        recent=timedelta(days=recent_days),
+    )
+    click.echo(
+        f"{found.name}: checked {report.checked} payment(s), repaired {report.changed}, "
+        f"unreachable for {len(report.failed)}"
+        + (f" ({', '.join(str(i) for i in report.failed)})" if report.failed else "")
+    )
+    if report.failed:
+        raise SystemExit(1)

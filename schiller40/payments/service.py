@@ -1,0 +1,811 @@
+"""Payment use cases: open a checkout, learn what the gateway knows, act on it, refund.
+
+Two directions, each safe to repeat:
+
+- **pull** (``refresh``, ``handle_event``): fetch the checkout from the gateway (never trusting
+  a webhook's payload), then in one locked transaction move our payment forward (never back)
+  and apply what that means for its bookings: confirm them, release them, or refund money
+  that came too late.
+- **push** (``push``): make the gateway match what we decided: expire a checkout nobody may
+  pay any more, capture an approved authorisation, give back one that is not wanted, send
+  recorded refunds. Every call carries an idempotency key derived from our records.
+
+No gateway call is made inside a database transaction, so a slow gateway holds no locks; a
+crash between the two halves leaves a state that ``reconcile`` repairs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from babel.dates import format_datetime
+from babel.numbers import format_currency
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..accounts.models import User
+from ..booking.models import Booking, BookingStatus
+from ..booking.service import BookingSettings, lock_member
+from ..core import audit
+from ..core.locking import begin_write, lock_rows
+from ..errors import DomainError, NotFound
+from ..resources.models import Resource
+from . import ledger
+from .gateway import (
+    Checkout,
+    CheckoutRequest,
+    GatewayError,
+    GatewayRefused,
+    GatewayUnavailable,
+    LineItem,
+    PaymentGateway,
+)
+from .models import (
+    CaptureMethod,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RefundStatus,
+    WebhookEvent,
+)
+from .states import advance, observed_status
+
+log = logging.getLogger(__name__)
+
+
+class PaymentError(DomainError):
+    code = "payment_error"
+    status = 409
+
+    def __init__(self, code: str, status: int, message: Any, **kwargs: Any) -> None:
+        self.code = code
+        self.status = status
+        super().__init__(str(message), **kwargs)
+
+
+def unavailable() -> PaymentError:
+    error = PaymentError(
+        "payment_unavailable", 503,
+        _l("The payment service cannot be reached right now, so your reservation was "
+           "released. Please try again in a few minutes."),
+    )
+    error.headers = {"Retry-After": "60"}
+    return error
+
+
+# --- opening a checkout --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReturnUrls:
+    success: str
+    cancel: str
+
+
+def _line_item(booking: Booking, locale: str) -> LineItem:
+    resource = booking.resource
+    tz = resource.location.tz
+    when = (
+        f"{format_datetime(booking.starts_at, 'EEE dd.MM.yyyy HH:mm', tzinfo=tz, locale=locale)}"
+        f"–{format_datetime(booking.ends_at, 'HH:mm', tzinfo=tz, locale=locale)}"
+    )
+    vat = format_currency(booking.price_tax_cents / 100, "EUR", locale=locale)
+    return LineItem(
+        name=f"{resource.name}, {when}",
+        description=str(_l("Booking %(id)s · includes 19 %% VAT (%(vat)s)", id=booking.id,
+                           vat=vat)),
+        amount_cents=booking.price_gross_cents,
+    )
+
+
+def start_checkout(
+    session: Session,
+    gateway: PaymentGateway,
+    *,
+    payment_id: int,
+    now: datetime,
+    urls: ReturnUrls,
+    locale: str = "de",
+    settings: BookingSettings,
+) -> Payment:
+    """Open the gateway's checkout for a payment (or return the one already open).
+
+    If the gateway cannot be reached the member's holds are released at once: a slot must
+    not stay blocked for a payment nobody can make.
+    """
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        raise NotFound()
+    held = [b for b in payment.bookings if b.effective_status(now) is BookingStatus.HELD]
+    if payment.status is not PaymentStatus.PENDING or not held:
+        session.rollback()
+        raise PaymentError(
+            "not_payable", 409, _l("This booking is not waiting for payment.")
+        )
+    if payment.checkout_id and payment.checkout_url:
+        session.rollback()
+        return payment
+    request = CheckoutRequest(
+        payment_id=payment.id,
+        reference=str(held[0].id),
+        booking_ids=tuple(b.id for b in held),
+        customer_email=payment.user.email if payment.user else None,
+        items=tuple(_line_item(b, locale) for b in held),
+        currency=payment.currency,
+        manual_capture=payment.capture_method is CaptureMethod.MANUAL,
+        expires_at=max(
+            min(b.hold_expires_at for b in held if b.hold_expires_at is not None),
+            now + gateway.min_checkout_lifetime,
+        ),
+        success_url=urls.success,
+        cancel_url=urls.cancel,
+        idempotency_key=payment.idempotency_key,
+        locale=locale if locale in ("de", "en") else "auto",
+    )
+    session.rollback()  # no transaction (and no lock) while we wait for the gateway
+    try:
+        checkout = gateway.create_checkout(request, now=now)
+    except GatewayError as exc:
+        log.warning("checkout for payment %s could not be opened: %s", payment_id, exc)
+        _give_up(session, payment_id, now=now, settings=settings, reason="gateway_unavailable")
+        raise unavailable() from exc
+
+    payment = _lock(session, payment_id)
+    payment.checkout_id = checkout.id
+    payment.checkout_url = checkout.url
+    payment.checkout_expires_at = checkout.expires_at
+    payment.updated_at = now
+    for booking in payment.bookings:
+        # The hold lasts exactly as long as the checkout (Stripe's shortest is 30 minutes).
+        if (
+            booking.status is BookingStatus.HELD
+            and booking.hold_expires_at is not None
+            and booking.hold_expires_at < checkout.expires_at
+        ):
+            booking.hold_expires_at = checkout.expires_at
+    audit.record(
+        session, action="payment.checkout_opened", now=now, actor_id=None,
+        object_type="payment", object_id=payment.id,
+        details={"provider": gateway.name, "checkout": checkout.id,
+                 "amount_cents": payment.amount_cents},
+    )
+    session.commit()
+    return payment
+
+
+def _lock(session: Session, payment_id: int) -> Payment:
+    """Take the locks a payment's changes need, in the global order: member, resources,
+    payment. A booking changes status here, which frees or confirms a slot."""
+    begin_write(session)
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        raise NotFound()
+    lock_member(session, payment.user)
+    lock_rows(session, Resource, [b.resource_id for b in payment.bookings])
+    lock_rows(session, Payment, [payment.id])
+    session.refresh(payment)
+    return payment
+
+
+def _give_up(
+    session: Session, payment_id: int, *, now: datetime, settings: BookingSettings, reason: str
+) -> None:
+    payment = _lock(session, payment_id)
+    if payment.status is PaymentStatus.PENDING:
+        payment.status = PaymentStatus.FAILED
+        payment.failure_reason = reason
+        payment.updated_at = now
+        _release(session, payment, now=now, settings=settings, why=reason)
+    session.commit()
+
+
+# --- pull: learning what the gateway knows -------------------------------------------------
+
+
+@dataclass
+class Applied:
+    payment: Payment
+    before: PaymentStatus
+    duplicate: bool = False
+    refunds: list[Refund] = field(default_factory=list)
+
+
+def refresh(
+    session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime,
+    settings: BookingSettings,
+) -> Payment:
+    """Fetch the payment's checkout and apply it; then push what follows."""
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        raise NotFound()
+    checkout_id = payment.checkout_id
+    session.rollback()
+    if checkout_id is not None:
+        checkout = gateway.get_checkout(checkout_id, now=now)
+        _apply(session, payment_id, checkout, now=now, settings=settings)
+    return push(session, gateway, payment_id=payment_id, now=now, settings=settings)
+
+
+def handle_event(
+    session: Session,
+    gateway: PaymentGateway,
+    *,
+    event_id: str,
+    event_type: str,
+    object_id: str,
+    now: datetime,
+    settings: BookingSettings,
+) -> str:
+    """Act on a gateway event: "handled", "duplicate" or "ignored".
+
+    The event is only a trigger: the object is fetched from the gateway again, so a forged,
+    stale or reordered payload cannot make us believe anything the gateway does not say.
+    Recording the event id and applying its effect happen in one transaction: a crash in
+    between leaves neither, and the gateway's retry does the work.
+    """
+    if session.get(WebhookEvent, event_id) is not None:
+        session.rollback()
+        return "duplicate"
+    checkout_id: str | None = None
+    if event_type.startswith("checkout.session."):
+        checkout_id = object_id
+    elif event_type.startswith(("charge.", "payment_intent.")):
+        intent_id = (
+            object_id if event_type.startswith("payment_intent.")
+            else gateway.intent_of_charge(object_id)
+        )
+        if intent_id:
+            checkout_id = session.scalar(
+                select(Payment.checkout_id).where(Payment.payment_intent_id == intent_id)
+            )
+    session.rollback()
+    checkout = gateway.get_checkout(checkout_id, now=now) if checkout_id else None
+    payment_id = _payment_for(session, checkout)
+    if checkout is None or payment_id is None:
+        # Not ours (another integration on the same Stripe account) or not a type we use:
+        # remember it, so a replay is answered without fetching anything.
+        begin_write(session)
+        session.add(WebhookEvent(
+            id=event_id, provider=gateway.name, type=event_type, object_id=object_id,
+            received_at=now,
+        ))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return "duplicate"
+        return "ignored"
+    event = WebhookEvent(
+        id=event_id, provider=gateway.name, type=event_type, object_id=object_id,
+        payment_id=payment_id, received_at=now,
+    )
+    applied = _apply(session, payment_id, checkout, now=now, settings=settings, event=event)
+    if applied.duplicate:
+        return "duplicate"
+    push(session, gateway, payment_id=payment_id, now=now, settings=settings)
+    return "handled"
+
+
+def _payment_for(session: Session, checkout: Checkout | None) -> int | None:
+    if checkout is None:
+        return None
+    found = session.scalar(select(Payment.id).where(Payment.checkout_id == checkout.id))
+    if found is None and checkout.payment_id is not None:
+        # We crashed between opening the checkout and writing its id: the metadata names
+        # the payment, and only if that payment has no other checkout.
+        row = session.get(Payment, checkout.payment_id)
+        if row is not None and row.checkout_id in (None, checkout.id):
+            found = row.id
+    session.rollback()
+    return found
+
+
+def _apply(
+    session: Session,
+    payment_id: int,
+    checkout: Checkout,
+    *,
+    now: datetime,
+    settings: BookingSettings,
+    event: WebhookEvent | None = None,
+) -> Applied:
+    payment = _lock(session, payment_id)
+    if event is not None:
+        session.add(event)
+        try:
+            session.flush()
+        except IntegrityError:  # the same event, handled by another process meanwhile
+            session.rollback()
+            return Applied(payment, payment.status, duplicate=True)
+    before = payment.status
+    if payment.checkout_id is None:
+        payment.checkout_id = checkout.id
+        payment.checkout_url = checkout.url
+        payment.checkout_expires_at = checkout.expires_at
+    intent = checkout.intent
+    if intent is not None:
+        payment.payment_intent_id = intent.id
+        payment.received_cents = max(payment.received_cents, intent.received_cents)
+        _sync_refunds(session, payment, intent.refunds, now=now)
+    after = advance(before, observed_status(checkout))
+    applied = Applied(payment, before)
+    if after is not before:
+        payment.status = after
+        payment.updated_at = now
+        audit.record(
+            session, action=f"payment.{after.value}", now=now, actor_id=None,
+            object_type="payment", object_id=payment.id,
+            details={"from": before.value, "checkout": checkout.id,
+                     "received_cents": payment.received_cents},
+        )
+        if after is PaymentStatus.PAID:
+            _confirm(session, payment, now=now)
+            late = _refund_excess(session, payment, now=now)
+            if late is not None:
+                applied.refunds.append(late)
+        elif after is PaymentStatus.AUTHORIZED:
+            held = [b for b in payment.bookings if b.status is BookingStatus.HELD]
+            deadline = ledger.approval_deadline(held, now)
+            for booking in held:
+                booking.hold_expires_at = max(booking.hold_expires_at or now, deadline)
+                booking.updated_at = now
+        elif after in (PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.CANCELLED):
+            _release(session, payment, now=now, settings=settings, why=after.value)
+    session.commit()
+    return applied
+
+
+def _sync_refunds(
+    session: Session, payment: Payment, remote: Iterable[Any], *, now: datetime
+) -> None:
+    """Mark our refunds done when the gateway shows them; record ones made elsewhere."""
+    by_id = {r.id: r for r in payment.refunds}
+    by_provider = {r.provider_refund_id: r for r in payment.refunds if r.provider_refund_id}
+    for seen in remote:
+        local = by_provider.get(seen.id) or (by_id.get(seen.local_id) if seen.local_id else None)
+        if local is not None:
+            local.provider_refund_id = seen.id
+            if local.status is RefundStatus.PENDING and seen.status == "succeeded":
+                local.status = RefundStatus.SUCCEEDED
+                local.updated_at = now
+            elif local.status is RefundStatus.PENDING and seen.status in ("failed", "canceled"):
+                local.status = RefundStatus.FAILED
+                local.failure_message = f"gateway status {seen.status}"
+                local.updated_at = now
+        elif seen.status in ("succeeded", "pending"):
+            # Made in the Stripe dashboard: keep the record complete for staff and members.
+            external = Refund(
+                payment=payment, amount_cents=seen.amount_cents, status=RefundStatus.SUCCEEDED,
+                reason=RefundReason.EXTERNAL, provider_refund_id=seen.id,
+                note="made outside Schiller40", created_at=now, updated_at=now,
+            )
+            session.add(external)
+            audit.record(
+                session, action="refund.recorded", now=now, actor_id=None,
+                object_type="payment", object_id=payment.id,
+                details={"amount_cents": seen.amount_cents, "provider_refund_id": seen.id},
+            )
+    session.flush()
+    done = sum(r.amount_cents for r in payment.refunds if r.status is RefundStatus.SUCCEEDED)
+    payment.refunded_cents = min(max(payment.refunded_cents, done), payment.received_cents)
+
+
+def _confirm(session: Session, payment: Payment, *, now: datetime) -> None:
+    """Paid: held bookings become confirmed. A hold past its time that nobody has released
+    yet still holds its slot (the overlap guard saw to that), so it is confirmed too rather
+    than refunded: the member paid, the slot is theirs."""
+    for booking in payment.bookings:
+        if booking.status is BookingStatus.HELD:
+            booking.status = BookingStatus.CONFIRMED
+            booking.sequence += 1
+            booking.updated_at = now
+            audit.record(
+                session, action="booking.confirmed", now=now, actor_id=None,
+                object_type="booking", object_id=booking.id,
+                details={"payment_id": payment.id},
+            )
+
+
+def _refund_excess(session: Session, payment: Payment, *, now: datetime) -> Refund | None:
+    """Money for bookings that are no longer held (released, cancelled) goes back in full."""
+    kept = sum(
+        b.price_gross_cents for b in payment.bookings if b.status is BookingStatus.CONFIRMED
+    )
+    excess = payment.refundable_cents - kept
+    if excess <= 0:
+        return None
+    gone = [b for b in payment.bookings if b.status is not BookingStatus.CONFIRMED]
+    refund = Refund(
+        payment=payment,
+        booking_id=gone[0].id if len(gone) == 1 else None,
+        amount_cents=excess,
+        reason=RefundReason.LATE_PAYMENT,
+        note="paid after the reservation was released",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(refund)
+    session.flush()
+    audit.record(
+        session, action="refund.late_payment", now=now, actor_id=None,
+        object_type="payment", object_id=payment.id,
+        details={"amount_cents": excess, "refund_id": refund.id,
+                 "bookings": [b.id for b in gone]},
+    )
+    return refund
+
+
+def _release(
+    session: Session, payment: Payment, *, now: datetime, settings: BookingSettings, why: str
+) -> None:
+    from ..booking.rules import Interval
+    from ..booking.waitlist import offer_freed
+
+    for booking in payment.bookings:
+        if booking.status is not BookingStatus.HELD:
+            continue
+        booking.release_hold(now)
+        audit.record(
+            session, action="booking.hold_released", now=now, actor_id=None,
+            object_type="booking", object_id=booking.id, details={"reason": why},
+        )
+        session.flush()
+        offer_freed(
+            session, booking.resource, Interval(booking.starts_at, booking.ends_at), now=now,
+            settings=settings,
+        )
+
+
+# --- push: making the gateway match our decisions ------------------------------------------
+
+
+def push(
+    session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime,
+    settings: BookingSettings,
+) -> Payment:
+    """Carry out what our records say is due at the gateway, then learn the result.
+
+    Failures are logged and left for ``reconcile``: the decision is already committed.
+    """
+    for _round in range(3):
+        payment = session.get(Payment, payment_id)
+        if payment is None:
+            raise NotFound()
+        actions = _due(payment, now)
+        checkout_id = payment.checkout_id
+        session.rollback()
+        if not actions:
+            break
+        try:
+            for action in actions:
+                action(session, gateway, payment_id=payment_id, now=now)
+            if checkout_id:
+                checkout = gateway.get_checkout(checkout_id, now=now)
+                _apply(session, payment_id, checkout, now=now, settings=settings)
+        except GatewayUnavailable as exc:
+            log.warning("payment %s: gateway unavailable, left for reconcile: %s",
+                        payment_id, exc)
+            break
+    payment = session.get(Payment, payment_id)
+    assert payment is not None
+    return payment
+
+
+Action = Any
+
+
+def _due(payment: Payment, now: datetime) -> list[Action]:
+    active = [
+        b for b in payment.bookings
+        if b.effective_status(now) in (BookingStatus.HELD, BookingStatus.CONFIRMED)
+    ]
+    actions: list[Action] = []
+    if payment.status is PaymentStatus.PENDING and payment.checkout_id and not active:
+        actions.append(_expire)
+    if payment.status is PaymentStatus.AUTHORIZED:
+        if not active:
+            actions.append(_cancel_authorization)
+        elif payment.approved_at is not None:
+            actions.append(_capture)
+    if any(r.status is RefundStatus.PENDING for r in payment.refunds) and (
+        payment.payment_intent_id
+    ):
+        actions.append(_send_refunds)
+    return actions
+
+
+def _expire(session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime) -> None:
+    payment = session.get(Payment, payment_id)
+    assert payment is not None and payment.checkout_id is not None
+    checkout_id = payment.checkout_id
+    session.rollback()
+    gateway.expire_checkout(checkout_id, now=now)
+
+
+def _capture(session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime) -> None:
+    payment = session.get(Payment, payment_id)
+    assert payment is not None and payment.payment_intent_id is not None
+    amount = sum(
+        b.price_gross_cents for b in payment.bookings
+        if b.effective_status(now) is BookingStatus.HELD
+    )
+    intent_id, key = payment.payment_intent_id, payment.idempotency_key
+    session.rollback()
+    try:
+        gateway.capture(intent_id, amount_cents=amount, idempotency_key=key)
+    except GatewayRefused as exc:
+        log.error("payment %s: capture refused: %s", payment_id, exc)
+
+
+def _cancel_authorization(
+    session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime
+) -> None:
+    payment = session.get(Payment, payment_id)
+    assert payment is not None and payment.payment_intent_id is not None
+    intent_id, key = payment.payment_intent_id, payment.idempotency_key
+    session.rollback()
+    try:
+        gateway.cancel_authorization(intent_id, idempotency_key=key)
+    except GatewayRefused as exc:
+        log.error("payment %s: cancelling the authorisation refused: %s", payment_id, exc)
+
+
+def _send_refunds(
+    session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime
+) -> None:
+    payment = session.get(Payment, payment_id)
+    assert payment is not None and payment.payment_intent_id is not None
+    intent_id = payment.payment_intent_id
+    pending = [
+        (r.id, r.amount_cents, r.idempotency_key)
+        for r in payment.refunds if r.status is RefundStatus.PENDING
+    ]
+    session.rollback()
+    for refund_id, amount, key in pending:
+        try:
+            remote = gateway.refund(
+                intent_id, amount_cents=amount, idempotency_key=key, local_id=refund_id
+            )
+        except GatewayRefused as exc:
+            _refund_failed(session, payment_id, refund_id, str(exc), now=now)
+            continue
+        begin_write(session)
+        lock_rows(session, Payment, [payment_id])
+        refund = session.get(Refund, refund_id)
+        assert refund is not None
+        refund.provider_refund_id = remote.id
+        if remote.status == "succeeded" and refund.status is RefundStatus.PENDING:
+            refund.status = RefundStatus.SUCCEEDED
+            refund.updated_at = now
+            owner = session.get(Payment, payment_id)
+            assert owner is not None
+            owner.refunded_cents = min(
+                owner.refunded_cents + amount, owner.received_cents
+            )
+            audit.record(
+                session, action="refund.succeeded", now=now, actor_id=None,
+                object_type="payment", object_id=payment_id,
+                details={"refund_id": refund_id, "amount_cents": amount,
+                         "reason": refund.reason.value},
+            )
+        session.commit()
+
+
+def _refund_failed(
+    session: Session, payment_id: int, refund_id: int, message: str, *, now: datetime
+) -> None:
+    log.error("refund %s of payment %s refused by the gateway: %s", refund_id, payment_id,
+              message)
+    begin_write(session)
+    lock_rows(session, Payment, [payment_id])
+    refund = session.get(Refund, refund_id)
+    if refund is not None and refund.status is RefundStatus.PENDING:
+        refund.status = RefundStatus.FAILED
+        refund.failure_message = message[:500]
+        refund.updated_at = now
+        audit.record(
+            session, action="refund.failed", now=now, actor_id=None,
+            object_type="payment", object_id=payment_id,
+            details={"refund_id": refund_id, "message": message[:200]},
+        )
+    session.commit()
+
+
+# --- staff decisions -----------------------------------------------------------------------
+
+
+def _staff_booking(session: Session, actor: User, booking_id: int) -> Booking:
+    booking = session.get(Booking, booking_id)
+    if booking is None or not actor.is_staff:
+        raise NotFound()
+    return booking
+
+
+def _awaiting_approval(session: Session, actor: User, booking_id: int, now: datetime) -> int:
+    """The id of the authorised payment of a booking staff may now decide on."""
+    begin_write(session)
+    booking = _staff_booking(session, session.merge(actor), booking_id)
+    payment = booking.payment
+    if (
+        payment is None
+        or payment.status is not PaymentStatus.AUTHORIZED
+        or booking.effective_status(now) is not BookingStatus.HELD
+    ):
+        session.rollback()
+        raise PaymentError(
+            "not_awaiting_approval", 409, _l("This booking is not waiting for approval.")
+        )
+    return payment.id
+
+
+def approve(
+    session: Session, gateway: PaymentGateway, *, actor: User, booking_id: int, now: datetime,
+    settings: BookingSettings,
+) -> Booking:
+    """Staff accept a studio booking: its authorised payment is captured."""
+    payment = _lock(session, _awaiting_approval(session, actor, booking_id, now))
+    actor = session.merge(actor)
+    payment.approved_at = now
+    payment.updated_at = now
+    audit.record(
+        session, action="booking.approved", now=now, actor_id=actor.id,
+        object_type="booking", object_id=booking_id, details={"payment_id": payment.id},
+    )
+    payment_id = payment.id
+    session.commit()
+    push(session, gateway, payment_id=payment_id, now=now, settings=settings)
+    booking = session.get(Booking, booking_id)
+    assert booking is not None
+    return booking
+
+
+def reject(
+    session: Session, gateway: PaymentGateway, *, actor: User, booking_id: int, now: datetime,
+    reason: str | None, settings: BookingSettings,
+) -> Booking:
+    """Staff turn a studio booking down: it is cancelled and the authorisation given back."""
+    from ..booking import service as booking_service
+
+    payment_id = _awaiting_approval(session, actor, booking_id, now)
+    session.rollback()
+    booking = booking_service.cancel(
+        session, actor=actor, booking_id=booking_id, now=now,
+        reason=reason or str(_l("Not approved by the studio team.")), refund="none",
+        settings=settings,
+    )
+    begin_write(session)
+    audit.record(
+        session, action="booking.rejected", now=now, actor_id=actor.id,
+        object_type="booking", object_id=booking_id, details={"payment_id": payment_id},
+    )
+    session.commit()
+    push(session, gateway, payment_id=payment_id, now=now, settings=settings)
+    booking = session.get(Booking, booking_id)
+    assert booking is not None
+    return booking
+
+
+def refund_by_hand(
+    session: Session,
+    gateway: PaymentGateway,
+    *,
+    actor: User,
+    booking_id: int,
+    amount_cents: int,
+    note: str,
+    now: datetime,
+    settings: BookingSettings,
+) -> Refund:
+    """Staff give money back (all or part of what is left), for whatever reason they note."""
+    begin_write(session)
+    actor = session.merge(actor)
+    booking = _staff_booking(session, actor, booking_id)
+    if booking.payment is None:
+        session.rollback()
+        raise PaymentError("not_refundable", 409, _l("Nothing was paid for this booking."))
+    payment = _lock(session, booking.payment.id)
+    actor = session.merge(actor)
+    left = payment.refundable_cents
+    if left <= 0:
+        session.rollback()
+        raise PaymentError("not_refundable", 409, _l("Nothing is left to refund."))
+    if not 0 < amount_cents <= left:
+        session.rollback()
+        raise PaymentError(
+            "invalid", 422,
+            _l("The refund must be between 0.01 € and %(left)s.",
+               left=format_currency(left / 100, "EUR", locale="de")),
+            fields={"amount_cents": [f"1..{left}"]},
+        )
+    refund = Refund(
+        payment=payment, booking_id=booking_id, amount_cents=amount_cents,
+        reason=RefundReason.STAFF, note=note.strip()[:500], created_by=actor,
+        created_at=now, updated_at=now,
+    )
+    session.add(refund)
+    session.flush()
+    audit.record(
+        session, action="refund.created", now=now, actor_id=actor.id,
+        object_type="payment", object_id=payment.id,
+        details={"refund_id": refund.id, "amount_cents": amount_cents,
+                 "booking_id": booking_id, "note": refund.note},
+    )
+    refund_id, payment_id = refund.id, payment.id
+    session.commit()
+    push(session, gateway, payment_id=payment_id, now=now, settings=settings)
+    found = session.get(Refund, refund_id)
+    assert found is not None
+    return found
+
+
+# --- reconciliation ------------------------------------------------------------------------
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    changed: int = 0
+    failed: list[int] = field(default_factory=list)
+
+
+RECENT = timedelta(days=3)
+
+
+def reconcile(
+    session: Session, gateway: PaymentGateway, *, now: datetime, settings: BookingSettings,
+    recent: timedelta = RECENT,
+) -> ReconcileReport:
+    """Re-fetch every open payment and every recent one, and repair what a lost webhook or a
+    crash left behind. Each step is idempotent and locked, so several machines may run this
+    at the same time."""
+    ids = session.scalars(
+        select(Payment.id)
+        .where(
+            Payment.provider == gateway.name,
+            or_(
+                Payment.status.in_(
+                    [PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.AUTHORIZED]
+                ),
+                Payment.updated_at >= now - recent,
+                Payment.id.in_(
+                    select(Refund.payment_id).where(Refund.status == RefundStatus.PENDING)
+                ),
+            ),
+        )
+        .order_by(Payment.id)
+    ).all()
+    session.rollback()
+    report = ReconcileReport()
+    for payment_id in ids:
+        report.checked += 1
+        before = _fingerprint(session, payment_id)
+        try:
+            refresh(session, gateway, payment_id=payment_id, now=now, settings=settings)
+        except GatewayError as exc:
+            session.rollback()
+            log.warning("reconcile: payment %s: %s", payment_id, exc)
+            report.failed.append(payment_id)
+            continue
+        if _fingerprint(session, payment_id) != before:
+            report.changed += 1
+    return report
+
+
+def _fingerprint(session: Session, payment_id: int) -> tuple[Any, ...]:
+    payment = session.get(Payment, payment_id)
+    assert payment is not None
+    session.refresh(payment)
+    value = (
+        payment.status, payment.received_cents, payment.refunded_cents,
+        tuple((r.id, r.status) for r in payment.refunds),
+        tuple((b.id, b.status) for b in payment.bookings),
+    )
+    session.rollback()
+    return value

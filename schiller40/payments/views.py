@@ -1,0 +1,346 @@
+"""Pages around paying: the booking page's payment part, paying, coming back from the
+checkout, cancelling with the refund shown first, staff approval and refunds, and the
+simulated checkout page of the embedded default."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from ..booking import queries as booking_queries
+from ..booking import service as booking_service
+from ..booking.models import Booking, BookingStatus
+from ..booking.settings import from_config
+from ..core.clock import now
+from ..extensions import db
+from ..templating import money
+from . import ledger, service
+from .gateway import GatewayError
+from .models import Payment, PaymentStatus, RefundStatus
+from .service import ReturnUrls
+from .setup import gateway
+from .simulated import SimulatedGateway
+
+bp = Blueprint("payments", __name__)
+
+SIMULATED_ID = re.compile(r"cs_sim_[A-Za-z0-9_-]{8,40}")
+
+
+class CancelForm(FlaskForm):
+    reason = TextAreaField(_l("Reason (optional)"), validators=[Optional(), Length(max=500)])
+    refund = RadioField(
+        _l("Refund"),
+        choices=[
+            ("policy", _l("As the cancellation terms say")),
+            ("full", _l("Refund in full")),
+            ("none", _l("No refund")),
+        ],
+        default="policy",
+    )
+
+
+class RejectForm(FlaskForm):
+    reason = TextAreaField(_l("Reason, shown to the member"), validators=[Length(max=500)])
+
+
+class RefundForm(FlaskForm):
+    amount = StringField(
+        _l("Amount in euros"),
+        validators=[DataRequired(_l("Please enter an amount."))],
+        description=_l("For example 12,50"),
+        render_kw={"inputmode": "decimal", "autocomplete": "off"},
+    )
+    note = StringField(_l("Note (why)"), validators=[Length(max=500)])
+
+
+def parse_euros(raw: str) -> int | None:
+    """ "12,50", "12.50", "12" -> cents; None if it is not an amount."""
+    text = raw.strip().replace("€", "").replace(" ", "").replace("\u00a0", "")
+    if not re.fullmatch(r"\d{1,6}([.,]\d{1,2})?", text):
+        return None
+    try:
+        return int(Decimal(text.replace(",", ".")) * 100)
+    except InvalidOperation:  # pragma: no cover - the pattern above rules it out
+        return None
+
+
+def _settings():
+    return from_config(current_app.config)
+
+
+def _locale() -> str:
+    return str(get_locale() or "de")
+
+
+def return_urls(payment_id: int) -> ReturnUrls:
+    base = str(current_app.config.get("PUBLIC_URL") or request.url_root).rstrip("/")
+    back = base + url_for("payments.payment_return", payment_id=payment_id)
+    # {CHECKOUT_SESSION_ID} is filled in by Stripe; it must reach it unencoded.
+    return ReturnUrls(
+        success=back + "?session_id={CHECKOUT_SESSION_ID}", cancel=back + "?cancelled=1"
+    )
+
+
+def _own_booking(booking_id: int) -> Booking:
+    return booking_queries.get_booking(db.session, viewer=current_user, booking_id=booking_id)
+
+
+@bp.get("/bookings/<id:booking_id>")
+@login_required
+def booking_detail(booking_id: int) -> str:
+    booking = _own_booking(booking_id)
+    instant = now()
+    status = booking.effective_status(instant)
+    payment = booking.payment
+    refunds = []
+    if payment is not None:
+        refunds = [
+            r for r in payment.refunds
+            if current_user.is_staff or r.booking_id in (booking.id, None)
+        ]
+    terms = None
+    if booking.is_active and status is not BookingStatus.EXPIRED and booking.ends_at > instant:
+        terms = ledger.cancellation_terms(
+            booking, now=instant, policy=_settings().refund_policy
+        )
+    return render_template(
+        "booking/detail.html", booking=booking, status=status, payment=payment,
+        refunds=refunds, terms=terms, now=instant,
+        awaiting_approval=(
+            payment is not None and payment.status is PaymentStatus.AUTHORIZED
+            and status is BookingStatus.HELD
+        ),
+        refund_form=RefundForm(), reject_form=RejectForm(),
+        RefundStatus=RefundStatus, PaymentStatus=PaymentStatus,
+    )
+
+
+@bp.post("/bookings/<id:booking_id>/pay")
+@login_required
+def pay(booking_id: int) -> Response:
+    booking = _own_booking(booking_id)
+    if booking.payment is None or booking.effective_status(now()) is not BookingStatus.HELD:
+        flash(_("This booking is not waiting for payment."), "info")
+        return redirect(url_for("payments.booking_detail", booking_id=booking_id))
+    payment = service.start_checkout(
+        db.session, gateway(), payment_id=booking.payment.id, now=now(),
+        urls=return_urls(booking.payment.id), locale=_locale(), settings=_settings(),
+    )
+    assert payment.checkout_url is not None
+    return redirect(payment.checkout_url, code=303)
+
+
+@bp.get("/payments/<id:payment_id>/return")
+@login_required
+def payment_return(payment_id: int) -> Response:
+    """Back from the checkout. We ask the gateway ourselves rather than trust the URL."""
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or (payment.user_id != current_user.id and not current_user.is_staff):
+        abort(404)
+    first = payment.bookings[0].id if payment.bookings else None
+    try:
+        payment = service.refresh(
+            db.session, gateway(), payment_id=payment_id, now=now(), settings=_settings()
+        )
+    except GatewayError:
+        flash(_("We could not check your payment just now. Your booking page will show it "
+                "as soon as the payment service confirms it."), "info")
+        payment = db.session.get(Payment, payment_id)
+        assert payment is not None
+    status = payment.status
+    if status is PaymentStatus.PAID:
+        flash(_("Thank you: your payment has arrived and your booking is confirmed."),
+              "success")
+    elif status is PaymentStatus.AUTHORIZED:
+        flash(_("Your card is authorised, not charged. The studio team will confirm your "
+                "booking; only then is the amount charged."), "success")
+    elif status is PaymentStatus.PROCESSING:
+        flash(_("Your payment is being processed. Your reservation stays held, and we will "
+                "confirm the booking when the money arrives."), "info")
+    elif status is PaymentStatus.PENDING:
+        flash(_("The payment was not completed. Your reservation is held for a short while: "
+                "you can pay now or cancel it."), "info")
+    else:
+        flash(_("The payment did not go through, so the reservation was released."), "error")
+    if first is None:
+        return redirect(url_for("main.index"))
+    return redirect(url_for("payments.booking_detail", booking_id=first))
+
+
+@bp.route("/bookings/<id:booking_id>/cancel", methods=["GET", "POST"])
+@login_required
+def cancel(booking_id: int) -> str | Response:
+    booking = _own_booking(booking_id)
+    instant = now()
+    if not booking.is_active or booking.effective_status(instant) is BookingStatus.EXPIRED:
+        flash(_("This booking can no longer be cancelled."), "info")
+        return redirect(url_for("payments.booking_detail", booking_id=booking_id))
+    form = CancelForm()
+    if not current_user.is_staff:
+        del form.refund
+    settings = _settings()
+    if form.validate_on_submit():
+        mode = form.refund.data if current_user.is_staff else "policy"
+        payment_id = booking.payment_id
+        done = booking_service.cancel(
+            db.session, actor=current_user, booking_id=booking_id, now=instant,
+            reason=form.reason.data, refund=mode, settings=settings,
+        )
+        refund_cents = _refund_of(payment_id, booking_id)
+        if payment_id is not None:
+            with contextlib.suppress(GatewayError):  # recorded; reconciliation sends it
+                service.push(
+                    db.session, gateway(), payment_id=payment_id, now=instant,
+                    settings=settings,
+                )
+        if refund_cents:
+            flash(_("Your booking is cancelled. %(amount)s will be refunded to your card "
+                    "(this takes a few days).", amount=money(refund_cents)), "success")
+        else:
+            flash(_("Your booking is cancelled."), "success")
+        return redirect(url_for("payments.booking_detail", booking_id=done.id))
+    terms = ledger.cancellation_terms(booking, now=instant, policy=settings.refund_policy)
+    return render_template(
+        "booking/cancel.html", booking=booking, form=form, terms=terms,
+        policy=settings.refund_policy.get(booking.resource.kind, ()),
+    )
+
+
+def _refund_of(payment_id: int | None, booking_id: int) -> int:
+    if payment_id is None:
+        return 0
+    payment = db.session.get(Payment, payment_id)
+    assert payment is not None
+    return sum(r.amount_cents for r in payment.refunds if r.booking_id == booking_id
+               and r.status is not RefundStatus.FAILED)
+
+
+# --- staff ---------------------------------------------------------------------------------
+
+
+def _staff_only() -> None:
+    if not current_user.is_staff:
+        abort(404)  # a member must not learn that staff pages exist
+
+
+@bp.post("/bookings/<id:booking_id>/approve")
+@login_required
+def approve(booking_id: int) -> Response:
+    _staff_only()
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        booking = service.approve(
+            db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),
+            settings=_settings(),
+        )
+    except GatewayError:
+        booking = None
+    if booking is not None and booking.status is BookingStatus.CONFIRMED:
+        flash(_("Approved: the booking is confirmed and the amount charged."), "success")
+    else:
+        flash(_("Approved. The payment service has not confirmed the charge yet; it will be "
+                "retried automatically."), "info")
+    return redirect(url_for("payments.booking_detail", booking_id=booking_id))
+
+
+@bp.post("/bookings/<id:booking_id>/reject")
+@login_required
+def reject(booking_id: int) -> Response:
+    _staff_only()
+    form = RejectForm()
+    if not form.validate_on_submit():
+        flash(_("The reason is too long (500 characters at most)."), "error")
+        return redirect(url_for("payments.booking_detail", booking_id=booking_id))
+    service.reject(
+        db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),
+        reason=form.reason.data, settings=_settings(),
+    )
+    flash(_("Rejected: the booking is cancelled and the card authorisation released."),
+          "success")
+    return redirect(url_for("payments.booking_detail", booking_id=booking_id))
+
+
+@bp.post("/bookings/<id:booking_id>/refunds")
+@login_required
+def refund(booking_id: int) -> Response | str:
+    _staff_only()
+    form = RefundForm()
+    cents = parse_euros(form.amount.data or "") if form.validate_on_submit() else None
+    if cents is None or cents <= 0:
+        flash(_("Please enter the amount in euros, for example 12,50."), "error")
+        return redirect(url_for("payments.booking_detail", booking_id=booking_id) + "#refund")
+    made = service.refund_by_hand(
+        db.session, gateway(), actor=current_user, booking_id=booking_id, amount_cents=cents,
+        note=form.note.data or "", now=now(), settings=_settings(),
+    )
+    if made.status is RefundStatus.SUCCEEDED:
+        flash(_("%(amount)s refunded.", amount=money(made.amount_cents)), "success")
+    else:
+        flash(_("The refund of %(amount)s is recorded and will be sent to the payment service "
+                "again shortly.", amount=money(made.amount_cents)), "info")
+    return redirect(url_for("payments.booking_detail", booking_id=booking_id) + "#payments")
+
+
+# --- the simulated checkout ----------------------------------------------------------------
+
+
+def _simulation() -> SimulatedGateway:
+    found = gateway()
+    if not isinstance(found, SimulatedGateway):
+        abort(404)
+    return found
+
+
+@bp.route("/pay/simulated/<checkout_id>", methods=["GET", "POST"])
+def simulated_checkout(checkout_id: str) -> str | Response:
+    """Stands in for Stripe's hosted page: no log-in (the id is the secret, as on Stripe)."""
+    simulation = _simulation()
+    if not SIMULATED_ID.fullmatch(checkout_id):
+        abort(404)
+    instant = now()
+    row = simulation.view(checkout_id, now=instant)
+    if row is None:
+        abort(404)
+    form = FlaskForm()
+    if request.method == "POST" and form.validate_on_submit() and row.status == "open":
+        action = request.form.get("action")
+        if action == "cancel":
+            return redirect(row.cancel_url, code=303)
+        if action == "pay":
+            try:
+                simulation.complete(checkout_id, now=instant)
+            except GatewayError:
+                abort(409)
+            # The same path a verified Stripe webhook takes.
+            service.handle_event(
+                db.session, simulation, event_id=f"evt_sim_{uuid.uuid4().hex}",
+                event_type="checkout.session.completed", object_id=checkout_id, now=instant,
+                settings=_settings(),
+            )
+            return redirect(
+                row.success_url.replace("{CHECKOUT_SESSION_ID}", checkout_id), code=303
+            )
+        abort(400)
+    return render_template("payments/simulated_checkout.html", row=row, form=form)

@@ -1,0 +1,75 @@
+"""``POST /webhooks/stripe``: Stripe tells us something happened; we check it came from Stripe,
+then ask Stripe what is true now (the service re-fetches; the payload is only a trigger)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import stripe
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from ..booking.settings import from_config
+from ..core.clock import now
+from ..errors import json_error
+from ..extensions import csrf, db
+from . import service
+from .gateway import GatewayError
+from .setup import gateway
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+csrf.exempt(bp)  # authenticated by Stripe's signature, not by a session cookie
+
+# Stripe's default: a signed timestamp older than five minutes is a replay, not a delivery.
+TOLERANCE_SECONDS = 300
+
+
+def _event_fields(payload: bytes) -> tuple[str, str, str] | None:
+    """Event id, type and the id of its object, or None if the body is not an event."""
+    try:
+        event: Any = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    obj = event.get("data", {}).get("object") if isinstance(event.get("data"), dict) else None
+    fields = (event.get("id"), event.get("type"), obj.get("id") if isinstance(obj, dict) else None)
+    if not all(isinstance(f, str) and 0 < len(f) <= 255 for f in fields):
+        return None
+    return fields  # type: ignore[return-value]
+
+
+@bp.post("/stripe")
+def stripe_webhook() -> Response | tuple[Response, int]:
+    if current_app.config["PAYMENT_PROVIDER"] != "stripe":
+        return json_error(404, "not_found", "Stripe is not configured here.")
+    payload = request.get_data(cache=False)
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"),
+            request.headers.get("Stripe-Signature", ""),
+            current_app.config["STRIPE_WEBHOOK_SECRET"],
+            TOLERANCE_SECONDS,
+        )
+    except (stripe.SignatureVerificationError, UnicodeDecodeError):
+        log.warning("webhook with a bad, missing or stale signature refused")
+        return json_error(400, "bad_signature", "The Stripe-Signature header is not valid.")
+    fields = _event_fields(payload)
+    if fields is None:
+        return json_error(400, "invalid", "The body is not a Stripe event.")
+    event_id, event_type, object_id = fields
+    try:
+        result = service.handle_event(
+            db.session, gateway(), event_id=event_id, event_type=event_type,
+            object_id=object_id, now=now(), settings=from_config(current_app.config),
+        )
+    except GatewayError as exc:
+        # Stripe retries with back-off for up to three days: nothing is lost by saying so.
+        log.warning("webhook %s: could not re-fetch from Stripe: %s", event_id, exc)
+        response = json_error(503, "payment_unavailable", "Stripe could not be reached.")
+        response.headers["Retry-After"] = "60"
+        return response
+    return jsonify({"received": True, "result": result}), 200
