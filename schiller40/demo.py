@@ -156,7 +156,7 @@ def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = p
             slug="broadcast-studio", name="Broadcast-Studio", kind=ResourceKind.STUDIO,
             zone="Studios", booking_unit=BookingUnit.SLOT_30, min_duration_minutes=60,
             max_duration_minutes=480, buffer_after_minutes=30, capacity=4,
-            induction="broadcast-studio", position=2,
+            induction="broadcast-studio", position=2, requires_approval=True,
             description="Podcast- und Livestream-Studio: vier Mikrofone, drei Kameras, "
             "Greenscreen, Streaming-Pult. Nur nach Einweisung.",
         ),

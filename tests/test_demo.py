@@ -87,9 +87,12 @@ def test_seed_creates_desks_studios_and_the_meeting_room(cli, factory):
     assert {(r.kind, r.booking_unit) for r in fixed} == {(ResourceKind.DESK, BookingUnit.DAY)}
 
     studios = resources(kind=ResourceKind.STUDIO)
-    assert [(s.name, s.induction, s.buffer_after_minutes) for s in studios] == [
-        ("AR/VR-Studio", "ar-vr-studio", 30),
-        ("Broadcast-Studio", "broadcast-studio", 30),
+    assert [
+        (s.name, s.induction, s.buffer_after_minutes, s.requires_approval) for s in studios
+    ] == [
+        ("AR/VR-Studio", "ar-vr-studio", 30, False),
+        # Staff confirm each paid broadcast booking: the card is authorised, then captured.
+        ("Broadcast-Studio", "broadcast-studio", 30, True),
     ]
     assert all(s.requires_induction for s in studios)
     (room,) = resources(kind=ResourceKind.ROOM)
