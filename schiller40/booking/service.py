@@ -295,7 +295,7 @@ def _new_booking(
         user=target,
         created_by=actor if actor.id != target.id else None,
         status=BookingStatus.HELD if paid else BookingStatus.CONFIRMED,
-        hold_expires_at=now + settings.hold if paid else None,
+        hold_expires_at=_whole_second(now + settings.hold) if paid else None,
         price_gross_cents=price.gross_cents,
         price_net_cents=price.net_cents,
         price_tax_cents=price.tax_cents,
@@ -307,6 +307,14 @@ def _new_booking(
     )
     booking.set_range(booked.start, booked.end, resource)
     return booking
+
+
+def _whole_second(instant: datetime) -> datetime:
+    """Rounded up: a hold is shown (and sent to Stripe, which counts in seconds) without a
+    fraction, and never ends before the time it promised."""
+    if instant.microsecond:
+        instant = instant.replace(microsecond=0) + timedelta(seconds=1)
+    return instant
 
 
 def _audit_created(
