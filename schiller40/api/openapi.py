@@ -386,9 +386,10 @@ def document() -> dict[str, Any]:
         },
         "/api/v1/bookings/{booking_id}/cancellation": {
             "parameters": [{"name": "booking_id", **ID}],
-            "get": {"summary": "What cancelling now would refund (show it before cancelling)",
+            "get": {"summary": "What cancelling now would refund (show it before cancelling); "
+                               "422 not_cancellable if it can no longer be cancelled",
                     "responses": {"200": _json(_ref("CancellationTerms"), "Terms"),
-                                  **_errors(401, 404)}},
+                                  **_errors(401, 404, 422)}},
         },
         "/api/v1/bookings/{booking_id}/checkout": {
             "parameters": [{"name": "booking_id", **ID}],

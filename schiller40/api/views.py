@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from ..accounts import tokens
 from ..booking import queries, service, waitlist
+from ..booking.errors import BookingError
 from ..booking.models import BookingStatus
 from ..booking.rules import Overrides
 from ..booking.service import BookingRequest
@@ -19,6 +21,7 @@ from ..extensions import csrf, db
 from ..payments import ledger
 from ..payments import service as pay_service
 from ..payments.gateway import GatewayError
+from ..payments.models import RefundReason
 from ..payments.setup import gateway
 from ..resources.models import Resource
 from . import schemas
@@ -217,8 +220,11 @@ def cancel_booking(booking_id: int) -> Response:
     if payment_id is not None:
         _push(payment_id)
     booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
+    # The refund this cancellation made (none if it was owed nothing), not one made by hand
+    # before it: a booking is cancelled once, so it has one cancellation refund at most.
     refunds = (
-        [r for r in booking.payment.refunds if r.booking_id == booking.id]
+        [r for r in booking.payment.refunds
+         if r.booking_id == booking.id and r.reason is RefundReason.CANCELLATION]
         if booking.payment else []
     )
     return jsonify({
@@ -235,11 +241,15 @@ def _open_checkout(payment_id: int) -> None:
     the caller gets 503 (raised by the service)."""
     from ..payments.views import return_urls
 
-    pay_service.start_checkout(
-        db.session, gateway(), payment_id=payment_id, now=now(),
-        urls=return_urls(payment_id), locale=g.api_user.locale or "de",
-        settings=from_config(current_app.config),
-    )
+    # The checkout speaks the member's language, not the one of this request's headers: the
+    # line items are translated while it is opened, and amounts are formatted for ``locale``.
+    locale = g.api_user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+    with force_locale(locale):
+        pay_service.start_checkout(
+            db.session, gateway(), payment_id=payment_id, now=now(),
+            urls=return_urls(payment_id), locale=locale,
+            settings=from_config(current_app.config),
+        )
 
 
 def _push(payment_id: int) -> None:
@@ -272,8 +282,12 @@ def open_checkout(booking_id: int) -> Response:
 @token_required
 def cancellation_terms(booking_id: int) -> Response:
     booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
+    instant = now()
+    if not ledger.cancellable(booking, by_staff=g.api_user.is_staff, now=instant):
+        # Terms for a cancellation that would be refused (or was made already) mislead.
+        raise BookingError("not_cancellable")
     policy = from_config(current_app.config).refund_policy
-    terms = ledger.cancellation_terms(booking, now=now(), policy=policy)
+    terms = ledger.cancellation_terms(booking, now=instant, policy=policy)
     return jsonify({
         "paid_cents": terms.paid_cents,
         "refund_cents": terms.quote.amount_cents,

@@ -13,6 +13,7 @@ record and then give back (see the late-payment refund in the service).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -132,10 +133,26 @@ def parse_policy(raw: object) -> dict[ResourceKind, tuple[RefundStep, ...]]:
                 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in row)
                 or not 0 <= row[0] <= 24 * 365
                 or not 0 <= row[1] <= 100
+                # 50.5 would be cut to 50 without a word
+                or row[1] != int(row[1])
             ):
                 raise ValueError(
                     f"REFUND_POLICY[{kind_name}]: {row!r} is not [hours >= 0, percent 0..100]"
                 )
             steps.append(RefundStep(timedelta(hours=row[0]), int(row[1])))
-        policy[kind] = tuple(sorted(steps, key=lambda s: s.notice, reverse=True))
+        steps.sort(key=lambda s: s.notice, reverse=True)
+        for earlier, later in itertools.pairwise(steps):
+            if earlier.notice == later.notice:
+                raise ValueError(
+                    f"REFUND_POLICY[{kind_name}]: two steps with "
+                    f"{earlier.notice.total_seconds() / 3600:g} hours of notice"
+                )
+            if later.percent > earlier.percent:
+                raise ValueError(
+                    f"REFUND_POLICY[{kind_name}]: the percentage must not rise as the notice "
+                    f"gets shorter ({later.percent} % at "
+                    f"{later.notice.total_seconds() / 3600:g} h, {earlier.percent} % at "
+                    f"{earlier.notice.total_seconds() / 3600:g} h)"
+                )
+        policy[kind] = tuple(steps)
     return policy

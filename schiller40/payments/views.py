@@ -37,7 +37,7 @@ from ..extensions import db
 from ..templating import money
 from . import ledger, service
 from .gateway import GatewayError
-from .models import Payment, PaymentStatus, RefundStatus
+from .models import Payment, PaymentStatus, RefundReason, RefundStatus
 from .service import ReturnUrls
 from .setup import gateway
 from .simulated import SimulatedGateway
@@ -120,7 +120,7 @@ def booking_detail(booking_id: int) -> str:
             if current_user.is_staff or r.booking_id in (booking.id, None)
         ]
     terms = None
-    if booking.is_active and status is not BookingStatus.EXPIRED and booking.ends_at > instant:
+    if ledger.cancellable(booking, by_staff=current_user.is_staff, now=instant):
         terms = ledger.cancellation_terms(
             booking, now=instant, policy=_settings().refund_policy
         )
@@ -140,7 +140,11 @@ def booking_detail(booking_id: int) -> str:
 @login_required
 def pay(booking_id: int) -> Response:
     booking = _own_booking(booking_id)
-    if booking.payment is None or booking.effective_status(now()) is not BookingStatus.HELD:
+    if (
+        booking.payment is None
+        or booking.payment.status is not PaymentStatus.PENDING  # paid, authorised, failed
+        or booking.effective_status(now()) is not BookingStatus.HELD
+    ):
         flash(_("This booking is not waiting for payment."), "info")
         return redirect(url_for("payments.booking_detail", booking_id=booking_id))
     payment = service.start_checkout(
@@ -193,7 +197,7 @@ def payment_return(payment_id: int) -> Response:
 def cancel(booking_id: int) -> str | Response:
     booking = _own_booking(booking_id)
     instant = now()
-    if not booking.is_active or booking.effective_status(instant) is BookingStatus.EXPIRED:
+    if not ledger.cancellable(booking, by_staff=current_user.is_staff, now=instant):
         flash(_("This booking can no longer be cancelled."), "info")
         return redirect(url_for("payments.booking_detail", booking_id=booking_id))
     form = CancelForm()
@@ -228,11 +232,13 @@ def cancel(booking_id: int) -> str | Response:
 
 
 def _refund_of(payment_id: int | None, booking_id: int) -> int:
+    """What the cancellation gives back (not refunds made by hand before it)."""
     if payment_id is None:
         return 0
     payment = db.session.get(Payment, payment_id)
     assert payment is not None
     return sum(r.amount_cents for r in payment.refunds if r.booking_id == booking_id
+               and r.reason is RefundReason.CANCELLATION
                and r.status is not RefundStatus.FAILED)
 
 
@@ -297,6 +303,10 @@ def refund(booking_id: int) -> Response | str:
     )
     if made.status is RefundStatus.SUCCEEDED:
         flash(_("%(amount)s refunded.", amount=money(made.amount_cents)), "success")
+    elif made.status is RefundStatus.FAILED:
+        # Refused for good: it is not retried, so do not promise that it will be.
+        flash(_("The payment service refused the refund of %(amount)s: %(reason)s",
+                amount=money(made.amount_cents), reason=made.failure_message or "—"), "error")
     else:
         flash(_("The refund of %(amount)s is recorded and will be sent to the payment service "
                 "again shortly.", amount=money(made.amount_cents)), "info")

@@ -78,4 +78,25 @@ def deliver_all(client, server: StripeServer, *types: str) -> list[Any]:
     return [deliver(client, e) for e in chosen]
 
 
+@pytest.fixture
+def other_member(factory, place):
+    """A second member with Mia's tier (no induction)."""
+    from schiller40.extensions import db
+
+    user = factory.user(tier=place.tier, email="jonas@example.org")
+    db.session.commit()
+    return user
+
+
+@pytest.fixture
+def approval_studio(place):
+    """The place, with a studio whose bookings staff approve (card authorised, captured on
+    approval, for bookings that start within seven days)."""
+    from schiller40.extensions import db
+
+    place.studio.requires_approval = True
+    db.session.commit()
+    return place
+
+
 __all__ = ["Api", "deliver", "deliver_all"]

@@ -1,0 +1,458 @@
+"""Paying, cancelling and refunding through the HTML pages, end to end on the embedded
+default (the simulated gateway), as a member's and a staff member's browser use them."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from flask_babel import force_locale, gettext
+from sqlalchemy import func, select
+
+from schiller40.booking.models import Booking, BookingStatus
+from schiller40.extensions import db
+from schiller40.payments.gateway import GatewayRefused, GatewayUnavailable
+from schiller40.payments.models import (
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RefundStatus,
+    SimulatedCheckout,
+)
+from schiller40.payments.setup import KEY
+from tests.factories import PASSWORD
+from tests.html import page
+
+from .helpers import book, fresh
+
+
+def norm(text: str) -> str:
+    """Whitespace as the page reader sees it (no-break spaces in amounts included)."""
+    return " ".join(text.split())
+
+
+def tr(msgid: str, locale: str = "de", **values) -> str:
+    """A message as the page shows it in that language (whatever the translators wrote)."""
+    with force_locale(locale):
+        return norm(gettext(msgid, **values))
+
+
+def text_of(response) -> str:
+    return norm(page(response).text)
+
+
+def browser(app, user):
+    client = app.test_client()
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.data[:300]
+    return client
+
+
+def booked(user, resource, clock, **kw) -> int:
+    return book(user, resource, clock, **kw)[0].id
+
+
+def open_checkout(member, booking_id: int) -> str:
+    """Press "Pay now": the path of the simulated checkout page we are sent to."""
+    response = member.post(f"/bookings/{booking_id}/pay")
+    assert response.status_code == 303, response.data[:300]
+    target = urlsplit(response.headers["Location"])
+    assert target.path.startswith("/pay/simulated/cs_sim_")
+    return target.path
+
+
+def pay(member, booking_id: int) -> None:
+    """The whole round: Pay now, Pay on the checkout, back to our return page."""
+    checkout = open_checkout(member, booking_id)
+    back = member.post(checkout, data={"action": "pay"})
+    assert back.status_code == 303
+    assert member.get(back.headers["Location"]).status_code == 302
+
+
+@pytest.fixture
+def mia(app, place):
+    return browser(app, place.member)
+
+
+@pytest.fixture
+def staff(app, place):
+    return browser(app, place.staff)
+
+
+# --- paying --------------------------------------------------------------------------------------
+
+
+def test_a_member_pays_a_room_on_the_simulated_checkout(app, client, mia, place, clock):
+    booking_id = booked(place.member, place.room, clock)
+    detail = mia.get(f"/bookings/{booking_id}")
+    assert detail.status_code == 200
+    html = page(detail)
+    assert page(detail).find_all("html")[0].attrs["lang"] == "de"
+    shown = text_of(detail)
+    assert tr("reserved, awaiting payment") in shown
+    assert "12,00 €" in shown
+    assert tr("Pay now") in [norm(b.text) for b in html.find_all("button")]
+
+    checkout = open_checkout(mia, booking_id)
+    payment = fresh(Booking, booking_id).payment
+    assert payment.checkout_url.endswith(checkout)
+    # Pressing "Pay now" again goes back to the same checkout.
+    assert open_checkout(mia, booking_id) == checkout
+
+    # The checkout page needs no log-in, like Stripe's: its id is the secret.
+    shown_checkout = client.get(checkout)
+    assert shown_checkout.status_code == 200
+    html = page(shown_checkout)
+    banner = html.find_all("div", **{"class": "test-banner"})
+    assert banner and tr("Test payment – no money moves.") in norm(banner[0].text)
+    assert "12,00 €" in text_of(shown_checkout)
+    buttons = {b.attrs.get("value"): norm(b.text) for b in html.find_all("button")}
+    assert buttons["pay"] == tr("Pay %(amount)s (test)", amount="12,00\xa0€")
+    assert buttons["cancel"] == tr("Cancel")
+
+    paid = client.post(checkout, data={"action": "pay"})
+    assert paid.status_code == 303
+    back = urlsplit(paid.headers["Location"])
+    assert back.path == f"/payments/{payment.id}/return"
+    assert back.query == f"session_id={checkout.rsplit('/', 1)[1]}"
+    returned = mia.get(paid.headers["Location"])
+    assert returned.status_code == 302
+    assert urlsplit(returned.headers["Location"]).path == f"/bookings/{booking_id}"
+
+    confirmed = mia.get(f"/bookings/{booking_id}")
+    shown = text_of(confirmed)
+    assert tr("Thank you: your payment has arrived and your booking is confirmed.") in shown
+    assert tr("confirmed") in shown and tr("Pay now") not in shown
+    booking = fresh(Booking, booking_id)
+    assert booking.status is BookingStatus.CONFIRMED
+    assert booking.payment.status is PaymentStatus.PAID
+    assert booking.payment.received_cents == 1200
+    # Paid once: the checkout now says so, and paying again changes nothing.
+    again = client.post(checkout, data={"action": "pay"})
+    assert again.status_code == 200
+    assert tr("This checkout is already paid.") in text_of(again)
+    assert fresh(Payment, payment.id).received_cents == 1200
+
+
+def test_cancel_on_the_checkout_comes_back_with_the_hold_still_active(mia, client, place,
+                                                                      clock):
+    booking_id = booked(place.member, place.room, clock)
+    checkout = open_checkout(mia, booking_id)
+    cancelled = client.post(checkout, data={"action": "cancel"})
+    assert cancelled.status_code == 303
+    assert urlsplit(cancelled.headers["Location"]).query == "cancelled=1"
+    returned = mia.get(cancelled.headers["Location"])
+    assert returned.status_code == 302
+
+    detail = mia.get(f"/bookings/{booking_id}")
+    shown = text_of(detail)
+    assert tr("The payment was not completed. Your reservation is held for a short while: "
+              "you can pay now or cancel it.") in shown
+    assert tr("Pay now") in shown
+    booking = fresh(Booking, booking_id)
+    assert booking.status is BookingStatus.HELD
+    assert booking.payment.status is PaymentStatus.PENDING
+    # The same checkout can still be paid.
+    assert open_checkout(mia, booking_id) == checkout
+
+
+def test_an_expired_checkout_offers_no_pay_button(mia, client, place, clock):
+    booking_id = booked(place.member, place.room, clock)
+    checkout = open_checkout(mia, booking_id)
+    clock.advance(timedelta(minutes=31))
+    shown = client.get(checkout)
+    assert shown.status_code == 200
+    assert tr("This checkout has expired. The reservation was released; please book again.") \
+        in text_of(shown)
+    assert page(shown).find_all("button", value="pay") == []
+    # Pressing a stale Pay button does not take money either.
+    late = client.post(checkout, data={"action": "pay"})
+    assert late.status_code == 200 and page(late).find_all("button", value="pay") == []
+    row = fresh(SimulatedCheckout, checkout.rsplit("/", 1)[1])
+    assert (row.status, row.received_cents) == ("expired", 0)
+    # The booking page says the hold ran out and offers nothing to pay.
+    detail = mia.get(f"/bookings/{booking_id}")
+    assert tr("expired (not paid in time)") in text_of(detail)
+    assert tr("Pay now") not in text_of(detail)
+    refused = mia.post(f"/bookings/{booking_id}/pay")
+    assert refused.status_code == 302
+    assert fresh(Booking, booking_id).payment.status is PaymentStatus.PENDING
+
+
+# --- cancelling with the refund shown first -----------------------------------------------------
+
+
+def test_the_cancel_page_shows_the_refund_before_cancelling(mia, place, clock):
+    booking_id = booked(place.member, place.room, clock)  # Tuesday 10:00: 25 hours ahead
+    pay(mia, booking_id)
+    terms = mia.get(f"/bookings/{booking_id}/cancel")
+    assert terms.status_code == 200
+    assert tr("If you cancel now, %(amount)s of %(paid)s is refunded (%(percent)d %%).",
+              amount="6,00\xa0€", paid="12,00\xa0€", percent=50) in text_of(terms)
+    assert tr("up to %(hours)d hours before the start: %(percent)d %% back", hours=48,
+              percent=100) in text_of(terms)
+    assert page(terms).by_id("refund") is None  # members do not choose the refund
+    assert fresh(Booking, booking_id).status is BookingStatus.CONFIRMED  # only shown
+
+    done = mia.post(f"/bookings/{booking_id}/cancel", data={"reason": "Plans changed"})
+    assert done.status_code == 302
+    detail = mia.get(done.headers["Location"])
+    shown = text_of(detail)
+    assert tr("Your booking is cancelled. %(amount)s will be refunded to your card (this "
+              "takes a few days).", amount="6,00\xa0€") in shown
+    assert tr("cancelled") in shown
+    booking = fresh(Booking, booking_id)
+    assert booking.status is BookingStatus.CANCELLED
+    assert booking.cancel_reason == "Plans changed"
+    (refund,) = booking.payment.refunds
+    assert (refund.amount_cents, refund.reason, refund.status) == (
+        600, RefundReason.CANCELLATION, RefundStatus.SUCCEEDED)
+    assert booking.payment.refunded_cents == 600
+    # The member sees the refund on the booking page.
+    refunds = page(detail).by_id("refunds-heading")
+    assert refunds is not None and "6,00 €" in shown
+
+
+def test_cancelling_an_unpaid_hold_says_nothing_is_charged(mia, place, clock):
+    booking_id = booked(place.member, place.room, clock)
+    terms = mia.get(f"/bookings/{booking_id}/cancel")
+    assert tr("Nothing has been charged yet, so nothing is charged if you cancel now.") in \
+        text_of(terms)
+    done = mia.post(f"/bookings/{booking_id}/cancel", data={})
+    assert tr("Your booking is cancelled.") in text_of(mia.get(done.headers["Location"]))
+    booking = fresh(Booking, booking_id)
+    assert booking.status is BookingStatus.CANCELLED and booking.payment.refunds == []
+
+
+def test_a_late_cancellation_promises_no_refund_and_started_bookings_offer_none(
+    mia, staff, place, clock
+):
+    late = booked(place.member, place.room, clock, start=8, end=9)  # 23 hours ahead
+    pay(mia, late)
+    assert staff.post(f"/bookings/{late}/refunds", data={"amount": "2,00"}).status_code == 302
+    terms = mia.get(f"/bookings/{late}/cancel")
+    assert tr("If you cancel now, %(amount)s of %(paid)s is refunded (%(percent)d %%).",
+              amount="0,00\xa0€", paid="12,00\xa0€", percent=0) in text_of(terms)
+    done = mia.post(f"/bookings/{late}/cancel", data={})
+    shown = text_of(mia.get(done.headers["Location"]))
+    assert tr("Your booking is cancelled.") in shown
+    # The refund staff made before is not announced as this cancellation's.
+    assert tr("Your booking is cancelled. %(amount)s will be refunded to your card (this "
+              "takes a few days).", amount="2,00\xa0€") not in shown
+    assert [r.reason for r in fresh(Booking, late).payment.refunds] == [RefundReason.STAFF]
+
+    desk = booked(place.member, place.desks[0], clock, start=8, end=13)  # included
+    link = f"/bookings/{desk}/cancel"
+    assert page(mia.get(f"/bookings/{desk}")).find_all("a", href=link) != []
+    clock.advance(timedelta(hours=24))  # Tuesday 09:00: under way
+    assert page(mia.get(f"/bookings/{desk}")).find_all("a", href=link) == []
+    refused = mia.get(link)
+    assert refused.status_code == 302
+    assert tr("This booking can no longer be cancelled.") in text_of(
+        mia.get(refused.headers["Location"]))
+    assert page(staff.get(f"/bookings/{desk}")).find_all("a", href=link) != []
+    assert fresh(Booking, desk).status is BookingStatus.CONFIRMED
+
+
+def test_pay_now_with_the_gateway_down_releases_the_reservation(app, mia, place, clock,
+                                                                monkeypatch):
+    booking_id = booked(place.member, place.room, clock)
+
+    def down(*args, **kwargs):
+        raise GatewayUnavailable("timeout")
+
+    monkeypatch.setattr(app.extensions[KEY], "create_checkout", down)
+    response = mia.post(f"/bookings/{booking_id}/pay")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "60"
+    assert tr("The payment service cannot be reached right now, so your reservation was "
+              "released. Please try again in a few minutes.") in text_of(response)
+    booking = fresh(Booking, booking_id)
+    assert booking.status is BookingStatus.EXPIRED
+    assert booking.payment.status is PaymentStatus.FAILED
+    assert db.session.scalar(select(func.count()).select_from(SimulatedCheckout)) == 0
+
+
+# --- staff: payments, refunds by hand, approval --------------------------------------------------
+
+
+def test_staff_see_the_payment_and_refund_by_hand(app, mia, staff, place, clock,
+                                                   monkeypatch):
+    booking_id = booked(place.member, place.room, clock, start=10, end=12)  # 24 €
+    pay(mia, booking_id)
+    payment_id = fresh(Booking, booking_id).payment_id
+    detail = staff.get(f"/bookings/{booking_id}")
+    assert detail.status_code == 200
+    html = page(detail)
+    section = html.by_id("payments")
+    assert section is not None
+    shown = norm(section.text)
+    assert tr("Payment %(id)s", id=payment_id) in shown
+    assert "simulated" in shown and "paid" in shown and "24,00 €" in shown
+    assert html.by_id("refund") is not None  # the form
+    assert tr("Up to %(left)s can still be refunded.", left="24,00\xa0€") in shown
+    # Members do not see the staff section.
+    assert page(mia.get(f"/bookings/{booking_id}")).by_id("payments") is None
+
+    for bad in ("12,5x", "", "-3", "0,00", "12,505", "1.250,00"):
+        refused = staff.post(f"/bookings/{booking_id}/refunds", data={"amount": bad})
+        assert refused.status_code == 302, bad
+        assert refused.headers["Location"].endswith(f"/bookings/{booking_id}#refund")
+    assert tr("Please enter the amount in euros, for example 12,50.") in text_of(
+        staff.get(f"/bookings/{booking_id}"))
+    too_much = staff.post(f"/bookings/{booking_id}/refunds", data={"amount": "24,01"})
+    assert too_much.status_code == 422
+    assert db.session.scalar(select(func.count()).select_from(Refund)) == 0
+
+    made = staff.post(f"/bookings/{booking_id}/refunds",
+                      data={"amount": "12,50", "note": "Beamer defekt"})
+    assert made.status_code == 302
+    after = staff.get(made.headers["Location"])
+    assert tr("%(amount)s refunded.", amount="12,50\xa0€") in text_of(after)
+    (refund,) = fresh(Payment, payment_id).refunds
+    assert (refund.amount_cents, refund.reason, refund.status, refund.note) == (
+        1250, RefundReason.STAFF, RefundStatus.SUCCEEDED, "Beamer defekt")
+    assert refund.created_by_id == place.staff.id
+    rows = [norm(r.text) for r in page(after).find_all("tr")]
+    assert any("12,50 €" in r and "Beamer defekt" in r and place.staff.name in r for r in rows)
+    assert tr("Up to %(left)s can still be refunded.", left="11,50\xa0€") in text_of(after)
+
+    # The gateway says no: staff are told so, not that it will be retried.
+    def refuse(*args, **kwargs):
+        raise GatewayRefused("charge disputed")
+
+    monkeypatch.setattr(app.extensions[KEY], "refund", refuse)
+    failed = staff.post(f"/bookings/{booking_id}/refunds", data={"amount": "1"})
+    shown = text_of(staff.get(failed.headers["Location"]))
+    assert tr("The payment service refused the refund of %(amount)s: %(reason)s",
+              amount="1,00\xa0€", reason="charge disputed") in shown
+    refunds = fresh(Payment, payment_id).refunds
+    assert [(r.amount_cents, r.status) for r in refunds] == [
+        (1250, RefundStatus.SUCCEEDED), (100, RefundStatus.FAILED)]
+    assert tr("Up to %(left)s can still be refunded.", left="11,50\xa0€") in shown
+
+
+def authorised(member_browser, place, clock, start: int) -> int:
+    booking_id = booked(place.member, place.studio, clock, start=start, end=start + 2)
+    pay(member_browser, booking_id)
+    payment = fresh(Booking, booking_id).payment
+    assert payment.status is PaymentStatus.AUTHORIZED
+    return booking_id
+
+
+def test_staff_approve_or_reject_an_authorised_studio_booking(mia, staff, approval_studio, clock):
+    approve_id = authorised(mia, approval_studio, clock, start=10)
+    reject_id = authorised(mia, approval_studio, clock, start=14)
+    member_view = text_of(mia.get(f"/bookings/{approve_id}"))
+    assert tr("reserved, awaiting approval by the studio team") in member_view
+    assert tr("Approve and charge") not in member_view and tr("Pay now") not in member_view
+    # Authorised already: "pay" again is answered with a note, not an error page.
+    again = mia.post(f"/bookings/{approve_id}/pay")
+    assert again.status_code == 302
+    assert tr("This booking is not waiting for payment.") in text_of(
+        mia.get(again.headers["Location"]))
+
+    staff_view = page(staff.get(f"/bookings/{approve_id}"))
+    labels = [norm(b.text) for b in staff_view.find_all("button")]
+    assert tr("Approve and charge") in labels and tr("Reject") in labels
+
+    approved = staff.post(f"/bookings/{approve_id}/approve")
+    assert approved.status_code == 302
+    assert tr("Approved: the booking is confirmed and the amount charged.") in text_of(
+        staff.get(approved.headers["Location"]))
+    booking = fresh(Booking, approve_id)
+    assert booking.status is BookingStatus.CONFIRMED
+    assert booking.payment.status is PaymentStatus.PAID
+    assert booking.payment.received_cents == booking.price_gross_cents > 0
+
+    rejected = staff.post(f"/bookings/{reject_id}/reject", data={"reason": "Dreharbeiten"})
+    assert rejected.status_code == 302
+    assert tr("Rejected: the booking is cancelled and the card authorisation released.") in \
+        text_of(staff.get(rejected.headers["Location"]))
+    booking = fresh(Booking, reject_id)
+    assert booking.status is BookingStatus.CANCELLED
+    assert booking.cancel_reason == "Dreharbeiten"
+    assert booking.payment.status is PaymentStatus.CANCELLED
+    assert booking.payment.received_cents == 0
+    # Nothing left to decide: the buttons are gone, and a second press is refused.
+    assert tr("Approve and charge") not in text_of(staff.get(f"/bookings/{reject_id}"))
+    assert staff.post(f"/bookings/{reject_id}/approve").status_code == 409
+
+
+# --- what a member must not reach ----------------------------------------------------------------
+
+
+def test_a_member_gets_404_for_what_is_not_theirs(app, mia, place, clock, other_member):
+    theirs = booked(other_member, place.room, clock, start=14, end=15)
+    their_browser = browser(app, other_member)
+    checkout = open_checkout(their_browser, theirs)
+    payment_id = fresh(Booking, theirs).payment_id
+    own = booked(place.member, place.room, clock)
+    own_payment = fresh(Booking, own).payment_id
+    pay(mia, own)
+
+    for method, path in [
+        ("GET", f"/bookings/{theirs}"),
+        ("POST", f"/bookings/{theirs}/pay"),
+        ("GET", f"/bookings/{theirs}/cancel"),
+        ("POST", f"/bookings/{theirs}/cancel"),
+        ("GET", f"/payments/{payment_id}/return"),
+        ("GET", "/bookings/999999"),
+        # Staff endpoints, even for the member's own booking.
+        ("POST", f"/bookings/{own}/approve"),
+        ("POST", f"/bookings/{own}/reject"),
+        ("POST", f"/bookings/{own}/refunds"),
+        ("GET", f"/pay/simulated/cs_sim_{secrets.token_urlsafe(18)}"),
+        ("GET", "/pay/simulated/not-a-checkout"),
+        ("POST", f"/pay/simulated/cs_sim_{secrets.token_urlsafe(18)}"),
+    ]:
+        response = mia.open(path, method=method, data={"amount": "12,00", "action": "pay"})
+        assert response.status_code == 404, (method, path, response.status_code)
+    assert fresh(Booking, theirs).status is BookingStatus.HELD
+    assert fresh(Payment, own_payment).refunds == []
+    assert fresh(SimulatedCheckout, checkout.rsplit("/", 1)[1]).status == "open"
+
+
+def test_logged_out_visitors_are_sent_to_log_in(client, place, clock):
+    booking_id = booked(place.member, place.room, clock)
+    for method, path in [("GET", f"/bookings/{booking_id}"),
+                         ("POST", f"/bookings/{booking_id}/pay"),
+                         ("GET", f"/bookings/{booking_id}/cancel")]:
+        response = client.open(path, method=method)
+        assert response.status_code == 302, path
+        assert urlsplit(response.headers["Location"]).path == "/login"
+
+
+# --- English -----------------------------------------------------------------------------------
+
+
+def test_the_pages_in_english(app, client, place, clock):
+    place.member.locale = "en"
+    db.session.commit()
+    mia = browser(app, place.member)
+    booking_id = booked(place.member, place.room, clock)
+    detail = mia.get(f"/bookings/{booking_id}")
+    assert page(detail).find_all("html")[0].attrs["lang"] == "en"
+    shown = text_of(detail)
+    assert "reserved, awaiting payment" in shown and "€12.00" in shown
+    assert "Pay now" in [norm(b.text) for b in page(detail).find_all("button")]
+
+    checkout = open_checkout(mia, booking_id)
+    shown_checkout = mia.get(checkout)
+    assert "Test payment – no money moves." in text_of(shown_checkout)
+    assert "Pay €12.00 (test)" in text_of(shown_checkout)
+    # The line item was written in the member's language too.
+    row = fresh(SimulatedCheckout, checkout.rsplit("/", 1)[1])
+    assert "€1.92" in row.line_items[0]["description"]
+    assert "VAT" in row.line_items[0]["description"]
+
+    paid = mia.post(checkout, data={"action": "pay"})
+    after = mia.get(mia.get(paid.headers["Location"]).headers["Location"])
+    shown = text_of(after)
+    assert "Thank you: your payment has arrived and your booking is confirmed." in shown
+    assert "confirmed" in shown
+    terms = text_of(mia.get(f"/bookings/{booking_id}/cancel"))
+    assert "If you cancel now, €6.00 of €12.00 is refunded (50 %)." in terms
