@@ -113,6 +113,12 @@ def _resolve_payments(cfg: dict[str, Any]) -> None:
     if provider == "stripe" and not cfg.get("STRIPE_SECRET_KEY"):
         raise ConfigError("SCHILLER40_PAYMENT_GATEWAY=stripe needs SCHILLER40_STRIPE_SECRET_KEY")
     cfg["PAYMENT_PROVIDER"] = provider
+    hold = cfg.get("BOOKING_HOLD_MINUTES")
+    # Stripe keeps a checkout open for 24 hours at most; a longer hold could never be paid.
+    if not isinstance(hold, int) or isinstance(hold, bool) or not 1 <= hold <= 24 * 60:
+        raise ConfigError(
+            f"SCHILLER40_BOOKING_HOLD_MINUTES={hold!r} must be a whole number from 1 to 1440"
+        )
     try:
         parse_policy(cfg.get("REFUND_POLICY"))
     except ValueError as exc:

@@ -118,6 +118,9 @@ def test_the_embedded_default_simulates_payments(tmp_path):
         ({"REFUND_POLICY": {"desk": [[24, 150]]}}, "is not [hours >= 0, percent 0..100]"),
         ({"REFUND_POLICY": {"boat": [[24, 100]]}}, "unknown resource kind 'boat'"),
         ({"REFUND_POLICY": [[24, 100]]}, "must map a resource kind"),
+        ({"BOOKING_HOLD_MINUTES": 1441}, "must be a whole number from 1 to 1440"),
+        ({"BOOKING_HOLD_MINUTES": 0}, "must be a whole number from 1 to 1440"),
+        ({"BOOKING_HOLD_MINUTES": "30"}, "must be a whole number from 1 to 1440"),
     ],
 )
 def test_bad_payment_settings_stop_the_start(tmp_path, changes, problem):

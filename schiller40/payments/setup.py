@@ -12,10 +12,13 @@ KEY = "schiller40.payment_gateway"
 
 
 def _simulated_checkout_url(checkout_id: str) -> str:
-    if has_request_context():
-        return url_for("payments.simulated_checkout", checkout_id=checkout_id, _external=True)
+    """Absolute, on the same host as the return addresses: ``PUBLIC_URL`` when set, else the
+    request's (a CLI run without either gets a path)."""
+    path = f"/pay/simulated/{checkout_id}"
     public = str(current_app.config.get("PUBLIC_URL") or "").rstrip("/")
-    return f"{public}/pay/simulated/{checkout_id}"
+    if not public and has_request_context():
+        return url_for("payments.simulated_checkout", checkout_id=checkout_id, _external=True)
+    return f"{public}{path}"
 
 
 def init_app(app: Flask) -> None:

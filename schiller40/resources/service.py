@@ -31,3 +31,22 @@ def set_feed_for_members(
         )
     session.commit()
     return resource
+
+
+def set_requires_approval(
+    session: Session, *, slug: str, required: bool, now: datetime, actor_id: int | None = None
+) -> Resource:
+    """Make staff approve each paid booking of a resource (the card is authorised first and
+    charged on approval). Bookings already made keep how they were paid."""
+    begin_write(session)
+    resource = session.scalar(select(Resource).where(Resource.slug == slug))
+    if resource is None:
+        raise NotFound(f"There is no resource {slug!r}.")
+    if resource.requires_approval != required:
+        resource.requires_approval = required
+        audit.record(
+            session, action="resource.requires_approval_changed", now=now, actor_id=actor_id,
+            object_type="resource", object_id=resource.id, details={"required": required},
+        )
+    session.commit()
+    return resource

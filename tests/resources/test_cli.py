@@ -1,4 +1,4 @@
-"""`flask resources member-feed SLUG on|off` opens a studio's calendar to members."""
+"""`flask resources member-feed|approval SLUG on|off`: resource switches for operators."""
 
 from __future__ import annotations
 
@@ -40,3 +40,24 @@ def test_unknown_resources_and_desks_are_refused(cli, factory):
         assert result.exit_code == 1
         assert "no studio or room" in result.output
     assert cli("resources", "member-feed", "desk-1", "maybe").exit_code == 2
+
+
+def test_approval_is_switched_on_and_off_and_audited(cli, factory):
+    location = factory.location()
+    studio = factory.resource(location=location, kind=ResourceKind.STUDIO, slug="studio")
+    db.session.commit()
+    result = cli("resources", "approval", "studio", "on")
+    assert result.exit_code == 0, result.output
+    assert "need staff approval" in result.output
+    db.session.expire_all()
+    assert db.session.get(type(studio), studio.id).requires_approval is True
+    assert cli("resources", "approval", "studio", "on").exit_code == 0  # no change, no entry
+    assert "charged at once" in cli("resources", "approval", "studio", "off").output
+    db.session.expire_all()
+    assert db.session.get(type(studio), studio.id).requires_approval is False
+    actions = db.session.scalars(select(AuditEntry.details).where(
+        AuditEntry.action == "resource.requires_approval_changed",
+        AuditEntry.object_id == studio.id)).all()
+    assert actions == [{"required": True}, {"required": False}]
+    unknown = cli("resources", "approval", "nope", "on")
+    assert unknown.exit_code == 1 and "no resource 'nope'" in unknown.output
