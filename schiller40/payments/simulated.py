@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -93,8 +94,16 @@ class SimulatedGateway:
     # --- the gateway interface -------------------------------------------------------------
 
     def create_checkout(self, request: CheckoutRequest, *, now: datetime) -> Checkout:
+        key = f"checkout-{request.idempotency_key}"
+        try:
+            return self._create(request, key, now=now)
+        except IntegrityError:
+            # Two requests with one key at once (a double click): the other one inserted
+            # first. Answer with its checkout, as Stripe answers a repeated key.
+            return self._create(request, key, now=now)
+
+    def _create(self, request: CheckoutRequest, key: str, *, now: datetime) -> Checkout:
         with self._session() as session:
-            key = f"checkout-{request.idempotency_key}"
             row = session.scalar(
                 select(SimulatedCheckout).where(SimulatedCheckout.idempotency_key == key)
             )
@@ -127,6 +136,7 @@ class SimulatedGateway:
                     created_at=now,
                 )
                 session.add(row)
+                session.flush()  # a concurrent insert with the same key fails here
             return self._snapshot(row)
 
     def get_checkout(self, checkout_id: str, *, now: datetime) -> Checkout:

@@ -37,7 +37,7 @@ from ..extensions import db
 from ..templating import money
 from . import ledger, service
 from .gateway import GatewayError
-from .models import Payment, PaymentStatus, RefundReason, RefundStatus
+from .models import Payment, PaymentStatus, RefundReason, RefundStatus, SimulatedCheckout
 from .service import ReturnUrls
 from .setup import gateway
 from .simulated import SimulatedGateway
@@ -323,6 +323,10 @@ def _simulation() -> SimulatedGateway:
     return found
 
 
+def _back_from_checkout(row: SimulatedCheckout, checkout_id: str) -> Response:
+    return redirect(row.success_url.replace("{CHECKOUT_SESSION_ID}", checkout_id), code=303)
+
+
 @bp.route("/pay/simulated/<checkout_id>", methods=["GET", "POST"])
 def simulated_checkout(checkout_id: str) -> str | Response:
     """Stands in for Stripe's hosted page: no log-in (the id is the secret, as on Stripe)."""
@@ -334,23 +338,28 @@ def simulated_checkout(checkout_id: str) -> str | Response:
     if row is None:
         abort(404)
     form = FlaskForm()
-    if request.method == "POST" and form.validate_on_submit() and row.status == "open":
+    if request.method == "POST" and form.validate_on_submit():
         action = request.form.get("action")
-        if action == "cancel":
+        if action not in ("pay", "cancel"):
+            abort(400)
+        if action == "cancel" and row.status == "open":
             return redirect(row.cancel_url, code=303)
-        if action == "pay":
+        if action == "pay" and row.status == "open":
             try:
                 simulation.complete(checkout_id, now=instant)
             except GatewayError:
-                abort(409)
-            # The same path a verified Stripe webhook takes.
-            service.handle_event(
-                db.session, simulation, event_id=f"evt_sim_{uuid.uuid4().hex}",
-                event_type="checkout.session.completed", object_id=checkout_id, now=instant,
-                settings=_settings(),
-            )
-            return redirect(
-                row.success_url.replace("{CHECKOUT_SESSION_ID}", checkout_id), code=303
-            )
-        abort(400)
+                # Paid by another click a moment ago, or run out meanwhile: see below.
+                row = simulation.view(checkout_id, now=instant)
+                assert row is not None
+            else:
+                # The same path a verified Stripe webhook takes.
+                service.handle_event(
+                    db.session, simulation, event_id=f"evt_sim_{uuid.uuid4().hex}",
+                    event_type="checkout.session.completed", object_id=checkout_id,
+                    now=instant, settings=_settings(),
+                )
+                return _back_from_checkout(row, checkout_id)
+        if action == "pay" and row.status == "complete":
+            # A second click on Pay (a double click, a resent form) ends where the first did.
+            return _back_from_checkout(row, checkout_id)
     return render_template("payments/simulated_checkout.html", row=row, form=form)

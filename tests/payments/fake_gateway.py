@@ -110,7 +110,11 @@ class FakeGateway:
             remote = Remote(id=f"cs_fake_{next(self._ids)}", request=request)
             self.remotes[remote.id] = remote
             self._by_key[request.idempotency_key] = remote.id
-        return self.snapshot(self.remotes[self._by_key[request.idempotency_key]])
+        remote = self.remotes[self._by_key[request.idempotency_key]]
+        if remote.request != request:
+            # As Stripe answers a key reused with other parameters (HTTP 400).
+            raise GatewayRefused("idempotency key used before with other parameters")
+        return self.snapshot(remote)
 
     def get_checkout(self, checkout_id: str, *, now: datetime) -> Checkout:
         self._check("get_checkout")

@@ -4,10 +4,12 @@ default (the simulated gateway), as a member's and a staff member's browser use 
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from flask.testing import FlaskClient
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
@@ -130,11 +132,45 @@ def test_a_member_pays_a_room_on_the_simulated_checkout(app, client, mia, place,
     assert booking.status is BookingStatus.CONFIRMED
     assert booking.payment.status is PaymentStatus.PAID
     assert booking.payment.received_cents == 1200
-    # Paid once: the checkout now says so, and paying again changes nothing.
+    # Paid once: the checkout now says so; paying again goes back as the first click did
+    # and takes nothing more; a made-up action is refused.
+    assert tr("This checkout is already paid.") in text_of(client.get(checkout))
     again = client.post(checkout, data={"action": "pay"})
-    assert again.status_code == 200
-    assert tr("This checkout is already paid.") in text_of(again)
+    assert (again.status_code, again.headers["Location"]) == (303, paid.headers["Location"])
+    assert client.post(checkout, data={"action": "refund"}).status_code == 400
     assert fresh(Payment, payment.id).received_cents == 1200
+    assert fresh(SimulatedCheckout, checkout.rsplit("/", 1)[1]).received_cents == 1200
+
+
+def test_pay_clicked_several_times_at_once_pays_once(app, mia, place, clock):
+    booking_id = booked(place.member, place.room, clock)
+    checkout = open_checkout(mia, booking_id)
+    db.session.commit()
+    clicks = 4
+    barrier = threading.Barrier(clicks)
+    answers: list[object] = []
+
+    def click() -> None:
+        client = FlaskClient(app, app.response_class)  # its own context, like a browser tab
+        try:
+            barrier.wait(timeout=30)
+            response = client.post(checkout, data={"action": "pay"})
+            answers.append((response.status_code, response.headers.get("Location")))
+        except Exception as exc:  # reported by the assertion below
+            answers.append(exc)
+
+    threads = [threading.Thread(target=click, daemon=True) for _ in range(clicks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Every click lands on the return page (none on an error page), and money moves once.
+    assert len(set(answers)) == 1 and len(answers) == clicks, answers
+    status, location = answers[0]
+    assert status == 303 and "/return?session_id=" in location
+    payment = fresh(Booking, booking_id).payment
+    assert (payment.status, payment.received_cents) == (PaymentStatus.PAID, 1200)
+    assert fresh(Booking, booking_id).status is BookingStatus.CONFIRMED
 
 
 def test_cancel_on_the_checkout_comes_back_with_the_hold_still_active(mia, client, place,
@@ -214,6 +250,28 @@ def test_the_cancel_page_shows_the_refund_before_cancelling(mia, place, clock):
     # The member sees the refund on the booking page.
     refunds = page(detail).by_id("refunds-heading")
     assert refunds is not None and "6,00 €" in shown
+
+
+def test_staff_choose_the_refund_when_cancelling(mia, staff, place, clock):
+    booking_id = booked(place.member, place.room, clock)  # by the policy: half back
+    pay(mia, booking_id)
+    form = page(staff.get(f"/bookings/{booking_id}/cancel"))
+    assert {i.attrs["value"] for i in form.find_all("input", type="radio")} == {
+        "policy", "full", "none"}
+    done = staff.post(f"/bookings/{booking_id}/cancel",
+                      data={"refund": "full", "reason": "Heizung ausgefallen"})
+    assert done.status_code == 302
+    booking = fresh(Booking, booking_id)
+    assert booking.status is BookingStatus.CANCELLED
+    assert booking.cancelled_by_id == place.staff.id
+    assert [(r.amount_cents, r.status) for r in booking.payment.refunds] == [
+        (1200, RefundStatus.SUCCEEDED)]
+    # A member's form has no choice, and a forged one is not taken.
+    other = booked(place.member, place.room, clock, start=14, end=15)
+    pay(mia, other)
+    assert page(mia.get(f"/bookings/{other}/cancel")).find_all("input", type="radio") == []
+    mia.post(f"/bookings/{other}/cancel", data={"refund": "full"})
+    assert [r.amount_cents for r in fresh(Booking, other).payment.refunds] == [600]
 
 
 def test_cancelling_an_unpaid_hold_says_nothing_is_charged(mia, place, clock):

@@ -3,6 +3,7 @@ service relies on it, since it is what runs when no payment provider is configur
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -173,3 +174,29 @@ def test_expiring_an_open_checkout_closes_it_for_good(gateway, clock):
     # A create with the same key still answers with the (expired) checkout: no second one.
     assert gateway.create_checkout(request_for(clock), now=clock()).status == "expired"
     assert rows() == 1
+
+
+def test_concurrent_creates_with_one_key_make_one_checkout(app, gateway, clock):
+    """Two "Pay now" clicks at once send the same key: both get the one checkout."""
+    racers = 4
+    barrier = threading.Barrier(racers)
+    results: list[object] = []
+
+    def create() -> None:
+        with app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                results.append(gateway.create_checkout(request_for(clock), now=clock()).id)
+            except Exception as exc:  # reported by the assertion below
+                results.append(exc)
+
+    for _round in range(3):
+        results.clear()
+        threads = [threading.Thread(target=create, daemon=True) for _ in range(racers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(results) == racers and len(set(results)) == 1, results
+        assert isinstance(results[0], str)
+        assert rows() == 1
