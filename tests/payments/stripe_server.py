@@ -279,16 +279,18 @@ class StripeServer:
             self._idempotency: dict[str, tuple[str, Params, int, dict[str, Any]]] = {}
             self._created: Counter[str] = Counter()
             self._log: list[LoggedRequest] = []
-            self._fail_next: list[int] = []
+            self._fail_next: list[tuple[int, str | None]] = []
             self.down = False
             self.delay_seconds = 0.0
 
     # test controls: faults and inspection
 
-    def fail_next(self, n: int, status: int = 500) -> None:
-        """The next ``n`` API requests answer ``status`` with an ``api_error`` body."""
+    def fail_next(self, n: int, status: int = 500, *, path: str | None = None) -> None:
+        """The next ``n`` API requests answer ``status`` with an ``api_error`` body; with
+        ``path``, only requests whose path starts with it (e.g. ``"/v1/refunds"``), so a test
+        can let the reads through and fail one write."""
         with self._lock:
-            self._fail_next.extend([status] * n)
+            self._fail_next.extend([(status, path)] * n)
 
     def created_count(self, kind: str) -> int:
         """How many objects of ``kind`` ("checkout.session", "refund", ...) were really created,
@@ -357,6 +359,7 @@ class StripeServer:
                 "currency": "eur", "capture_method": session["_capture_method"],
                 "metadata": dict(session["_pi_metadata"]), "latest_charge": None,
                 "cancellation_reason": None, "status": "processing",
+                "_async": outcome == "processing",
             })
             charge = self._create("ch", "charge", {
                 "amount": amount, "amount_captured": 0, "amount_refunded": 0, "refunded": False,
@@ -396,6 +399,22 @@ class StripeServer:
                 self._record("payment_intent.payment_failed", pi)
                 self._record("checkout.session.async_payment_failed", session)
             return self._public(pi)
+
+    def settle_refund(self, refund_id: str, succeeded: bool = True) -> dict[str, Any]:
+        """A ``pending`` refund (of an async payment such as SEPA, which Stripe sends back by
+        bank transfer over days) succeeds or fails; a failed one is no longer refunded."""
+        with self._lock:
+            refund = self._get("re", refund_id, control=True)
+            if refund["status"] != "pending":
+                raise ControlError(f"refund {refund_id} is {refund['status']}, not pending")
+            refund["status"] = "succeeded" if succeeded else "failed"
+            if not succeeded:
+                charge = self._objects["ch"][refund["charge"]]
+                charge["amount_refunded"] -= refund["amount"]
+                charge["refunded"] = False
+            self._record("charge.refund.updated", refund)
+            self._record("refund.updated" if succeeded else "refund.failed", refund)
+            return self._public(refund)
 
     def expire_checkout(self, session_id: str) -> dict[str, Any]:
         """Expire an open session now, as the API's expire endpoint does."""
@@ -530,8 +549,11 @@ class StripeServer:
 
     def _handle(self, request: Request, key: str | None) -> tuple[int, dict[str, Any], bool]:
         """Faults, authentication, idempotency, then the endpoint. Runs under the lock."""
-        if self.down or self._fail_next:
-            status = 503 if self.down else self._fail_next.pop(0)
+        failure = None if self.down else next(
+            (i for i, (_, path) in enumerate(self._fail_next)
+             if path is None or request.path.startswith(path)), None)
+        if self.down or failure is not None:
+            status = 503 if failure is None else self._fail_next.pop(failure)[0]
             body = ApiError(status, "Fake Stripe: injected failure.", type_="api_error").body
             return status, body, False
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -771,7 +793,10 @@ class StripeServer:
         if reason is not None:
             _choice(reason, REFUND_REASONS, "reason")
         refund = self._create("re", "refund", {
-            "amount": amount, "currency": "eur", "status": "succeeded",
+            # Card refunds succeed at once (in test mode); async methods' refunds are
+            # pending until settle_refund.
+            "amount": amount, "currency": "eur",
+            "status": "pending" if pi.get("_async") else "succeeded",
             "payment_intent": pi["id"], "charge": charge["id"], "reason": reason,
             "metadata": _metadata(params.get("metadata"), "metadata"),
         })
