@@ -36,7 +36,11 @@ def reconcile_command(recent_days: int) -> None:
     click.echo(
         f"{found.name}: checked {report.checked} payment(s), repaired {report.changed}, "
         f"unreachable for {len(report.failed)}"
-        + (f" ({', '.join(str(i) for i in report.failed)})" if report.failed else "")
     )
     if report.failed:
+        click.echo(
+            f"Error: {found.name} could not be reached for payment(s) "
+            f"{', '.join(str(i) for i in report.failed)}; they are retried on the next run.",
+            err=True,
+        )
         raise SystemExit(1)

@@ -24,6 +24,7 @@ from typing import Any
 
 from babel.dates import format_datetime
 from babel.numbers import format_currency
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -97,10 +98,15 @@ def _line_item(booking: Booking, locale: str) -> LineItem:
         f"–{format_datetime(booking.ends_at, 'HH:mm', tzinfo=tz, locale=locale)}"
     )
     vat = format_currency(booking.price_tax_cents / 100, "EUR", locale=locale)
+    # In the member's language, not the request's: the API answers a token, which carries
+    # no Accept-Language, and Stripe shows this text on its page and on the receipt.
+    with force_locale(locale):
+        description = str(
+            _l("Booking %(id)s · includes 19 %% VAT (%(vat)s)", id=booking.id, vat=vat)
+        )
     return LineItem(
         name=f"{resource.name}, {when}",
-        description=str(_l("Booking %(id)s · includes 19 %% VAT (%(vat)s)", id=booking.id,
-                           vat=vat)),
+        description=description,
         amount_cents=booking.price_gross_cents,
     )
 
@@ -219,9 +225,10 @@ class Applied:
 
 def refresh(
     session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime,
-    settings: BookingSettings,
+    settings: BookingSettings, strict: bool = False,
 ) -> Payment:
-    """Fetch the payment's checkout and apply it; then push what follows."""
+    """Fetch the payment's checkout and apply it; then push what follows (``strict``: see
+    ``push``)."""
     payment = session.get(Payment, payment_id)
     if payment is None:
         raise NotFound()
@@ -230,7 +237,9 @@ def refresh(
     if checkout_id is not None:
         checkout = gateway.get_checkout(checkout_id, now=now)
         _apply(session, payment_id, checkout, now=now, settings=settings)
-    return push(session, gateway, payment_id=payment_id, now=now, settings=settings)
+    return push(
+        session, gateway, payment_id=payment_id, now=now, settings=settings, strict=strict
+    )
 
 
 def handle_event(
@@ -254,9 +263,11 @@ def handle_event(
         session.rollback()
         return "duplicate"
     checkout_id: str | None = None
-    if event_type.startswith("checkout.session."):
+    if not object_id:
+        pass  # an object without an id (a balance): nothing of ours
+    elif event_type.startswith("checkout.session."):
         checkout_id = object_id
-    elif event_type.startswith(("charge.", "payment_intent.")):
+    elif event_type.startswith("payment_intent.") or _is_charge_event(event_type):
         intent_id = (
             object_id if event_type.startswith("payment_intent.")
             else gateway.intent_of_charge(object_id)
@@ -265,6 +276,13 @@ def handle_event(
             checkout_id = session.scalar(
                 select(Payment.checkout_id).where(Payment.payment_intent_id == intent_id)
             )
+    elif event_type.startswith(("refund.", "charge.refund.")):
+        # A refund of ours that Stripe had accepted as pending has succeeded or failed. Only
+        # ones we know by id: a refund made in the dashboard comes with "charge.refunded".
+        checkout_id = session.scalar(
+            select(Payment.checkout_id).join(Refund, Refund.payment_id == Payment.id)
+            .where(Refund.provider_refund_id == object_id)
+        )
     session.rollback()
     checkout = gateway.get_checkout(checkout_id, now=now) if checkout_id else None
     payment_id = _payment_for(session, checkout)
@@ -291,6 +309,14 @@ def handle_event(
         return "duplicate"
     push(session, gateway, payment_id=payment_id, now=now, settings=settings)
     return "handled"
+
+
+def _is_charge_event(event_type: str) -> bool:
+    """``charge.refunded``, ``charge.succeeded``, ...: the event's object is a charge. Not
+    ``charge.dispute.*`` or ``charge.refund.updated``, whose objects are a dispute or a refund:
+    asking for those as charges fails, and the webhook would answer 503 until Stripe gives up
+    on it."""
+    return event_type.startswith("charge.") and event_type.count(".") == 1
 
 
 def _payment_for(session: Session, checkout: Checkout | None) -> int | None:
@@ -350,6 +376,14 @@ def _apply(
             late = _refund_excess(session, payment, now=now)
             if late is not None:
                 applied.refunds.append(late)
+        elif after is PaymentStatus.PROCESSING:
+            # A slow method (SEPA) settles days later. The member has paid as far as they
+            # can: the slot stays theirs until the money arrives or the debit fails, at most
+            # until the booking ends. (The checkout's 30 minutes would give it away.)
+            for booking in payment.bookings:
+                if booking.status is BookingStatus.HELD:
+                    booking.hold_expires_at = max(booking.hold_expires_at or now, booking.ends_at)
+                    booking.updated_at = now
         elif after is PaymentStatus.AUTHORIZED:
             held = [b for b in payment.bookings if b.status is BookingStatus.HELD]
             deadline = ledger.approval_deadline(held, now)
@@ -468,11 +502,13 @@ def _release(
 
 def push(
     session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime,
-    settings: BookingSettings,
+    settings: BookingSettings, strict: bool = False,
 ) -> Payment:
     """Carry out what our records say is due at the gateway, then learn the result.
 
     Failures are logged and left for ``reconcile``: the decision is already committed.
+    ``strict`` (reconcile itself) raises ``GatewayUnavailable`` instead, so what is still
+    owed at the gateway is reported rather than counted as done.
     """
     for _round in range(3):
         payment = session.get(Payment, payment_id)
@@ -490,6 +526,8 @@ def push(
                 checkout = gateway.get_checkout(checkout_id, now=now)
                 _apply(session, payment_id, checkout, now=now, settings=settings)
         except GatewayUnavailable as exc:
+            if strict:
+                raise
             log.warning("payment %s: gateway unavailable, left for reconcile: %s",
                         payment_id, exc)
             break
@@ -514,11 +552,17 @@ def _due(payment: Payment, now: datetime) -> list[Action]:
             actions.append(_cancel_authorization)
         elif payment.approved_at is not None:
             actions.append(_capture)
-    if any(r.status is RefundStatus.PENDING for r in payment.refunds) and (
-        payment.payment_intent_id
-    ):
+    if any(_unsent(r) for r in payment.refunds) and payment.payment_intent_id:
         actions.append(_send_refunds)
     return actions
+
+
+def _unsent(refund: Refund) -> bool:
+    """Recorded, and the gateway has not accepted it yet. One it accepted and still shows as
+    pending (a SEPA refund goes back by bank transfer, over days) is never sent again: the
+    idempotency key would answer for 24 hours only, and then make a second refund. Pulling
+    the checkout (``_sync_refunds``) learns how it ends."""
+    return refund.status is RefundStatus.PENDING and refund.provider_refund_id is None
 
 
 def _expire(session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime) -> None:
@@ -563,10 +607,7 @@ def _send_refunds(
     payment = session.get(Payment, payment_id)
     assert payment is not None and payment.payment_intent_id is not None
     intent_id = payment.payment_intent_id
-    pending = [
-        (r.id, r.amount_cents, r.idempotency_key)
-        for r in payment.refunds if r.status is RefundStatus.PENDING
-    ]
+    pending = [(r.id, r.amount_cents, r.idempotency_key) for r in payment.refunds if _unsent(r)]
     session.rollback()
     for refund_id, amount, key in pending:
         try:
@@ -787,7 +828,10 @@ def reconcile(
         report.checked += 1
         before = _fingerprint(session, payment_id)
         try:
-            refresh(session, gateway, payment_id=payment_id, now=now, settings=settings)
+            refresh(
+                session, gateway, payment_id=payment_id, now=now, settings=settings,
+                strict=True,
+            )
         except GatewayError as exc:
             session.rollback()
             log.warning("reconcile: payment %s: %s", payment_id, exc)

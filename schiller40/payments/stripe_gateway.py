@@ -125,7 +125,12 @@ class StripeGateway:
         intent = _field(session, "payment_intent")
         refunds: tuple[RemoteRefund, ...] = ()
         charge = _field(intent, "latest_charge") if intent is not None else None
-        if charge is not None and not isinstance(charge, str) and _field(charge, "amount_refunded"):
+        # Whenever money was taken, not only when the charge shows some refunded: a refund
+        # that fails after Stripe accepted it is taken off ``amount_refunded`` again, and we
+        # must still learn that it failed.
+        if charge is not None and not isinstance(charge, str) and (
+            _field(charge, "amount_captured") or _field(charge, "amount_refunded")
+        ):
             listed = self._call(
                 self.client.v1.refunds.list,
                 params={"payment_intent": intent["id"], "limit": 100},

@@ -28,7 +28,12 @@ TOLERANCE_SECONDS = 300
 
 
 def _event_fields(payload: bytes) -> tuple[str, str, str] | None:
-    """Event id, type and the id of its object, or None if the body is not an event."""
+    """Event id, type and the id of its object, or None if the body is not an event.
+
+    The object id is "" for the few objects that have none (``balance.available``): such an
+    event is genuine, and refusing it would make Stripe retry it for days and then switch the
+    endpoint off.
+    """
     try:
         event: Any = json.loads(payload)
     except ValueError:
@@ -36,10 +41,14 @@ def _event_fields(payload: bytes) -> tuple[str, str, str] | None:
     if not isinstance(event, dict):
         return None
     obj = event.get("data", {}).get("object") if isinstance(event.get("data"), dict) else None
-    fields = (event.get("id"), event.get("type"), obj.get("id") if isinstance(obj, dict) else None)
-    if not all(isinstance(f, str) and 0 < len(f) <= 255 for f in fields):
+    if not isinstance(obj, dict):
         return None
-    return fields  # type: ignore[return-value]
+    event_id, event_type, object_id = event.get("id"), event.get("type"), obj.get("id", "")
+    if not all(isinstance(f, str) and 0 < len(f) <= 255 for f in (event_id, event_type)):
+        return None
+    if not isinstance(object_id, str) or len(object_id) > 255:
+        return None
+    return event_id, event_type, object_id
 
 
 @bp.post("/stripe")
