@@ -286,75 +286,74 @@ def test_duplicate_and_foreign_events_change_nothing(fake, place, clock):
     assert ids == ["evt_1", "evt_x", "evt_y"]
 
 
-def test_a_late_payment_for_a_released_hold_is_refunded_in_full(fake, place, clock, other_member):
-    booking_id, payment_id, checkout_id = held(fake, place, clock)
+def test_money_after_the_hold_time_confirms_unless_the_slot_was_released(
+    fake, place, clock, other_member
+):
+    released_id, released_payment, released_checkout = held(fake, place, clock)
+    kept_id, kept_payment, kept_checkout = held(fake, place, clock, start=14, end=15)
     clock.advance(timedelta(minutes=31))
-    # Someone else books the slot: the hold is released first.
+    # Paid after its time, but nobody took the slot meanwhile: the slot is the member's.
+    fake.pay(kept_checkout)
+    event(fake, clock, kept_checkout)
+    assert fresh(Booking, kept_id).status is BookingStatus.CONFIRMED
+    assert fresh(Payment, kept_payment).refunds == []
+
+    # Someone else books the other slot: that hold is released first.
     (other,) = book(other_member, place.room, clock, start=10, end=11)
     other_id = other.id
-    assert fresh(Booking, booking_id).status is BookingStatus.EXPIRED
+    assert fresh(Booking, released_id).status is BookingStatus.EXPIRED
     # Nobody may pay for the released hold: its checkout is expired at the gateway.
-    service.push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
-    assert fake.made("expire") == [("expire", checkout_id)]
-    assert fresh(Payment, payment_id).status is PaymentStatus.EXPIRED
-    # The gateway raced the expiry: the member's money arrives anyway.
-    fake.pay(checkout_id)
-    assert event(fake, clock, checkout_id) == "handled"
+    service.push(db.session, fake, payment_id=released_payment, now=clock(),
+                 settings=SETTINGS)
+    assert fake.made("expire") == [("expire", released_checkout)]
+    assert fresh(Payment, released_payment).status is PaymentStatus.EXPIRED
+    # The gateway raced the expiry: the member's money arrives anyway, and goes back.
+    fake.pay(released_checkout)
+    assert event(fake, clock, released_checkout) == "handled"
 
-    payment = fresh(Payment, payment_id)
+    payment = fresh(Payment, released_payment)
     assert payment.status is PaymentStatus.PAID and payment.received_cents == 1200
-    assert fresh(Booking, booking_id).status is BookingStatus.EXPIRED
+    assert fresh(Booking, released_id).status is BookingStatus.EXPIRED
     (refund,) = payment.refunds
     assert (refund.reason, refund.amount_cents, refund.status) == (
         RefundReason.LATE_PAYMENT, 1200, RefundStatus.SUCCEEDED)
-    assert refund.booking_id == booking_id
+    assert refund.booking_id == released_id
     assert payment.refunded_cents == 1200 and payment.refundable_cents == 0
     assert [c[2] for c in fake.made("refund")] == [1200]
     assert fresh(Booking, other_id).status is BookingStatus.HELD  # untouched
 
 
-def test_paying_after_the_hold_time_but_before_anyone_took_the_slot_confirms(
-    fake, place, clock
+def test_a_debit_keeps_its_slot_until_the_money_arrives_or_the_debit_fails(
+    fake, place, clock, other_member
 ):
-    booking_id, payment_id, checkout_id = held(fake, place, clock)
-    clock.advance(timedelta(minutes=31))
-    fake.pay(checkout_id)
-    event(fake, clock, checkout_id)
-    assert fresh(Booking, booking_id).status is BookingStatus.CONFIRMED
-    assert fresh(Payment, payment_id).refunds == []
+    failing_id, failing_payment, failing_checkout = held(fake, place, clock)
+    settling_id, settling_payment, settling_checkout = held(fake, place, clock, start=14,
+                                                            end=15)
+    for checkout_id in (failing_checkout, settling_checkout):
+        fake.start_debit(checkout_id)
+        assert event(fake, clock, checkout_id) == "handled"
+    assert fresh(Payment, failing_payment).status is PaymentStatus.PROCESSING
+    clock.advance(timedelta(hours=2))
+    # "Your reservation stays held": the slots must not go to someone else meanwhile.
+    for hour in (10, 14):
+        with pytest.raises(booking_service.BookingError) as taken:
+            book(other_member, place.room, clock, start=hour, end=hour + 1)
+        assert taken.value.code == "conflict"
+    assert fresh(Booking, failing_id).status is BookingStatus.HELD
 
-
-def test_processing_then_failed_releases_the_hold(fake, place, clock, other_member):
-    booking_id, payment_id, checkout_id = held(fake, place, clock)
-    fake.start_debit(checkout_id)
-    assert event(fake, clock, checkout_id) == "handled"
-    assert fresh(Payment, payment_id).status is PaymentStatus.PROCESSING
-    assert fresh(Booking, booking_id).status is BookingStatus.HELD
-
-    fake.fail_debit(checkout_id)
-    assert event(fake, clock, checkout_id, "checkout.session.async_payment_failed") == "handled"
-    payment = fresh(Payment, payment_id)
+    fake.fail_debit(failing_checkout)
+    assert event(fake, clock, failing_checkout,
+                 "checkout.session.async_payment_failed") == "handled"
+    payment = fresh(Payment, failing_payment)
     assert payment.status is PaymentStatus.FAILED and payment.refunds == []
-    assert fresh(Booking, booking_id).status is BookingStatus.EXPIRED
+    assert fresh(Booking, failing_id).status is BookingStatus.EXPIRED
     (other,) = book(other_member, place.room, clock, start=10, end=11)
     assert other.status is BookingStatus.HELD
 
-
-def test_a_processing_payment_keeps_its_slot_until_the_money_arrives(
-    fake, place, clock, other_member
-):
-    booking_id, payment_id, checkout_id = held(fake, place, clock)
-    fake.start_debit(checkout_id)
-    event(fake, clock, checkout_id)
-    clock.advance(timedelta(hours=2))
-    # "Your reservation stays held": the slot must not go to someone else meanwhile.
-    with pytest.raises(booking_service.BookingError) as taken:
-        book(other_member, place.room, clock, start=10, end=11)
-    assert taken.value.code == "conflict"
-    fake.settle_debit(checkout_id)
-    event(fake, clock, checkout_id, "checkout.session.async_payment_succeeded")
-    assert fresh(Booking, booking_id).status is BookingStatus.CONFIRMED
-    assert fresh(Payment, payment_id).refunds == []
+    fake.settle_debit(settling_checkout)
+    event(fake, clock, settling_checkout, "checkout.session.async_payment_succeeded")
+    assert fresh(Booking, settling_id).status is BookingStatus.CONFIRMED
+    assert fresh(Payment, settling_payment).refunds == []
 
 
 # --- approval: authorise now, capture when staff approve ---------------------------------------
@@ -414,8 +413,25 @@ def test_an_approval_whose_capture_failed_is_captured_by_reconcile(
     assert len({c[3] for c in fake.made("capture")}) == 1  # one idempotency key
 
 
-def test_rejecting_gives_the_authorisation_back(fake, approval_studio, clock):
+def test_only_staff_decide_and_rejecting_gives_the_authorisation_back(
+    fake, approval_studio, clock
+):
     ids, payment_id, _ = authorised_series(fake, approval_studio, clock)
+    # Members do not decide (someone else's booking or not: "not found").
+    for decide in (service.approve, service.reject):
+        kw = {"reason": None} if decide is service.reject else {}
+        with pytest.raises(service.NotFound):
+            decide(db.session, fake, actor=approval_studio.member, booking_id=ids[0],
+                   now=clock(), settings=SETTINGS, **kw)
+    assert fresh(Payment, payment_id).approved_at is None
+    assert fake.made("capture") == fake.made("cancel") == []
+    # Staff decide only on authorised bookings.
+    pending_id, _, _ = held(fake, approval_studio, clock, day=FRI)  # a room: paid at once
+    with pytest.raises(PaymentError) as exc_info:
+        service.approve(db.session, fake, actor=approval_studio.staff, booking_id=pending_id,
+                        now=clock(), settings=SETTINGS)
+    assert (exc_info.value.code, exc_info.value.status) == ("not_awaiting_approval", 409)
+
     service.reject(db.session, fake, actor=approval_studio.staff, booking_id=ids[0],
                    now=clock(), reason="Studio closed for filming", settings=SETTINGS)
     booking = fresh(Booking, ids[0])
@@ -452,38 +468,23 @@ def test_an_authorisation_nobody_decided_on_is_given_back(fake, approval_studio,
     assert {fresh(Booking, i).status for i in ids} == {BookingStatus.EXPIRED}
 
 
-def test_only_staff_decide_and_only_on_authorised_bookings(fake, approval_studio, clock):
-    ids, payment_id, _ = authorised_series(fake, approval_studio, clock)
-    for decide in (service.approve, service.reject):
-        kw = {"reason": None} if decide is service.reject else {}
-        with pytest.raises(service.NotFound):
-            decide(db.session, fake, actor=approval_studio.member, booking_id=ids[0],
-                   now=clock(), settings=SETTINGS, **kw)
-    assert fresh(Payment, payment_id).approved_at is None
-    assert fake.made("capture") == fake.made("cancel") == []
-
-    pending_id, _, _ = held(fake, approval_studio, clock, day=FRI)  # a room: paid at once
-    with pytest.raises(PaymentError) as exc_info:
-        service.approve(db.session, fake, actor=approval_studio.staff, booking_id=pending_id,
-                        now=clock(), settings=SETTINGS)
-    assert (exc_info.value.code, exc_info.value.status) == ("not_awaiting_approval", 409)
-
-
 # --- refunds: recorded first, sent after the commit, retried ---------------------------------
 
 
-def paid(fake, place, clock, day: date = FRI) -> tuple[int, int]:
-    booking_id, payment_id, checkout_id = held(fake, place, clock, day=day)
+def paid(fake, place, clock, start: int = 10) -> tuple[int, int]:
+    """A paid room booking on Friday, three days ahead."""
+    booking_id, payment_id, checkout_id = held(fake, place, clock, day=FRI, start=start,
+                                               end=start + 1)
     fake.pay(checkout_id)
     event(fake, clock, checkout_id)
     assert fresh(Payment, payment_id).status is PaymentStatus.PAID
     return booking_id, payment_id
 
 
-def cancelled_while_refunds_fail(fake, place, clock, failure: str) -> int:
+def cancelled_while_refunds_fail(fake, place, clock, failure: str, start: int) -> int:
     """A paid booking three days ahead (100 % back) cancelled while the gateway's refunds
     are ``down`` or ``refusing``; the refund is pushed once. Returns the payment id."""
-    booking_id, payment_id = paid(fake, place, clock)
+    booking_id, payment_id = paid(fake, place, clock, start=start)
     getattr(fake, failure).add("refund")
     booking_service.cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
                            settings=SETTINGS)
@@ -491,34 +492,33 @@ def cancelled_while_refunds_fail(fake, place, clock, failure: str) -> int:
     return payment_id
 
 
-def test_push_retries_a_refund_the_gateway_could_not_take(fake, place, clock):
-    payment_id = cancelled_while_refunds_fail(fake, place, clock, "down")
-    (refund,) = fresh(Payment, payment_id).refunds
+def test_refunds_are_retried_while_the_gateway_is_down_and_failed_when_it_refuses(
+    fake, place, clock
+):
+    retried = cancelled_while_refunds_fail(fake, place, clock, "down", start=10)
+    (refund,) = fresh(Payment, retried).refunds
     assert (refund.status, refund.amount_cents, refund.reason) == (
         RefundStatus.PENDING, 1200, RefundReason.CANCELLATION)  # 100 %: three days ahead
-
     fake.down.clear()
-    service.push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
-    payment = fresh(Payment, payment_id)
+    service.push(db.session, fake, payment_id=retried, now=clock(), settings=SETTINGS)
+    payment = fresh(Payment, retried)
     (refund,) = payment.refunds
     assert refund.status is RefundStatus.SUCCEEDED and refund.provider_refund_id
     assert payment.refunded_cents == 1200
     first, second = fake.made("refund")
     assert first[3] == second[3] == refund.idempotency_key  # the same refund, never two
-    assert len(fake.only().refunds) == 1
+    assert len(fake.remotes[payment.checkout_id].refunds) == 1
 
-
-def test_a_refund_the_gateway_refuses_is_marked_failed(fake, place, clock):
-    payment_id = cancelled_while_refunds_fail(fake, place, clock, "refusing")
-    payment = fresh(Payment, payment_id)
+    refused = cancelled_while_refunds_fail(fake, place, clock, "refusing", start=14)
+    payment = fresh(Payment, refused)
     (refund,) = payment.refunds
     assert refund.status is RefundStatus.FAILED
     assert refund.failure_message == "refund: refused"
     assert payment.refunded_cents == 0
     assert audit_count("refund.failed") == 1
     # Not sent again: staff must look at it.
-    service.push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
-    assert len(fake.made("refund")) == 1
+    service.push(db.session, fake, payment_id=refused, now=clock(), settings=SETTINGS)
+    assert len(fake.made("refund")) == 3
 
 
 def test_a_refund_by_hand_is_sent_and_limited_to_what_is_left(fake, place, clock):

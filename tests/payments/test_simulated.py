@@ -64,16 +64,37 @@ def test_create_is_idempotent_and_carries_the_request(gateway, clock):
     assert row.details["reference"] == "41"
 
 
-def test_an_open_checkout_expires_lazily_by_the_clock(gateway, clock):
-    checkout = gateway.create_checkout(request_for(clock), now=clock())
+def test_a_checkout_runs_out_by_the_clock_or_when_expired_and_is_then_closed(gateway, clock):
+    lapsing = gateway.create_checkout(request_for(clock), now=clock())
+    expired = gateway.create_checkout(request_for(clock, key="k2"), now=clock())
+    assert gateway.expire_checkout(expired.id, now=clock()).status == "expired"
     clock.advance(timedelta(minutes=29, seconds=59))
-    assert gateway.get_checkout(checkout.id, now=clock()).status == "open"
+    assert gateway.get_checkout(lapsing.id, now=clock()).status == "open"
     clock.advance(timedelta(seconds=1))
-    assert gateway.view(checkout.id, now=clock()).status == "expired"
-    assert gateway.get_checkout(checkout.id, now=clock()).status == "expired"
-    with pytest.raises(GatewayRefused):
-        gateway.complete(checkout.id, now=clock())
-    assert gateway.get_checkout(checkout.id, now=clock()).intent is None
+    assert gateway.view(lapsing.id, now=clock()).status == "expired"
+    assert gateway.get_checkout(lapsing.id, now=clock()).status == "expired"
+    for checkout in (lapsing, expired):
+        with pytest.raises(GatewayRefused):
+            gateway.complete(checkout.id, now=clock())
+        assert gateway.get_checkout(checkout.id, now=clock()).intent is None
+    # A create with the same key still answers with the (expired) checkout: no second one.
+    assert gateway.create_checkout(request_for(clock, key="k2"), now=clock()).id == expired.id
+    assert rows() == 2
+
+
+def test_unknown_checkouts_are_refused_and_charges_are_not_simulated(gateway, clock):
+    for call in (
+        lambda: gateway.get_checkout("cs_sim_nothing", now=clock()),
+        lambda: gateway.expire_checkout("cs_sim_nothing", now=clock()),
+        lambda: gateway.complete("cs_sim_nothing", now=clock()),
+        lambda: gateway.capture("pi_sim_nothing", amount_cents=1, idempotency_key="c"),
+        lambda: gateway.refund("pi_sim_nothing", amount_cents=1, idempotency_key="r",
+                               local_id=1),
+    ):
+        with pytest.raises(GatewayRefused):
+            call()
+    assert gateway.view("cs_sim_nothing", now=clock()) is None
+    assert gateway.intent_of_charge("ch_1") is None
 
 
 def test_paying_an_automatic_checkout_takes_the_money(gateway, clock):
@@ -93,7 +114,7 @@ def test_paying_an_automatic_checkout_takes_the_money(gateway, clock):
     assert gateway.get_checkout(checkout.id, now=clock()).intent.received_cents == 4700
 
 
-def test_a_manual_checkout_is_authorised_then_captured_within_its_amount(gateway, clock):
+def test_a_manual_checkout_is_captured_within_its_amount_or_given_back(gateway, clock):
     checkout = gateway.create_checkout(request_for(clock, manual=True), now=clock())
     intent = intent_of(checkout.id)
     with pytest.raises(GatewayRefused):  # not authorised yet
@@ -109,9 +130,8 @@ def test_a_manual_checkout_is_authorised_then_captured_within_its_amount(gateway
     captured = gateway.get_checkout(checkout.id, now=clock()).intent
     assert (captured.status, captured.received_cents) == (IntentStatus.SUCCEEDED, 1200)
 
-
-def test_a_manual_authorisation_can_be_given_back_once(gateway, clock):
-    checkout = gateway.create_checkout(request_for(clock, manual=True), now=clock())
+    # Another authorisation, given back instead (rejected, or never decided on).
+    checkout = gateway.create_checkout(request_for(clock, key="k2", manual=True), now=clock())
     intent = intent_of(checkout.id)
     with pytest.raises(GatewayRefused):  # nothing authorised yet
         gateway.cancel_authorization(intent, idempotency_key="x")
@@ -149,31 +169,6 @@ def test_refunds_are_idempotent_and_never_exceed_what_was_received(gateway, cloc
     assert seen.refunded_cents == 4700 and seen.received_cents == 4700
     assert [(r.id, r.amount_cents, r.local_id) for r in seen.refunds] == [
         (first.id, 1200, 1), (rest.id, 3500, 2)]
-
-
-def test_unknown_checkouts_are_refused_and_charges_are_not_simulated(gateway, clock):
-    for call in (
-        lambda: gateway.get_checkout("cs_sim_nothing", now=clock()),
-        lambda: gateway.expire_checkout("cs_sim_nothing", now=clock()),
-        lambda: gateway.complete("cs_sim_nothing", now=clock()),
-        lambda: gateway.capture("pi_sim_nothing", amount_cents=1, idempotency_key="c"),
-        lambda: gateway.refund("pi_sim_nothing", amount_cents=1, idempotency_key="r",
-                               local_id=1),
-    ):
-        with pytest.raises(GatewayRefused):
-            call()
-    assert gateway.view("cs_sim_nothing", now=clock()) is None
-    assert gateway.intent_of_charge("ch_1") is None
-
-
-def test_expiring_an_open_checkout_closes_it_for_good(gateway, clock):
-    checkout = gateway.create_checkout(request_for(clock), now=clock())
-    assert gateway.expire_checkout(checkout.id, now=clock()).status == "expired"
-    with pytest.raises(GatewayRefused):
-        gateway.complete(checkout.id, now=clock())
-    # A create with the same key still answers with the (expired) checkout: no second one.
-    assert gateway.create_checkout(request_for(clock), now=clock()).status == "expired"
-    assert rows() == 1
 
 
 def test_concurrent_creates_with_one_key_make_one_checkout(app, gateway, clock):
