@@ -25,6 +25,7 @@ from typing import Any
 from babel.dates import format_datetime
 from babel.numbers import format_currency
 from flask_babel import force_locale
+from flask_babel import format_currency as local_currency
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -59,6 +60,11 @@ from .models import (
 from .states import advance, observed_status
 
 log = logging.getLogger(__name__)
+
+
+def money(cents: int) -> str:
+    """In the language of whoever reads the message (the request's, else the default)."""
+    return local_currency(cents / 100, "EUR")
 
 
 class PaymentError(DomainError):
@@ -138,6 +144,10 @@ def start_checkout(
     if payment.checkout_id and payment.checkout_url:
         session.rollback()
         return payment
+    if payment.checkout_expires_at is None:
+        payment = _plan_expiry(session, payment_id, gateway, now=now)
+        held = [b for b in payment.bookings if b.status is BookingStatus.HELD]
+    assert payment.checkout_expires_at is not None
     request = CheckoutRequest(
         payment_id=payment.id,
         reference=str(held[0].id),
@@ -146,10 +156,7 @@ def start_checkout(
         items=tuple(_line_item(b, locale) for b in held),
         currency=payment.currency,
         manual_capture=payment.capture_method is CaptureMethod.MANUAL,
-        expires_at=max(
-            min(b.hold_expires_at for b in held if b.hold_expires_at is not None),
-            now + gateway.min_checkout_lifetime,
-        ),
+        expires_at=payment.checkout_expires_at,
         success_url=urls.success,
         cancel_url=urls.cancel,
         idempotency_key=payment.idempotency_key,
@@ -186,6 +193,39 @@ def start_checkout(
     return payment
 
 
+def _plan_expiry(
+    session: Session, payment_id: int, gateway: PaymentGateway, *, now: datetime
+) -> Payment:
+    """Fix when the checkout will expire, once, and hold the slots exactly that long.
+
+    Stored before the gateway is called, so a retry (a double click, a crash, a timeout)
+    sends the very same parameters with the same idempotency key; a time worked out afresh
+    each time would differ, and Stripe refuses a reused key with other parameters.
+    """
+    payment = _lock(session, payment_id)
+    held = [b for b in payment.bookings if b.status is BookingStatus.HELD]
+    if payment.checkout_expires_at is None and held:
+        hold = min(b.hold_expires_at for b in held if b.hold_expires_at is not None)
+        shortest = now + gateway.min_checkout_lifetime
+        if shortest.microsecond:  # Stripe counts whole seconds; never end early
+            shortest = shortest.replace(microsecond=0) + timedelta(seconds=1)
+        expires_at = max(hold, shortest)
+        payment.checkout_expires_at = expires_at
+        for booking in held:
+            if booking.hold_expires_at is None or booking.hold_expires_at < expires_at:
+                booking.hold_expires_at = expires_at
+                booking.updated_at = now
+    session.commit()
+    payment = session.get(Payment, payment_id)
+    assert payment is not None
+    if payment.checkout_expires_at is None or not any(
+        b.status is BookingStatus.HELD for b in payment.bookings
+    ):
+        session.rollback()
+        raise PaymentError("not_payable", 409, _l("This booking is not waiting for payment."))
+    return payment
+
+
 def _lock(session: Session, payment_id: int) -> Payment:
     """Take the locks a payment's changes need, in the global order: member, resources,
     payment. A booking changes status here, which frees or confirms a slot."""
@@ -196,7 +236,11 @@ def _lock(session: Session, payment_id: int) -> Payment:
     lock_member(session, payment.user)
     lock_rows(session, Resource, [b.resource_id for b in payment.bookings])
     lock_rows(session, Payment, [payment.id])
-    session.refresh(payment)
+    # Everything read before the locks may be stale (another process may have changed the
+    # bookings or refunds meanwhile): read it all again under them.
+    session.expire_all()
+    payment = session.get(Payment, payment_id)
+    assert payment is not None
     return payment
 
 
@@ -237,9 +281,34 @@ def refresh(
     if checkout_id is not None:
         checkout = gateway.get_checkout(checkout_id, now=now)
         _apply(session, payment_id, checkout, now=now, settings=settings)
+    else:
+        _close_unopened(session, payment_id, now=now, settings=settings)
     return push(
         session, gateway, payment_id=payment_id, now=now, settings=settings, strict=strict
     )
+
+
+def _close_unopened(
+    session: Session, payment_id: int, *, now: datetime, settings: BookingSettings
+) -> None:
+    """A payment whose checkout was never opened (the process died between the booking's
+    commit and the gateway call) ends when its holds have run out: nobody can pay it."""
+    payment = _lock(session, payment_id)
+    active = [
+        b for b in payment.bookings
+        if b.effective_status(now) in (BookingStatus.HELD, BookingStatus.CONFIRMED)
+    ]
+    if payment.status is PaymentStatus.PENDING and payment.checkout_id is None and not active:
+        payment.status = PaymentStatus.EXPIRED
+        payment.failure_reason = "checkout_never_opened"
+        payment.updated_at = now
+        audit.record(
+            session, action="payment.expired", now=now, actor_id=None,
+            object_type="payment", object_id=payment.id,
+            details={"from": "pending", "reason": "checkout_never_opened"},
+        )
+        _release(session, payment, now=now, settings=settings, why="expired")
+    session.commit()
 
 
 def handle_event(
@@ -761,8 +830,8 @@ def refund_by_hand(
         session.rollback()
         raise PaymentError(
             "invalid", 422,
-            _l("The refund must be between 0.01 € and %(left)s.",
-               left=format_currency(left / 100, "EUR", locale="de")),
+            _l("The refund must be between %(least)s and %(left)s.",
+               least=money(1), left=money(left)),
             fields={"amount_cents": [f"1..{left}"]},
         )
     refund = Refund(

@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..booking import queries as booking_queries
@@ -52,9 +53,9 @@ class CancelForm(FlaskForm):
     refund = RadioField(
         _l("Refund"),
         choices=[
-            ("policy", _l("As the cancellation terms say")),
-            ("full", _l("Refund in full")),
-            ("none", _l("No refund")),
+            SelectChoice("policy", _l("As the cancellation terms say")),
+            SelectChoice("full", _l("Refund in full")),
+            SelectChoice("none", _l("No refund")),
         ],
         default="policy",
     )

@@ -440,6 +440,8 @@ def test_staff_approve_or_reject_an_authorised_studio_booking(mia, staff, approv
     assert booking.cancel_reason == "Dreharbeiten"
     assert booking.payment.status is PaymentStatus.CANCELLED
     assert booking.payment.received_cents == 0
+    # The member reads why.
+    assert "Dreharbeiten" in text_of(mia.get(f"/bookings/{reject_id}"))
     # Nothing left to decide: the buttons are gone, and a second press is refused.
     assert tr("Approve and charge") not in text_of(staff.get(f"/bookings/{reject_id}"))
     assert staff.post(f"/bookings/{reject_id}/approve").status_code == 409

@@ -165,11 +165,6 @@ def test_opening_again_or_retrying_after_a_crash_never_opens_a_second_checkout(
     assert fresh(Booking, booking_id).status is BookingStatus.CONFIRMED
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "payments/service.py start_checkout: expires_at = now + min_checkout_lifetime differs "
-    "on every retry, so with Stripe's 31-minute minimum a retried create (a double click, "
-    "or after a crash) reuses the idempotency key with other parameters; Stripe refuses "
-    "that and the hold is released although the first checkout is open. Reported."))
 def test_a_retry_against_a_minimum_lifetime_sends_the_same_parameters(fake, place, clock):
     fake.min_checkout_lifetime = timedelta(minutes=31)  # as Stripe's
     booking_id, payment_id, checkout_id = held(fake, place, clock)
@@ -570,3 +565,20 @@ def test_reconcile_repairs_what_lost_webhooks_left_and_reports(fake, place, cloc
     assert (again.checked, again.changed, again.failed) == (3, 0, [])
     assert service.reconcile(db.session, other_provider, now=clock(),
                              settings=SETTINGS).checked == 0
+
+
+def test_reconcile_ends_a_payment_whose_checkout_was_never_opened(fake, place, clock):
+    # The process died between the booking's commit and the gateway call.
+    (booking,) = book(place.member, place.room, clock)
+    booking_id, payment_id = booking.id, booking.payment_id
+    service.reconcile(db.session, fake, now=clock(), settings=SETTINGS)
+    assert fresh(Payment, payment_id).status is PaymentStatus.PENDING  # its hold still runs
+    assert fresh(Booking, booking_id).status is BookingStatus.HELD
+    clock.advance(timedelta(minutes=30))
+    report = service.reconcile(db.session, fake, now=clock(), settings=SETTINGS)
+    assert report.changed == 1
+    assert fake.requests == [] and fake.calls == []  # nothing to ask the gateway
+    payment = fresh(Payment, payment_id)
+    assert (payment.status, payment.failure_reason) == (
+        PaymentStatus.EXPIRED, "checkout_never_opened")
+    assert fresh(Booking, booking_id).status is BookingStatus.EXPIRED
