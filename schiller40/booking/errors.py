@@ -46,6 +46,7 @@ CODES: dict[str, tuple[int, Any]] = {
     "already_waiting": (409, _l("You are already on the waiting list for this time.")),
     "offer_expired": (409, _l("This offer has expired.")),
     "not_offered": (422, _l("There is no open offer for this waiting list entry.")),
+    "not_awaiting_approval": (409, _l("This booking is not waiting for approval.")),
 }
 
 # More precise messages for "not_entitled", by reason.

@@ -24,7 +24,7 @@ from ..core import audit
 from ..core.locking import begin_write, is_overlap_violation, lock_rows
 from ..errors import NotFound
 from ..payments import ledger
-from ..payments.models import Payment
+from ..payments.models import Payment, PaymentStatus
 from ..payments.states import DEFAULT_POLICY as DEFAULT_REFUND_POLICY
 from ..payments.states import RefundStep
 from ..resources.models import BookingUnit, Location, Resource, ResourceKind
@@ -645,8 +645,13 @@ def cancel(
     reason: str | None = None,
     refund: str = "policy",
     settings: BookingSettings = DEFAULT_SETTINGS,
+    only_if_authorized: bool = False,
 ) -> Booking:
     """Cancel a booking; the slot is free at once, included credit comes back if in time.
+
+    ``only_if_authorized`` (staff rejecting a booking that awaits approval): checked under
+    the locks, so an approval that captured the money meanwhile is not undone without a
+    refund.
 
     A paid booking is owed a refund by the policy for its kind; staff may refund in full or
     not at all instead (``refund``). The refund is recorded here and sent to the gateway after
@@ -685,6 +690,11 @@ def cancel(
     if booking.payment is not None:
         lock_rows(session, Payment, [booking.payment.id])
         session.refresh(booking.payment)
+    if only_if_authorized and (
+        booking.payment is None or booking.payment.status is not PaymentStatus.AUTHORIZED
+    ):
+        session.rollback()
+        raise BookingError("not_awaiting_approval")
     terms = ledger.cancellation_terms(
         booking, now=now, policy=settings.refund_policy, mode=refund
     )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ..accounts.models import User
 from ..booking.models import Booking, BookingStatus
 from ..resources.models import ResourceKind
-from .models import CaptureMethod, Payment, PaymentStatus, Refund, RefundReason
+from .models import CaptureMethod, Payment, PaymentStatus, Refund, RefundReason, RefundStatus
 from .states import RefundQuote, RefundStep, refund_quote
 
 # Cards can be authorised for about seven days; a studio booking that needs approval is only
@@ -115,7 +115,14 @@ def cancellation_terms(
             policy.get(booking.resource.kind, ()), paid_cents=paid, starts_at=booking.starts_at,
             now=now,
         )
-    amount = min(quote.amount_cents, payment.refundable_cents)
+    # Never more than this booking still has to give back (staff may have refunded part of
+    # it by hand), nor than the payment still holds: in a series the payment's remainder
+    # also carries the other dates' money.
+    given_back = sum(
+        r.amount_cents for r in payment.refunds
+        if r.booking_id == booking.id and r.status is not RefundStatus.FAILED
+    )
+    amount = max(min(quote.amount_cents, paid - given_back, payment.refundable_cents), 0)
     return CancellationTerms(paid, RefundQuote(quote.percent, amount, quote.step), "paid")
 
 

@@ -44,7 +44,6 @@ from .gateway import (
     CheckoutRequest,
     GatewayError,
     GatewayRefused,
-    GatewayUnavailable,
     LineItem,
     PaymentGateway,
 )
@@ -328,8 +327,9 @@ def handle_event(
     Recording the event id and applying its effect happen in one transaction: a crash in
     between leaves neither, and the gateway's retry does the work.
     """
-    if session.get(WebhookEvent, event_id) is not None:
-        session.rollback()
+    seen = session.get(WebhookEvent, event_id) is not None
+    session.rollback()  # no transaction open while the gateway is asked below
+    if seen:
         return "duplicate"
     checkout_id: str | None = None
     if not object_id:
@@ -478,14 +478,26 @@ def _sync_refunds(
             if local.status is RefundStatus.PENDING and seen.status == "succeeded":
                 local.status = RefundStatus.SUCCEEDED
                 local.updated_at = now
-            elif local.status is RefundStatus.PENDING and seen.status in ("failed", "canceled"):
+            elif local.status is not RefundStatus.FAILED and seen.status in (
+                "failed", "canceled"
+            ):
+                # Also after it was reported succeeded: a card refund can still fail later,
+                # and then the money has not reached the member; staff must see that.
                 local.status = RefundStatus.FAILED
                 local.failure_message = f"gateway status {seen.status}"
                 local.updated_at = now
+                audit.record(
+                    session, action="refund.failed", now=now, actor_id=None,
+                    object_type="payment", object_id=payment.id,
+                    details={"refund_id": local.id, "message": local.failure_message},
+                )
         elif seen.status in ("succeeded", "pending"):
             # Made in the Stripe dashboard: keep the record complete for staff and members.
             external = Refund(
-                payment=payment, amount_cents=seen.amount_cents, status=RefundStatus.SUCCEEDED,
+                payment=payment, amount_cents=seen.amount_cents,
+                status=(
+                    RefundStatus.SUCCEEDED if seen.status == "succeeded" else RefundStatus.PENDING
+                ),
                 reason=RefundReason.EXTERNAL, provider_refund_id=seen.id,
                 note="made outside Schiller40", created_at=now, updated_at=now,
             )
@@ -496,16 +508,25 @@ def _sync_refunds(
                 details={"amount_cents": seen.amount_cents, "provider_refund_id": seen.id},
             )
     session.flush()
+    # From the rows, not a running maximum: a refund that failed after all is given back.
     done = sum(r.amount_cents for r in payment.refunds if r.status is RefundStatus.SUCCEEDED)
-    payment.refunded_cents = min(max(payment.refunded_cents, done), payment.received_cents)
+    payment.refunded_cents = min(done, payment.received_cents)
 
 
 def _confirm(session: Session, payment: Payment, *, now: datetime) -> None:
     """Paid: held bookings become confirmed. A hold past its time that nobody has released
     yet still holds its slot (the overlap guard saw to that), so it is confirmed too rather
-    than refunded: the member paid, the slot is theirs."""
+    than refunded: the member paid, the slot is theirs. Not once the booking is over (a slow
+    debit that settled too late): that hold is released, and its money refunded."""
     for booking in payment.bookings:
-        if booking.status is BookingStatus.HELD:
+        if booking.status is BookingStatus.HELD and booking.ends_at <= now:
+            booking.release_hold(now)
+            audit.record(
+                session, action="booking.hold_released", now=now, actor_id=None,
+                object_type="booking", object_id=booking.id,
+                details={"reason": "paid_after_the_end"},
+            )
+        elif booking.status is BookingStatus.HELD:
             booking.status = BookingStatus.CONFIRMED
             booking.sequence += 1
             booking.updated_at = now
@@ -576,7 +597,7 @@ def push(
     """Carry out what our records say is due at the gateway, then learn the result.
 
     Failures are logged and left for ``reconcile``: the decision is already committed.
-    ``strict`` (reconcile itself) raises ``GatewayUnavailable`` instead, so what is still
+    ``strict`` (reconcile itself) raises the gateway's error instead, so what is still
     owed at the gateway is reported rather than counted as done.
     """
     for _round in range(3):
@@ -594,7 +615,9 @@ def push(
             if checkout_id:
                 checkout = gateway.get_checkout(checkout_id, now=now)
                 _apply(session, payment_id, checkout, now=now, settings=settings)
-        except GatewayUnavailable as exc:
+        except GatewayError as exc:
+            # Refused (a rotated key, an object gone) is as much "not done" as unreachable:
+            # the decision stands, and reconcile reports it.
             if strict:
                 raise
             log.warning("payment %s: gateway unavailable, left for reconcile: %s",
@@ -652,7 +675,9 @@ def _capture(session: Session, gateway: PaymentGateway, *, payment_id: int, now:
     intent_id, key = payment.payment_intent_id, payment.idempotency_key
     session.rollback()
     try:
-        gateway.capture(intent_id, amount_cents=amount, idempotency_key=key)
+        # The amount in the key: a retry after a series booking was cancelled meanwhile
+        # captures less, and Stripe refuses a key reused with other parameters.
+        gateway.capture(intent_id, amount_cents=amount, idempotency_key=f"{key}-{amount}")
     except GatewayRefused as exc:
         log.error("payment %s: capture refused: %s", payment_id, exc)
 
@@ -788,7 +813,7 @@ def reject(
     booking = booking_service.cancel(
         session, actor=actor, booking_id=booking_id, now=now,
         reason=reason or str(_l("Not approved by the studio team.")), refund="none",
-        settings=settings,
+        settings=settings, only_if_authorized=True,
     )
     begin_write(session)
     audit.record(

@@ -34,6 +34,7 @@ from ..booking import service as booking_service
 from ..booking.models import Booking, BookingStatus
 from ..booking.settings import from_config
 from ..core.clock import now
+from ..core.forms import no_nul
 from ..extensions import db
 from ..templating import money
 from . import ledger, service
@@ -49,7 +50,9 @@ SIMULATED_ID = re.compile(r"cs_sim_[A-Za-z0-9_-]{8,40}")
 
 
 class CancelForm(FlaskForm):
-    reason = TextAreaField(_l("Reason (optional)"), validators=[Optional(), Length(max=500)])
+    reason = TextAreaField(
+        _l("Reason (optional)"), validators=[Optional(), Length(max=500), no_nul]
+    )
     refund = RadioField(
         _l("Refund"),
         choices=[
@@ -62,7 +65,7 @@ class CancelForm(FlaskForm):
 
 
 class RejectForm(FlaskForm):
-    reason = TextAreaField(_l("Reason, shown to the member"), validators=[Length(max=500)])
+    reason = TextAreaField(_l("Reason, shown to the member"), validators=[Length(max=500), no_nul])
 
 
 class RefundForm(FlaskForm):
@@ -72,7 +75,7 @@ class RefundForm(FlaskForm):
         description=_l("For example 12,50"),
         render_kw={"inputmode": "decimal", "autocomplete": "off"},
     )
-    note = StringField(_l("Note (why)"), validators=[Length(max=500)])
+    note = StringField(_l("Note (why)"), validators=[Length(max=500), no_nul])
 
 
 def parse_euros(raw: str) -> int | None:
@@ -278,7 +281,8 @@ def reject(booking_id: int) -> Response:
     _staff_only()
     form = RejectForm()
     if not form.validate_on_submit():
-        flash(_("The reason is too long (500 characters at most)."), "error")
+        flash(str(form.reason.errors[0]) if form.reason.errors
+              else _("The reason is too long (500 characters at most)."), "error")
         return redirect(url_for("payments.booking_detail", booking_id=booking_id))
     service.reject(
         db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),

@@ -517,3 +517,19 @@ def test_the_pages_in_english(app, client, place, clock):
     assert "confirmed" in facts(after)
     terms = text_of(mia.get(f"/bookings/{booking_id}/cancel"))
     assert "If you cancel now, €6.00 of €12.00 is refunded (50 %)." in terms
+
+
+def test_a_nul_character_in_a_payment_form_is_refused_and_changes_nothing(
+    mia, staff, place, clock
+):
+    booking_id = booked(place.member, place.room, clock)
+    pay(mia, booking_id)
+    # Cancelling with a NUL in the reason: the form says no, the booking stays.
+    response = mia.post(f"/bookings/{booking_id}/cancel", data={"reason": "a\x00b"})
+    assert response.status_code == 200
+    assert fresh(Booking, booking_id).status is BookingStatus.CONFIRMED
+    # Staff refund with a NUL in the note: refused, no refund recorded.
+    response = staff.post(f"/bookings/{booking_id}/refunds",
+                          data={"amount": "5,00", "note": "a\x00b"})
+    assert response.status_code == 302
+    assert fresh(Booking, booking_id).payment.refunds == []

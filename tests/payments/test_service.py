@@ -380,8 +380,10 @@ def test_approving_captures_only_the_bookings_still_active(fake, approval_studio
     service.approve(db.session, fake, actor=approval_studio.staff, booking_id=ids[1],
                     now=clock(), settings=SETTINGS)
     payment = fresh(Payment, payment_id)
+    # The amount is part of the key: a retry for another amount is another capture request.
     assert fake.made("capture") == [
-        ("capture", payment.payment_intent_id, keep_price, payment.idempotency_key)]
+        ("capture", payment.payment_intent_id, keep_price,
+         f"{payment.idempotency_key}-{keep_price}")]
     assert payment.status is PaymentStatus.PAID and payment.received_cents == keep_price
     assert payment.approved_at == clock()
     assert payment.refunds == []
@@ -582,3 +584,52 @@ def test_reconcile_ends_a_payment_whose_checkout_was_never_opened(fake, place, c
     assert (payment.status, payment.failure_reason) == (
         PaymentStatus.EXPIRED, "checkout_never_opened")
     assert fresh(Booking, booking_id).status is BookingStatus.EXPIRED
+
+
+def test_a_slow_debit_settling_after_the_booking_ended_is_refunded(fake, place, clock):
+    booking_id, payment_id, checkout_id = held(fake, place, clock)
+    fake.start_debit(checkout_id)
+    assert event(fake, clock, checkout_id) == "handled"
+    booking = fresh(Booking, booking_id)
+    clock.advance(booking.ends_at - clock() + timedelta(days=2))
+    fake.settle_debit(checkout_id)
+    assert event(fake, clock, checkout_id, "checkout.session.async_payment_succeeded") == \
+        "handled"
+    assert fresh(Booking, booking_id).status is BookingStatus.EXPIRED
+    (refund,) = fresh(Payment, payment_id).refunds
+    assert (refund.reason, refund.amount_cents) == (RefundReason.LATE_PAYMENT, 1200)
+
+
+def test_a_cancellation_never_refunds_more_than_the_booking_cost(fake, place, clock):
+    # Two dates on one payment; staff already gave the first one's price back by hand.
+    (first, second) = book(place.member, place.room, clock, day=FRI, start=10, end=11,
+                           repeat_freq="weekly", repeat_count=2)
+    ids, payment_id = (first.id, second.id), first.payment_id
+    payment = open_checkout(fake, clock, payment_id)
+    fake.pay(payment.checkout_id)
+    event(fake, clock, payment.checkout_id)
+    service.refund_by_hand(db.session, fake, actor=place.staff, booking_id=ids[0],
+                           amount_cents=1200, note="Beamer defekt", now=clock(),
+                           settings=SETTINGS)
+    booking_service.cancel(db.session, actor=place.member, booking_id=ids[0], now=clock(),
+                           settings=SETTINGS)
+    refunds = fresh(Payment, payment_id).refunds
+    assert [(r.reason, r.amount_cents) for r in refunds] == [(RefundReason.STAFF, 1200)]
+
+
+def test_a_refund_that_fails_after_succeeding_is_shown_as_failed(fake, place, clock):
+    booking_id, payment_id, checkout_id = held(fake, place, clock, day=FRI)
+    fake.pay(checkout_id)
+    event(fake, clock, checkout_id)
+    booking_service.cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
+                           settings=SETTINGS)
+    service.push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
+    (refund,) = fresh(Payment, payment_id).refunds
+    assert refund.status is RefundStatus.SUCCEEDED
+    assert fresh(Payment, payment_id).refunded_cents == 1200
+    fake.remotes[checkout_id].refunds[0] = replace(fake.remotes[checkout_id].refunds[0],
+                                                   status="failed")
+    service.refresh(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
+    (refund,) = fresh(Payment, payment_id).refunds
+    assert refund.status is RefundStatus.FAILED
+    assert fresh(Payment, payment_id).refunded_cents == 0
