@@ -128,9 +128,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(feeds_bp)
+    from .booking.views import bp as booking_bp
     from .payments.views import bp as payments_bp
     from .payments.webhooks import bp as webhooks_bp
 
+    app.register_blueprint(booking_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(webhooks_bp)
 
