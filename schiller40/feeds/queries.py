@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
 from ..booking.models import ACTIVE_STATUSES, Booking, BookingStatus
+from ..payments.models import PaymentStatus
 from ..resources.models import Block, Resource
 from .models import CalendarFeed, FeedKind
 from .render import FeedEvent
@@ -139,6 +140,7 @@ def events(
         .options(
             selectinload(Booking.resource).selectinload(Resource.location),
             selectinload(Booking.user),
+            selectinload(Booking.payment),
         )
         .order_by(Booking.starts_at, Booking.id)
     ).all()
@@ -179,7 +181,17 @@ def booking_event(
         status = "CONFIRMED"
     elif effective is BookingStatus.HELD:
         status = "TENTATIVE"
-        if mine:
+        paying = booking.payment.status if booking.payment is not None else None
+        if paying is PaymentStatus.AUTHORIZED:
+            title = _("Awaiting approval: %(title)s", title=title)
+            if mine:
+                lines.append(_("Your card is authorised; the studio team confirms the "
+                               "booking and only then is the amount charged."))
+        elif paying is PaymentStatus.PROCESSING:
+            if mine:
+                title = _("Payment processing: %(title)s", title=title)
+                lines.append(_("Confirmed as soon as your payment arrives."))
+        elif mine:
             title = _("Unpaid: %(title)s", title=title)
             lines.append(_("Reserved until payment; unpaid reservations are released."))
     else:

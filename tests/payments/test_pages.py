@@ -533,3 +533,27 @@ def test_a_nul_character_in_a_payment_form_is_refused_and_changes_nothing(
                           data={"amount": "5,00", "note": "a\x00b"})
     assert response.status_code == 302
     assert fresh(Booking, booking_id).payment.refunds == []
+
+
+def test_calendar_feeds_say_awaiting_approval_then_booked(app, mia, staff, approval_studio,
+                                                          clock, api_as):
+    booking_id = authorised(mia, approval_studio, clock, start=10)
+    uid = fresh(Booking, booking_id).uid
+    feeds = api_as(approval_studio.member).get("/api/v1/feeds").get_json()["feeds"]
+    (mine,) = [f for f in feeds if f["kind"] == "member"]
+    path = urlsplit(mine["url"]).path
+
+    def event() -> tuple[str, str]:
+        import icalendar
+
+        calendar = icalendar.Calendar.from_ical(app.test_client().get(path).data)
+        (found,) = [e for e in calendar.walk("VEVENT") if str(e["UID"]).startswith(uid)]
+        return str(found["STATUS"]), str(found["SUMMARY"])
+
+    status, summary = event()
+    assert status == "TENTATIVE"
+    assert summary.startswith(tr("Awaiting approval: %(title)s", title="")), summary
+    staff.post(f"/bookings/{booking_id}/approve")
+    status, summary = event()
+    assert status == "CONFIRMED" and not summary.startswith(tr("Awaiting approval: %(title)s",
+                                                                title=""))
