@@ -4,7 +4,7 @@ comes with the web application; this page is the core flow and works without Jav
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import (
@@ -25,7 +25,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField, TimeField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..core.clock import now
 from ..core.forms import no_nul
@@ -42,6 +42,7 @@ from .settings import from_config
 bp = Blueprint("booking", __name__)
 
 PARTS = ("day", "morning", "afternoon")
+MAX_AHEAD_DAYS = 730
 
 
 class BookingForm(FlaskForm):
@@ -58,6 +59,15 @@ class BookingForm(FlaskForm):
     start = TimeField(_l("From"), validators=[Optional()])
     end = TimeField(_l("Until"), validators=[Optional()])
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500), no_nul])
+
+    def validate_day(self, field: DateField) -> None:
+        """Only dates the engine could ever book: far-off years would overflow the time
+        arithmetic (and no tier books more than a year ahead)."""
+        today = now().date()
+        if field.data is not None and not (
+            today - timedelta(days=1) <= field.data <= today + timedelta(days=MAX_AHEAD_DAYS)
+        ):
+            raise ValidationError(_l("Please choose a date within the next two years."))
 
 
 def _resource(slug: str) -> Resource:
@@ -100,7 +110,9 @@ def _prefill(form: BookingForm, resource: Resource) -> None:
     """From the query string (links to alternatives): ?day=...&start=HH:MM&end=HH:MM."""
     try:
         if request.args.get("day"):
-            form.day.data = date.fromisoformat(request.args["day"])
+            day = date.fromisoformat(request.args["day"])
+            if abs((day - now().date()).days) <= MAX_AHEAD_DAYS:
+                form.day.data = day
         for name in ("start", "end"):
             raw = request.args.get(name)
             if raw:

@@ -99,6 +99,9 @@ def test_a_taken_slot_explains_and_links_real_alternatives(app, mia, place, fact
         ("room", {"day": DAY, "start": "11:00", "end": "10:00"}, "end"),
         ("room", {"day": DAY, "start": "10:00"}, "end"),
         ("room", {"day": "not-a-date", "start": "10:00", "end": "11:00"}, "day"),
+        ("room", {"day": "0001-01-01", "start": "00:00", "end": "23:30"}, "day"),
+        ("room", {"day": "9999-12-31", "start": "00:00", "end": "23:30"}, "day"),
+        ("desk-a1", {"day": "9999-12-31", "part": "day"}, "day"),
         ("desk-a1", {"day": "2026-11-29", "part": "morning"}, "day"),  # a Sunday: closed
         ("desk-a1", {"day": DAY, "part": "evening"}, "part"),
         ("room", {"day": DAY, "start": "10:00", "end": "11:00", "note": "x" * 501}, "note"),
@@ -135,3 +138,9 @@ def test_spaces_page_links_to_the_form(client, place):
     html = page(client.get("/resources"))
     hrefs = {a.attrs.get("href") for a in html.find_all("a")}
     assert "/resources/studio/book" in hrefs and "/resources/desk-a1/book" in hrefs
+
+
+def test_a_mangled_link_gives_an_empty_form_not_an_error(mia):
+    for query in ("day=9999-12-31&start=10:00&end=11:00", "day=2026-02-30",
+                  "day=2026-11-24&start=25:00&end=x"):
+        assert mia.get(f"/resources/room/book?{query}").status_code == 200
