@@ -31,10 +31,11 @@ from ..core.clock import now
 from ..core.forms import no_nul
 from ..errors import NotFound
 from ..extensions import db
+from ..payments.ledger import cancellable
 from ..payments.service import PaymentError, start_checkout
 from ..payments.setup import gateway
 from ..resources.models import BookingUnit, Resource
-from . import service, snapshots
+from . import queries, service, snapshots, waitlist
 from .errors import BookingError
 from .rules import Interval
 from .settings import from_config
@@ -43,6 +44,7 @@ bp = Blueprint("booking", __name__)
 
 PARTS = ("day", "morning", "afternoon")
 MAX_AHEAD_DAYS = 730
+PAST_WINDOW = timedelta(days=92)
 
 
 class BookingForm(FlaskForm):
@@ -141,6 +143,78 @@ def _alternative_links(alternatives: list[dict[str, Any]]) -> list[dict[str, str
     return links
 
 
+def _after_booking(outcome: service.BookingOutcome, settings: Any) -> Response:
+    """Confirmed: to the booking. Something to pay: straight on to the checkout."""
+    booking = outcome.bookings[0]
+    if outcome.payment is None:
+        flash(_("Booked. See you at Schiller40!"), "success")
+        return redirect(url_for("payments.booking_detail", booking_id=booking.id))
+    from ..payments.views import return_urls
+
+    payment_id, booking_id = outcome.payment.id, booking.id
+    try:
+        payment = start_checkout(
+            db.session, gateway(), payment_id=payment_id, now=now(),
+            urls=return_urls(payment_id), locale=str(get_locale() or "de"), settings=settings,
+        )
+    except PaymentError as error:
+        flash(error.message, "error")
+        return redirect(url_for("payments.booking_detail", booking_id=booking_id))
+    assert payment.checkout_url is not None
+    return redirect(payment.checkout_url, code=303)
+
+
+@bp.get("/bookings")
+@login_required
+def mine() -> str:
+    """My bookings: what is coming (with what can be done about it), offers from the waiting
+    list, and the last three months."""
+    instant = now()
+    settings = from_config(current_app.config)
+    entries = [
+        e for e in waitlist.list_entries(db.session, actor=current_user, now=instant,
+                                         settings=settings)
+        if e.is_open
+    ]
+    upcoming = queries.list_bookings(db.session, viewer=current_user, now=instant,
+                                     user_id=current_user.id, limit=200)
+    past = queries.list_bookings(
+        db.session, viewer=current_user, now=instant, user_id=current_user.id,
+        start=instant - PAST_WINDOW, end=instant, limit=200,
+    )
+    past = [b for b in reversed(past) if b.ends_at <= instant]
+    return render_template(
+        "booking/mine.html", upcoming=upcoming, past=past, entries=entries, now=instant,
+        cancellable=lambda b: cancellable(b, by_staff=False, now=instant),
+    )
+
+
+@bp.post("/waitlist/<id:entry_id>/accept")
+@login_required
+def accept_offer(entry_id: int) -> Response:
+    settings = from_config(current_app.config)
+    try:
+        outcome = waitlist.accept(db.session, actor=current_user, entry_id=entry_id,
+                                  now=now(), settings=settings)
+    except BookingError as error:
+        flash(error.message, "error")
+        return redirect(url_for("booking.mine") + "#waitlist")
+    return _after_booking(outcome, settings)
+
+
+@bp.post("/waitlist/<id:entry_id>/decline")
+@login_required
+def decline_offer(entry_id: int) -> Response:
+    try:
+        waitlist.decline(db.session, actor=current_user, entry_id=entry_id, now=now(),
+                         settings=from_config(current_app.config))
+    except BookingError as error:
+        flash(error.message, "error")
+    else:
+        flash(_("Done: you are no longer on the waiting list for this time."), "success")
+    return redirect(url_for("booking.mine") + "#waitlist")
+
+
 @bp.route("/resources/<slug>/book", methods=["GET", "POST"])
 @login_required
 def new(slug: str) -> str | Response | tuple[str, int]:
@@ -165,24 +239,7 @@ def new(slug: str) -> str | Response | tuple[str, int]:
                 form.form_errors.append(error.message)
                 alternatives = _alternative_links(error.extra.get("alternatives", []))
             else:
-                booking = outcome.bookings[0]
-                if outcome.payment is None:
-                    flash(_("Booked. See you at Schiller40!"), "success")
-                    return redirect(url_for("payments.booking_detail", booking_id=booking.id))
-                from ..payments.views import return_urls
-
-                payment_id, booking_id = outcome.payment.id, booking.id
-                try:
-                    payment = start_checkout(
-                        db.session, gateway(), payment_id=payment_id, now=now(),
-                        urls=return_urls(payment_id), locale=str(get_locale() or "de"),
-                        settings=settings,
-                    )
-                except PaymentError as error:
-                    flash(error.message, "error")
-                    return redirect(url_for("payments.booking_detail", booking_id=booking_id))
-                assert payment.checkout_url is not None
-                return redirect(payment.checkout_url, code=303)
+                return _after_booking(outcome, settings)
     status = 422 if request.method == "POST" else 200
     return render_template(
         "booking/new.html", resource=_resource(slug), form=form, desk=_is_desk(resource),

@@ -4,14 +4,18 @@ On both databases, on the embedded default (simulated payments)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
 
-from schiller40.booking.models import Booking, BookingStatus
+from schiller40.booking import service as booking_service
+from schiller40.booking import waitlist
+from schiller40.booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from schiller40.extensions import db
 from schiller40.models import Resource
+from tests.api.helpers import at
 from tests.factories import PASSWORD
 from tests.html import page
 
@@ -144,3 +148,85 @@ def test_a_mangled_link_gives_an_empty_form_not_an_error(mia):
     for query in ("day=9999-12-31&start=10:00&end=11:00", "day=2026-02-30",
                   "day=2026-11-24&start=25:00&end=x"):
         assert mia.get(f"/resources/room/book?{query}").status_code == 200
+
+
+# --- my bookings -------------------------------------------------------------------------
+
+
+def book(user, clock, day: str, start: int, end: int, slug: str = "room") -> int:
+    outcome = booking_service.create_bookings(
+        db.session, actor=user, now=clock(),
+        request=booking_service.BookingRequest(start=local(day, start), end=local(day, end),
+                                               resource_slug=slug),
+    )
+    db.session.commit()
+    return outcome.bookings[0].id
+
+
+def local(day: str, hour: int) -> datetime:
+    return datetime.fromisoformat(at(date.fromisoformat(day), hour))
+
+
+def actions(response) -> set[str]:
+    html = page(response)
+    return ({str(f.attrs.get("action")) for f in html.find_all("form")}
+            | {str(a.attrs.get("href")) for a in html.find_all("a")})
+
+
+def test_my_bookings_lists_upcoming_and_past_with_what_can_be_done(mia, place, clock):
+    included = book(place.member, clock, DAY, 8, 13, "desk-a1")  # Tuesday morning, credit
+    clock.advance(timedelta(days=1, hours=5))  # Tuesday afternoon: the morning is past
+    held = book(place.member, clock, "2026-11-25", 10, 11)  # Wednesday room: to be paid
+    response = mia.get("/bookings")
+    assert response.status_code == 200
+    text = page(response).text
+    assert "Meine Buchungen" in text and "Bevorstehend" in text
+    found = actions(response)
+    assert {f"/bookings/{held}", f"/bookings/{included}"} <= found
+    # The held room can be paid and cancelled; the past desk only looked at.
+    assert {f"/bookings/{held}/pay", f"/bookings/{held}/cancel"} <= found
+    assert f"/bookings/{included}/cancel" not in found
+
+
+def test_my_bookings_shows_only_my_own(app, mia, place, factory, clock):
+    other = factory.user(tier=place.tier, email="jonas@example.org")
+    db.session.commit()
+    theirs = book(other, clock, DAY, 10, 11)
+    assert f"/bookings/{theirs}" not in actions(mia.get("/bookings"))
+    assert f"/bookings/{theirs}" in actions(browser(app, other).get("/bookings"))
+
+
+def test_a_waiting_list_offer_is_booked_or_left_from_my_bookings(mia, place, factory, clock):
+    other = factory.user(tier=place.tier, email="jonas@example.org")
+    db.session.commit()
+    taken = book(other, clock, DAY, 10, 11)
+    entry = waitlist.join(db.session, actor=place.member, resource_slug="room",
+                          start=local(DAY, 10), end=local(DAY, 11), now=clock(),
+                          settings=booking_service.DEFAULT_SETTINGS)
+    entry_id = entry.id
+    # Not offered yet: only leaving is possible.
+    found = actions(mia.get("/bookings"))
+    assert f"/waitlist/{entry_id}/accept" not in found and f"/waitlist/{entry_id}/decline" in found
+    booking_service.cancel(db.session, actor=other, booking_id=taken, now=clock())
+    assert f"/waitlist/{entry_id}/accept" in actions(mia.get("/bookings"))
+    accepted = mia.post(f"/waitlist/{entry_id}/accept")
+    assert accepted.status_code == 303  # the room costs money: on to the checkout
+    assert urlsplit(accepted.headers["Location"]).path.startswith("/pay/simulated/")
+    db.session.expire_all()
+    assert db.session.get(WaitlistEntry, entry_id).status is WaitlistStatus.ACCEPTED
+    # Accepting again is refused with a message, not an error page.
+    again = mia.post(f"/waitlist/{entry_id}/accept")
+    assert again.status_code == 302 and again.headers["Location"].endswith("/bookings#waitlist")
+
+
+def test_leaving_the_waiting_list(mia, place, factory, clock):
+    other = factory.user(tier=place.tier, email="jonas@example.org")
+    db.session.commit()
+    book(other, clock, DAY, 10, 11)
+    entry_id = waitlist.join(db.session, actor=place.member, resource_slug="room",
+                             start=local(DAY, 10), end=local(DAY, 11), now=clock(),
+                             settings=booking_service.DEFAULT_SETTINGS).id
+    assert mia.post(f"/waitlist/{entry_id}/decline").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(WaitlistEntry, entry_id).status is WaitlistStatus.CANCELLED
+    assert f"/waitlist/{entry_id}/decline" not in actions(mia.get("/bookings"))
