@@ -34,6 +34,7 @@ from .factories import Factory
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
 PG_SKIP_REASON = "PostgreSQL not reachable"
+BROWSER_SKIP_REASON = "Chromium not installed"  # tests/e2e
 # A Monday in winter time: 23 November 2026, 09:00 in Wolfsburg.
 DEFAULT_NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -281,6 +282,25 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         terminalreporter.write_line(
             "Start PostgreSQL at 127.0.0.1:5432 or set SCHILLER40_TEST_DATABASE_URL "
             "to run them (CI=true makes this an error).",
+            red=True,
+        )
+        terminalreporter.write_line(bar, red=True, bold=True)
+    browser_skipped = sum(
+        1
+        for report in terminalreporter.stats.get("skipped", [])
+        if BROWSER_SKIP_REASON in str(getattr(report, "longrepr", ""))
+    )
+    if browser_skipped:
+        bar = "!" * 78
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(
+            f"The browser was NOT tested: {browser_skipped} end-to-end test(s) skipped "
+            "because /usr/bin/chromium is missing.",
+            red=True, bold=True,
+        )
+        terminalreporter.write_line(
+            "scripts/test installs it when run as root (apt-get install chromium); "
+            "CI=true makes this an error.",
             red=True,
         )
         terminalreporter.write_line(bar, red=True, bold=True)

@@ -1,0 +1,107 @@
+"""Fixtures for the end-to-end tests: the real app behind a real HTTP server, driven by a real
+headless Chromium.
+
+- ``live_server``: the test's ``app`` (the shared test database of the current backend, the
+  frozen ``clock``, CSRF protection on as in production) served by werkzeug on a free port of
+  127.0.0.1 in a background thread, for the length of one test. So every browser test runs on
+  SQLite and on PostgreSQL, like the rest of the suite.
+- ``browser``: Debian's chromium (/usr/bin/chromium) launched once per worker through
+  Playwright. Playwright's own browser download is never used. Outside CI a missing chromium
+  skips these tests (the summary says so); under CI=true it is a failure.
+- ``page``: a fresh browser context (own cookies, German locale) and page per test, with the
+  live server as base URL; ``mia``: the same page, logged in as the ``place`` member.
+
+No sleeps: Playwright waits for navigation and elements, and ``expect`` retries assertions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from schiller40.extensions import db
+from tests.conftest import BROWSER_SKIP_REASON, in_ci
+from tests.factories import PASSWORD
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; scripts/test installs it
+# Long enough for a cold first page on a busy CI machine, short enough to fail fast.
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is missing (apt-get install chromium, or run scripts/test)"
+        if in_ci():
+            pytest.fail(f"CI=true but {problem}")
+        pytest.skip(f"{BROWSER_SKIP_REASON}: {problem}")
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"],
+        )
+    except Exception:
+        playwright.stop()
+        raise
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """The browser submits real forms, so CSRF protection is on, as in production."""
+    return {"WTF_CSRF_ENABLED": True}
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    # What the test (or the ``place`` fixture) wrote must be visible to the server's requests,
+    # and the test's session must hold no transaction open (SQLite would block writers).
+    db.session.commit()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(browser, live_server: str):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(base_url=live_server, locale="de-DE",
+                                  timezone_id="Europe/Berlin")
+    context.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def log_in(page, email: str, password: str = PASSWORD) -> None:
+    """Log in through the form, as a person would, and wait until the page says so."""
+    from playwright.sync_api import expect
+
+    page.goto("/login")
+    page.get_by_label("E-Mail-Adresse").fill(email)
+    page.get_by_label("Passwort", exact=True).fill(password)
+    page.get_by_role("main").get_by_role("button", name="Anmelden").click()
+    expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
+
+
+@pytest.fixture
+def mia(page, place):
+    """The page, logged in as the place's Flex member (1 desk day, 1 studio hour, inducted)."""
+    log_in(page, place.member.email)
+    return page
