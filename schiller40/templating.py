@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from babel.dates import get_day_names
+from babel.dates import format_skeleton, get_day_names
 from flask import Flask, g, request
-from flask_babel import format_currency, format_date, format_datetime, get_locale
+from flask_babel import (
+    format_currency,
+    format_date,
+    format_datetime,
+    format_time,
+    get_locale,
+    get_timezone,
+    to_user_timezone,
+)
 from flask_babel import lazy_gettext as _l
 
 from .booking.models import BookingStatus
@@ -44,6 +52,25 @@ def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
     return format_datetime(value, fmt)
 
 
+def time_range(start: datetime | None, end: datetime | None) -> str:
+    """E.g. "Di., 24. Nov. 2026, 09:00-11:00" (with an en dash): the day once, then both
+    times, in the reader's language and the location's zone (a range over midnight names
+    the second day too)."""
+    if start is None or end is None:
+        return ""
+    locale = get_locale() or "de"
+    tz = get_timezone()
+    day = format_skeleton("yMMMEd", start, tzinfo=tz, locale=locale)
+    if to_user_timezone(start).date() == to_user_timezone(end).date():
+        until = format_time(end, "short")
+    else:
+        until = (
+            f"{format_skeleton('yMMMEd', end, tzinfo=tz, locale=locale)}, "
+            f"{format_time(end, 'short')}"
+        )
+    return f"{day}, {format_time(start, 'short')}\u2013{until}"
+
+
 def weekday_name(weekday: int) -> str:
     """0 = Monday, in the reader's language."""
     return get_day_names("wide", locale=get_locale())[weekday]
@@ -53,6 +80,7 @@ def install(app: Flask) -> None:
     app.add_template_filter(money, "money")
     app.add_template_filter(local_datetime, "local_datetime")
     app.add_template_filter(format_date, "format_date")
+    app.add_template_global(time_range, "time_range")
     app.add_template_global(weekday_name, "weekday_name")
     app.add_template_global(lambda kind: str(KIND_LABELS[kind]), "kind_label")
     app.add_template_global(lambda unit: str(UNIT_LABELS[unit]), "unit_label")

@@ -59,7 +59,7 @@ def test_a_desk_half_day_included_in_the_tier_is_booked_from_spaces(mia: Page, p
     expect(mia.get_by_role("heading", level=1)).to_have_text(desk.name)
     expect(facts(mia, "Status")).to_have_text("bestätigt")
     expect(facts(mia, "Preis")).to_have_text("in Ihrer Mitgliedschaft enthalten")
-    expect(facts(mia, "Wann")).to_contain_text("24. November 2026")
+    expect(facts(mia, "Wann")).to_contain_text("Di., 24. Nov. 2026, 08:00\u201313:00")
 
 
 def test_a_studio_slot_is_paid_on_the_test_checkout_seen_in_my_bookings_and_cancelled(
