@@ -239,17 +239,13 @@ def cancel_booking(booking_id: int) -> Response:
 def _open_checkout(payment_id: int) -> None:
     """Open the checkout for a new payment; unreachable gateway: the holds are released and
     the caller gets 503 (raised by the service)."""
-    from ..payments.views import return_urls
+    from ..payments.views import open_checkout
 
     # The checkout speaks the member's language, not the one of this request's headers: the
     # line items are translated while it is opened, and amounts are formatted for ``locale``.
     locale = g.api_user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
     with force_locale(locale):
-        pay_service.start_checkout(
-            db.session, gateway(), payment_id=payment_id, now=now(),
-            urls=return_urls(payment_id), locale=locale,
-            settings=from_config(current_app.config),
-        )
+        open_checkout(payment_id, locale)
 
 
 def _push(payment_id: int) -> None:

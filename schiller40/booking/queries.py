@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
 from ..errors import NotFound
+from ..payments.models import Payment
 from ..resources.models import Location, Resource, ResourceKind
 from . import snapshots
 from .errors import BookingError
@@ -91,7 +92,15 @@ def list_bookings(
     """The viewer's bookings (staff: anyone's, filterable), upcoming by default."""
     query = (
         select(Booking)
-        .options(selectinload(Booking.resource), selectinload(Booking.user))
+        .options(
+            selectinload(Booking.resource),
+            selectinload(Booking.user),
+            # Lists show each booking's payment state (and the API its refunds): loaded in
+            # three queries for the page, not three per row.
+            selectinload(Booking.payment).options(
+                selectinload(Payment.refunds), selectinload(Payment.bookings)
+            ),
+        )
         .order_by(Booking.starts_at, Booking.id)
         .limit(limit)
     )

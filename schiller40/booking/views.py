@@ -32,8 +32,7 @@ from ..core.forms import no_nul
 from ..errors import NotFound
 from ..extensions import db
 from ..payments.ledger import cancellable
-from ..payments.service import PaymentError, start_checkout
-from ..payments.setup import gateway
+from ..payments.service import PaymentError
 from ..resources.models import BookingUnit, Resource
 from . import queries, service, snapshots, waitlist
 from .errors import BookingError
@@ -143,20 +142,17 @@ def _alternative_links(alternatives: list[dict[str, Any]]) -> list[dict[str, str
     return links
 
 
-def _after_booking(outcome: service.BookingOutcome, settings: Any) -> Response:
+def _after_booking(outcome: service.BookingOutcome) -> Response:
     """Confirmed: to the booking. Something to pay: straight on to the checkout."""
     booking = outcome.bookings[0]
     if outcome.payment is None:
         flash(_("Booked. See you at Schiller40!"), "success")
         return redirect(url_for("payments.booking_detail", booking_id=booking.id))
-    from ..payments.views import return_urls
+    from ..payments.views import open_checkout
 
     payment_id, booking_id = outcome.payment.id, booking.id
     try:
-        payment = start_checkout(
-            db.session, gateway(), payment_id=payment_id, now=now(),
-            urls=return_urls(payment_id), locale=str(get_locale() or "de"), settings=settings,
-        )
+        payment = open_checkout(payment_id, str(get_locale() or "de"))
     except PaymentError as error:
         flash(error.message, "error")
         return redirect(url_for("payments.booking_detail", booking_id=booking_id))
@@ -199,7 +195,7 @@ def accept_offer(entry_id: int) -> Response:
     except BookingError as error:
         flash(error.message, "error")
         return redirect(url_for("booking.mine") + "#waitlist")
-    return _after_booking(outcome, settings)
+    return _after_booking(outcome)
 
 
 @bp.post("/waitlist/<id:entry_id>/decline")
@@ -239,7 +235,7 @@ def new(slug: str) -> str | Response | tuple[str, int]:
                 form.form_errors.append(error.message)
                 alternatives = _alternative_links(error.extra.get("alternatives", []))
             else:
-                return _after_booking(outcome, settings)
+                return _after_booking(outcome)
     status = 422 if request.method == "POST" else 200
     return render_template(
         "booking/new.html", resource=_resource(slug), form=form, desk=_is_desk(resource),

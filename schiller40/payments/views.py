@@ -106,6 +106,15 @@ def return_urls(payment_id: int) -> ReturnUrls:
     )
 
 
+def open_checkout(payment_id: int, locale: str) -> Payment:
+    """Open (or reopen) a payment's checkout with this app's return addresses: the one way
+    pages and the API send a member to pay."""
+    return service.start_checkout(
+        db.session, gateway(), payment_id=payment_id, now=now(), urls=return_urls(payment_id),
+        locale=locale, settings=_settings(),
+    )
+
+
 def _own_booking(booking_id: int) -> Booking:
     return booking_queries.get_booking(db.session, viewer=current_user, booking_id=booking_id)
 
@@ -151,10 +160,7 @@ def pay(booking_id: int) -> Response:
     ):
         flash(_("This booking is not waiting for payment."), "info")
         return redirect(url_for("payments.booking_detail", booking_id=booking_id))
-    payment = service.start_checkout(
-        db.session, gateway(), payment_id=booking.payment.id, now=now(),
-        urls=return_urls(booking.payment.id), locale=_locale(), settings=_settings(),
-    )
+    payment = open_checkout(booking.payment.id, _locale())
     assert payment.checkout_url is not None
     return redirect(payment.checkout_url, code=303)
 

@@ -15,22 +15,35 @@ from .models import Resource, ResourceKind
 FEED_KINDS = (ResourceKind.STUDIO, ResourceKind.ROOM)
 
 
+def _switch(
+    session: Session, *, slug: str, field: str, value: bool, action: str, detail: str,
+    now: datetime, actor_id: int | None, kinds: tuple[ResourceKind, ...] | None = None,
+    missing: str,
+) -> Resource:
+    """Set one on/off setting of a resource, audited only when it really changes."""
+    begin_write(session)
+    resource = session.scalar(select(Resource).where(Resource.slug == slug))
+    if resource is None or (kinds is not None and resource.kind not in kinds):
+        raise NotFound(missing)
+    if getattr(resource, field) != value:
+        setattr(resource, field, value)
+        audit.record(
+            session, action=action, now=now, actor_id=actor_id,
+            object_type="resource", object_id=resource.id, details={detail: value},
+        )
+    session.commit()
+    return resource
+
+
 def set_feed_for_members(
     session: Session, *, slug: str, allowed: bool, now: datetime, actor_id: int | None = None
 ) -> Resource:
     """Let members subscribe to a studio's or room's calendar (others shown as "booked")."""
-    begin_write(session)
-    resource = session.scalar(select(Resource).where(Resource.slug == slug))
-    if resource is None or resource.kind not in FEED_KINDS:
-        raise NotFound(f"There is no studio or room {slug!r}.")
-    if resource.feed_for_members != allowed:
-        resource.feed_for_members = allowed
-        audit.record(
-            session, action="resource.feed_for_members_changed", now=now, actor_id=actor_id,
-            object_type="resource", object_id=resource.id, details={"allowed": allowed},
-        )
-    session.commit()
-    return resource
+    return _switch(
+        session, slug=slug, field="feed_for_members", value=allowed,
+        action="resource.feed_for_members_changed", detail="allowed", now=now,
+        actor_id=actor_id, kinds=FEED_KINDS, missing=f"There is no studio or room {slug!r}.",
+    )
 
 
 def set_requires_approval(
@@ -38,15 +51,8 @@ def set_requires_approval(
 ) -> Resource:
     """Make staff approve each paid booking of a resource (the card is authorised first and
     charged on approval). Bookings already made keep how they were paid."""
-    begin_write(session)
-    resource = session.scalar(select(Resource).where(Resource.slug == slug))
-    if resource is None:
-        raise NotFound(f"There is no resource {slug!r}.")
-    if resource.requires_approval != required:
-        resource.requires_approval = required
-        audit.record(
-            session, action="resource.requires_approval_changed", now=now, actor_id=actor_id,
-            object_type="resource", object_id=resource.id, details={"required": required},
-        )
-    session.commit()
-    return resource
+    return _switch(
+        session, slug=slug, field="requires_approval", value=required,
+        action="resource.requires_approval_changed", detail="required", now=now,
+        actor_id=actor_id, missing=f"There is no resource {slug!r}.",
+    )

@@ -59,3 +59,14 @@ def api_as(client):
 @pytest.fixture
 def anonymous_api(client) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def api(place, api_as) -> Api:
+    """The shared ``place``'s member, logged in to the API."""
+    return api_as(place.member)
+
+
+@pytest.fixture
+def staff_api(place, api_as) -> Api:
+    return api_as(place.staff)

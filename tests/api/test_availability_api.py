@@ -26,10 +26,6 @@ def instant(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime.fromisoformat(at(day, hh, mm)).astimezone(UTC)
 
 
-@pytest.fixture
-def api(place, api_as):
-    return api_as(place.member)
-
 
 # --- resources -------------------------------------------------------------------------------
 

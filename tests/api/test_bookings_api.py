@@ -46,14 +46,6 @@ def created(response) -> dict:
     return response.get_json()["booking"]
 
 
-@pytest.fixture
-def api(place, api_as):
-    return api_as(place.member)
-
-
-@pytest.fixture
-def staff_api(place, api_as):
-    return api_as(place.staff)
 
 
 @pytest.fixture

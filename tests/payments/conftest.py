@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Api, anonymous_api, api_as  # noqa: F401  (fixtures)
+from tests.api.conftest import Api, anonymous_api, api, api_as, staff_api  # noqa: F401
 
 from .stripe_server import StripeServer, signed_headers
 

@@ -28,14 +28,6 @@ from .fake_gateway import FakeGateway
 BOOKINGS = "/api/v1/bookings"
 
 
-@pytest.fixture
-def api(place, api_as):
-    return api_as(place.member)
-
-
-@pytest.fixture
-def staff_api(place, api_as):
-    return api_as(place.staff)
 
 
 @pytest.fixture
