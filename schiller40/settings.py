@@ -113,12 +113,16 @@ def _resolve_payments(cfg: dict[str, Any]) -> None:
     if provider == "stripe" and not cfg.get("STRIPE_SECRET_KEY"):
         raise ConfigError("SCHILLER40_PAYMENT_GATEWAY=stripe needs SCHILLER40_STRIPE_SECRET_KEY")
     cfg["PAYMENT_PROVIDER"] = provider
-    hold = cfg.get("BOOKING_HOLD_MINUTES")
-    # Stripe keeps a checkout open for 24 hours at most; a longer hold could never be paid.
-    if not isinstance(hold, int) or isinstance(hold, bool) or not 1 <= hold <= 24 * 60:
-        raise ConfigError(
-            f"SCHILLER40_BOOKING_HOLD_MINUTES={hold!r} must be a whole number from 1 to 1440"
-        )
+    # Stripe keeps a checkout open for 24 hours at most, so a longer hold could never be
+    # paid; a waitlist offer beyond a day would block the slot longer than a hold may.
+    for key in ("BOOKING_HOLD_MINUTES", "WAITLIST_OFFER_MINUTES"):
+        minutes = cfg.get(key)
+        if not isinstance(minutes, int) or isinstance(minutes, bool) or not (
+            1 <= minutes <= 24 * 60
+        ):
+            raise ConfigError(
+                f"SCHILLER40_{key}={minutes!r} must be a whole number from 1 to 1440"
+            )
     try:
         parse_policy(cfg.get("REFUND_POLICY"))
     except ValueError as exc:

@@ -121,6 +121,8 @@ def test_the_embedded_default_simulates_payments(tmp_path):
         ({"BOOKING_HOLD_MINUTES": 1441}, "must be a whole number from 1 to 1440"),
         ({"BOOKING_HOLD_MINUTES": 0}, "must be a whole number from 1 to 1440"),
         ({"BOOKING_HOLD_MINUTES": "30"}, "must be a whole number from 1 to 1440"),
+        ({"WAITLIST_OFFER_MINUTES": "ten"}, "WAITLIST_OFFER_MINUTES='ten' must be a whole"),
+        ({"WAITLIST_OFFER_MINUTES": -5}, "must be a whole number from 1 to 1440"),
     ],
 )
 def test_bad_payment_settings_stop_the_start(tmp_path, changes, problem):
