@@ -8,7 +8,6 @@ from typing import Any
 from babel.dates import format_skeleton, get_day_names
 from flask import Flask, g, request
 from flask_babel import (
-    format_currency,
     format_date,
     format_datetime,
     format_time,
@@ -19,6 +18,7 @@ from flask_babel import (
 from flask_babel import lazy_gettext as _l
 
 from .booking.models import BookingStatus
+from .core.money import money
 from .resources.models import BookingUnit, ResourceKind
 
 KIND_LABELS = {
@@ -37,13 +37,6 @@ UNIT_LABELS = {
     BookingUnit.DAY: _l("whole days"),
     BookingUnit.SLOT_30: _l("30-minute steps"),
 }
-
-
-def money(cents: int | None) -> str:
-    """``1500`` -> "15,00 €" in German, "€15.00" in English."""
-    if cents is None:
-        return ""
-    return format_currency(cents / 100, "EUR")
 
 
 def local_datetime(value: datetime | None, fmt: str = "medium") -> str:

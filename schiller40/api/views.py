@@ -20,8 +20,6 @@ from ..core.time import to_local
 from ..extensions import csrf, db
 from ..payments import ledger
 from ..payments import service as pay_service
-from ..payments.gateway import GatewayError
-from ..payments.models import RefundReason
 from ..payments.setup import gateway
 from ..resources.models import Resource
 from . import schemas
@@ -211,25 +209,13 @@ def reschedule_booking(booking_id: int) -> Response:
 @token_required
 def cancel_booking(booking_id: int) -> Response:
     body = optional_json_body(schemas.BookingCancel)
-    settings = from_config(current_app.config)
-    booking = service.cancel(
-        db.session, actor=g.api_user, booking_id=booking_id, now=now(), reason=body.reason,
-        refund=body.refund, settings=settings,
-    )
-    payment_id = booking.payment_id
-    if payment_id is not None:
-        _push(payment_id)
-    booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
-    # The refund this cancellation made (none if it was owed nothing), not one made by hand
-    # before it: a booking is cancelled once, so it has one cancellation refund at most.
-    refunds = (
-        [r for r in booking.payment.refunds
-         if r.booking_id == booking.id and r.reason is RefundReason.CANCELLATION]
-        if booking.payment else []
+    booking, refund = pay_service.cancel_booking(
+        db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
+        reason=body.reason, refund=body.refund, settings=from_config(current_app.config),
     )
     return jsonify({
         "booking": booking_json(booking, g.api_user),
-        "refund": refund_json(refunds[-1]) if refunds else None,
+        "refund": refund_json(refund) if refund else None,
     })
 
 
@@ -246,16 +232,6 @@ def _open_checkout(payment_id: int) -> None:
     locale = g.api_user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
     with force_locale(locale):
         open_checkout(payment_id, locale)
-
-
-def _push(payment_id: int) -> None:
-    try:
-        pay_service.push(
-            db.session, gateway(), payment_id=payment_id, now=now(),
-            settings=from_config(current_app.config),
-        )
-    except GatewayError:  # decided and recorded; reconciliation carries it out
-        db.session.rollback()
 
 
 def _staff() -> None:
@@ -321,13 +297,11 @@ def create_refund(booking_id: int) -> tuple[Response, int]:
 @token_required
 def approve_booking(booking_id: int) -> Response:
     _staff()
-    try:
-        pay_service.approve(
-            db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
-            settings=from_config(current_app.config),
-        )
-    except GatewayError:
-        db.session.rollback()  # approval recorded; the capture is retried by reconcile
+    # Recorded either way; a capture the gateway did not confirm is left for reconcile.
+    pay_service.approve(
+        db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
+        settings=from_config(current_app.config),
+    )
     booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
     return jsonify({"booking": booking_json(booking, g.api_user)})
 

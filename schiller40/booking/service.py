@@ -31,6 +31,7 @@ from ..resources.models import BookingUnit, Location, Resource, ResourceKind
 from . import snapshots
 from .errors import BookingError, from_violation
 from .models import Booking, BookingStatus
+from .queries import get_booking
 from .rules import (
     Credit,
     Interval,
@@ -504,14 +505,6 @@ def _fits(wanted: Interval, free: list[Interval], rules: ResourceRules) -> list[
 # --- reschedule and cancel -----------------------------------------------------------------
 
 
-def _load_for(session: Session, actor: User, booking_id: int) -> Booking:
-    """The booking if the actor may see it; someone else's is "not found", not "forbidden"."""
-    booking = session.get(Booking, booking_id)
-    if booking is None or (booking.user_id != actor.id and not actor.is_staff):
-        raise NotFound()
-    return booking
-
-
 def reschedule(
     session: Session,
     *,
@@ -532,7 +525,7 @@ def reschedule(
     for _attempt in range(3):
         begin_write(session)
         actor = session.merge(actor)
-        booking = _load_for(session, actor, booking_id)
+        booking = get_booking(session, viewer=actor, booking_id=booking_id)
         old_resource = booking.resource
         new_resource = old_resource
         if resource_slug is not None and resource_slug != old_resource.slug:
@@ -667,7 +660,7 @@ def cancel(
     for _attempt in range(3):
         begin_write(session)
         actor = session.merge(actor)
-        booking = _load_for(session, actor, booking_id)
+        booking = get_booking(session, viewer=actor, booking_id=booking_id)
         locked = booking.resource_id
         lock_rows(session, Resource, [locked])
         # Like every booking transaction: holds that ran out expire first. Without this a
@@ -680,9 +673,7 @@ def cancel(
         session.rollback()
     else:  # pragma: no cover - moved three times while we tried
         raise BookingError("not_cancellable")
-    if not booking.is_active or booking.ends_at <= now:
-        raise BookingError("not_cancellable")
-    if booking.starts_at <= now and not actor.is_staff:
+    if not ledger.cancellable(booking, by_staff=actor.is_staff, now=now):
         raise BookingError("not_cancellable")
     notice = settings.policy.credit_return_notice.get(booking.resource.kind, timedelta(0))
     credit_returned = now <= booking.starts_at - notice

@@ -41,7 +41,6 @@ from .settings import from_config
 
 bp = Blueprint("booking", __name__)
 
-PARTS = ("day", "morning", "afternoon")
 MAX_AHEAD_DAYS = 730
 PAST_WINDOW = timedelta(days=92)
 
@@ -238,6 +237,6 @@ def new(slug: str) -> str | Response | tuple[str, int]:
                 return _after_booking(outcome)
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "booking/new.html", resource=_resource(slug), form=form, desk=_is_desk(resource),
+        "booking/new.html", resource=resource, form=form, desk=_is_desk(resource),
         alternatives=alternatives,
     ), status

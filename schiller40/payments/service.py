@@ -25,7 +25,6 @@ from typing import Any
 from babel.dates import format_datetime
 from babel.numbers import format_currency
 from flask_babel import force_locale
-from flask_babel import format_currency as local_currency
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +35,7 @@ from ..booking.models import Booking, BookingStatus
 from ..booking.service import BookingSettings, lock_member
 from ..core import audit
 from ..core.locking import begin_write, lock_rows
+from ..core.money import money
 from ..errors import DomainError, NotFound
 from ..resources.models import Resource
 from . import ledger
@@ -59,11 +59,6 @@ from .models import (
 from .states import advance, observed_status
 
 log = logging.getLogger(__name__)
-
-
-def money(cents: int) -> str:
-    """In the language of whoever reads the message (the request's, else the default)."""
-    return local_currency(cents / 100, "EUR")
 
 
 class PaymentError(DomainError):
@@ -258,14 +253,6 @@ def _give_up(
 # --- pull: learning what the gateway knows -------------------------------------------------
 
 
-@dataclass
-class Applied:
-    payment: Payment
-    before: PaymentStatus
-    duplicate: bool = False
-    refunds: list[Refund] = field(default_factory=list)
-
-
 def refresh(
     session: Session, gateway: PaymentGateway, *, payment_id: int, now: datetime,
     settings: BookingSettings, strict: bool = False,
@@ -373,8 +360,7 @@ def handle_event(
         id=event_id, provider=gateway.name, type=event_type, object_id=object_id,
         payment_id=payment_id, received_at=now,
     )
-    applied = _apply(session, payment_id, checkout, now=now, settings=settings, event=event)
-    if applied.duplicate:
+    if not _apply(session, payment_id, checkout, now=now, settings=settings, event=event):
         return "duplicate"
     push(session, gateway, payment_id=payment_id, now=now, settings=settings)
     return "handled"
@@ -410,7 +396,8 @@ def _apply(
     now: datetime,
     settings: BookingSettings,
     event: WebhookEvent | None = None,
-) -> Applied:
+) -> bool:
+    """Apply the gateway's view; False if ``event`` was handled by another process."""
     payment = _lock(session, payment_id)
     if event is not None:
         session.add(event)
@@ -418,7 +405,7 @@ def _apply(
             session.flush()
         except IntegrityError:  # the same event, handled by another process meanwhile
             session.rollback()
-            return Applied(payment, payment.status, duplicate=True)
+            return False
     before = payment.status
     if payment.checkout_id is None:
         payment.checkout_id = checkout.id
@@ -430,7 +417,6 @@ def _apply(
         payment.received_cents = max(payment.received_cents, intent.received_cents)
         _sync_refunds(session, payment, intent.refunds, now=now)
     after = advance(before, observed_status(checkout))
-    applied = Applied(payment, before)
     if after is not before:
         payment.status = after
         payment.updated_at = now
@@ -442,9 +428,7 @@ def _apply(
         )
         if after is PaymentStatus.PAID:
             _confirm(session, payment, now=now)
-            late = _refund_excess(session, payment, now=now)
-            if late is not None:
-                applied.refunds.append(late)
+            _refund_excess(session, payment, now=now)
         elif after is PaymentStatus.PROCESSING:
             # A slow method (SEPA) settles days later. The member has paid as far as they
             # can: the slot stays theirs until the money arrives or the debit fails, at most
@@ -462,7 +446,7 @@ def _apply(
         elif after in (PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.CANCELLED):
             _release(session, payment, now=now, settings=settings, why=after.value)
     session.commit()
-    return applied
+    return True
 
 
 def _sync_refunds(
@@ -761,6 +745,44 @@ def _staff_booking(session: Session, actor: User, booking_id: int) -> Booking:
     if booking is None or not actor.is_staff:
         raise NotFound()
     return booking
+
+
+def cancel_booking(
+    session: Session,
+    gateway: PaymentGateway,
+    *,
+    actor: User,
+    booking_id: int,
+    now: datetime,
+    reason: str | None,
+    refund: str,
+    settings: BookingSettings,
+) -> tuple[Booking, Refund | None]:
+    """Cancel a booking and send the refund it is owed at once (reconciliation retries it
+    if the gateway is down). Answers the booking and that refund, if any."""
+    from ..booking import service as booking_service
+
+    booking = booking_service.cancel(
+        session, actor=actor, booking_id=booking_id, now=now, reason=reason, refund=refund,
+        settings=settings,
+    )
+    if booking.payment_id is not None:
+        push(session, gateway, payment_id=booking.payment_id, now=now, settings=settings)
+    booking = session.get(Booking, booking_id)
+    assert booking is not None
+    return booking, cancellation_refund(booking)
+
+
+def cancellation_refund(booking: Booking) -> Refund | None:
+    """The refund a booking's cancellation made, not one made by hand before it: a booking
+    is cancelled once, so it has one cancellation refund at most."""
+    if booking.payment is None:
+        return None
+    made = [
+        r for r in booking.payment.refunds
+        if r.booking_id == booking.id and r.reason is RefundReason.CANCELLATION
+    ]
+    return made[-1] if made else None
 
 
 def _awaiting_approval(session: Session, actor: User, booking_id: int, now: datetime) -> int:

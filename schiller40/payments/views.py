@@ -4,7 +4,6 @@ simulated checkout page of the embedded default."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
@@ -30,16 +29,15 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..booking import queries as booking_queries
-from ..booking import service as booking_service
 from ..booking.models import Booking, BookingStatus
 from ..booking.settings import from_config
 from ..core.clock import now
 from ..core.forms import no_nul
+from ..core.money import money
 from ..extensions import db
-from ..templating import money
 from . import ledger, service
 from .gateway import GatewayError
-from .models import Payment, PaymentStatus, RefundReason, RefundStatus, SimulatedCheckout
+from .models import Payment, PaymentStatus, RefundStatus, SimulatedCheckout
 from .service import ReturnUrls
 from .setup import gateway
 from .simulated import SimulatedGateway
@@ -216,18 +214,13 @@ def cancel(booking_id: int) -> str | Response:
     settings = _settings()
     if form.validate_on_submit():
         mode = form.refund.data if current_user.is_staff else "policy"
-        payment_id = booking.payment_id
-        done = booking_service.cancel(
-            db.session, actor=current_user, booking_id=booking_id, now=instant,
+        done, refund = service.cancel_booking(
+            db.session, gateway(), actor=current_user, booking_id=booking_id, now=instant,
             reason=form.reason.data, refund=mode, settings=settings,
         )
-        refund_cents = _refund_of(payment_id, booking_id)
-        if payment_id is not None:
-            with contextlib.suppress(GatewayError):  # recorded; reconciliation sends it
-                service.push(
-                    db.session, gateway(), payment_id=payment_id, now=instant,
-                    settings=settings,
-                )
+        refund_cents = (
+            refund.amount_cents if refund and refund.status is not RefundStatus.FAILED else 0
+        )
         if refund_cents:
             flash(_("Your booking is cancelled. %(amount)s will be refunded to your card "
                     "(this takes a few days).", amount=money(refund_cents)), "success")
@@ -239,17 +232,6 @@ def cancel(booking_id: int) -> str | Response:
         "booking/cancel.html", booking=booking, form=form, terms=terms,
         policy=settings.refund_policy.get(booking.resource.kind, ()),
     )
-
-
-def _refund_of(payment_id: int | None, booking_id: int) -> int:
-    """What the cancellation gives back (not refunds made by hand before it)."""
-    if payment_id is None:
-        return 0
-    payment = db.session.get(Payment, payment_id)
-    assert payment is not None
-    return sum(r.amount_cents for r in payment.refunds if r.booking_id == booking_id
-               and r.reason is RefundReason.CANCELLATION
-               and r.status is not RefundStatus.FAILED)
 
 
 # --- staff ---------------------------------------------------------------------------------
@@ -266,14 +248,13 @@ def approve(booking_id: int) -> Response:
     _staff_only()
     if not FlaskForm().validate_on_submit():
         abort(400)
-    try:
-        booking = service.approve(
-            db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),
-            settings=_settings(),
-        )
-    except GatewayError:
-        booking = None
-    if booking is not None and booking.status is BookingStatus.CONFIRMED:
+    # The approval is recorded either way; a capture the gateway did not confirm is left for
+    # reconciliation, and the booking is then still held.
+    booking = service.approve(
+        db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),
+        settings=_settings(),
+    )
+    if booking.status is BookingStatus.CONFIRMED:
         flash(_("Approved: the booking is confirmed and the amount charged."), "success")
     else:
         flash(_("Approved. The payment service has not confirmed the charge yet; it will be "
