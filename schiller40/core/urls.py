@@ -25,3 +25,15 @@ def safe_redirect_target(target: str | None, fallback: str) -> str:
     ):
         return cleaned
     return fallback
+
+
+def public_base() -> str:
+    """The site's address for links that leave the page (feeds, mails, payment returns):
+    ``PUBLIC_URL`` when set, else the request's own root; without a request, "" (a path
+    alone). Without a trailing slash."""
+    from flask import current_app, has_request_context, request
+
+    public = str(current_app.config.get("PUBLIC_URL") or "")
+    if not public and has_request_context():
+        public = request.url_root
+    return public.rstrip("/")

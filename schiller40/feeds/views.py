@@ -20,6 +20,7 @@ from werkzeug.http import is_resource_modified
 
 from ..booking import queries as booking_queries
 from ..core.clock import now
+from ..core.urls import public_base
 from ..extensions import db
 from . import queries, render, service, tokens
 
@@ -29,13 +30,9 @@ CACHE_SECONDS = 3600
 ICS = "text/calendar; charset=utf-8"
 
 
-def base_url() -> str:
-    return current_app.config.get("PUBLIC_URL") or request.url_root
-
-
 def feed_url(feed) -> str:
     token = tokens.token_for(feed, current_app.config["SECRET_KEY"])
-    return f"{base_url().rstrip('/')}{url_for('feeds.feed', token=token)}"
+    return f"{public_base()}{url_for('feeds.feed', token=token)}"
 
 
 def webcal_url(url: str) -> str:
@@ -60,7 +57,7 @@ def feed(token: str) -> Response:
         else:
             body = render.calendar(
                 queries.feed_name(found),
-                queries.events(db.session, found, viewer, now=instant, base_url=base_url()),
+                queries.events(db.session, found, viewer, now=instant, base_url=public_base()),
             )
             response = Response(body, content_type=ICS)
     response.set_etag(etag)
@@ -78,7 +75,7 @@ def booking_ics(booking_id: int) -> Response:
     booking = booking_queries.get_booking(
         db.session, viewer=current_user, booking_id=booking_id
     )
-    event = queries.booking_event(booking, current_user, base_url=base_url(), now=now())
+    event = queries.booking_event(booking, current_user, base_url=public_base(), now=now())
     body = render.calendar(event.summary, [event])
     response = Response(body, content_type=ICS)
     response.headers["Content-Disposition"] = (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, has_request_context, url_for
+from flask import Flask, current_app
 
+from ..core.urls import public_base
 from .gateway import PaymentGateway
 from .simulated import SimulatedGateway
 from .stripe_gateway import StripeGateway
@@ -12,13 +13,9 @@ KEY = "schiller40.payment_gateway"
 
 
 def _simulated_checkout_url(checkout_id: str) -> str:
-    """Absolute, on the same host as the return addresses: ``PUBLIC_URL`` when set, else the
-    request's (a CLI run without either gets a path)."""
-    path = f"/pay/simulated/{checkout_id}"
-    public = str(current_app.config.get("PUBLIC_URL") or "").rstrip("/")
-    if not public and has_request_context():
-        return url_for("payments.simulated_checkout", checkout_id=checkout_id, _external=True)
-    return f"{public}{path}"
+    """Absolute, on the same host as the return addresses (a CLI run without ``PUBLIC_URL``
+    gets a path)."""
+    return f"{public_base()}/pay/simulated/{checkout_id}"
 
 
 def init_app(app: Flask) -> None:

@@ -34,6 +34,7 @@ from ..booking.settings import from_config
 from ..core.clock import now
 from ..core.forms import no_nul
 from ..core.money import money
+from ..core.urls import public_base
 from ..extensions import db
 from . import ledger, service
 from .gateway import GatewayError
@@ -96,7 +97,7 @@ def _locale() -> str:
 
 
 def return_urls(payment_id: int) -> ReturnUrls:
-    base = str(current_app.config.get("PUBLIC_URL") or request.url_root).rstrip("/")
+    base = public_base()
     back = base + url_for("payments.payment_return", payment_id=payment_id)
     # {CHECKOUT_SESSION_ID} is filled in by Stripe; it must reach it unencoded.
     return ReturnUrls(
