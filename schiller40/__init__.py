@@ -135,6 +135,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(booking_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(webhooks_bp)
+    from .staff import bp as staff_bp
+
+    app.register_blueprint(staff_bp)
 
 
 def _register_cli(app: Flask) -> None:

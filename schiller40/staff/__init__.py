@@ -1,0 +1,61 @@
+"""Staff pages: studio calendars, members, resources and tiers, utilisation, audit log.
+
+Every route here is behind ``staff_required``: a member (or anyone not staff) gets a 404, so
+the existence of the staff area is not advertised. Each area lives in its own module and adds
+itself to the staff start page with ``section``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, render_template
+from flask_login import current_user, login_required
+
+from ..errors import NotFound
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Section:
+    title: Any  # a lazy string, translated when the page is drawn
+    endpoint: str
+    description: Any
+    order: int
+
+
+SECTIONS: list[Section] = []
+
+
+def section(title: Any, endpoint: str, description: Any, *, order: int) -> None:
+    """Add an area to the staff start page (called once per module at import)."""
+    SECTIONS.append(Section(title, endpoint, description, order))
+    SECTIONS.sort(key=lambda s: s.order)
+
+
+def staff_required(view: F) -> F:
+    """Log-in first, then 404 for anyone who is not staff (members must not learn the URL)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_staff:
+            raise NotFound()
+        return view(*args, **kwargs)
+
+    return login_required(wrapped)  # type: ignore[return-value]
+
+
+@bp.get("/")
+@staff_required
+def index() -> str:
+    return render_template("staff/index.html", sections=SECTIONS)
+
+
+# The areas register their routes and sections on import (one line per area module).
+# from . import calendar  # noqa: E402,F401
