@@ -1,0 +1,130 @@
+"""Staff use cases on someone else's account: their company and their role.
+
+Kept apart from ``service.py`` (what members do to their own account) because the permission
+model differs: here the actor is staff (for the company) or an admin (for roles), and the
+member row is locked like the booking engine locks it, since a company decides which credit
+pool the member's bookings draw on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..core import audit
+from ..core.locking import lock_rows
+from ..errors import Conflict, InvalidInput, NotFound
+from .models import Company, Role, User
+
+COMPANY_NAME_MAX = 200
+
+
+def find_company(session: Session, name: str) -> Company | None:
+    """A company by name, ignoring case and surrounding spaces ("acme gmbh" is "ACME GmbH")."""
+    return session.scalar(
+        select(Company).where(func.lower(Company.name) == name.strip().lower())
+    )
+
+
+def set_company(
+    session: Session,
+    *,
+    actor: User,
+    member_id: int,
+    now: datetime,
+    company_id: int | None = None,
+    new_name: str | None = None,
+) -> User:
+    """Put the member in an existing company, in a new one made by name, or in none.
+
+    A new name that matches an existing company (ignoring case) joins that company rather
+    than making a near-duplicate.
+    """
+    from ..membership.service import load_member
+
+    member = load_member(session, actor, member_id)
+    name = (new_name or "").strip()
+    if company_id is not None and name:
+        raise InvalidInput(
+            _l("Choose a company or enter a new name, not both."),
+            fields={"new_name": [str(_l("Choose a company or enter a new name, not both."))]},
+        )
+    created = False
+    company: Company | None = None
+    if name:
+        if len(name) > COMPANY_NAME_MAX or "\x00" in name:
+            message = _l("The name may have at most 200 characters.")
+            raise InvalidInput(message, fields={"new_name": [str(message)]})
+        company = find_company(session, name)
+        if company is None:
+            company = Company(name=name, created_at=now)
+            session.add(company)
+            try:
+                session.flush()
+            except IntegrityError as exc:  # created concurrently under the same name
+                session.rollback()
+                message = _l("A company with this name was just created. Please choose it.")
+                raise Conflict(message, fields={"new_name": [str(message)]}) from exc
+            created = True
+            audit.record(
+                session, action="company.created", now=now, actor_id=actor.id,
+                object_type="company", object_id=company.id, details={"name": name},
+            )
+    elif company_id is not None:
+        company = session.get(Company, company_id)
+        if company is None:
+            message = _l("Please choose a company from the list.")
+            raise InvalidInput(message, fields={"company": [str(message)]})
+    if company is not None:
+        lock_rows(session, Company, [company.id])
+    before = member.company.name if member.company else None
+    member.company = company
+    audit.record(
+        session, action="user.company_set", now=now, actor_id=actor.id,
+        object_type="user", object_id=member.id,
+        details={"company": company.name if company else None, "company_was": before,
+                 "created": created},
+    )
+    session.commit()
+    return member
+
+
+def set_role(
+    session: Session, *, actor: User, member_id: int, role: Role, now: datetime
+) -> User:
+    """Change a user's role. Only admins may; the last admin cannot be demoted.
+
+    Every admin row is locked (on PostgreSQL) before counting, so two admins demoting each
+    other at once cannot leave the system without one.
+    """
+    from ..membership.service import load_member
+
+    if not actor.is_admin:  # staff learn nothing about this action (404, like members)
+        raise NotFound()
+    member = load_member(session, actor, member_id)
+    admin_ids = list(session.scalars(select(User.id).where(User.role == Role.ADMIN)))
+    lock_rows(session, User, admin_ids)
+    admins = session.scalar(
+        select(func.count()).select_from(User).where(
+            User.role == Role.ADMIN, User.is_active_account.is_(True)
+        )
+    ) or 0
+    before = member.role
+    if before is Role.ADMIN and role is not Role.ADMIN and member.is_active and admins <= 1:
+        message = _l("This is the last administrator. Make someone else an administrator first.")
+        raise Conflict(message, fields={"role": [str(message)]})
+    if before is role:
+        session.rollback()
+        return member
+    member.role = role
+    audit.record(
+        session, action="user.role_changed", now=now, actor_id=actor.id,
+        object_type="user", object_id=member.id,
+        details={"role": role.value, "role_was": before.value},
+    )
+    session.commit()
+    return member
