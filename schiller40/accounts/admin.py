@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..core import audit
-from ..core.locking import lock_rows
+from ..core.locking import begin_write, lock_rows
 from ..errors import Conflict, InvalidInput, NotFound
 from .models import Company, Role, User
 
@@ -101,13 +101,20 @@ def set_role(
     Every admin row is locked (on PostgreSQL) before counting, so two admins demoting each
     other at once cannot leave the system without one.
     """
-    from ..membership.service import load_member
-
     if not actor.is_admin:  # staff learn nothing about this action (404, like members)
         raise NotFound()
-    member = load_member(session, actor, member_id)
+    begin_write(session)
+    # The member and every admin in one id-ordered lock: two admins demoting each other lock
+    # the same rows in the same order, so one waits for the other instead of deadlocking.
     admin_ids = list(session.scalars(select(User.id).where(User.role == Role.ADMIN)))
-    lock_rows(session, User, admin_ids)
+    lock_rows(session, User, [*admin_ids, member_id])
+    session.refresh(actor)
+    if not actor.is_admin:  # demoted by someone else a moment ago
+        raise NotFound()
+    member = session.get(User, member_id)
+    if member is None:
+        raise NotFound()
+    session.refresh(member)
     admins = session.scalar(
         select(func.count()).select_from(User).where(
             User.role == Role.ADMIN, User.is_active_account.is_(True)

@@ -441,3 +441,44 @@ def test_an_admin_changes_a_role_but_not_the_last_admin(admin_browser, place):
     bad = admin_browser.post(url, data={"role": "emperor"})
     assert bad.status_code == 422 and error_text(bad, "role")
     assert audit_count("user.role_changed") == 1
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, factory):
+    """Both requests race (own thread, own session); the locks make one wait for the other,
+    which then finds its actor or its target no longer entitled. Never a 500 or a deadlock,
+    and never no admin at all."""
+    import threading
+
+    from flask.testing import FlaskClient
+
+    from tests.factories import PASSWORD
+
+    ann = factory.user(role=Role.ADMIN, email="ann@example.org")
+    ben = factory.user(role=Role.ADMIN, email="ben@example.org")
+    db.session.commit()
+    pairs = [(ann.email, ben.id), (ben.email, ann.id)]
+    barrier = threading.Barrier(2)
+    answers: list[int | str] = [0, 0]
+
+    def run(i: int) -> None:
+        email, target = pairs[i]
+        client = FlaskClient(app, app.response_class)  # own context, own session
+        try:
+            assert client.post("/login", data={"email": email, "password": PASSWORD}
+                               ).status_code == 302
+            barrier.wait(timeout=30)
+            answers[i] = client.post(f"/staff/members/{target}/role",
+                                     data={"role": "member"}).status_code
+        except BaseException as exc:  # reported below, never swallowed
+            barrier.abort()
+            answers[i] = repr(exc)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a request hung (deadlock?)"
+    assert sorted(answers, key=str) in ([302, 404], [302, 409]), answers
+    db.session.rollback()  # end the snapshot read before the race (ids above)
+    assert len(db.session.scalars(select(User).where(User.role == Role.ADMIN)).all()) == 1
