@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, distinct, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
@@ -99,4 +99,4 @@ def search(
 
 def object_types(session: Session) -> list[str]:
     """The kinds of object the log mentions, for the filter's choices."""
-    return sorted(session.scalars(select(distinct(AuditEntry.object_type))))
+    return sorted(session.scalars(select(AuditEntry.object_type).distinct()))

@@ -130,7 +130,7 @@ class AuditFilterForm(FlaskForm):
     until = DateField(_l("Until day (inclusive)"), validators=[Optional()])
 
     def validate_object_type(self, field: SelectField) -> None:
-        if field.data and field.data not in {str(c[0]) for c in field.choices}:
+        if field.data and field.data not in {str(c.value) for c in field.choices}:
             raise ValidationError(_l("Please choose an object from the list."))
 
     def validate_object_id(self, field: StringField) -> None:

@@ -15,10 +15,11 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from babel import Locale
 from babel.numbers import format_decimal
 from babel.numbers import format_percent as babel_percent
 from flask import Response, redirect, render_template, request, url_for
-from flask_babel import format_date, get_locale
+from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -112,7 +113,7 @@ class UtilisationFilterForm(FlaskForm):
             raise ValidationError(_l("Please choose a kind from the list."))
 
     def validate_resource(self, field: SelectField) -> None:
-        if field.data and field.data not in {str(c[0]) for c in field.choices}:
+        if field.data and field.data not in {str(c.value) for c in field.choices}:
             raise ValidationError(_l("Please choose a space from the list."))
 
 
@@ -195,9 +196,11 @@ def percent_text(value: float | None, *, decimals: bool = False) -> str:
     """"42 %" in German, "42%" in English; a dash when there was no open time."""
     if value is None:
         return "\u2013"
+    locale = Locale.parse(_locale())
+    pattern = locale.percent_formats[None].pattern  # "#,##0 %" in German, "#,##0%" in English
     if decimals:
-        return babel_percent(round(value / 100, 3), locale=_locale(), decimal_quantization=False)
-    return babel_percent(round(value) / 100, locale=_locale())
+        return babel_percent(value / 100, pattern.replace("#,##0", "#,##0.0"), locale=locale)
+    return babel_percent(round(value) / 100, pattern, locale=locale)
 
 
 def hours_text(minutes: int) -> str:
@@ -211,8 +214,8 @@ def week_text(week: WeekKey) -> str:
 def week_long(week: WeekKey) -> str:
     monday = date.fromisocalendar(*week, 1)
     return _("W%(week)d/%(year)d (%(first)s to %(last)s)", week=week[1], year=week[0],
-             first=format_date(monday, "short"),
-             last=format_date(monday + timedelta(days=6), "short"))
+             first=format_date(monday, "medium"),
+             last=format_date(monday + timedelta(days=6), "medium"))
 
 
 def hour_text(hour: int) -> str:
@@ -242,8 +245,9 @@ class KindChart:
 
 
 def _extremes(items: list[tuple[Any, Cell]]) -> tuple[Any, Any] | None:
+    """The highest and the lowest item, if they differ (else there is nothing to point out)."""
     measured = [(key, cell) for key, cell in items if cell.percent is not None]
-    if not measured:
+    if len({cell.percent for _key, cell in measured}) < 2:
         return None
     high = max(measured, key=lambda kc: kc[1].percent or 0)
     low = min(measured, key=lambda kc: kc[1].percent or 0)
@@ -260,10 +264,12 @@ def _kind_charts(report: Report) -> list[KindChart]:
             bar_title=lambda week, cell: f"{week_long(week)}: {cell_summary(cell)}",
         )
         rows = [(week, cells[week]) for week in report.weeks]
-        description = _("%(kind)s: %(percent)s of the open time booked over %(count)d weeks.",
-                        kind=label, percent=percent_text(report.by_kind[kind].percent,
-                                                         decimals=True),
-                        count=len(report.weeks))
+        description = ngettext(
+            "%(kind)s: %(percent)s of the open time booked in %(num)d week.",
+            "%(kind)s: %(percent)s of the open time booked over %(num)d weeks.",
+            len(report.weeks),
+            kind=label, percent=percent_text(report.by_kind[kind].percent, decimals=True),
+        )
         extremes = _extremes(rows)
         if extremes:
             (high_week, high), (low_week, low) = extremes
