@@ -27,9 +27,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -97,7 +98,7 @@ def default_range(today: date, weeks: int = DEFAULT_WEEKS) -> WeekRange:
 # --- cells and sums ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Cell:
     """Open and booked time, in seconds (minutes are derived, so sums never lose rounding)."""
 
@@ -136,9 +137,10 @@ class ResourceInfo:
     location_id: int
 
 
-@dataclass(frozen=True)
-class HourRow:
-    """One cell, as exported: a resource in one local hour of one local day."""
+class HourRow(NamedTuple):
+    """One cell, as exported: a resource in one local hour of one local day.
+
+    A tuple rather than a dataclass: a year of 40 spaces is 150,000 of them."""
 
     resource: ResourceInfo
     day: date
@@ -154,7 +156,9 @@ class HourRow:
 class Report:
     range: WeekRange
     resources: list[ResourceInfo]
-    rows: list[HourRow]
+    # Per resource: its location's open time and the booked seconds per slot of it. The rows
+    # (one per resource and slot) are made from these only when asked for, for the export.
+    cells: list[tuple[ResourceInfo, _OpenTime, list[int]]] = field(default_factory=list)
     kinds: list[ResourceKind] = field(default_factory=list)
     weeks: list[WeekKey] = field(default_factory=list)
     by_week_kind: dict[ResourceKind, dict[WeekKey, Cell]] = field(default_factory=dict)
@@ -175,18 +179,36 @@ class Report:
         """The weekdays (0 = Monday) that had any open time (the heatmap's rows)."""
         return sorted({day for (day, _hour), cell in self.heatmap.items() if cell.open_seconds})
 
+    @property
+    def rows(self) -> Iterator[HourRow]:
+        """Every resource in every open local hour of the range: by resource, day, hour."""
+        for resource, opening, booked in self.cells:
+            for slot in opening.order:
+                day, hour = opening.slots[slot]
+                yield HourRow(resource, day, hour,
+                              Cell(opening.open_seconds[slot], booked[slot]))
+
 
 # --- the pure computation ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Piece:
-    """Part of an opening interval inside one local hour."""
+class _Piece(NamedTuple):
+    """Part of an opening interval inside one local hour (instants as POSIX seconds)."""
 
-    start: datetime
-    end: datetime
-    day: date
-    hour: int
+    start: int
+    end: int
+    slot: int  # index into the location's (day, hour) slots
+
+
+@dataclass(frozen=True)
+class _OpenTime:
+    """A location's open time over the range: its (day, hour) slots and the pieces in them."""
+
+    slots: list[tuple[date, int]]
+    open_seconds: list[int]
+    pieces: list[_Piece]
+    ends: list[int]
+    order: list[int]  # slot indexes by day and hour (an autumn night's 02:00 comes once)
 
 
 def _next_local_hour(instant: datetime, rules: LocationRules) -> datetime:
@@ -195,21 +217,34 @@ def _next_local_hour(instant: datetime, rules: LocationRules) -> datetime:
                                microseconds=-local.microsecond)
 
 
-def open_pieces(rules: LocationRules, days: Iterable[date]) -> list[_Piece]:
+def open_time(rules: LocationRules, days: Iterable[date]) -> _OpenTime:
     """The location's open time on ``days``, cut at every local full hour, in time order.
 
     Cutting happens in UTC steps to the next local ``:00``, so a day with a clock change is
-    cut correctly: each piece is labelled with the wall-clock hour it starts in.
+    cut correctly: each piece is labelled with the wall-clock hour it starts in, and the two
+    pieces of 02:00-03:00 on an autumn night share one slot.
     """
+    slots: list[tuple[date, int]] = []
+    index: dict[tuple[date, int], int] = {}
+    open_seconds: list[int] = []
     pieces: list[_Piece] = []
     for day in days:
         for interval in rules.opening_intervals(day):
             start = interval.start
             while start < interval.end:
                 end = min(_next_local_hour(start, rules), interval.end)
-                pieces.append(_Piece(start, end, day, start.astimezone(rules.tz).hour))
+                key = (day, start.astimezone(rules.tz).hour)
+                if key not in index:
+                    index[key] = len(slots)
+                    slots.append(key)
+                    open_seconds.append(0)
+                slot = index[key]
+                first, last = int(start.timestamp()), int(end.timestamp())
+                open_seconds[slot] += last - first
+                pieces.append(_Piece(first, last, slot))
                 start = end
-    return pieces
+    order = sorted(range(len(slots)), key=slots.__getitem__)
+    return _OpenTime(slots, open_seconds, pieces, [p.end for p in pieces], order)
 
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
@@ -225,6 +260,22 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
     return merged
 
 
+def _booked_seconds(opening: _OpenTime, intervals: Iterable[Interval]) -> list[int]:
+    """Booked seconds per slot: each range clipped to the open pieces it overlaps."""
+    booked = [0] * len(opening.slots)
+    pieces, ends = opening.pieces, opening.ends
+    for interval in merge(intervals):
+        start, end = int(interval.start.timestamp()), int(interval.end.timestamp())
+        i = bisect_right(ends, start)
+        while i < len(pieces) and pieces[i].start < end:
+            piece = pieces[i]
+            overlap = min(piece.end, end) - max(piece.start, start)
+            if overlap > 0:
+                booked[piece.slot] += overlap
+            i += 1
+    return booked
+
+
 def compute(
     week_range: WeekRange,
     resources: Sequence[ResourceInfo],
@@ -234,54 +285,55 @@ def compute(
     """Cells for every resource and open local hour of the range, and their sums.
 
     ``booked`` maps a resource id to the ranges counted as use (the caller picks the statuses).
+    Rows come out in the order of ``resources``, then by day and hour.
     """
     days = week_range.days()
-    pieces_by_location = {
-        location_id: open_pieces(rules, days) for location_id, rules in rules_by_location.items()
-    }
-    rows: list[HourRow] = []
-    for resource in resources:
-        pieces = pieces_by_location[resource.location_id]
-        ends = [p.end for p in pieces]
-        cells: dict[tuple[date, int], Cell] = {}
-        for piece in pieces:
-            cell = cells.setdefault((piece.day, piece.hour), Cell())
-            cell.open_seconds += int((piece.end - piece.start).total_seconds())
-        for interval in merge(booked.get(resource.id, ())):
-            i = bisect_right(ends, interval.start)
-            while i < len(pieces) and pieces[i].start < interval.end:
-                piece = pieces[i]
-                overlap = min(piece.end, interval.end) - max(piece.start, interval.start)
-                if overlap > timedelta(0):
-                    cells[(piece.day, piece.hour)].booked_seconds += int(overlap.total_seconds())
-                i += 1
-        rows.extend(HourRow(resource, day, hour, cell) for (day, hour), cell in cells.items())
-    order = {resource.id: i for i, resource in enumerate(resources)}
-    rows.sort(key=lambda r: (order[r.resource.id], r.day, r.hour))
-    return summarise(week_range, list(resources), rows)
+    opening = {location_id: open_time(rules, days)
+               for location_id, rules in rules_by_location.items()}
+    report = Report(range=week_range, resources=list(resources), weeks=week_range.weeks())
+    report.cells = [
+        (r, opening[r.location_id], _booked_seconds(opening[r.location_id], booked.get(r.id, ())))
+        for r in resources
+    ]
+    _summarise(report)
+    return report
 
 
-def summarise(week_range: WeekRange, resources: list[ResourceInfo], rows: list[HourRow]) -> Report:
-    report = Report(range=week_range, resources=resources, rows=rows, weeks=week_range.weeks())
-    kinds = {r.kind for r in resources}
+def _summarise(report: Report) -> None:
+    """The sums the page shows: per resource and week, and per weekday and hour, in plain
+    integers over each location's slots; the kinds and the total are sums of those."""
+    kinds = {r.kind for r in report.resources}
     report.kinds = [k for k in KIND_ORDER if k in kinds]
+    week_index = {week: i for i, week in enumerate(report.weeks)}
+    per_slot: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
     for kind in report.kinds:
         report.by_week_kind[kind] = {week: Cell() for week in report.weeks}
         report.by_kind[kind] = Cell()
-    for resource in resources:
-        report.by_week_resource[resource.id] = {week: Cell() for week in report.weeks}
-        report.by_resource[resource.id] = Cell()
-    heatmap: dict[tuple[int, int], Cell] = defaultdict(Cell)
-    for row in rows:
-        week = row.week
-        report.by_week_kind[row.resource.kind][week].add(row.cell)
-        report.by_week_resource[row.resource.id][week].add(row.cell)
-        report.by_resource[row.resource.id].add(row.cell)
-        report.by_kind[row.resource.kind].add(row.cell)
-        heatmap[(row.day.weekday(), row.hour)].add(row.cell)
-        report.total.add(row.cell)
-    report.heatmap = dict(heatmap)
-    return report
+    slot_keys: dict[int, tuple[list[int], list[tuple[int, int]]]] = {}
+    for resource, opening, booked in report.cells:
+        if id(opening) not in slot_keys:
+            slot_keys[id(opening)] = (
+                [week_index[week_of(day)] for day, _hour in opening.slots],
+                [(day.weekday(), hour) for day, hour in opening.slots],
+            )
+        weeks_of_slots, weekday_hours = slot_keys[id(opening)]
+        open_week = [0] * len(report.weeks)
+        booked_week = [0] * len(report.weeks)
+        for week, key, open_, taken in zip(weeks_of_slots, weekday_hours, opening.open_seconds,
+                                           booked, strict=True):
+            open_week[week] += open_
+            booked_week[week] += taken
+            sums = per_slot[key]
+            sums[0] += open_
+            sums[1] += taken
+        weekly = {week: Cell(open_week[i], booked_week[i]) for i, week in enumerate(report.weeks)}
+        report.by_week_resource[resource.id] = weekly
+        whole = report.by_resource[resource.id] = Cell(sum(open_week), sum(booked_week))
+        for week, cell in weekly.items():
+            report.by_week_kind[resource.kind][week].add(cell)
+        report.by_kind[resource.kind].add(whole)
+        report.total.add(whole)
+    report.heatmap = {key: Cell(o, b) for key, (o, b) in per_slot.items()}
 
 
 # --- reading the database ---------------------------------------------------------------------
@@ -353,12 +405,16 @@ def csv_rows(report: Report) -> Iterable[tuple[str | int, ...]]:
     Plain, locale-independent values: ISO dates, weekday 1 = Monday (ISO 8601), a dot as the
     decimal separator, English kind codes. Machines read open data; people read the page.
     """
-    for row in report.rows:
-        cell = row.cell
-        percent = cell.percent
-        iso = row.day.isocalendar()
-        yield (
-            row.resource.slug, row.resource.name, row.resource.kind.value, row.resource.zone or "",
-            iso.year, iso.week, row.day.isoformat(), iso.weekday, row.hour,
-            cell.open_minutes, cell.booked_minutes, "" if percent is None else f"{percent:.1f}",
-        )
+    calendar: dict[date, tuple[int, int, str, int]] = {}
+    for resource, opening, booked in report.cells:
+        fixed = (resource.slug, resource.name, resource.kind.value, resource.zone or "")
+        for slot in opening.order:
+            day, hour = opening.slots[slot]
+            if day not in calendar:
+                iso = day.isocalendar()
+                calendar[day] = (iso.year, iso.week, day.isoformat(), iso.weekday)
+            open_, taken = opening.open_seconds[slot], booked[slot]
+            yield (
+                *fixed, *calendar[day], hour, round(open_ / 60), round(taken / 60),
+                f"{100 * taken / open_:.1f}" if open_ else "",
+            )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -354,10 +355,20 @@ def utilisation_csv() -> Response:
         db.session, selection.weeks, kind=selection.kind,
         resource_id=selection.resource.id if selection.resource else None,
     )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_rows(report))
+
+    def lines() -> Iterator[bytes]:
+        """The file in chunks: a year of many spaces is over 100,000 rows."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        for i, row in enumerate(csv_rows(report), start=1):
+            writer.writerow(row)
+            if i % 2000 == 0:
+                yield buffer.getvalue().encode("utf-8")
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue().encode("utf-8")
+
     parts = ["schiller40-utilisation", week_value(selection.weeks.first),
              week_value(selection.weeks.last)]
     if selection.kind:
@@ -366,7 +377,7 @@ def utilisation_csv() -> Response:
         parts.append(selection.resource.slug)
     filename = re.sub(r"[^A-Za-z0-9_.-]", "", "_".join(parts)) + ".csv"
     return Response(
-        buffer.getvalue().encode("utf-8"),
+        lines(),
         mimetype="text/csv",
         headers={
             "Content-Type": "text/csv; charset=utf-8",
