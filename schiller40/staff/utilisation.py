@@ -38,6 +38,7 @@ from ..reports import charts
 from ..reports.utilisation import (
     CSV_COLUMNS,
     DEFAULT_WEEKS,
+    KIND_ORDER,
     MAX_WEEKS,
     Cell,
     Report,
@@ -137,9 +138,10 @@ class Selection:
 
 def _form() -> tuple[UtilisationFilterForm, Selection | None]:
     """The filter form from the query string, and what it selects (None if it is invalid)."""
-    resources = list(db.session.scalars(
-        select(Resource).order_by(Resource.kind, Resource.position, Resource.name)
-    ))
+    resources = sorted(
+        db.session.scalars(select(Resource)),
+        key=lambda r: (KIND_ORDER.index(r.kind), r.zone or "", r.position, r.name),
+    )
     form = UtilisationFilterForm(formdata=request.args or None)
     form.resource.choices = [SelectChoice("", _("All spaces"))] + [
         SelectChoice(r.slug, f"{r.name} ({KIND_LABELS[r.kind]})") for r in resources
