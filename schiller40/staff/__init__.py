@@ -58,5 +58,4 @@ def index() -> str:
 
 
 # The areas register their routes and sections on import (one line per area module).
-# from . import calendar
-from . import members  # noqa: E402,F401
+from . import audit, members, utilisation  # noqa: E402,F401
