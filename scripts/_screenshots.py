@@ -2,8 +2,9 @@
 
 Seeds the demo data into a throwaway SQLite database, adds a few bookings for the demo member,
 serves the app on a free port of 127.0.0.1 in this process, and photographs each page at
-phone and desktop width in Debian's chromium. The clock stands still on a fixed Monday, so a
-second run gives the same pictures (and git sees no change unless a page changed).
+phone and desktop width in Debian's chromium. The clock stands still on a fixed Monday and
+links that leave the site use an example address, so a second run gives the same pictures
+except for what is random by design (the secret in a calendar feed address).
 
 The PNGs are made smaller without any image library: Chromium compresses fast, not small, so
 the image data is compressed again at zlib's best level, and a picture with at most 256
@@ -178,7 +179,7 @@ def make_app(database: Path):
     app = create_app({
         "ENV_NAME": "development", "DATABASE_URL": f"sqlite:///{database}",
         "SECRET_KEY": "screenshots-only-not-secret", "PAYMENT_GATEWAY": "simulated",
-        "PUBLIC_URL": "", "AUTO_MIGRATE": False,
+        "PUBLIC_URL": "https://buchen.schiller40.example", "AUTO_MIGRATE": False,
     }, clock=FrozenClock(NOW))
     with app.app_context():
         upgrade(directory=str(MIGRATIONS_DIR))

@@ -121,3 +121,27 @@ def scene(place, clock) -> dict[str, str]:
     held = book(place.member, place.studio, clock, day=SCENE_STUDIO_DAY, start=10, end=12)[0]
     return {"desk": place.desks[0].slug, "studio": place.studio.slug,
             "confirmed": str(confirmed.id), "held": str(held.id)}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say loudly when the axe checks did not run (tests/js not installed)."""
+    from .axe import AXE_SKIP_REASON
+
+    skipped = sum(
+        1
+        for report in terminalreporter.stats.get("skipped", [])
+        if AXE_SKIP_REASON in str(getattr(report, "longrepr", ""))
+    )
+    if skipped:
+        bar = "!" * 78
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(
+            f"Accessibility was NOT checked by axe: {skipped} test(s) skipped because "
+            "tests/js/node_modules/axe-core is missing.",
+            red=True, bold=True,
+        )
+        terminalreporter.write_line(
+            "Run: npm ci --prefix tests/js --no-audit --no-fund (CI=true makes this an error).",
+            red=True,
+        )
+        terminalreporter.write_line(bar, red=True, bold=True)
