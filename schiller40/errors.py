@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
+from .core.urls import safe_redirect_target
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,51 @@ _HTTP_CODES: dict[int, tuple[str, Any]] = {
 }
 
 
+# Statuses with a page of their own (heading, what happened, what to do next); any other
+# error status gets the general page.
+_PAGES = frozenset({403, 404, 409, 429})
+
+
+def _error_page(status: int, error: Exception) -> Response:
+    """The friendly HTML page for an error ``status``, in the reader's language."""
+    templates = [f"errors/{status}.html", "errors/error.html"] if status in _PAGES else [
+        "errors/error.html"
+    ]
+    body = render_template(
+        templates, status=status, error=error, back_url=_back_url(),
+        retry_after=_retry_after(error),
+    )
+    return Response(body, status=status, mimetype="text/html")
+
+
+def _back_url() -> str | None:
+    """The page the reader came from, if it is on this site and not the failing page itself.
+
+    A plain link needs no JavaScript (history.back() would); another site's address is never
+    offered, so the error page cannot be used to send people elsewhere."""
+    referrer = request.referrer
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.netloc != request.host or parts.scheme not in ("http", "https"):
+        return None
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    target = safe_redirect_target(path, "")
+    if not target or target == request.full_path.rstrip("?"):
+        return None
+    return target
+
+
+def _retry_after(error: Exception) -> int | None:
+    """Seconds to wait, when a 429 (or 503) says so in whole seconds."""
+    if not isinstance(error, HTTPException):
+        return None
+    for key, value in error.get_headers():
+        if key.lower() == "retry-after" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
 def _http_error(exc: HTTPException) -> Response | HTTPException:
     status = exc.code or 500
     if status < 400:
@@ -108,10 +155,7 @@ def _http_error(exc: HTTPException) -> Response | HTTPException:
         code, message = _HTTP_CODES.get(status, ("error", exc.description))
         response = json_error(status, code, str(message))
     else:
-        template = "errors/404.html" if status == 404 else "errors/error.html"
-        response = Response(
-            render_template(template, status=status, error=exc), status=status
-        )
+        response = _error_page(status, exc)
     # Keep headers the exception carries (Allow on 405, Retry-After on 429).
     for key, value in exc.get_headers():
         if key.lower() != "content-type":
@@ -124,10 +168,7 @@ def _domain_error(exc: DomainError) -> Response:
         response = jsonify({"error": exc.to_dict()})
         response.status_code = exc.status
     else:
-        template = "errors/404.html" if exc.status == 404 else "errors/error.html"
-        response = Response(
-            render_template(template, status=exc.status, error=exc), status=exc.status
-        )
+        response = _error_page(exc.status, exc)
     response.headers.update(exc.headers)
     return response
 
@@ -157,7 +198,8 @@ def _unexpected(exc: Exception) -> Response:
             500, "internal", str(_l("An unexpected error occurred.")), request_id=request_id
         )
     try:
-        body = render_template("errors/500.html", request_id=request_id)
+        body = render_template("errors/500.html", status=500, request_id=request_id,
+                               back_url=None)
     except Exception:
         log.exception("the error page failed to render [request_id=%s]", request_id)
         body = _BARE_500.format(request_id=escape(request_id))

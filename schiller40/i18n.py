@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import current_app, has_request_context, request
-from flask_login import current_user
+from flask import Flask, current_app, has_request_context, request
+from flask_login import current_user, user_logged_in
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 LANG_COOKIE = "lang"
@@ -49,3 +49,24 @@ def compile_catalogs(directory: Path = TRANSLATIONS) -> list[Path]:
             write_mo(fh, catalog, use_fuzzy=False)
         compiled.append(mo_path)
     return compiled
+
+
+def carry_choice_to_account(sender: Flask, user, **extra) -> None:
+    """At log-in, a language chosen in this browser beforehand becomes the account's.
+
+    The account's language beats the cookie on every page (so it follows the member to other
+    devices and into e-mails). Without this, a visitor who switched to English and then
+    logged in would suddenly read German again: the switch would not be remembered.
+    """
+    if not has_request_context():
+        return
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in sender.config["LANGUAGES"] and chosen != user.locale:
+        from .accounts.service import set_locale
+        from .extensions import db
+
+        set_locale(db.session, user=user, locale=chosen)
+
+
+# Connected once for every app (Flask-Login sends the app as the sender).
+user_logged_in.connect(carry_choice_to_account)

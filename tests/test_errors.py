@@ -8,8 +8,9 @@ import re
 import pytest
 from flask import abort
 from sqlalchemy import text
+from werkzeug.exceptions import TooManyRequests
 
-from schiller40.errors import Conflict, InvalidInput
+from schiller40.errors import Conflict, InvalidInput, NotEntitled
 from schiller40.extensions import db
 from schiller40.models import User
 
@@ -42,6 +43,12 @@ def routes(app):
     def forbidden():
         abort(403)
 
+    def not_entitled():
+        raise NotEntitled()
+
+    def rate_limited():
+        raise TooManyRequests(retry_after=30)
+
     def broken_transaction():
         """A logged-in member's request whose flush fails (say, a constraint the code missed).
 
@@ -60,6 +67,8 @@ def routes(app):
         app.add_url_rule(f"{prefix}/conflict", f"{prefix}-conflict", conflict)
         app.add_url_rule(f"{prefix}/invalid", f"{prefix}-invalid", invalid)
         app.add_url_rule(f"{prefix}/forbidden", f"{prefix}-forbidden", forbidden)
+        app.add_url_rule(f"{prefix}/not-entitled", f"{prefix}-not-entitled", not_entitled)
+        app.add_url_rule(f"{prefix}/rate-limited", f"{prefix}-rate-limited", rate_limited)
     app.add_url_rule("/test/broken-transaction", "broken-transaction", broken_transaction)
     app.add_url_rule("/test/broken-sql", "broken-sql", broken_sql)
     return app
@@ -287,3 +296,123 @@ def test_security_headers_on_a_500(client, routes):
     response = client.get("/test/boom")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+# --- friendly pages in both languages --------------------------------------------------------
+
+# (path, status, German heading, English heading): each page names the problem in the
+# reader's language, says what happened and what to do next, and links back.
+FRIENDLY = [
+    ("/test/forbidden", 403, "Zugriff nicht erlaubt", "Access not allowed"),
+    ("/test/not-entitled", 403, "Zugriff nicht erlaubt", "Access not allowed"),
+    ("/no/such/page", 404, "Seite nicht gefunden", "Page not found"),
+    ("/test/conflict", 409, "Das ist nicht mehr möglich", "That is no longer possible"),
+    ("/test/rate-limited", 429, "Zu viele Anfragen", "Too many requests"),
+    ("/test/boom", 500, "Bei uns ist ein Fehler aufgetreten", "Something went wrong on our side"),
+    ("/logout", 405, "Das hat leider nicht funktioniert", "That did not work"),
+]
+NEXT_STEPS = {"de": "Was Sie tun können", "en": "What you can do"}
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+@pytest.mark.parametrize(("path", "status", "german", "english"), FRIENDLY,
+                         ids=[f"{s}-{p}" for p, s, *_ in FRIENDLY])
+def test_friendly_error_page_in_both_languages(
+    client, routes, lang, path, status, german, english
+):
+    response = client.get(path, headers={"Accept-Language": lang})
+    assert response.status_code == status
+    assert response.mimetype == "text/html"
+    html = page(response)
+    assert html.find_all("html")[0].attrs["lang"] == lang
+    heading = german if lang == "de" else english
+    (h1,) = html.find_all("h1")
+    assert h1.text == heading
+    assert html.find_all("title")[0].text.startswith(heading)
+    # The status as text (not only a colour or an icon), then what to do next.
+    code = "Fehler" if lang == "de" else "Error"
+    assert html.find_all("p", **{"class": "error-code"})[0].text == f"{code} {status}"
+    assert any(h.text == NEXT_STEPS[lang] for h in html.find_all("h2"))
+    (steps,) = html.find_all("ul", **{"class": "error-next"})
+    assert steps.text
+    assert html.find_all("a", href="/"), "no link back to the start page"
+    assert html.find_all("a", href="/resources")
+    other = english if lang == "de" else german
+    assert other not in html.text
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body and SECRET_DETAIL not in body
+
+
+def test_the_403_page_says_why_and_offers_log_in_to_visitors(client, routes):
+    html = page(client.get("/test/not-entitled", headers={"Accept-Language": "en"}))
+    assert "Your membership does not allow this." in html.text
+    assert html.find_all("a", href="/login")
+    assert html.find_all("a", href="/register")
+
+
+def test_the_403_page_points_members_to_the_team(client, factory, routes):
+    login(client, factory)
+    html = page(client.get("/test/forbidden"))
+    assert "Empfang" in html.text  # ask the team at the front desk
+    assert not html.find_all("a", href="/login")
+    assert html.find_all("a", href="/bookings")
+
+
+def test_the_409_page_shows_the_conflict_and_what_was_not_changed(client, routes):
+    german = page(client.get("/test/conflict"))
+    assert "Desk A01 is taken." in german.text
+    assert "Es wurde nichts geändert." in german.text
+    english = page(client.get("/test/conflict", headers={"Accept-Language": "en"}))
+    assert "Nothing was changed." in english.text
+
+
+def test_the_429_page_says_how_long_to_wait(client, routes):
+    response = client.get("/test/rate-limited", headers={"Accept-Language": "en"})
+    assert response.headers["Retry-After"] == "30"
+    assert "Wait 30 seconds, then try again." in page(response).text
+    german = client.get("/test/rate-limited")
+    assert "Warten Sie 30 Sekunden" in page(german).text
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_the_500_page_shows_the_reference_in_both_languages(client, routes, lang):
+    response = client.get("/test/boom", headers={"Accept-Language": lang})
+    (reference,) = page(response).find_all("code")
+    assert reference.text == response.headers["X-Request-ID"]
+    quote = "nennen Sie diese Referenz" if lang == "de" else "quote this reference"
+    assert quote in page(response).text
+
+
+def test_a_link_back_to_the_page_the_reader_came_from(client, routes):
+    html = page(client.get("/test/conflict", headers={"Referer": "http://localhost/resources?x=1"}))
+    assert html.find_all("a", href="/resources?x=1")
+
+
+@pytest.mark.parametrize("referrer", [
+    "https://evil.example/phish", "http://localhost//evil.example", "javascript:alert(1)",
+    "http://localhost/test/conflict",  # the failing page itself is no way back
+])
+def test_no_link_back_to_another_site_or_the_same_page(client, routes, referrer):
+    html = page(client.get("/test/conflict", headers={"Referer": referrer}))
+    labels = [a.text for a in html.find_all("a")]
+    assert "Zurück zur vorigen Seite" not in labels
+    assert not [a for a in html.find_all("a") if "evil" in (a.attrs.get("href") or "")]
+
+
+@pytest.mark.parametrize(("path", "status", "code"), [
+    ("/api/test/forbidden", 403, "forbidden"),
+    ("/api/test/not-entitled", 403, "not_entitled"),
+    ("/api/no/such/page", 404, "not_found"),
+    ("/api/test/conflict", 409, "conflict"),
+    ("/api/test/rate-limited", 429, "rate_limited"),
+    ("/api/test/boom", 500, "internal"),
+])
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_json_requests_still_get_the_json_error_body(client, routes, path, status, code, lang):
+    response = client.get(path, headers={"Accept-Language": lang})
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    assert error["message"]
+    assert "fields" in error

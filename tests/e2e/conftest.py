@@ -10,6 +10,8 @@ headless Chromium.
   skips these tests (the summary says so); under CI=true it is a failure.
 - ``page``: a fresh browser context (own cookies, German locale) and page per test, with the
   live server as base URL; ``mia``: the same page, logged in as the ``place`` member.
+- ``scene``: the place with two bookings of its member (a confirmed desk morning, a studio
+  slot waiting for payment), for the pages of tests/e2e/screens.py.
 
 No sleeps: Playwright waits for navigation and elements, and ``expect`` retries assertions.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -27,7 +30,10 @@ from werkzeug.serving import make_server
 from schiller40.extensions import db
 from tests.conftest import BROWSER_SKIP_REASON, in_ci
 from tests.factories import PASSWORD
+from tests.payments.helpers import book
 
+SCENE_DESK_DAY = date(2026, 11, 24)  # Tuesday
+SCENE_STUDIO_DAY = date(2026, 11, 26)  # Thursday, more than 48 hours ahead
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; scripts/test installs it
 # Long enough for a cold first page on a busy CI machine, short enough to fail fast.
 TIMEOUT_MS = 10_000
@@ -105,3 +111,37 @@ def mia(page, place):
     """The page, logged in as the place's Flex member (1 desk day, 1 studio hour, inducted)."""
     log_in(page, place.member.email)
     return page
+
+
+@pytest.fixture
+def scene(place, clock) -> dict[str, str]:
+    """The place, plus a confirmed desk morning and a studio slot waiting for payment (one of
+    its two hours is included in the member's tier, the other costs money)."""
+    confirmed = book(place.member, place.desks[0], clock, day=SCENE_DESK_DAY, start=8, end=13)[0]
+    held = book(place.member, place.studio, clock, day=SCENE_STUDIO_DAY, start=10, end=12)[0]
+    return {"desk": place.desks[0].slug, "studio": place.studio.slug,
+            "confirmed": str(confirmed.id), "held": str(held.id)}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say loudly when the axe checks did not run (tests/js not installed)."""
+    from .axe import AXE_SKIP_REASON
+
+    skipped = sum(
+        1
+        for report in terminalreporter.stats.get("skipped", [])
+        if AXE_SKIP_REASON in str(getattr(report, "longrepr", ""))
+    )
+    if skipped:
+        bar = "!" * 78
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(
+            f"Accessibility was NOT checked by axe: {skipped} test(s) skipped because "
+            "tests/js/node_modules/axe-core is missing.",
+            red=True, bold=True,
+        )
+        terminalreporter.write_line(
+            "Run: npm ci --prefix tests/js --no-audit --no-fund (CI=true makes this an error).",
+            red=True,
+        )
+        terminalreporter.write_line(bar, red=True, bold=True)

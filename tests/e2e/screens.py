@@ -1,0 +1,85 @@
+"""The pages the browser checks look at: one list, used by the accessibility checks
+(tests/e2e/test_accessibility.py) and the screenshots (tests/e2e/test_screenshots.py).
+
+Adding a page is one line in ``SCREENS``: a name, the path (``{desk}``, ``{studio}``,
+``{confirmed}``, ``{held}`` are filled from the ``scene`` fixture in conftest.py), who looks at
+it (None for a visitor, "member" or "staff") and, if needed, what to do there first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from playwright.sync_api import Page, expect
+
+from .conftest import log_in
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A page to check: its path (``{name}`` filled from the scene), who looks at it
+    (None: a visitor; "member"; "staff"), what to do there first, the HTTP status expected."""
+
+    name: str
+    path: str
+    who: str | None = None
+    then: Callable[[Page], None] | None = None
+    status: int = 200
+
+
+def pay_now(page: Page) -> None:
+    """From a held booking to the simulated checkout, as the member gets there."""
+    page.locator("form[action$='/pay'] button").first.click()
+    expect(page.locator("form button[value='pay']")).to_be_visible()
+
+
+def submit_empty(page: Page) -> None:
+    """Send the booking form without a date: the page comes back with errors beside fields."""
+    page.locator("main form button[type='submit']").click()
+    expect(page.locator(".errors").first).to_be_visible()
+
+
+SCREENS = [
+    Screen("start", "/"),
+    Screen("spaces", "/resources"),
+    Screen("login", "/login"),
+    Screen("register", "/register"),
+    Screen("not-found", "/no/such/page", status=404),
+    Screen("start-member", "/", "member"),
+    Screen("my-bookings", "/bookings", "member"),
+    Screen("account", "/account", "member"),
+    Screen("change-password", "/account/password", "member"),
+    Screen("booking-form-desk", "/resources/{desk}/book", "member"),
+    Screen("booking-form-studio", "/resources/{studio}/book", "member"),
+    Screen("booking-form-errors", "/resources/{desk}/book", "member", submit_empty),
+    Screen("booking-detail", "/bookings/{confirmed}", "member"),
+    Screen("booking-detail-unpaid", "/bookings/{held}", "member"),
+    Screen("cancel", "/bookings/{confirmed}/cancel", "member"),
+    Screen("checkout", "/bookings/{held}", "member", pay_now),
+    Screen("staff-start", "/staff/", "staff"),
+    Screen("staff-booking-detail", "/bookings/{held}", "staff"),
+]
+
+
+def choose_english(page: Page) -> None:
+    """Use the language switch in the header, as a visitor would."""
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+
+
+def open_screen(page: Page, place, scene: dict[str, str], screen: Screen, lang: str) -> None:
+    """Log in as the screen's user (or not), choose the language with the switch in the
+    header, and open the page."""
+    if screen.who:
+        log_in(page, (place.member if screen.who == "member" else place.staff).email)
+    else:
+        page.goto("/")
+    if lang == "en":
+        choose_english(page)
+    response = page.goto(screen.path.format(**scene))
+    assert response is not None
+    assert response.status == screen.status, f"{screen.path}: HTTP {response.status}"
+    if screen.then:
+        screen.then(page)
+    expect(page.locator("html")).to_have_attribute("lang", lang)
