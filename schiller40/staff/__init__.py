@@ -59,3 +59,4 @@ def index() -> str:
 
 # The areas register their routes and sections on import (one line per area module).
 # from . import calendar
+from . import location, resources, tiers  # noqa: E402,F401
