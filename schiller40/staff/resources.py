@@ -165,9 +165,10 @@ def resources() -> str:
         query = query.where(Resource.is_active.is_(False))
     else:
         status = ""
-    groups: dict[ResourceKind, list[Resource]] = {}
+    groups: dict[ResourceKind, list[Resource]] = {k: [] for k in ResourceKind}
     for resource in db.session.scalars(query):
-        groups.setdefault(resource.kind, []).append(resource)
+        groups[resource.kind].append(resource)
+    groups = {k: v for k, v in groups.items() if v}  # desks, studios, rooms: floor order
     return render_template(
         "staff/resources.html", groups=groups, kind_labels=KIND_LABELS,
         unit_labels=UNIT_LABELS, kind=kind, status=status, kinds=list(ResourceKind),
