@@ -132,7 +132,7 @@ def _render(
     return render_template(
         "staff/location.html", location=location, hours=hours,
         closure=closure or ClosureForm(formdata=None), closures=closures, affected=affected,
-        today=today, delete_form=EmptyForm(), locations=others,
+        today=today, locations=others,
     ), status
 
 

@@ -177,7 +177,7 @@ def resources() -> str:
 
 def _render_form(form: ResourceForm, resource: Resource | None, status: int) -> tuple[str, int]:
     return render_template(
-        "staff/resource_form.html", form=form, resource=resource, action_form=EmptyForm(),
+        "staff/resource_form.html", form=form, resource=resource,
         kind_labels=KIND_LABELS,
         deletable=resource is not None and not admin.has_bookings(db.session, resource.id),
     ), status
@@ -188,7 +188,10 @@ def _render_form(form: ResourceForm, resource: Resource | None, status: int) -> 
 def resource_new() -> Response | tuple[str, int]:
     form = ResourceForm()
     locations = db.session.scalars(select(Location).order_by(Location.name)).all()
-    form.location_id.choices = [(loc.id, loc.name) for loc in locations]
+    if len(locations) > 1:
+        form.location_id.choices = [(loc.id, loc.name) for loc in locations]
+    else:  # one location (the usual case): nothing to choose, the service takes it
+        del form["location_id"]
     if request.method == "GET":
         form.capacity.data, form.position.data = 1, 0
         form.min_duration_minutes.data, form.max_duration_minutes.data = 60, 480

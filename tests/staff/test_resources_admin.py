@@ -28,18 +28,13 @@ def speak(user, language: str) -> None:
 
 def _room_form(**overrides: str) -> dict[str, str]:
     data = {
-        "location_id": "", "slug": "room-2", "name": "Raum 2", "kind": "room",
+        "slug": "room-2", "name": "Raum 2", "kind": "room",
         "zone": "Besprechungsräume", "description": "Acht Plätze", "booking_unit": "slot_30",
         "capacity": "8", "min_duration_minutes": "30", "max_duration_minutes": "240",
         "buffer_before_minutes": "0", "buffer_after_minutes": "15", "induction": "",
         "position": "3", "requires_approval": "y",
     }
     data.update(overrides)
-    return data
-
-
-def _with_location(place, data: dict[str, str]) -> dict[str, str]:
-    data["location_id"] = str(place.location.id)
     return data
 
 
@@ -117,7 +112,7 @@ def test_the_list_filters_by_kind_and_status(place, staff_browser, factory):
 
 def test_staff_create_a_room(place, staff_browser):
     response = staff_browser.post("/staff/resources/new",
-                                  data=_with_location(place, _room_form()))
+                                  data=_room_form())
     assert response.status_code == 302
     room = db.session.scalar(select(Resource).where(Resource.slug == "room-2"))
     assert (room.name, room.capacity, room.buffer_after_minutes, room.requires_approval) == (
@@ -125,6 +120,21 @@ def test_staff_create_a_room(place, staff_browser):
     assert room.location_id == place.location.id
     html = page(staff_browser.get(response.headers["Location"]))
     assert "Raum 2 wurde angelegt." in html.text
+
+
+def test_with_several_locations_staff_choose_one(place, staff_browser, factory):
+    other = factory.location(name="Außenstelle")
+    db.session.commit()
+    html = page(staff_browser.get("/staff/resources/new"))
+    assert [o.text for o in html.find_all("option") if o.attrs.get("value") == str(other.id)]
+    data = _room_form(location_id=str(other.id))
+    assert staff_browser.post("/staff/resources/new", data=data).status_code == 302
+    room = db.session.scalar(select(Resource).where(Resource.slug == "room-2"))
+    assert room.location_id == other.id
+    response = staff_browser.post("/staff/resources/new",
+                                  data=_room_form(slug="room-3", location_id="9999"))
+    assert response.status_code == 422
+    assert page(response).by_id("location_id-error") is not None
 
 
 def test_the_new_form_is_labelled_and_prefilled(place, staff_browser):
@@ -157,7 +167,7 @@ def test_each_error_is_shown_beside_its_field_and_nothing_is_written(
     place, staff_browser, changes, field, message
 ):
     before = _count(Resource)
-    data = _with_location(place, _room_form(**changes))
+    data = _room_form(**changes)
     response = staff_browser.post("/staff/resources/new", data=data)
     assert response.status_code == 422
     html = page(response)
@@ -177,7 +187,7 @@ def test_each_error_is_shown_beside_its_field_and_nothing_is_written(
 def test_errors_are_english_for_english_readers(place, staff_browser):
     speak(place.staff, "en")
     response = staff_browser.post("/staff/resources/new", headers=EN,
-                                  data=_with_location(place, _room_form(capacity="0")))
+                                  data=_room_form(capacity="0"))
     assert "Between 1 and 1000." in page(response).by_id("capacity-error").text
 
 
