@@ -36,6 +36,7 @@ MAX_BUFFER_MINUTES = 8 * 60
 MAX_CAPACITY = 1000
 MAX_POSITION = 9999
 MAX_CLOSURE_DAYS = 366
+MAX_AHEAD_DAYS = 730  # as far as the booking pages accept dates
 DESCRIPTION_MAX = 4000
 
 # The booking units that fit each kind: the engine books desks by half or whole day and
@@ -486,6 +487,9 @@ def add_closure(
             _add(errors, "last_day", _l("This range is already over."))
         elif (last_day - first_day).days >= MAX_CLOSURE_DAYS:
             _add(errors, "last_day", _l("At most %(n)d days at once.", n=MAX_CLOSURE_DAYS))
+        elif last_day > today + timedelta(days=MAX_AHEAD_DAYS):
+            # Nobody books that far ahead (and far-off years overflow the date arithmetic).
+            _add(errors, "last_day", _l("At most two years ahead."))
         else:
             for other in location.closures:
                 if other.first_day <= last_day and first_day <= other.last_day:

@@ -226,6 +226,7 @@ def test_add_and_remove_a_closure(place, clock):
     (date(2026, 12, 2), date(2026, 12, 1), "x", "last_day"),
     (date(2026, 11, 1), date(2026, 11, 2), "x", "last_day"),  # already over
     (date(2026, 12, 1), date(2028, 12, 1), "x", "last_day"),
+    (date(9999, 12, 30), date(9999, 12, 31), "x", "last_day"),  # no overflow, an error
     (date(2026, 12, 1), date(2026, 12, 1), "  ", "reason"),
     (date(2026, 12, 1), date(2026, 12, 1), "x" * 201, "reason"),
     (date(2026, 12, 23), date(2026, 12, 24), "x", "first_day"),  # overlaps the one below

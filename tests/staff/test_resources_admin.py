@@ -409,6 +409,7 @@ def test_staff_add_a_closure_and_the_engine_refuses_that_day(place, staff_browse
     ({"first_day": "2026-12-02", "last_day": "2026-12-01", "reason": "x"}, "last_day"),
     ({"first_day": "2026-12-01", "last_day": "2026-12-01", "reason": ""}, "reason"),
     ({"first_day": "kein Datum", "last_day": "2026-12-01", "reason": "x"}, "first_day"),
+    ({"first_day": "9999-12-31", "last_day": "9999-12-31", "reason": "x"}, "last_day"),
 ])
 def test_closure_errors_are_beside_the_field(place, staff_browser, data, field):
     response = staff_browser.post(_closure_url(place), data=data)
