@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import lazy_gettext as _l
@@ -357,22 +356,23 @@ def set_opening_hours(
     half_day_split: time,
     actor: User,
     now: datetime,
-) -> Location:
+) -> tuple[Location, list[AffectedBooking]]:
     """Replace the weekly opening hours. ``hours`` maps weekday (0 = Monday) to its opening
-    periods in local time; a weekday without periods is closed. Field errors are keyed
-    ``day-<weekday>``. Bookings already made are not moved or cancelled."""
+    period in local time (a list of at most one); a weekday without one is closed. Field
+    errors are keyed ``day-<weekday>``. Bookings already made are not moved or cancelled:
+    ``bookings_outside_hours`` lists those the new hours no longer cover."""
     errors: dict[str, list[str]] = {}
     for weekday, periods in hours.items():
         if not 0 <= weekday <= 6:
             _add(errors, f"day-{weekday}", _l("There is no such weekday."))
             continue
-        ordered = sorted(periods)
-        for opens, closes in ordered:
+        if len(periods) > 1:
+            # The engine books a desk's day or half day inside one opening period, so a
+            # break would make desks unbookable on that day.
+            _add(errors, f"day-{weekday}", _l("One opening period per day."))
+        for opens, closes in periods:
             if closes <= opens:
                 _add(errors, f"day-{weekday}", _l("Closing time must be after opening time."))
-        for (_, first_closes), (second_opens, _) in pairwise(ordered):
-            if second_opens < first_closes:
-                _add(errors, f"day-{weekday}", _l("The opening periods of a day overlap."))
     begin_write(session)
     location = _locked_location(session, location_id)
     if errors:
@@ -405,7 +405,7 @@ def set_opening_hours(
             object_type="location", object_id=location.id, details=details,
         )
     session.commit()
-    return location
+    return location, bookings_outside_hours(session, location, now)
 
 
 def _hours_snapshot(location: Location) -> dict[str, list[str]]:
@@ -415,6 +415,49 @@ def _hours_snapshot(location: Location) -> dict[str, list[str]]:
             f"{row.opens:%H:%M}-{row.closes:%H:%M}"
         )
     return snapshot
+
+
+def bookings_outside_hours(
+    session: Session, location: Location, now: datetime
+) -> list[AffectedBooking]:
+    """Upcoming active bookings (within a year) that the weekly hours or a public holiday
+    no longer allow, judged by the engine's own opening check. Bookings on closure days
+    are listed with their closure instead; bookings staff made outside the hours on
+    purpose appear here too."""
+    from ..booking import snapshots
+    from ..booking.models import ACTIVE_STATUSES, Booking
+    from ..booking.rules import Interval, RuleViolation, check_opening
+
+    bookings = list(session.scalars(
+        select(Booking)
+        .join(Resource, Resource.id == Booking.resource_id)
+        .where(
+            Resource.location_id == location.id,
+            Booking.status.in_(ACTIVE_STATUSES),
+            Booking.ends_at > now,
+            Booking.starts_at < now + timedelta(days=366),
+        )
+        .order_by(Booking.starts_at, Booking.id)
+    ))
+    if not bookings:
+        return []
+    years = {b.starts_at.astimezone(location.tz).year for b in bookings}
+    rules = replace(snapshots.location_rules(location, years), closures=())
+    outside = []
+    for b in bookings:
+        try:
+            check_opening(Interval(b.starts_at, b.ends_at), rules)
+        except RuleViolation:
+            outside.append(_affected(b))
+    return outside
+
+
+def _affected(booking: Any) -> AffectedBooking:
+    return AffectedBooking(
+        id=booking.id, resource_name=booking.resource.name,
+        member_name=booking.user.name if booking.user is not None else "",
+        starts_at=booking.starts_at, ends_at=booking.ends_at,
+    )
 
 
 # --- closures ---------------------------------------------------------------------------------
@@ -440,14 +483,7 @@ def bookings_on_days(
         )
         .order_by(Booking.starts_at, Booking.id)
     )
-    return [
-        AffectedBooking(
-            id=b.id, resource_name=b.resource.name,
-            member_name=b.user.name if b.user is not None else "",
-            starts_at=b.starts_at, ends_at=b.ends_at,
-        )
-        for b in rows
-    ]
+    return [_affected(b) for b in rows]
 
 
 def add_closure(

@@ -40,16 +40,16 @@ from . import bp, section, staff_required
 
 
 class DayForm(Form):
-    """One weekday: closed, or one or two opening periods (e.g. around a lunch break)."""
+    """One weekday: closed, or open from one time to another. One period a day, because
+    the engine books a desk's day or half day inside one opening period."""
 
     closed = BooleanField(_l("Closed all day"))
     opens = TimeField(_l("Opens"), validators=[Optional()])
     closes = TimeField(_l("Closes"), validators=[Optional()])
-    opens2 = TimeField(_l("Opens again (optional)"), validators=[Optional()])
-    closes2 = TimeField(_l("Closes again"), validators=[Optional()])
 
     def periods(self) -> list[tuple[time, time]] | None:
-        """The day's periods, or None after putting a message beside a missing time."""
+        """The day's period (none if closed), or None after putting a message beside a
+        missing time."""
         if self.closed.data:
             return []
         ok = True
@@ -58,17 +58,7 @@ class DayForm(Form):
                 f.errors = [*f.errors, _("Please enter a time, or mark the day as closed.")]
             if f.data is None:
                 ok = False
-        if (self.opens2.data is None) != (self.closes2.data is None):
-            missing = self.closes2 if self.closes2.data is None else self.opens2
-            if not missing.errors:
-                missing.errors = [*missing.errors, _("Please enter both times, or neither.")]
-            ok = False
-        if not ok:
-            return None
-        periods = [(self.opens.data, self.closes.data)]
-        if self.opens2.data is not None:
-            periods.append((self.opens2.data, self.closes2.data))
-        return periods
+        return [(self.opens.data, self.closes.data)] if ok else None
 
 
 class HoursForm(FlaskForm):
@@ -109,10 +99,8 @@ def _fill_hours(form: HoursForm, location: Location) -> None:
         periods = sorted(by_day.get(weekday, []))
         day: Any = entry.form
         day.closed.data = not periods
-        if periods:
-            day.opens.data, day.closes.data = periods[0]
-        if len(periods) > 1:  # the page offers two periods a day (e.g. around lunch)
-            day.opens2.data, day.closes2.data = periods[1]
+        if periods:  # one period a day; rows written elsewhere with more show their span
+            day.opens.data, day.closes.data = periods[0][0], periods[-1][1]
     form.half_day_split.data = location.half_day_split
 
 
@@ -133,6 +121,7 @@ def _render(
         "staff/location.html", location=location, hours=hours,
         closure=closure or ClosureForm(formdata=None), closures=closures, affected=affected,
         today=today, locations=others,
+        outside=admin.bookings_outside_hours(db.session, location, now()),
     ), status
 
 
@@ -168,7 +157,7 @@ def location_hours(location_id: int) -> Response | tuple[str, int]:
                 hours[weekday] = periods
         if complete:
             try:
-                admin.set_opening_hours(
+                _location_row, outside = admin.set_opening_hours(
                     db.session, location_id=location.id, hours=hours,
                     half_day_split=form.half_day_split.data, actor=current_user, now=now(),
                 )
@@ -185,6 +174,14 @@ def location_hours(location_id: int) -> Response | tuple[str, int]:
             else:
                 flash(_("The opening hours were saved. They apply to new bookings; "
                         "bookings already made are not moved."), "success")
+                if outside:
+                    flash(ngettext(
+                        "%(num)d upcoming booking is outside the opening hours: see the list "
+                        "below.",
+                        "%(num)d upcoming bookings are outside the opening hours: see the "
+                        "list below.",
+                        len(outside),
+                    ), "error")
                 return redirect(url_for("staff.location_page", location_id=location.id))
     location = _location(location_id)
     return _render(location, hours=form, status=422)

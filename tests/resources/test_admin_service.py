@@ -162,16 +162,19 @@ def _week() -> dict[int, list[tuple[time, time]]]:
 
 def test_set_opening_hours_replaces_the_week(place, clock):
     hours = _week()
-    hours[2] = [(time(8), time(12)), (time(13), time(18))]
+    hours[2] = [(time(9), time(18))]
     hours[5] = [(time(10), time(14))]
-    admin.set_opening_hours(db.session, location_id=place.location.id, hours=hours,
-                            half_day_split=time(12, 30), actor=place.staff, now=clock())
+    _location, outside = admin.set_opening_hours(
+        db.session, location_id=place.location.id, hours=hours, half_day_split=time(12, 30),
+        actor=place.staff, now=clock(),
+    )
+    assert outside == []
     rows = db.session.scalars(
         select(OpeningHours).where(OpeningHours.location_id == place.location.id)
         .order_by(OpeningHours.weekday, OpeningHours.opens)
     ).all()
     assert [(r.weekday, r.opens, r.closes) for r in rows if r.weekday in (2, 5, 6)] == [
-        (2, time(8), time(12)), (2, time(13), time(18)), (5, time(10), time(14)),
+        (2, time(9), time(18)), (5, time(10), time(14)),
     ]
     [entry] = _audit("location.hours_changed")
     assert entry.details["half_day_split"] == ["13:00:00", "12:30:00"]
@@ -181,7 +184,7 @@ def test_set_opening_hours_replaces_the_week(place, clock):
 @pytest.mark.parametrize("periods", [
     [(time(18), time(8))],
     [(time(9), time(9))],
-    [(time(8), time(13)), (time(12), time(18))],
+    [(time(8), time(12)), (time(13), time(18))],  # a break would make desks unbookable
 ])
 def test_invalid_opening_hours_change_nothing(place, clock, periods):
     with pytest.raises(InvalidInput) as caught:
@@ -192,6 +195,26 @@ def test_invalid_opening_hours_change_nothing(place, clock, periods):
     rows = db.session.scalars(select(OpeningHours).where(OpeningHours.weekday == 1)).all()
     assert [(r.opens, r.closes) for r in rows] == [(time(8), time(20))]
     assert _audit("location.hours_changed") == []
+
+
+def test_bookings_the_new_hours_no_longer_cover_are_listed(place, factory, clock):
+    rules = location_rules(place.location, {2026})
+    tuesday = factory.booking(resource=place.room, user=place.member,
+                              starts_at=rules.local(date(2026, 11, 24), time(10)))
+    evening = factory.booking(resource=place.studio, user=place.member,
+                              starts_at=rules.local(date(2026, 11, 25), time(17)))
+    factory.booking(resource=place.room, user=place.member,
+                    starts_at=rules.local(date(2026, 11, 26), time(10)))
+    db.session.commit()
+    hours = _week()
+    hours[1] = []  # Tuesday closed
+    hours[2] = [(time(8), time(18))]  # Wednesday closes at 18:00, the studio ran to 19:00
+    _location, outside = admin.set_opening_hours(
+        db.session, location_id=place.location.id, hours=hours, half_day_split=time(13),
+        actor=place.staff, now=clock(),
+    )
+    assert [b.id for b in outside] == [tuesday.id, evening.id]
+    assert db.session.get(type(tuesday), tuesday.id).status.value == "confirmed"  # untouched
 
 
 def test_a_day_closed_in_the_hours_is_refused_by_the_engine(place, clock):

@@ -331,28 +331,46 @@ def test_the_location_page_shows_the_hours(place, staff_browser):
     assert english.find_all("legend")[0].text == "Monday"
 
 
-def test_staff_save_opening_hours_with_a_lunch_break(place, staff_browser):
+def test_staff_save_opening_hours(place, staff_browser):
     url = f"/staff/locations/{place.location.id}/hours"
-    data = _hours_form(**{"days-2-closes": "12:00", "days-2-opens2": "13:00",
-                          "days-2-closes2": "18:00", "half_day_split": "12:30"})
+    data = _hours_form(**{"days-2-opens": "09:30", "days-2-closes": "18:00",
+                          "half_day_split": "12:30"})
     del data["days-5-closed"]
     data["days-5-opens"], data["days-5-closes"] = "10:00", "14:00"
-    assert staff_browser.post(url, data=data).status_code == 302
+    response = staff_browser.post(url, data=data)
+    assert response.status_code == 302
     db.session.expire_all()
     rows = db.session.scalars(select(OpeningHours).where(OpeningHours.weekday.in_([2, 5]))
                               .order_by(OpeningHours.weekday, OpeningHours.opens)).all()
     assert [(r.weekday, r.opens, r.closes) for r in rows] == [
-        (2, time(8), time(12)), (2, time(13), time(18)), (5, time(10), time(14))]
+        (2, time(9, 30), time(18)), (5, time(10), time(14))]
     assert db.session.get(type(place.location), place.location.id).half_day_split == time(12, 30)
+    html = page(staff_browser.get(response.headers["Location"]))
+    assert "Die Öffnungszeiten wurden gespeichert." in html.text
+    assert html.by_id("outside") is None
+
+
+def test_new_hours_over_bookings_are_saved_and_the_bookings_listed(place, staff_browser, factory):
+    rules = location_rules(place.location, {2026})
+    booking = factory.booking(resource=place.room, user=place.member,
+                              starts_at=rules.local(date(2026, 11, 24), time(10)))
+    db.session.commit()
+    url = f"/staff/locations/{place.location.id}/hours"
+    data = _hours_form(**{"days-1-closed": "y"})
+    response = staff_browser.post(url, data=data)
+    assert response.status_code == 302
+    html = page(staff_browser.get(response.headers["Location"]))
+    assert "1 anstehende Buchung liegt außerhalb der Öffnungszeiten" in html.text
+    outside = html.by_id("outside")
+    assert place.member.name in outside.text
+    assert any(a.attrs.get("href") == f"/bookings/{booking.id}"
+               for a in html.find_all("a"))
 
 
 @pytest.mark.parametrize(("overrides", "field", "message"), [
     ({"days-1-opens": "18:00", "days-1-closes": "08:00"}, "days-1-closes",
      "Schließzeit muss nach der Öffnungszeit"),
     ({"days-1-opens": ""}, "days-1-opens", "Bitte geben Sie eine Uhrzeit ein"),
-    ({"days-1-opens2": "19:00"}, "days-1-closes2", "beide Zeiten"),
-    ({"days-1-closes": "12:00", "days-1-opens2": "11:00", "days-1-closes2": "15:00"},
-     "days-1-closes", "überschneiden"),
     ({"days-1-opens": "8 Uhr"}, "days-1-opens", ""),
 ])
 def test_hours_errors_are_beside_the_day_and_change_nothing(
