@@ -105,6 +105,7 @@ class ResourceForm(FlaskForm):
     position = _number(_l("Position in lists"), _l("Smaller numbers come first."))
 
     def data_for_service(self) -> admin.ResourceData:
+        # On edit there is no kind field: the service keeps the stored kind.
         kind = ResourceKind(self.kind.data) if "kind" in self._fields else ResourceKind.DESK
         return admin.ResourceData(
             location_id=self.location_id.data if "location_id" in self._fields else None,
@@ -221,11 +222,10 @@ def resource_edit(resource_id: int) -> Response | tuple[str, int]:
     if request.method == "GET":
         form.booking_unit.data = resource.booking_unit.value
     elif form.validate_on_submit():
-        data = form.data_for_service()
-        data = admin.ResourceData(**{**data.__dict__, "kind": resource.kind})
-        try:
+        try:  # slug and kind are not in the form; the service keeps the stored ones
             resource = admin.update_resource(
-                db.session, resource_id=resource.id, data=data, actor=current_user, now=now()
+                db.session, resource_id=resource.id, data=form.data_for_service(),
+                actor=current_user, now=now(),
             )
         except InvalidInput as error:
             form.add_errors(error)
