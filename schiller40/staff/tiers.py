@@ -122,7 +122,7 @@ class TierForm(FlaskForm):
     )
     max_future_bookings = _count(_l("Upcoming bookings at most"))
     included_desk_days = _count(
-        _l("Desk days included per month"), _l("A half day uses half a day.")
+        _l("Desk days included per month"), _l("A booked half day uses half a day of them.")
     )
     included_studio_hours = _count(_l("Studio hours included per month"))
     desk_allowed = BooleanField(_l("Desks may be booked"))
