@@ -58,4 +58,4 @@ def index() -> str:
 
 
 # The areas register their routes and sections on import (one line per area module).
-from . import audit, members, utilisation  # noqa: E402,F401
+from . import audit, location, members, resources, tiers, utilisation  # noqa: E402,F401
