@@ -120,7 +120,9 @@ def scene(place, clock) -> dict[str, str]:
     confirmed = book(place.member, place.desks[0], clock, day=SCENE_DESK_DAY, start=8, end=13)[0]
     held = book(place.member, place.studio, clock, day=SCENE_STUDIO_DAY, start=10, end=12)[0]
     return {"desk": place.desks[0].slug, "studio": place.studio.slug,
-            "confirmed": str(confirmed.id), "held": str(held.id)}
+            "confirmed": str(confirmed.id), "held": str(held.id),
+            "member": str(place.member.id), "studio_id": str(place.studio.id),
+            "location": str(place.location.id)}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

@@ -59,6 +59,17 @@ SCREENS = [
     Screen("checkout", "/bookings/{held}", "member", pay_now),
     Screen("staff-start", "/staff/", "staff"),
     Screen("staff-booking-detail", "/bookings/{held}", "staff"),
+    Screen("staff-members", "/staff/members", "staff"),
+    Screen("staff-member", "/staff/members/{member}", "staff"),
+    Screen("staff-assign-tier", "/staff/members/{member}/memberships/new", "staff"),
+    Screen("staff-induction", "/staff/members/{member}/inductions/new", "staff"),
+    Screen("staff-resources", "/staff/resources", "staff"),
+    Screen("staff-resource-new", "/staff/resources/new", "staff"),
+    Screen("staff-resource-edit", "/staff/resources/{studio_id}", "staff"),
+    Screen("staff-location", "/staff/locations/{location}", "staff"),
+    Screen("staff-tiers", "/staff/tiers", "staff"),
+    Screen("staff-utilisation", "/staff/utilisation", "staff"),
+    Screen("staff-audit", "/staff/audit", "staff"),
 ]
 
 
