@@ -108,7 +108,10 @@ class ProfileForm(FlaskForm):
     )
     locale = SelectField(
         _l("Language for pages and messages"),
-        choices=[SelectChoice("de", "Deutsch"), SelectChoice("en", "English")],
+        choices=[
+            SelectChoice("de", "Deutsch", render_kw={"lang": "de"}),
+            SelectChoice("en", "English", render_kw={"lang": "en"}),
+        ],
         validators=[AnyOf(["de", "en"], message=_l("Please choose a language from the list."))],
         validate_choice=False,
     )

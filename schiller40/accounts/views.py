@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -17,6 +17,7 @@ from ..core.money import money
 from ..core.urls import safe_redirect_target
 from ..errors import DomainError
 from ..extensions import db
+from ..i18n import LANG_COOKIE
 from ..payments.setup import gateway
 from . import privacy, service
 from .forms import ChangePasswordForm, DeleteAccountForm, LoginForm, RegistrationForm
@@ -148,6 +149,9 @@ def delete_account() -> str | tuple[str, int] | Response:
     status = 200
     if form.validate_on_submit():
         me = current_user._get_current_object()
+        # The member's language, read while they are still logged in: afterwards the
+        # confirmation and the page after it would fall back to the browser's.
+        locale = str(get_locale() or "de")
         try:
             report = privacy.delete_account(
                 db.session, gateway(), actor=me, user=me, password=form.password.data,
@@ -158,13 +162,18 @@ def delete_account() -> str | tuple[str, int] | Response:
             status = exc.status
         else:
             logout_user()
-            if report.refund_cents:
-                flash(_("Your account has been deleted. %(amount)s will be refunded to your "
-                        "card (this takes a few days).", amount=money(report.refund_cents)),
-                      "success")
-            else:
-                flash(_("Your account has been deleted."), "success")
-            return redirect(url_for("main.index"))
+            with force_locale(locale):
+                if report.refund_cents:
+                    flash(_("Your account has been deleted. %(amount)s will be refunded to "
+                            "your card (this takes a few days).",
+                            amount=money(report.refund_cents)), "success")
+                else:
+                    flash(_("Your account has been deleted."), "success")
+            response = redirect(url_for("main.index"))
+            response.set_cookie(
+                LANG_COOKIE, locale, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
+            )
+            return response
     if form.errors and status == 200:
         status = 422
     preview = privacy.deletion_preview(

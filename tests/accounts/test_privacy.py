@@ -324,7 +324,10 @@ def test_the_delete_page_in_english(app, place):
     assert "You have no upcoming bookings." in shown
     done = member.post("/account/delete", data={"password": PASSWORD})
     assert done.status_code == 302
-    assert "Your account has been deleted." in text_of(member.get("/"))
+    landing = member.get("/")
+    assert "Your account has been deleted." in text_of(landing)
+    # Logged out, and still in her language (not the browser's or the site's default).
+    assert page(landing).find_all("html")[0].attrs["lang"] == "en"
 
 
 def test_the_last_administrator_cannot_delete_their_account(app, place, factory):
@@ -351,3 +354,27 @@ def test_only_the_member_can_delete_their_own_account(app, place, clock):
             now=clock(), settings=from_config(current_app.config),
         )
     assert fresh(User, place.member.id).is_active
+
+
+def test_a_booking_made_while_deleting_is_cancelled_too(app, place, clock, monkeypatch):
+    """Another tab books after the cancellations but before the final step: the final step
+    notices, and the new booking is cancelled in the next round."""
+    settings = from_config(current_app.config)
+    (first,) = book(place.member, place.desks[0], clock, day=TUE, start=8, end=13)
+    made: list[int] = []
+    original = privacy._open_waitlist_ids
+
+    def booking_sneaks_in(session, user_id):
+        if not made:
+            made.extend(b.id for b in book(place.member, place.desks[1], clock, day=WED,
+                                           start=8, end=13))
+        return original(session, user_id)
+
+    monkeypatch.setattr(privacy, "_open_waitlist_ids", booking_sneaks_in)
+    report = privacy.delete_account(
+        db.session, gateway(), actor=place.member, user=place.member, password=PASSWORD,
+        now=clock(), settings=settings,
+    )
+    assert sorted(report.cancelled_booking_ids) == sorted([first.id, *made])
+    assert all(fresh(Booking, i).status is BookingStatus.CANCELLED for i in [first.id, *made])
+    assert fresh(User, place.member.id).deleted_at is not None
