@@ -6,7 +6,15 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    ValidationError,
+)
 
 from ..core.forms import no_nul
 from .passwords import MAX_LENGTH, weakness
@@ -112,7 +120,10 @@ class ProfileForm(FlaskForm):
             SelectChoice("de", "Deutsch", render_kw={"lang": "de"}),
             SelectChoice("en", "English", render_kw={"lang": "en"}),
         ],
-        validators=[AnyOf(["de", "en"], message=_l("Please choose a language from the list."))],
+        validators=[
+            InputRequired(_l("Please choose a language from the list.")),
+            AnyOf(["de", "en"], message=_l("Please choose a language from the list.")),
+        ],
         validate_choice=False,
     )
 

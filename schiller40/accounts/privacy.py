@@ -98,7 +98,7 @@ def _iso(instant: datetime | None, tz: Any = None) -> str | None:
     return instant.astimezone(tz).isoformat() if tz is not None else to_local(instant).isoformat()
 
 
-def _booking(booking: Booking) -> dict[str, Any]:
+def _booking(booking: Booking, now: datetime) -> dict[str, Any]:
     resource = booking.resource
     tz = resource.location.tz
     return {
@@ -108,7 +108,8 @@ def _booking(booking: Booking) -> dict[str, Any]:
         "location": resource.location.name,
         "start": _iso(booking.starts_at, tz),
         "end": _iso(booking.ends_at, tz),
-        "status": booking.status.value,
+        # A hold whose time ran out is expired, even before the worker has marked it so.
+        "status": booking.effective_status(now).value,
         "price": {
             "gross_cents": booking.price_gross_cents,
             "net_cents": booking.price_net_cents,
@@ -259,7 +260,7 @@ def export_data(session: Session, *, user: User, now: datetime) -> dict[str, Any
             {"topic": i.topic, "granted_at": _iso(i.granted_at)}
             for i in sorted(user.inductions, key=lambda i: i.topic)
         ],
-        "bookings": [_booking(b) for b in bookings],
+        "bookings": [_booking(b, now) for b in bookings],
         "payments": [_payment(p, booking_ids) for p in payments],
         "waitlist_entries": [
             {

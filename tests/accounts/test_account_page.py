@@ -94,8 +94,7 @@ def test_the_page_shows_tier_validity_terms_and_the_credit_left(app, mia, place,
         half = format_decimal(0.5)
     assert tr("since %(start)s, until cancelled", start=since) in membership
     assert trn("%(num)d desk day per month", "%(num)d desk days per month", 1) in membership
-    assert trn("%(num)d studio or meeting room hour per month",
-               "%(num)d studio or meeting room hours per month", 1) in membership
+    assert trn("%(num)d studio hour per month", "%(num)d studio hours per month", 1) in membership
     assert trn("Book up to %(num)d day ahead", "Book up to %(num)d days ahead", 30) in membership
     kinds = ", ".join(tr(k) for k in ("Desks", "Meeting rooms", "Studios"))
     assert tr("You may book: %(kinds)s", kinds=kinds) in membership
@@ -104,7 +103,7 @@ def test_the_page_shows_tier_validity_terms_and_the_credit_left(app, mia, place,
     credit = {norm(dt.text): norm(dd.text) for dt, dd in zip(
         [e for e in html.find_all("dt")], [e for e in html.find_all("dd")], strict=True)}
     assert credit[tr("Desk days")] == tr("%(left)s left", left=half)
-    assert credit[tr("Studio and meeting room hours")] == tr("%(left)s left", left="0")
+    assert credit[tr("Studio hours")] == tr("%(left)s left", left="0")
 
     # Links to the member's data and the password change; the feeds are still there.
     links = {a.attrs.get("href") for a in html.find_all("a")}
@@ -196,6 +195,7 @@ def test_a_member_changes_name_and_language(app, mia, place):
         ({"name": "Mia\x00", "locale": "de"}, "name",
          "This field contains a character that is not allowed."),
         ({"name": "Mia", "locale": "fr"}, "locale", "Please choose a language from the list."),
+        ({"name": "Mia"}, "locale", "Please choose a language from the list."),
     ],
 )
 def test_invalid_details_are_refused_beside_the_field(mia, place, data, field, message):
