@@ -19,8 +19,8 @@ order:
    offer passes to the next in line);
 3. one locked transaction re-checks (a booking made meanwhile sends us back to step 2),
    anonymises the user, ends memberships, removes inductions, waitlist entries, calendar feeds
-   and API tokens, blanks free text on the kept bookings and in audit details, and records
-   ``user.deleted`` without personal data.
+   and API tokens, blanks free text on the kept bookings and in the audit details about them,
+   and records ``user.deleted`` without personal data.
 
 If step 2 is interrupted, the account is still intact and active, and the member can simply
 try again: each cancellation is its own finished use case.
@@ -468,9 +468,10 @@ def _erase(
         if booking.id not in kept_reason:
             booking.cancel_reason = None
     booking_ids = [b.id for b in bookings]
+    # Entries about her and her bookings, whoever wrote them; not what she (as staff) wrote
+    # about other people's bookings, which belongs to their records.
     scrubbed = session.scalars(
         select(AuditEntry).where(or_(
-            AuditEntry.actor_id == user_id,
             and_(AuditEntry.object_type == "user", AuditEntry.object_id == user_id),
             and_(AuditEntry.object_type == "booking", AuditEntry.object_id.in_(booking_ids))
             if booking_ids else false(),

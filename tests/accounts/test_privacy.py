@@ -250,6 +250,11 @@ def test_a_wrong_password_changes_nothing(mia, place, mias_things, password, mes
 def test_deleting_the_account_end_to_end(app, client, mia, place, mias_things, clock):
     member_id = place.member.id
     name = place.member.name
+    # Cancelled earlier with a reason she typed: kept, but without what she wrote.
+    (earlier,) = book(place.member, place.desks[0], clock, day=date(2026, 11, 26), start=8,
+                      end=13)
+    assert mia.post(f"/bookings/{earlier.id}/cancel",
+                    data={"reason": "Arzttermin bei Dr. Weber"}).status_code == 302
     done = mia.post("/account/delete", data={"password": PASSWORD})
     assert done.status_code == 302 and done.headers["Location"] == "/"
     landing = mia.get("/")
@@ -309,6 +314,9 @@ def test_deleting_the_account_end_to_end(app, client, mia, place, mias_things, c
     assert entry.details == {"bookings_cancelled": 3, "refund_cents": 600}
     every_detail = json.dumps([e.details for e in db.session.scalars(select(AuditEntry))])
     assert "mia@example.org" not in every_detail and name not in every_detail
+    assert "Arzttermin" not in every_detail
+    assert fresh(Booking, earlier.id).cancel_reason is None
+    assert fresh(Booking, mias_things.paid).cancel_reason == tr("Account deleted")
     # The address is free again: she may register anew.
     assert client.post("/register", data={
         "name": "Mia Neu", "email": "mia@example.org", "password": "blue tram to the Markthalle",
