@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    ValidationError,
+)
 
+from ..core.forms import no_nul
 from .passwords import MAX_LENGTH, weakness
 
 
@@ -88,4 +98,43 @@ class ChangePasswordForm(FlaskForm):
             EqualTo("new_password", _l("The passwords do not match.")),
         ],
         render_kw={"autocomplete": "new-password"},
+    )
+
+
+class ProfileForm(FlaskForm):
+    """Name and preferred language, on the account page."""
+
+    name = StringField(
+        _l("Full name"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Please enter your name.")),
+            Length(max=200, message=_l("Use at most %(max)d characters.")),
+            no_nul,
+        ],
+        render_kw={"autocomplete": "name"},
+    )
+    locale = SelectField(
+        _l("Language for pages and messages"),
+        choices=[
+            SelectChoice("de", "Deutsch", render_kw={"lang": "de"}),
+            SelectChoice("en", "English", render_kw={"lang": "en"}),
+        ],
+        validators=[
+            InputRequired(_l("Please choose a language from the list.")),
+            AnyOf(["de", "en"], message=_l("Please choose a language from the list.")),
+        ],
+        validate_choice=False,
+    )
+
+
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField(
+        _l("Your password"),
+        validators=[
+            DataRequired(_l("Please enter your password to confirm.")),
+            Length(max=MAX_LENGTH),
+        ],
+        description=_l("To confirm that it is you who deletes this account."),
+        render_kw={"autocomplete": "current-password"},
     )

@@ -95,6 +95,9 @@ class User(UserMixin, db.Model):
     is_active_account: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when the member erased the account: the row stays as an anonymous stub (no name,
+    # address or password) because kept bookings and payments point at it.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     company: Mapped[Company | None] = relationship(back_populates="members")
     memberships: Mapped[list[Membership]] = relationship(
@@ -111,6 +114,10 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:
         return self.is_active_account
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
     @property
     def is_staff(self) -> bool:

@@ -192,3 +192,43 @@ def set_locale(session: Session, *, user: User, locale: str) -> None:
     user = session.merge(user)
     user.locale = locale
     session.commit()
+
+
+LOCALES = ("de", "en")
+
+
+def update_profile(
+    session: Session, *, actor: User, user: User, name: str, locale: str, now: datetime
+) -> User:
+    """Change the name and preferred language (pages now, e-mails and feeds later).
+
+    Only the member themselves; staff edit members elsewhere. The audit entry names the
+    changed fields, not their values: the log must not become a second copy of personal data.
+    """
+    if actor.id != user.id:
+        raise NotFound()
+    name = (name or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not name or "\x00" in name:
+        errors["name"] = [str(_l("Please enter your name."))]
+    elif len(name) > 200:
+        errors["name"] = [str(_l("Use at most %(n)d characters.", n=200))]
+    if locale not in LOCALES:
+        errors["locale"] = [str(_l("Unknown language."))]
+    if errors:
+        raise InvalidInput(fields=errors)
+    begin_write(session)
+    user = session.merge(user)
+    changed = [
+        field for field, old, new in (("name", user.name, name), ("locale", user.locale, locale))
+        if old != new
+    ]
+    user.name = name
+    user.locale = locale
+    if changed:
+        audit.record(
+            session, action="user.profile_updated", now=now, actor_id=actor.id,
+            object_type="user", object_id=user.id, details={"fields": changed},
+        )
+    session.commit()
+    return user

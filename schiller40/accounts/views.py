@@ -1,19 +1,26 @@
-"""Registration, log-in, log-out and password change (HTML)."""
+"""Registration, log-in, log-out, password change, and the member's data: download it all,
+or delete the account (HTML)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
+import json
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from ..booking.settings import from_config
 from ..core.clock import now
+from ..core.money import money
 from ..core.urls import safe_redirect_target
 from ..errors import DomainError
 from ..extensions import db
-from . import service
-from .forms import ChangePasswordForm, LoginForm, RegistrationForm
+from ..i18n import LANG_COOKIE
+from ..payments.setup import gateway
+from . import privacy, service
+from .forms import ChangePasswordForm, DeleteAccountForm, LoginForm, RegistrationForm
 
 bp = Blueprint("accounts", __name__)
 
@@ -23,7 +30,7 @@ def _safe_next(target: str | None) -> str:
     return safe_redirect_target(target, url_for("main.index"))
 
 
-def _apply_field_errors(form, exc: DomainError) -> None:
+def apply_field_errors(form, exc: DomainError) -> None:
     """Show a service's refusal beside the fields it names, the rest above the form.
 
     A message for a field the form does not have goes above the form too: dropped, it would
@@ -58,7 +65,7 @@ def register() -> str | Response:
                 locale=str(get_locale() or "de"),
             )
         except DomainError as exc:
-            _apply_field_errors(form, exc)
+            apply_field_errors(form, exc)
         else:
             login_user(user)
             flash(_("Welcome to Schiller40, %(name)s!", name=user.name), "success")
@@ -106,9 +113,71 @@ def change_password() -> str | Response:
                 now=now(),
             )
         except DomainError as exc:
-            _apply_field_errors(form, exc)
+            apply_field_errors(form, exc)
         else:
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("main.index"))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("accounts/change_password.html", form=form), status
+
+
+@bp.get("/account/export.json")
+@login_required
+def export() -> Response:
+    """Everything we store about the member, as a file (GDPR art. 15 and 20)."""
+    instant = now()
+    data = privacy.export_data(db.session, user=current_user, now=instant)
+    response = Response(
+        json.dumps(data, ensure_ascii=False, indent=2) + "\n",
+        mimetype="application/json",
+    )
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{privacy.export_filename(instant)}"'
+    )
+    # Personal data: never kept by a shared proxy or the browser's cache.
+    response.cache_control.private = True
+    response.cache_control.no_store = True
+    return response
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+@login_required
+def delete_account() -> str | tuple[str, int] | Response:
+    """Explain what deleting does (refunds first), then delete on the password (art. 17)."""
+    form = DeleteAccountForm()
+    settings = from_config(current_app.config)
+    status = 200
+    if form.validate_on_submit():
+        me = current_user._get_current_object()
+        # The member's language, read while they are still logged in: afterwards the
+        # confirmation and the page after it would fall back to the browser's.
+        locale = str(get_locale() or "de")
+        try:
+            report = privacy.delete_account(
+                db.session, gateway(), actor=me, user=me, password=form.password.data,
+                now=now(), settings=settings,
+            )
+        except DomainError as exc:
+            apply_field_errors(form, exc)
+            status = exc.status
+        else:
+            logout_user()
+            with force_locale(locale):
+                if report.refund_cents:
+                    flash(_("Your account has been deleted. %(amount)s will be refunded to "
+                            "your card (this takes a few days).",
+                            amount=money(report.refund_cents)), "success")
+                else:
+                    flash(_("Your account has been deleted."), "success")
+            response = redirect(url_for("main.index"))
+            response.set_cookie(
+                LANG_COOKIE, locale, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
+            )
+            return response
+    if form.errors and status == 200:
+        status = 422
+    preview = privacy.deletion_preview(
+        db.session, user=current_user, now=now(), settings=settings
+    )
+    body = render_template("account/delete.html", form=form, preview=preview)
+    return (body, status) if status != 200 else body

@@ -13,14 +13,19 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import force_locale
+from flask_babel import force_locale, format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.http import is_resource_modified
 
+from ..accounts import service as account_service
+from ..accounts.forms import ProfileForm
+from ..accounts.overview import account_overview
+from ..accounts.views import apply_field_errors
 from ..booking import queries as booking_queries
 from ..core.clock import now
 from ..core.urls import public_base
+from ..errors import DomainError
 from ..extensions import db
 from . import queries, render, service, tokens
 
@@ -86,17 +91,37 @@ def booking_ics(booking_id: int) -> Response:
     return response
 
 
-@bp.get("/account")
+@bp.route("/account", methods=["GET", "POST"])
 @login_required
-def account() -> str:
-    feeds = service.feeds_for(db.session, user=current_user, now=now())
+def account() -> str | tuple[str, int] | Response:
+    """The member's account: profile form (POST here), membership and credit left this month,
+    company, calendar feeds, and the ways to their data (export, deletion)."""
+    form = ProfileForm(obj=current_user)
+    if form.validate_on_submit():
+        try:
+            account_service.update_profile(
+                db.session, actor=current_user._get_current_object(),
+                user=current_user._get_current_object(), name=form.name.data,
+                locale=form.locale.data, now=now(),
+            )
+        except DomainError as exc:
+            apply_field_errors(form, exc)
+        else:
+            flash(_("Your details have been saved."), "success")
+            return redirect(url_for("feeds.account"))
+    instant = now()
+    feeds = service.feeds_for(db.session, user=current_user, now=instant)
     rows = []
     for f in feeds:
         url = feed_url(f)
         rows.append({"feed": f, "name": queries.feed_name(f), "url": url,
                      "webcal": webcal_url(url)})
-    membership = current_user.active_membership(now())
-    return render_template("account/index.html", feeds=rows, membership=membership)
+    overview = account_overview(db.session, user=current_user, now=instant)
+    body = render_template(
+        "account/index.html", feeds=rows, overview=overview, form=form,
+        format_decimal=format_decimal,
+    )
+    return (body, 422) if form.errors or form.form_errors else body
 
 
 @bp.post("/account/feeds/<id:feed_id>/rotate")

@@ -468,21 +468,21 @@ def test_a_service_error_for_a_field_the_form_lacks_is_still_shown():
     """Unit test (no database): messages must never be dropped on the way to the page."""
     from schiller40 import create_app
     from schiller40.accounts.forms import RegistrationForm
-    from schiller40.accounts.views import _apply_field_errors
+    from schiller40.accounts.views import apply_field_errors
     from schiller40.errors import InvalidInput, NotFound
 
     app = create_app({"ENV_NAME": "testing", "DATABASE_URL": "sqlite://"})
     with app.test_request_context(method="POST", data={}):
         form = RegistrationForm()
-        _apply_field_errors(form, NotFound("There is no tier x.", fields={"tier": ["Unknown."]}))
+        apply_field_errors(form, NotFound("There is no tier x.", fields={"tier": ["Unknown."]}))
         assert form.form_errors == ["There is no tier x.", "Unknown."]
         assert not any(f.errors for f in form)
 
         form = RegistrationForm()
-        _apply_field_errors(form, InvalidInput("Bad.", fields={"email": ["Taken."]}))
+        apply_field_errors(form, InvalidInput("Bad.", fields={"email": ["Taken."]}))
         assert form.email.errors == ["Taken."]
         assert form.form_errors == []
 
         form = RegistrationForm()
-        _apply_field_errors(form, InvalidInput("Something else is wrong."))
+        apply_field_errors(form, InvalidInput("Something else is wrong."))
         assert form.form_errors == ["Something else is wrong."]
