@@ -103,7 +103,7 @@ class AnyDeskForm(FlaskForm):
     day = DateField(_l("Date"), validators=[DataRequired(_l("Please choose a date.")),
                                             _bookable_day])
     part = SelectField(_l("Time of day"), choices=PART_CHOICES)
-    zone = SelectField(_l("Preferred zone (optional)"), validate_choice=True)
+    zone = SelectField(_l("Preferred zone (optional)"), default="", validate_choice=True)
 
 
 def _resource(slug: str) -> Resource:
@@ -306,10 +306,10 @@ def _render_availability(
         context["next_day"] = day + timedelta(days=1) if day < last else None
     if kind is ResourceKind.DESK and locations and current_user.is_authenticated:
         if any_form is None:
-            any_form = AnyDeskForm(formdata=None, day=day, part="day")
+            any_form = AnyDeskForm(formdata=None, prefix="any", day=day, part="day")
         any_form.zone.choices = _zone_choices(locations)
         context["any_form"] = any_form
-        context["allowance"] = queries.allowance(
+        context["member_allowance"] = queries.allowance(
             db.session, viewer=current_user, day=day, location=locations[0].location)
     context["alternatives"] = alternatives or []
     return render_template("booking/availability.html", **context), status
@@ -331,7 +331,7 @@ def availability() -> tuple[str, int]:
 @login_required
 def any_desk() -> Response | tuple[str, int]:
     """Book whichever desk is free (in the preferred zone if one is), through the engine."""
-    form = AnyDeskForm()
+    form = AnyDeskForm(prefix="any")
     probe = queries.occupancy(db.session, kind=ResourceKind.DESK, day=now().date(), days=1,
                               now=now())
     form.zone.choices = _zone_choices(probe)
