@@ -444,7 +444,9 @@ def _render_form(
     status: int = 200,
 ) -> tuple[str, int]:
     instant = now()
-    day = form.day.data or to_local(instant).date()
+    day = to_local(instant).date()
+    if form.day.data is not None and abs((form.day.data - day).days) <= MAX_AHEAD_DAYS:
+        day = form.day.data  # the month whose credit matters (a far-off date cannot be)
     tier, credit = (preview.tier, preview.credit) if preview else queries.allowance(
         db.session, viewer=current_user, day=day, location=resource.location)
     if preview is not None and preview.alternatives and not alternatives:
