@@ -358,3 +358,22 @@ def test_the_desk_page_shows_what_the_tier_includes(mia, place):
     assert "Ihre Mitgliedschaft: " in text
     assert "2 halbe Arbeitsplatztage" in text
     assert "halber Tag 7,00 €" in text  # (the reader folds the no-break space)
+
+
+def test_staff_see_the_grid_without_the_members_notice(app, place):
+    staff = browser(app, place.staff)
+    html = page(staff.get("/availability?kind=studio"))
+    headers = [th.text for th in html.find_all("th", scope="col")]
+    cells = dict(zip(headers[1:], row_cells(html, "studio"), strict=True))
+    # Staff are not bound by the studio's two hours of notice.
+    assert "✓ frei" in cells["09:00"] and "✓ frei" in cells["10:00"]
+    week = staff.get("/availability?kind=room&view=week", headers={"Accept-Language": "en"})
+    assert week.status_code == 200
+
+
+def test_the_week_view_speaks_english(client, place):
+    html = page(client.get(f"/availability?view=week&day={TUE}",
+                           headers={"Accept-Language": "en"}))
+    days = [th.text for th in html.find_all("th", scope="col")][1:]
+    assert days[:2] == ["Mon 11/23", "Tue 11/24"]
+    assert "Desks, week from Nov 23, 2026 to Nov 29, 2026" in html.text
