@@ -7,19 +7,34 @@ of resources or bookings (a fixed handful of statements per call).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
 from ..errors import NotFound
+from ..membership.models import Tier
 from ..payments.models import Payment
 from ..resources.models import Location, Resource, ResourceKind
 from . import snapshots
-from .errors import BookingError
+from .errors import BookingError, from_violation
 from .models import Booking, BookingStatus
-from .rules import Interval, free_ranges
+from .rules import (
+    Credit,
+    Interval,
+    LocationRules,
+    Overrides,
+    Quote,
+    RuleViolation,
+    evaluate,
+    free_ranges,
+)
+
+if TYPE_CHECKING:  # the service imports this module
+    from .service import BookingSettings
 
 
 def availability(
@@ -127,3 +142,163 @@ def get_booking(session: Session, *, viewer: User, booking_id: int) -> Booking:
     if booking is None or (booking.user_id != viewer.id and not viewer.is_staff):
         raise NotFound()
     return booking
+
+
+# --- the availability grid and the booking form's preview ----------------------------------
+
+
+@dataclass
+class Occupancy:
+    """One location's resources of a kind, with everything the grid needs to colour a range
+    of days: the local rules and, per resource, what is booked, blocked and the viewer's own."""
+
+    location: Location
+    rules: LocationRules
+    resources: list[Resource]
+    taken: dict[int, list[Interval]]
+    blocked: dict[int, list[Interval]]
+    mine: dict[int, list[Interval]]
+
+
+def occupancy(
+    session: Session,
+    *,
+    kind: ResourceKind,
+    day: date,
+    days: int,
+    now: datetime,
+    viewer_id: int | None = None,
+) -> list[Occupancy]:
+    """Per location: the active resources of ``kind`` and their bookings and blocks for
+    ``days`` local days from ``day``.
+
+    Read once for the whole range, so the page costs the same handful of statements for four
+    desks or four hundred (resources, their locations' hours and closures, bookings, offers,
+    blocks, and the viewer's own bookings). Offers made to the viewer do not count as taken
+    for them, as in the booking service.
+    """
+    resources = list(session.scalars(
+        select(Resource)
+        .where(Resource.is_active.is_(True), Resource.kind == kind)
+        .options(
+            selectinload(Resource.location).selectinload(Location.opening_hours),
+            selectinload(Resource.location).selectinload(Location.closures),
+        )
+        .order_by(Resource.location_id, Resource.zone, Resource.position, Resource.name,
+                  Resource.id)
+    ))
+    by_location: dict[int, list[Resource]] = {}
+    for resource in resources:
+        by_location.setdefault(resource.location_id, []).append(resource)
+    last = day + timedelta(days=days - 1)
+    result = []
+    for location_resources in by_location.values():
+        location = location_resources[0].location
+        loc = snapshots.location_rules(location, {day.year, last.year})
+        window = Interval(
+            loc.local(day, datetime.min.time()) - timedelta(days=1),
+            loc.local(last, datetime.min.time()) + timedelta(days=2),
+        )
+        ids = [r.id for r in location_resources]
+        mine: dict[int, list[Interval]] = {rid: [] for rid in ids}
+        if viewer_id is not None:
+            rows = session.execute(
+                select(Booking.resource_id, Booking.starts_at, Booking.ends_at).where(
+                    Booking.resource_id.in_(ids),
+                    Booking.user_id == viewer_id,
+                    or_(
+                        Booking.status == BookingStatus.CONFIRMED,
+                        and_(Booking.status == BookingStatus.HELD,
+                             Booking.hold_expires_at > now),
+                    ),
+                    Booking.starts_at < window.end,
+                    Booking.ends_at > window.start,
+                )
+            )
+            for rid, start, end in rows:
+                mine[rid].append(Interval(start, end))
+        result.append(Occupancy(
+            location=location,
+            rules=loc,
+            resources=location_resources,
+            taken=snapshots.occupied(session, ids, window, now=now, for_user_id=viewer_id),
+            blocked=snapshots.blocks(session, location.id, ids, window),
+            mine=mine,
+        ))
+    return result
+
+
+def longest_horizon(session: Session, default: int = 30) -> int:
+    """How far ahead the most generous active tier may book: how far the public grid looks."""
+    found = session.scalar(
+        select(func.max(Tier.booking_horizon_days)).where(Tier.is_active.is_(True))
+    )
+    return int(found) if found is not None else default
+
+
+@dataclass
+class Preview:
+    """What booking a range would cost the viewer, or why it would be refused, and what the
+    viewer's tier includes. Nothing is written or locked: the service re-checks on booking."""
+
+    tier: Tier | None
+    credit: Credit
+    quote: Quote | None = None
+    error: BookingError | None = None
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
+
+
+def preview(
+    session: Session,
+    *,
+    viewer: User,
+    resource: Resource,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    settings: BookingSettings,
+) -> Preview:
+    """The engine's own check and quote for ``viewer`` booking ``resource`` from ``start`` to
+    ``end``, as the booking service would run it (same snapshots, same ``evaluate``); on a
+    conflict, the alternatives it would offer."""
+    booked = Interval(start, end)
+    loc = snapshots.location_rules(resource.location, {start.year, end.year})
+    day = loc.local_date(start)
+    member, tier = snapshots.member(
+        session, viewer, day=day, now=now, acting_staff=viewer.is_staff
+    )
+    credit = snapshots.credit_left(session, viewer, day=day, location=loc)
+    window = Interval(start - timedelta(days=1), end + timedelta(days=1))
+    taken = snapshots.occupied(session, [resource.id], window, now=now, for_user_id=viewer.id)
+    blocked = snapshots.blocks(session, resource.location_id, [resource.id], window)
+    result = Preview(tier=tier, credit=credit)
+    try:
+        result.quote = evaluate(
+            booked, resource=snapshots.resource_rules(resource), location=loc, member=member,
+            credit=credit, occupied=taken[resource.id], blocks=blocked[resource.id],
+            policy=settings.policy, now=now,
+        )
+    except RuleViolation as violation:
+        result.error = from_violation(violation)
+        if violation.code == "conflict":
+            # The service's own search (read-only: snapshots and rules), imported here
+            # because the service imports this module.
+            from .service import alternatives
+
+            result.alternatives = alternatives(
+                session, booked, resource, loc=loc, member=member, credit=credit, now=now,
+                settings=settings, overrides=Overrides(), target=viewer,
+            )
+    return result
+
+
+def allowance(
+    session: Session, *, viewer: User, day: date, location: Location
+) -> tuple[Tier | None, Credit]:
+    """The viewer's tier on a local day and the included credit left in that month."""
+    membership = snapshots.membership_on(session, viewer.id, day)
+    loc = snapshots.location_rules(location, {day.year})
+    return (
+        membership.tier if membership else None,
+        snapshots.credit_left(session, viewer, day=day, location=loc),
+    )

@@ -236,7 +236,7 @@ def _book(
         assert first is not None
         extra: dict[str, Any] = {}
         if first.code == "conflict" and len(ranges) == 1:
-            extra["alternatives"] = _alternatives(
+            extra["alternatives"] = alternatives(
                 session, ranges[0], candidates[0], loc=loc,
                 member=members[loc.local_date(ranges[0].start)],
                 credit=credits[_month(loc, ranges[0])], now=now, settings=settings,
@@ -405,7 +405,7 @@ def occurrence_report(occurrence: Occurrence, loc: LocationRules) -> dict[str, A
 # --- alternatives --------------------------------------------------------------------------
 
 
-def _alternatives(
+def alternatives(
     session: Session,
     wanted: Interval,
     resource: Resource,
@@ -586,7 +586,7 @@ def reschedule(
     except RuleViolation as violation:
         extra: dict[str, Any] = {}
         if violation.code == "conflict":
-            extra["alternatives"] = _alternatives(
+            extra["alternatives"] = alternatives(
                 session, booked, new_resource, loc=loc, member=member, credit=credit, now=now,
                 settings=settings, overrides=used_overrides, target=target,
             )

@@ -1,6 +1,10 @@
-"""Booking a space from the web: a form per resource (a day and a time, or for desks a half
-or whole day). A paid booking goes straight on to the checkout. The full availability grid
-comes with the web application; this page is the core flow and works without JavaScript."""
+"""Booking a space from the web, as a member: the availability grid (a day or a week per
+kind, free and taken at a glance), "any free desk", the booking form with the price and what
+the tier includes shown before confirming, the waiting list, My bookings and rescheduling.
+
+Everything works without JavaScript (``static/js/grid.js`` only adds arrow keys to the grid).
+Views parse input, call one service or query and render; the rules live in the engine.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import format_date, format_time, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -29,13 +33,15 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..core.clock import now
 from ..core.forms import no_nul
+from ..core.time import to_local
 from ..errors import NotFound
 from ..extensions import db
 from ..payments.ledger import cancellable
 from ..payments.service import PaymentError
-from ..resources.models import BookingUnit, Resource
-from . import queries, service, snapshots, waitlist
+from ..resources.models import BookingUnit, Resource, ResourceKind
+from . import anydesk, grid, queries, service, snapshots, waitlist
 from .errors import BookingError
+from .models import Booking, BookingStatus
 from .rules import Interval
 from .settings import from_config
 
@@ -43,31 +49,61 @@ bp = Blueprint("booking", __name__)
 
 MAX_AHEAD_DAYS = 730
 PAST_WINDOW = timedelta(days=92)
+KINDS = {k.value: k for k in ResourceKind}
+PART_CHOICES = [
+    SelectChoice("day", _l("Whole day")),
+    SelectChoice("morning", _l("Morning (until 13:00)")),
+    SelectChoice("afternoon", _l("Afternoon (from 13:00)")),
+]
+
+
+def _bookable_day(form: FlaskForm, field: DateField) -> None:
+    """Only dates the engine could ever book: far-off years would overflow the time
+    arithmetic (and no tier books more than a year ahead)."""
+    today = now().date()
+    if field.data is not None and not (
+        today - timedelta(days=1) <= field.data <= today + timedelta(days=MAX_AHEAD_DAYS)
+    ):
+        raise ValidationError(_l("Please choose a date within the next two years."))
 
 
 class BookingForm(FlaskForm):
-    day = DateField(_l("Date"), validators=[DataRequired(_l("Please choose a date."))])
-    part = SelectField(
-        _l("Time of day"),
-        choices=[
-            SelectChoice("day", _l("Whole day")),
-            SelectChoice("morning", _l("Morning (until 13:00)")),
-            SelectChoice("afternoon", _l("Afternoon (from 13:00)")),
-        ],
-        validators=[Optional()],
-    )
+    day = DateField(_l("Date"), validators=[DataRequired(_l("Please choose a date.")),
+                                            _bookable_day])
+    part = SelectField(_l("Time of day"), choices=PART_CHOICES, validators=[Optional()])
     start = TimeField(_l("From"), validators=[Optional()])
     end = TimeField(_l("Until"), validators=[Optional()])
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500), no_nul])
 
-    def validate_day(self, field: DateField) -> None:
-        """Only dates the engine could ever book: far-off years would overflow the time
-        arithmetic (and no tier books more than a year ahead)."""
-        today = now().date()
-        if field.data is not None and not (
-            today - timedelta(days=1) <= field.data <= today + timedelta(days=MAX_AHEAD_DAYS)
-        ):
-            raise ValidationError(_l("Please choose a date within the next two years."))
+
+class RescheduleForm(BookingForm):
+    note = None  # a move keeps the booking's note
+    resource = SelectField(_l("Space"), validate_choice=True)
+
+
+class AvailabilityForm(FlaskForm):
+    """The grid's date picker: a GET form (no CSRF token: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    kind = SelectField(
+        _l("Kind of space"), default="desk", validate_choice=False,
+        choices=[SelectChoice("desk", _l("Desks")), SelectChoice("studio", _l("Studios")),
+                 SelectChoice("room", _l("Meeting rooms"))],
+    )
+    view = SelectField(
+        _l("View"), default="day", validate_choice=False,
+        choices=[SelectChoice("day", _l("Day")), SelectChoice("week", _l("Week"))],
+    )
+    day = DateField(_l("Date"), validators=[Optional()])
+
+
+class AnyDeskForm(FlaskForm):
+    day = DateField(_l("Date"), validators=[DataRequired(_l("Please choose a date.")),
+                                            _bookable_day])
+    part = SelectField(_l("Time of day"), choices=PART_CHOICES)
+    zone = SelectField(_l("Preferred zone (optional)"), default="", validate_choice=True)
 
 
 def _resource(slug: str) -> Resource:
@@ -78,7 +114,7 @@ def _resource(slug: str) -> Resource:
 
 
 def _is_desk(resource: Resource) -> bool:
-    return resource.booking_unit in (BookingUnit.HALF_DAY, BookingUnit.DAY)
+    return grid.is_desk(resource)
 
 
 def _wanted(form: BookingForm, resource: Resource) -> Interval | None:
@@ -107,7 +143,8 @@ def _wanted(form: BookingForm, resource: Resource) -> Interval | None:
 
 
 def _prefill(form: BookingForm, resource: Resource) -> None:
-    """From the query string (links to alternatives): ?day=...&start=HH:MM&end=HH:MM."""
+    """From the query string (links from the grid and to alternatives):
+    ?day=YYYY-MM-DD&part=morning, or ?day=...&start=HH:MM&end=HH:MM."""
     try:
         if request.args.get("day"):
             day = date.fromisoformat(request.args["day"])
@@ -119,6 +156,8 @@ def _prefill(form: BookingForm, resource: Resource) -> None:
                 getattr(form, name).data = time.fromisoformat(raw)
     except ValueError:
         return  # a mangled link: an empty form is the honest answer
+    if request.args.get("part") in ("day", "morning", "afternoon"):
+        form.part.data = request.args["part"]
     if _is_desk(resource) and form.day.data and form.start.data and form.end.data:
         rules = snapshots.location_rules(resource.location, {form.day.data.year})
         for part, unit in rules.desk_units(form.day.data).items():
@@ -127,28 +166,49 @@ def _prefill(form: BookingForm, resource: Resource) -> None:
                 form.part.data = part
 
 
-def _alternative_links(alternatives: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _complete(form: BookingForm, resource: Resource) -> bool:
+    """Whether a prefilled form names a whole slot (worth previewing at once)."""
+    if form.day.data is None:
+        return False
+    if _is_desk(resource):
+        return bool(form.part.data) or resource.booking_unit is BookingUnit.DAY
+    return form.start.data is not None and form.end.data is not None
+
+
+def _alternative_links(
+    alternatives: list[dict[str, Any]], *, booking_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Links for the engine's alternatives: to the booking form, or (moving a booking) to
+    the reschedule form with the other space chosen."""
+    slugs = {alt["resource"] for alt in alternatives}
+    names = dict(db.session.execute(
+        select(Resource.slug, Resource.name).where(Resource.slug.in_(slugs))
+    ).all()) if slugs else {}
     links = []
     for alt in alternatives:
         start, end = datetime.fromisoformat(alt["start"]), datetime.fromisoformat(alt["end"])
-        resource = db.session.scalar(select(Resource).where(Resource.slug == alt["resource"]))
-        links.append({
-            "name": resource.name if resource else alt["resource"],
-            "start": start, "end": end,
-            "url": url_for("booking.new", slug=alt["resource"], day=start.date().isoformat(),
-                           start=start.strftime("%H:%M"), end=end.strftime("%H:%M")),
-        })
+        args = dict(day=start.date().isoformat(), start=start.strftime("%H:%M"),
+                    end=end.strftime("%H:%M"))
+        url = (
+            url_for("booking.new", slug=alt["resource"], **args) if booking_id is None
+            else url_for("booking.reschedule", booking_id=booking_id,
+                         resource=alt["resource"], **args)
+        )
+        links.append({"name": names.get(alt["resource"], alt["resource"]),
+                      "start": start, "end": end, "url": url})
     return links
 
 
-def _after_booking(outcome: service.BookingOutcome) -> Response:
+def _after_booking(outcome: service.BookingOutcome, message: str | None = None) -> Response:
     """Confirmed: to the booking. Something to pay: straight on to the checkout."""
     booking = outcome.bookings[0]
     if outcome.payment is None:
-        flash(_("Booked. See you at Schiller40!"), "success")
+        flash(message or _("Booked. See you at Schiller40!"), "success")
         return redirect(url_for("payments.booking_detail", booking_id=booking.id))
     from ..payments.views import open_checkout
 
+    if message:
+        flash(message, "info")
     payment_id, booking_id = outcome.payment.id, booking.id
     try:
         payment = open_checkout(payment_id, str(get_locale() or "de"))
@@ -159,13 +219,169 @@ def _after_booking(outcome: service.BookingOutcome) -> Response:
     return redirect(payment.checkout_url, code=303)
 
 
+def _settings() -> service.BookingSettings:
+    return from_config(current_app.config)
+
+
+@bp.app_context_processor
+def _template_helpers() -> dict[str, Any]:
+    """The cancellation terms of a kind of space (booking and confirmation pages), and local
+    clock times for the grid's columns."""
+    settings = _settings()
+
+    def refund_steps(kind: ResourceKind) -> tuple:
+        return tuple(settings.refund_policy.get(kind, ()))
+
+    def credit_notice_hours(kind: ResourceKind) -> int:
+        notice = settings.policy.credit_return_notice.get(kind, timedelta(0))
+        return int(notice.total_seconds() // 3600)
+
+    return {"refund_steps": refund_steps, "credit_notice_hours": credit_notice_hours,
+            "format_time": format_time}
+
+
+# --- availability --------------------------------------------------------------------------
+
+
+def _horizon(instant: datetime) -> int:
+    """How many days ahead the grid goes: the member's tier, else the most generous tier."""
+    if current_user.is_authenticated and not current_user.is_staff:
+        membership = current_user.active_membership(instant)
+        if membership is not None:
+            return membership.tier.booking_horizon_days
+    return queries.longest_horizon(db.session)
+
+
+def _render_availability(
+    form: AvailabilityForm,
+    *,
+    any_form: AnyDeskForm | None = None,
+    alternatives: list[dict[str, Any]] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    instant = now()
+    today = to_local(instant).date()
+    first, last = today - timedelta(days=1), today + timedelta(days=_horizon(instant))
+    kind_value = form.kind.data if form.kind.data in KINDS else None
+    if kind_value is None:
+        form.kind.errors = [_("Please choose desks, studios or meeting rooms.")]
+        form.kind.data = kind_value = "desk"
+        status = 422
+    if form.view.data not in ("day", "week"):
+        form.view.errors = [_("Please choose the day or the week view.")]
+        form.view.data = "day"
+        status = 422
+    if form.day.raw_data and form.day.raw_data[0] and form.day.data is None:
+        form.day.errors = [_("Please enter a date like %(example)s.",
+                             example=today.isoformat())]
+        status = 422
+    day = form.day.data or today
+    if not first <= day <= last:
+        form.day.errors = [_("Please choose a day from %(first)s to %(last)s.",
+                             first=format_date(first, "medium"),
+                             last=format_date(last, "medium"))]
+        day = min(max(day, first), last)
+        status = 422
+    form.day.data = day
+    kind = KINDS[kind_value]
+    settings = _settings()
+    staff = current_user.is_authenticated and current_user.is_staff
+    notice = timedelta(0) if staff else settings.policy.min_notice.get(kind, timedelta(0))
+    viewer_id = current_user.id if current_user.is_authenticated else None
+    context: dict[str, Any] = {"kind": kind, "day": day, "today": today, "first": first,
+                               "last": last, "form": form, "view": form.view.data}
+    if form.view.data == "week":
+        days = grid.week_of(day)
+        locations = queries.occupancy(db.session, kind=kind, day=days[0], days=len(days),
+                                      now=instant, viewer_id=viewer_id)
+        context["week"] = grid.week_grid(kind, days, locations, now=instant, notice=notice,
+                                         first=first, last=last)
+        context["prev_day"] = days[0] - timedelta(days=7) if days[0] > first else None
+        context["next_day"] = days[0] + timedelta(days=7) if days[-1] < last else None
+    else:
+        locations = queries.occupancy(db.session, kind=kind, day=day, days=1, now=instant,
+                                      viewer_id=viewer_id)
+        context["grid"] = grid.day_grid(kind, day, locations, now=instant, notice=notice)
+        context["prev_day"] = day - timedelta(days=1) if day > first else None
+        context["next_day"] = day + timedelta(days=1) if day < last else None
+    if kind is ResourceKind.DESK and locations and current_user.is_authenticated:
+        if any_form is None:
+            any_form = AnyDeskForm(formdata=None, prefix="any", day=day, part="day")
+        any_form.zone.choices = _zone_choices(locations)
+        context["any_form"] = any_form
+        context["member_allowance"] = queries.allowance(
+            db.session, viewer=current_user, day=day, location=locations[0].location)
+    context["alternatives"] = alternatives or []
+    return render_template("booking/availability.html", **context), status
+
+
+def _zone_choices(locations: list[queries.Occupancy]) -> list[SelectChoice]:
+    zones = sorted({r.zone for occ in locations for r in occ.resources if r.zone})
+    return [SelectChoice("", _("No preference")), *(SelectChoice(z, z) for z in zones)]
+
+
+@bp.get("/availability")
+def availability() -> tuple[str, int]:
+    """The grid. Public, like the list of spaces: who booked is never shown, only whether a
+    slot is free; booking from it asks for the log-in."""
+    return _render_availability(AvailabilityForm(request.args))
+
+
+@bp.post("/availability/any-desk")
+@login_required
+def any_desk() -> Response | tuple[str, int]:
+    """Book whichever desk is free (in the preferred zone if one is), through the engine."""
+    form = AnyDeskForm(prefix="any")
+    probe = queries.occupancy(db.session, kind=ResourceKind.DESK, day=now().date(), days=1,
+                              now=now())
+    form.zone.choices = _zone_choices(probe)
+    grid_form = AvailabilityForm(formdata=None, kind="desk", view="day")
+    alternatives: list[dict[str, Any]] = []
+    if form.validate_on_submit() and probe:
+        grid_form.day.data = form.day.data
+        rules = snapshots.location_rules(probe[0].location, {form.day.data.year})
+        units = rules.desk_units(form.day.data)
+        part = form.part.data
+        if part not in units:
+            form.day.errors.append(_("Schiller40 is closed on this day.") if not units
+                                   else _("This half day is not offered on this day."))
+        else:
+            try:
+                done = anydesk.book_any_desk(
+                    db.session, actor=current_user, start=units[part].start,
+                    end=units[part].end, now=now(), settings=_settings(),
+                    zone=form.zone.data or None,
+                )
+            except BookingError as error:
+                form.form_errors.append(error.message)
+                alternatives = _alternative_links(error.extra.get("alternatives", []))
+            else:
+                booking = done.outcome.bookings[0]
+                where = booking.resource.name + (
+                    f" ({booking.resource.zone})" if booking.resource.zone else "")
+                message = _("Booked for you: %(desk)s.", desk=where)
+                if not done.in_zone:
+                    message = _("No desk was free in %(zone)s. Booked for you instead: "
+                                "%(desk)s.", zone=form.zone.data, desk=where)
+                return _after_booking(done.outcome, message)
+    elif form.day.data is not None:
+        grid_form.day.data = form.day.data
+    if not form.errors and not form.form_errors and not probe:
+        form.form_errors.append(_("No desks are set up yet."))
+    return _render_availability(grid_form, any_form=form, alternatives=alternatives,
+                                status=422)
+
+
+# --- my bookings and the waiting list ------------------------------------------------------
+
+
 @bp.get("/bookings")
 @login_required
 def mine() -> str:
     """My bookings: what is coming (with what can be done about it), offers from the waiting
     list, and the last three months."""
     instant = now()
-    settings = from_config(current_app.config)
+    settings = _settings()
     entries = [
         e for e in waitlist.list_entries(db.session, actor=current_user, now=instant,
                                          settings=settings)
@@ -181,16 +397,25 @@ def mine() -> str:
     return render_template(
         "booking/mine.html", upcoming=upcoming, past=past, entries=entries, now=instant,
         cancellable=lambda b: cancellable(b, by_staff=False, now=instant),
+        movable=lambda b: _movable(b, instant),
+    )
+
+
+def _movable(booking: Booking, instant: datetime) -> bool:
+    """What the reschedule service accepts: active and not yet begun."""
+    return (
+        booking.is_active
+        and booking.effective_status(instant) is not BookingStatus.EXPIRED
+        and booking.starts_at > instant
     )
 
 
 @bp.post("/waitlist/<id:entry_id>/accept")
 @login_required
 def accept_offer(entry_id: int) -> Response:
-    settings = from_config(current_app.config)
     try:
         outcome = waitlist.accept(db.session, actor=current_user, entry_id=entry_id,
-                                  now=now(), settings=settings)
+                                  now=now(), settings=_settings())
     except BookingError as error:
         flash(error.message, "error")
         return redirect(url_for("booking.mine") + "#waitlist")
@@ -202,7 +427,7 @@ def accept_offer(entry_id: int) -> Response:
 def decline_offer(entry_id: int) -> Response:
     try:
         waitlist.decline(db.session, actor=current_user, entry_id=entry_id, now=now(),
-                         settings=from_config(current_app.config))
+                         settings=_settings())
     except BookingError as error:
         flash(error.message, "error")
     else:
@@ -210,21 +435,53 @@ def decline_offer(entry_id: int) -> Response:
     return redirect(url_for("booking.mine") + "#waitlist")
 
 
+# --- the booking form ----------------------------------------------------------------------
+
+
+def _render_form(
+    resource: Resource, form: BookingForm, *, preview: queries.Preview | None = None,
+    wanted: Interval | None = None, alternatives: list[dict[str, Any]] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    instant = now()
+    day = to_local(instant).date()
+    if form.day.data is not None and abs((form.day.data - day).days) <= MAX_AHEAD_DAYS:
+        day = form.day.data  # the month whose credit matters (a far-off date cannot be)
+    tier, credit = (preview.tier, preview.credit) if preview else queries.allowance(
+        db.session, viewer=current_user, day=day, location=resource.location)
+    if preview is not None and preview.alternatives and not alternatives:
+        alternatives = _alternative_links(preview.alternatives)
+    waitable = bool(preview and preview.error and preview.error.code == "conflict")
+    return render_template(
+        "booking/new.html", resource=resource, form=form, desk=_is_desk(resource),
+        alternatives=alternatives or [], preview=preview, wanted=wanted, tier=tier,
+        credit=credit, credit_month=day, waitable=waitable,
+    ), status
+
+
 @bp.route("/resources/<slug>/book", methods=["GET", "POST"])
 @login_required
-def new(slug: str) -> str | Response | tuple[str, int]:
+def new(slug: str) -> Response | tuple[str, int]:
+    """Choose, see the price, confirm. A link from the grid arrives with the slot filled in
+    and its price shown; "Check price" shows it for what was typed; "Book" books."""
     resource = _resource(slug)
     form = BookingForm()
     if request.method == "GET":
         _prefill(form, resource)
-    alternatives: list[dict[str, str]] = []
+        wanted = _wanted(form, resource) if _complete(form, resource) else None
+        return _render_form(resource, form, wanted=wanted,
+                            preview=_preview(resource, wanted) if wanted else None)
+    alternatives: list[dict[str, Any]] = []
     if form.validate_on_submit():
         wanted = _wanted(form, resource)
+        if wanted is not None and request.form.get("action") == "preview":
+            preview = _preview(resource, wanted)
+            return _render_form(resource, form, preview=preview, wanted=wanted,
+                                status=422 if preview.error else 200)
         if wanted is not None:
-            settings = from_config(current_app.config)
             try:
                 outcome = service.create_bookings(
-                    db.session, actor=current_user, now=now(), settings=settings,
+                    db.session, actor=current_user, now=now(), settings=_settings(),
                     request=service.BookingRequest(
                         start=wanted.start, end=wanted.end, resource_slug=resource.slug,
                         note=(form.note.data or "").strip(),
@@ -233,10 +490,109 @@ def new(slug: str) -> str | Response | tuple[str, int]:
             except BookingError as error:
                 form.form_errors.append(error.message)
                 alternatives = _alternative_links(error.extra.get("alternatives", []))
+                if error.code == "conflict":
+                    return _render_form(resource, form, wanted=wanted, status=422,
+                                        alternatives=alternatives,
+                                        preview=_preview(resource, wanted))
             else:
                 return _after_booking(outcome)
-    status = 422 if request.method == "POST" else 200
+    return _render_form(resource, form, alternatives=alternatives, status=422)
+
+
+def _preview(resource: Resource, wanted: Interval) -> queries.Preview:
+    return queries.preview(db.session, viewer=current_user, resource=resource,
+                           start=wanted.start, end=wanted.end, now=now(),
+                           settings=_settings())
+
+
+@bp.post("/resources/<slug>/waitlist")
+@login_required
+def join_waitlist(slug: str) -> Response | tuple[str, int]:
+    """Queue for a taken slot; the form carries the slot as the booking form does."""
+    resource = _resource(slug)
+    form = BookingForm()
+    if form.validate_on_submit():
+        wanted = _wanted(form, resource)
+        if wanted is not None:
+            try:
+                waitlist.join(db.session, actor=current_user, resource_slug=resource.slug,
+                              start=wanted.start, end=wanted.end, now=now(),
+                              settings=_settings())
+            except BookingError as error:
+                form.form_errors.append(error.message)
+            else:
+                flash(_("You are on the waiting list. If the time becomes free, it is offered "
+                        "to you here and reserved for you for a while."), "success")
+                return redirect(url_for("booking.mine") + "#waitlist")
+    return _render_form(resource, form, status=422)
+
+
+# --- rescheduling --------------------------------------------------------------------------
+
+
+def _own_booking(booking_id: int) -> Booking:
+    """The member's own booking; anyone else's (even for staff here) is not found."""
+    booking = queries.get_booking(db.session, viewer=current_user, booking_id=booking_id)
+    if booking.user_id != current_user.id:
+        raise NotFound()
+    return booking
+
+
+@bp.route("/bookings/<id:booking_id>/reschedule", methods=["GET", "POST"])
+@login_required
+def reschedule(booking_id: int) -> Response | tuple[str, int]:
+    """Move a booking to another time, or another space of the same kind."""
+    booking = _own_booking(booking_id)
+    instant = now()
+    if not _movable(booking, instant):
+        flash(_("This booking can no longer be changed."), "info")
+        return redirect(url_for("payments.booking_detail", booking_id=booking_id))
+    current = booking.resource
+    siblings = list(db.session.scalars(
+        select(Resource).where(Resource.location_id == current.location_id,
+                               Resource.kind == current.kind, Resource.is_active.is_(True))
+        .order_by(Resource.zone, Resource.position, Resource.name)
+    ))
+    form = RescheduleForm()
+    form.resource.choices = [SelectChoice(r.slug, r.name + (f" ({r.zone})" if r.zone else ""))
+                             for r in siblings]
+    alternatives: list[dict[str, Any]] = []
+    status = 200
+    if request.method == "GET":
+        tz = current.location.tz
+        start, end = booking.starts_at.astimezone(tz), booking.ends_at.astimezone(tz)
+        form.day.data, form.start.data, form.end.data = start.date(), start.time(), end.time()
+        form.resource.data = current.slug
+        units = snapshots.location_rules(current.location, {start.year}).desk_units(
+            start.date())
+        form.part.data = next((p for p, u in units.items()
+                               if (u.start, u.end) == (booking.starts_at, booking.ends_at)),
+                              "day")
+        _prefill(form, current)
+        if request.args.get("resource") in {r.slug for r in siblings}:
+            form.resource.data = request.args["resource"]
+    elif form.validate_on_submit():
+        target = next(r for r in siblings if r.slug == form.resource.data)
+        wanted = _wanted(form, target)
+        if wanted is not None:
+            try:
+                moved = service.reschedule(
+                    db.session, actor=current_user, booking_id=booking_id,
+                    start=wanted.start, end=wanted.end, now=instant, settings=_settings(),
+                    resource_slug=target.slug,
+                )
+            except BookingError as error:
+                form.form_errors.append(error.message)
+                alternatives = _alternative_links(error.extra.get("alternatives", []),
+                                                  booking_id=booking_id)
+            else:
+                flash(_("Your booking has been moved."), "success")
+                return redirect(url_for("payments.booking_detail", booking_id=moved.id))
+        status = 422
+    else:
+        status = 422
+    booking = _own_booking(booking_id)  # fresh after a refused attempt's rollback
     return render_template(
-        "booking/new.html", resource=resource, form=form, desk=_is_desk(resource),
+        "booking/reschedule.html", booking=booking, form=form, desk=_is_desk(booking.resource),
         alternatives=alternatives,
     ), status

@@ -230,3 +230,209 @@ def test_leaving_the_waiting_list(mia, place, factory, clock):
     db.session.expire_all()
     assert db.session.get(WaitlistEntry, entry_id).status is WaitlistStatus.CANCELLED
     assert f"/waitlist/{entry_id}/decline" not in actions(mia.get("/bookings"))
+
+
+# --- the price before confirming -----------------------------------------------------------
+
+
+def english_speaker(client) -> None:
+    """Switch to English as a member does: the choice is saved with the account."""
+    assert client.post("/language", data={"lang": "en", "next": "/"}).status_code == 302
+
+
+def preview_text(response) -> str:
+    section = page(response).by_id("preview")
+    assert section is not None
+    return section.text
+
+
+def test_a_link_from_the_grid_shows_the_price_before_booking(mia, place):
+    response = mia.get(f"/resources/room/book?day={DAY}&start=10:00&end=11:30")
+    assert response.status_code == 200
+    text = preview_text(response)
+    assert "18,00 €" in text and "inkl. 19 % MwSt." in text
+    assert "Ihre Mitgliedschaft: " in text and "halber Tag" not in text
+    assert "pro Stunde 12,00 €" in text
+    assert bookings() == []  # looking costs nothing
+    english_speaker(mia)
+    english = mia.get(f"/resources/room/book?day={DAY}&start=10:00&end=11:30")
+    assert "€18.00" in preview_text(english)
+
+
+def test_an_included_desk_says_so_and_what_credit_it_uses(mia, place):
+    text = preview_text(mia.get(f"/resources/desk-a1/book?day={DAY}&part=morning"))
+    assert "in Ihrer Mitgliedschaft enthalten" in text
+    assert "Aus Ihrem Inklusivkontingent 1 halber Arbeitsplatztag" in text
+    assert "Im November 2026 noch enthalten: 2 halbe Arbeitsplatztage und 60 Studiominuten" in text
+    form = page(mia.get(f"/resources/desk-a1/book?day={DAY}&part=morning"))
+    assert len(form.find_all("select", name="part")) == 1
+    selected = [o for o in form.find_all("option") if "selected" in o.attrs]
+    assert [o.attrs["value"] for o in selected] == ["morning"]
+
+
+def test_check_price_shows_the_price_and_books_nothing(mia):
+    response = mia.post("/resources/studio/book", data={
+        "day": "2026-11-26", "start": "10:00", "end": "12:00", "action": "preview"})
+    assert response.status_code == 200
+    text = preview_text(response)
+    # Two hours: one included, the second at 35 EUR.
+    assert "35,00 €" in text and "60 Studiominuten" in text
+    assert bookings() == []
+    values = {str(i.attrs["name"]): i.attrs.get("value") for i in page(response).find_all("input")
+              if i.attrs.get("name")}
+    assert values["start"] == "10:00" and values["end"] == "12:00"  # kept for "Book"
+    booked = mia.post("/resources/studio/book", data={
+        "day": "2026-11-26", "start": "10:00", "end": "12:00", "action": "book"})
+    assert booked.status_code == 303
+    (booking,) = bookings()
+    assert booking.price_gross_cents == 3500
+
+
+def test_check_price_explains_a_rule_that_refuses(mia):
+    response = mia.post("/resources/room/book", data={
+        "day": "2027-03-01", "start": "10:00", "end": "11:00", "action": "preview"})
+    assert response.status_code == 422
+    assert "nicht so weit im Voraus" in preview_text(response)
+    assert bookings() == []
+
+
+def test_the_booking_form_states_the_cancellation_terms(mia):
+    html = page(mia.get("/resources/studio/book"))
+    terms = html.by_id("terms-heading")
+    assert terms is not None and terms.text == "Stornobedingungen"
+    assert "bis 48 Stunden vor Beginn 100 % zurück" in html.text
+
+
+# --- a taken slot: alternatives and the waiting list -------------------------------------
+
+
+def test_a_taken_slot_offers_alternatives_and_the_waiting_list(app, mia, place, factory, clock):
+    other = factory.user(tier=place.tier, email="jonas@example.org")
+    db.session.commit()
+    book(other, clock, DAY, 10, 11)
+    response = mia.get(f"/resources/room/book?day={DAY}&start=10:00&end=11:00")
+    html = page(response)
+    assert "bereits gebucht" in preview_text(response)
+    assert [a for a in html.find_all("a") if "start=" in str(a.attrs.get("href"))]
+    assert len(html.find_all("form", action="/resources/room/waitlist")) == 1
+    joined = mia.post("/resources/room/waitlist",
+                      data={"day": DAY, "start": "10:00", "end": "11:00"})
+    assert joined.status_code == 302 and joined.headers["Location"].endswith("/bookings#waitlist")
+    db.session.expire_all()
+    (entry,) = db.session.scalars(select(WaitlistEntry)).all()
+    assert entry.user_id == place.member.id and entry.status is WaitlistStatus.WAITING
+    again = mia.post("/resources/room/waitlist", data={"day": DAY, "start": "10:00",
+                                                       "end": "11:00"})
+    assert again.status_code == 422
+    assert "bereits auf der Warteliste" in errors_of(page(again))
+
+
+def test_the_waiting_list_is_only_for_taken_slots_and_members(client, mia):
+    free = mia.post("/resources/room/waitlist", data={"day": DAY, "start": "10:00",
+                                                      "end": "11:00"})
+    assert free.status_code == 422 and "frei" in errors_of(page(free))
+    bad = mia.post("/resources/room/waitlist", data={"day": "x", "start": "10:00"})
+    assert bad.status_code == 422
+    assert client.post("/resources/room/waitlist", data={"day": DAY}).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(WaitlistEntry)) == 0
+
+
+# --- the confirmation page ---------------------------------------------------------------
+
+
+def test_the_confirmation_shows_the_booking_the_ics_and_the_terms(mia, place, clock):
+    booking_id = book(place.member, clock, DAY, 8, 13, "desk-a1")
+    html = page(mia.get(f"/bookings/{booking_id}"))
+    hrefs = {str(a.attrs.get("href")) for a in html.find_all("a")}
+    assert f"/bookings/{booking_id}.ics" in hrefs or any(h.endswith(".ics") for h in hrefs)
+    assert f"/bookings/{booking_id}/reschedule" in hrefs
+    assert html.by_id("terms-heading") is not None
+    assert "Genutztes Inklusivkontingent erhalten Sie zurück" in html.text
+
+
+# --- rescheduling --------------------------------------------------------------------------
+
+
+def test_my_bookings_offers_to_change_the_time(mia, place, clock):
+    booking_id = book(place.member, clock, DAY, 10, 11)
+    assert f"/bookings/{booking_id}/reschedule" in actions(mia.get("/bookings"))
+
+
+def test_a_booking_is_moved_to_another_time_and_space(mia, place, clock):
+    booking_id = book(place.member, clock, DAY, 8, 13, "desk-a1")
+    form = page(mia.get(f"/bookings/{booking_id}/reschedule"))
+    assert {o.attrs["value"] for o in form.find_all("option") if "selected" in o.attrs} == {
+        "morning", "desk-a1"}
+    response = mia.post(f"/bookings/{booking_id}/reschedule", data={
+        "resource": "desk-b2", "day": "2026-11-25", "part": "afternoon"})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/bookings/{booking_id}")
+    (booking,) = bookings()
+    assert booking.resource.slug == "desk-b2"
+    assert booking.starts_at == local("2026-11-25", 13)
+    assert "Ihre Buchung wurde verlegt." in page(mia.get(response.headers["Location"])).text
+
+
+def test_a_move_onto_a_taken_time_keeps_the_input_and_offers_alternatives(
+    app, mia, place, factory, clock,
+):
+    other = factory.user(tier=place.tier, email="jonas@example.org")
+    db.session.commit()
+    book(other, clock, "2026-11-25", 10, 11)
+    mine_id = book(place.member, clock, DAY, 10, 11)
+    response = mia.post(f"/bookings/{mine_id}/reschedule", data={
+        "resource": "room", "day": "2026-11-25", "start": "10:00", "end": "11:00"})
+    assert response.status_code == 422
+    html = page(response)
+    assert "bereits gebucht" in errors_of(html)
+    values = {str(i.attrs["name"]): i.attrs.get("value") for i in html.find_all("input")
+              if i.attrs.get("name")}
+    assert values["day"] == "2026-11-25" and values["start"] == "10:00"
+    moves = [str(a.attrs["href"]) for a in html.find_all("a")
+             if f"/bookings/{mine_id}/reschedule?" in str(a.attrs.get("href"))]
+    assert moves, "alternatives lead back to this booking's reschedule form"
+    assert bookings()[1].starts_at == local(DAY, 10)  # unchanged
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"resource": "room", "day": DAY, "start": "11:00", "end": "10:00"}, "end"),
+        ({"resource": "room", "day": "nope", "start": "10:00", "end": "11:00"}, "day"),
+        ({"resource": "studio", "day": DAY, "start": "12:00", "end": "13:00"}, "resource"),
+        ({"resource": "room", "day": "9999-01-01", "start": "10:00", "end": "11:00"}, "day"),
+    ],
+)
+def test_a_bad_move_is_explained_and_changes_nothing(mia, place, clock, data, field):
+    booking_id = book(place.member, clock, DAY, 10, 11)
+    response = mia.post(f"/bookings/{booking_id}/reschedule", data=data)
+    assert response.status_code == 422
+    (control,) = [e for e in page(response).elements if e.attrs.get("name") == field]
+    assert control.attrs.get("aria-invalid") == "true"
+    (booking,) = bookings()
+    assert booking.starts_at == local(DAY, 10) and booking.resource.slug == "room"
+
+
+def test_only_my_own_upcoming_bookings_can_be_moved(app, client, mia, place, factory, clock):
+    other = factory.user(tier=place.tier, email="jonas@example.org")
+    db.session.commit()
+    theirs = book(other, clock, DAY, 10, 11)
+    assert mia.get(f"/bookings/{theirs}/reschedule").status_code == 404
+    assert mia.post(f"/bookings/{theirs}/reschedule", data={
+        "resource": "room", "day": DAY, "start": "12:00", "end": "13:00"}).status_code == 404
+    staff = browser(app, place.staff)
+    assert staff.get(f"/bookings/{theirs}/reschedule").status_code == 404
+    assert mia.get("/bookings/999999/reschedule").status_code == 404
+    assert client.get(f"/bookings/{theirs}/reschedule").status_code == 302
+    mine_id = book(place.member, clock, DAY, 12, 13)
+    clock.advance(timedelta(days=2))  # over
+    gone = mia.get(f"/bookings/{mine_id}/reschedule")
+    assert gone.status_code == 302 and gone.headers["Location"].endswith(f"/bookings/{mine_id}")
+    assert bookings()[0].starts_at == local(DAY, 10)
+
+
+def test_the_reschedule_form_in_english(mia, place, clock):
+    booking_id = book(place.member, clock, DAY, 10, 11)
+    english_speaker(mia)
+    html = page(mia.get(f"/bookings/{booking_id}/reschedule"))
+    assert html.find_all("h1")[0].text == "Change booking"
