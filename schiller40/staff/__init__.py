@@ -63,5 +63,4 @@ def index() -> str:
 
 
 # The areas register their routes and sections on import (one line per area module).
-from . import approvals  # noqa: E402,F401
-from . import calendar  # noqa: E402,F401
+from . import approvals, calendar  # noqa: E402,F401

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from babel.dates import format_skeleton
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
