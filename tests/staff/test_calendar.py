@@ -371,3 +371,40 @@ def test_a_payment_is_not_created_for_a_free_booking_on_behalf(staff_browser, pl
     staff_browser.post("/staff/calendar/room/book",
                        data=_booking_form(email=place.staff.email))
     assert db.session.scalar(select(Payment)) is None
+
+
+# --- the pure layout ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "monday", "ok"), [
+    (None, date(2026, 11, 23), True),
+    ("", date(2026, 11, 23), True),
+    ("2026-W48", date(2026, 11, 23), True),
+    (" 2026-W1 ", date(2025, 12, 29), True),
+    ("2026-W53", date(2026, 12, 28), True),  # 2026 has 53 ISO weeks
+    ("2025-W53", date(2026, 11, 23), False),
+    ("2026-48", date(2026, 11, 23), False),
+    ("2040-W01", date(2026, 11, 23), False),
+])
+def test_parse_week(raw, monday, ok):
+    from schiller40.staff.calendar_grid import parse_week
+
+    assert parse_week(raw, date(2026, 11, 25)) == (monday, ok)
+
+
+def test_the_rows_cover_the_widest_opening_hours_in_half_hours(factory):
+    from datetime import time
+
+    from schiller40.models import OpeningHours
+    from schiller40.staff.calendar_grid import hours_of
+
+    location = factory.location(opening_hours=[
+        OpeningHours(weekday=0, opens=time(8, 15), closes=time(18)),
+        OpeningHours(weekday=1, opens=time(9), closes=time(19, 45)),
+    ])
+    assert hours_of(location) == (time(8), time(20))
+    late = factory.location(opening_hours=[
+        OpeningHours(weekday=4, opens=time(18), closes=time(23, 59)),
+    ])
+    assert hours_of(late) == (time(18), time(0))
+    assert hours_of(factory.location(opening_hours=[])) == (time(8), time(20))
