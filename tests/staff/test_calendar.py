@@ -408,3 +408,29 @@ def test_the_rows_cover_the_widest_opening_hours_in_half_hours(factory):
     ])
     assert hours_of(late) == (time(18), time(0))
     assert hours_of(factory.location(opening_hours=[])) == (time(8), time(20))
+
+
+def test_cancel_on_behalf_from_the_calendar_with_a_full_refund(app, staff_browser, place, clock):
+    from schiller40.payments.models import RefundStatus
+    from tests.staff.calendar_helpers import pay
+    from tests.staff.conftest import login
+
+    booking = book(place.member, place.studio, clock, day=TUE, start=10, end=12)  # 35 EUR
+    booking_id = booking.id
+    pay(login(app, place.member), booking_id)
+    week = page(staff_browser.get(f"/staff/calendar/studio?week={WEEK}"))
+    cancel = next(a.attrs["href"] for a in week.find_all("a")
+                  if a.attrs.get("href") == f"/bookings/{booking_id}/cancel")
+    form = page(staff_browser.get(cancel))
+    assert {i.attrs.get("value") for i in form.find_all("input", name="refund")} == {
+        "policy", "full", "none"}
+    response = staff_browser.post(cancel, data={"refund": "full", "reason": "Technik defekt"})
+    assert response.status_code == 302
+    cancelled = fresh(Booking, booking_id)
+    assert cancelled.status is BookingStatus.CANCELLED
+    assert cancelled.cancelled_by_id == place.staff.id
+    [refund] = cancelled.payment.refunds
+    assert refund.amount_cents == 3500 and refund.status is RefundStatus.SUCCEEDED
+    # The week no longer shows it.
+    week = page(staff_browser.get(f"/staff/calendar/studio?week={WEEK}"))
+    assert not any(a.attrs.get("href") == f"/bookings/{booking_id}" for a in week.find_all("a"))
