@@ -215,3 +215,64 @@ def test_upcoming_blocks_are_soonest_first_and_skip_ended_ones(factory, place, c
     sooner = create(place, clock, start=when(TUE, 9), end=when(TUE, 10), resource=place.room)
     assert [b.id for b in blocks.upcoming_blocks(db.session, now=clock())] == [
         sooner.block.id, later.id]
+
+
+def test_a_block_and_a_booking_racing_for_one_slot_never_both_win(app, place, clock):
+    """The block takes the same locks as a booking: whichever comes second is refused."""
+    import threading
+
+    db.session.commit()
+    staff_id, member_id = place.staff.id, place.member.id
+    settings = from_config(current_app.config)
+    rounds = 4
+    results: list[tuple[str, str]] = []
+
+    def run(kind: str, hour: int, barrier: threading.Barrier, out: list[str]) -> None:
+        from schiller40.accounts.models import User
+
+        with app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                if kind == "block":
+                    blocks.create_block(
+                        db.session, gateway(), actor=db.session.get(User, staff_id),
+                        resource_id=place.studio.id, kind=BlockKind.EVENT,
+                        start=when(THU, hour), end=when(THU, hour + 1), reason="Race",
+                        now=clock(), settings=settings,
+                    )
+                else:
+                    booking_service.create_bookings(
+                        db.session, actor=db.session.get(User, member_id), now=clock(),
+                        settings=settings,
+                        request=BookingRequest(start=when(THU, hour), end=when(THU, hour + 1),
+                                               resource_slug="studio"),
+                    )
+                out.append("won")
+            except (blocks.BlockConflict, BookingError) as refused:
+                db.session.rollback()
+                out.append(refused.code)
+            except Exception as exc:  # anything else is a bug the test must show
+                db.session.rollback()
+                out.append(f"error: {exc!r}")
+            finally:
+                db.session.remove()
+
+    for n in range(rounds):
+        hour = 8 + 3 * n
+        barrier = threading.Barrier(2)
+        block_out: list[str] = []
+        booking_out: list[str] = []
+        threads = [
+            threading.Thread(target=run, args=("block", hour, barrier, block_out)),
+            threading.Thread(target=run, args=("booking", hour, barrier, booking_out)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        results.append((block_out[0], booking_out[0]))
+    for block_result, booking_result in results:
+        assert sorted([block_result, booking_result]) in (
+            ["blocked", "won"], ["block_conflict", "won"]), results
+    db.session.rollback()
+    assert db.session.query(Block).count() + db.session.query(Booking).count() == rounds
