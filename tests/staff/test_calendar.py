@@ -123,6 +123,8 @@ def test_the_week_shows_bookings_buffers_blocks_and_closures(
     assert html.find_all("th", **{"aria-current": "date"})
     region = html.find_all("div", role="region")[0]
     assert region.attrs["tabindex"] == "0"
+    skip = next(a for a in html.find_all("a") if a.attrs.get("href") == "#cal-after")
+    assert skip.text == "Kalenderraster überspringen" and html.by_id("cal-after")
     # The list layout for phones carries the same information.
     assert html.find_all("h3")
 
