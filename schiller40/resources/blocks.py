@@ -23,13 +23,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
-from ..booking.errors import BookingError
 from ..booking.models import ACTIVE_STATUSES, Booking
 from ..booking.rules import Interval
 from ..booking.service import BookingSettings, expire_stale
 from ..core import audit
 from ..core.locking import begin_write, lock_rows
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, DomainError, InvalidInput, NotFound
 from ..payments.gateway import PaymentGateway
 from .models import Block, BlockKind, Location, Resource
 
@@ -236,8 +235,8 @@ def _cancel_all(
                 reason=str(_l("Cancelled by the Schiller40 team: %(reason)s", reason=reason)),
                 refund="full", settings=settings,
             )
-        except BookingError:
-            # Cancelled or run out meanwhile: nothing left to do for this one.
+        except DomainError:
+            # Cancelled, run out or gone meanwhile: nothing left to do for this one.
             session.rollback()
             outcome.skipped.append(booking_id)
             continue
