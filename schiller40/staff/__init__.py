@@ -28,14 +28,19 @@ class Section:
     endpoint: str
     description: Any
     order: int
+    # Something waiting for staff (e.g. approvals), shown beside the title; read per page view.
+    count: Callable[[], int] | None = None
 
 
 SECTIONS: list[Section] = []
 
 
-def section(title: Any, endpoint: str, description: Any, *, order: int) -> None:
+def section(
+    title: Any, endpoint: str, description: Any, *, order: int,
+    count: Callable[[], int] | None = None,
+) -> None:
     """Add an area to the staff start page (called once per module at import)."""
-    SECTIONS.append(Section(title, endpoint, description, order))
+    SECTIONS.append(Section(title, endpoint, description, order, count))
     SECTIONS.sort(key=lambda s: s.order)
 
 
@@ -58,4 +63,13 @@ def index() -> str:
 
 
 # The areas register their routes and sections on import (one line per area module).
-from . import audit, location, members, resources, tiers, utilisation  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    approvals,
+    audit,
+    calendar,
+    location,
+    members,
+    resources,
+    tiers,
+    utilisation,
+)
