@@ -36,7 +36,7 @@ def pay_now(page: Page) -> None:
 
 def submit_empty(page: Page) -> None:
     """Send the booking form without a date: the page comes back with errors beside fields."""
-    page.locator("main form button[type='submit']").click()
+    page.locator("main form button[value='book']").click()
     expect(page.locator(".errors").first).to_be_visible()
 
 
