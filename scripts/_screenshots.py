@@ -47,11 +47,14 @@ class Shot:
 SHOTS = [
     Shot("start", "/"),
     Shot("spaces", "/resources"),
+    Shot("availability", "/availability?kind=desk", "member"),
     Shot("booking-form", "/resources/ar-vr-studio/book", "member"),
     Shot("my-bookings", "/bookings", "member"),
     Shot("booking-detail", "/bookings/{held}", "member"),
     Shot("account", "/account", "member"),
     Shot("staff", "/staff/", "staff"),
+    Shot("staff-calendar", "/staff/calendar/ar-vr-studio", "staff"),
+    Shot("staff-utilisation", "/staff/utilisation", "staff"),
 ]
 
 

@@ -1,5 +1,5 @@
 """The pages the browser checks look at: one list, used by the accessibility checks
-(tests/e2e/test_accessibility.py) and the screenshots (tests/e2e/test_screenshots.py).
+(tests/e2e/test_accessibility.py opens each page once: axe, then the screenshots).
 
 Adding a page is one line in ``SCREENS``: a name, the path (``{desk}``, ``{studio}``,
 ``{confirmed}``, ``{held}`` are filled from the ``scene`` fixture in conftest.py), who looks at
@@ -8,8 +8,10 @@ it (None for a visitor, "member" or "staff") and, if needed, what to do there fi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -104,3 +106,40 @@ def open_screen(page: Page, place, scene: dict[str, str], screen: Screen, lang: 
     if screen.then:
         screen.then(page)
     expect(page.locator("html")).to_have_attribute("lang", lang)
+
+
+# --- screenshots ------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def artifacts() -> Path:
+    """``$SCHILLER40_ARTIFACTS/screenshots/`` (default ``test-artifacts/screenshots/``, which
+    git ignores)."""
+    base = Path(os.environ.get("SCHILLER40_ARTIFACTS") or ROOT / "test-artifacts")
+    folder = base / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sideways_overflow(page: Page) -> int:
+    """How many CSS pixels the page is wider than the window (0: no sideways scrolling)."""
+    return page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+
+
+def photograph(page: Page, screen: Screen, lang: str) -> None:
+    """Full-page shots at phone and desktop width, kept as artifacts; each also checks that
+    nothing makes the page scroll sideways (WCAG 1.4.10 Reflow)."""
+    folder = artifacts()
+    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(size)
+        target = folder / f"{screen.name}-{lang}-{label}.png"
+        page.screenshot(path=str(target), full_page=True, animations="disabled", caret="hide")
+        assert target.stat().st_size > 1000, f"{target} is empty"
+        assert sideways_overflow(page) <= 0, (
+            f"{screen.name} ({lang}) scrolls sideways at {size['width']} px: see {target}"
+        )

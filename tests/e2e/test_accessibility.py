@@ -1,7 +1,7 @@
 """Accessibility of every main page, in real Chromium, in German and in English.
 
 1. axe-core runs the WCAG 2.1 A/AA rules on each page of ``SCREENS`` in screens.py (add a
-   page there: one line).
+   page there: one line), and the same visit takes the phone and desktop screenshots.
 2. What axe cannot judge is checked by hand here: every link and button shows a visible focus
    indicator when reached with the keyboard, the skip link moves the focus to the content,
    and the language a visitor chooses stays chosen across pages, after log-in and log-out.
@@ -21,15 +21,21 @@ from tests.factories import PASSWORD
 
 from .axe import assert_accessible, run_axe
 from .conftest import log_in
-from .screens import SCREENS, Screen, choose_english, open_screen
+from .screens import PHONE, SCREENS, Screen, choose_english, open_screen, photograph
 
 pytestmark = pytest.mark.sqlite_only
 
 @pytest.mark.parametrize("lang", ["de", "en"])
 @pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
-def test_page_has_no_wcag_violations(page: Page, place, scene, screen: Screen, lang: str):
+def test_page_has_no_wcag_violations_and_fits_phone_and_desktop(
+    page: Page, place, scene, screen: Screen, lang: str
+):
+    """axe first (at phone width, where the header stacks), then the screenshots at phone and
+    desktop width with the reflow check: one visit per page and language."""
+    page.set_viewport_size(PHONE)
     open_screen(page, place, scene, screen, lang)
     assert_accessible(page)
+    photograph(page, screen, lang)
 
 
 @pytest.mark.parametrize("width", [390, 1280])
