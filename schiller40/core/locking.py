@@ -10,9 +10,12 @@ fail with SQLITE_BUSY instead of waiting.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, scoped_session
+
+T = TypeVar("T")
 
 
 def begin_write(session: Session) -> None:
@@ -38,6 +41,18 @@ def lock_rows(session: Session, model: type, ids: Iterable[int]) -> None:
     session.execute(
         select(model.id).where(model.id.in_(wanted)).order_by(model.id).with_for_update()
     ).all()
+
+
+def locked_get(session: Session, model: type[T], row_id: int) -> T:
+    """The row, locked and freshly read (not a stale copy from the identity map); NotFound
+    if it is gone. For services that edit one row that staff may edit concurrently."""
+    from ..errors import NotFound
+
+    lock_rows(session, model, [row_id])
+    row = session.get(model, row_id, populate_existing=True)
+    if row is None:
+        raise NotFound()
+    return row
 
 
 def is_overlap_violation(exc: BaseException) -> bool:

@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..core import audit
-from ..core.locking import begin_write, lock_rows
+from ..core.locking import begin_write, locked_get
 from ..core.money import money
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput
 from ..resources.admin import check_slug
 from ..resources.models import ResourceKind
 from .models import Membership, Tier, TierKindPrice
@@ -206,13 +206,6 @@ def create_tier(session: Session, *, data: TierData, actor: User, now: datetime)
     return tier
 
 
-def _locked_tier(session: Session, tier_id: int) -> Tier:
-    lock_rows(session, Tier, [tier_id])
-    tier = session.get(Tier, tier_id, populate_existing=True)
-    if tier is None:
-        raise NotFound()
-    return tier
-
 
 def update_tier(
     session: Session, *, tier_id: int, data: TierData, actor: User, now: datetime
@@ -220,7 +213,7 @@ def update_tier(
     """Change a tier's terms. They apply to bookings made from now on, for every member of
     the tier; bookings already made keep what they were quoted."""
     begin_write(session)
-    tier = _locked_tier(session, tier_id)
+    tier = locked_get(session, Tier, tier_id)
     data = _normalise(data)
     errors = _validate(data, creating=False)
     if errors:
@@ -256,7 +249,7 @@ def delete_tier(session: Session, *, tier_id: int, actor: User, now: datetime) -
     """Delete a tier no membership ever used (one made by mistake). A tier in use can only
     be deactivated: memberships and their history keep pointing at it."""
     begin_write(session)
-    tier = _locked_tier(session, tier_id)
+    tier = locked_get(session, Tier, tier_id)
     message = _l("Members hold this tier, so it cannot be deleted. Deactivate it instead.")
     if in_use(session, tier.id):
         session.rollback()

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..core import audit
-from ..core.locking import begin_write, lock_rows
+from ..core.locking import begin_write, lock_rows, locked_get
 from ..errors import DomainError, InvalidInput, NotFound
 from .models import BookingUnit, Closure, Location, OpeningHours, Resource, ResourceKind
 
@@ -247,13 +247,6 @@ def create_resource(
     return resource
 
 
-def _locked_resource(session: Session, resource_id: int) -> Resource:
-    lock_rows(session, Resource, [resource_id])
-    resource = session.get(Resource, resource_id, populate_existing=True)
-    if resource is None:
-        raise NotFound()
-    return resource
-
 
 def update_resource(
     session: Session, *, resource_id: int, data: ResourceData, actor: User, now: datetime
@@ -261,7 +254,7 @@ def update_resource(
     """Change a resource's settings. Bookings already made keep their stored blocked range
     (buffers apply to new bookings only) and their price."""
     begin_write(session)
-    resource = _locked_resource(session, resource_id)
+    resource = locked_get(session, Resource, resource_id)
     data = _clean(ResourceData(**{
         **{f.name: getattr(data, f.name) for f in fields(data)},
         "slug": resource.slug, "kind": resource.kind,
@@ -292,7 +285,7 @@ def set_active(
     """Take a resource out of booking (or back in). Existing bookings stay as they are;
     staff cancel them where needed. Nothing is deleted, so history and invoices remain."""
     begin_write(session)
-    resource = _locked_resource(session, resource_id)
+    resource = locked_get(session, Resource, resource_id)
     if resource.is_active != active:
         resource.is_active = active
         audit.record(
@@ -314,7 +307,7 @@ def delete_resource(session: Session, *, resource_id: int, actor: User, now: dat
     """Delete a resource created by mistake. One that was ever booked can only be
     deactivated: its bookings (and their payments) must keep pointing at it."""
     begin_write(session)
-    resource = _locked_resource(session, resource_id)
+    resource = locked_get(session, Resource, resource_id)
     if has_bookings(session, resource.id):
         session.rollback()
         raise InvalidInput(_l(
@@ -339,13 +332,6 @@ def delete_resource(session: Session, *, resource_id: int, actor: User, now: dat
 
 # --- opening hours ----------------------------------------------------------------------------
 
-
-def _locked_location(session: Session, location_id: int) -> Location:
-    lock_rows(session, Location, [location_id])
-    location = session.get(Location, location_id, populate_existing=True)
-    if location is None:
-        raise NotFound()
-    return location
 
 
 def set_opening_hours(
@@ -374,7 +360,7 @@ def set_opening_hours(
             if closes <= opens:
                 _add(errors, f"day-{weekday}", _l("Closing time must be after opening time."))
     begin_write(session)
-    location = _locked_location(session, location_id)
+    location = locked_get(session, Location, location_id)
     if errors:
         session.rollback()
         raise InvalidInput(fields=errors)
@@ -514,7 +500,7 @@ def add_closure(
     elif len(reason) > 200:
         _add(errors, "reason", _l("At most %(n)d characters.", n=200))
     begin_write(session)
-    location = _locked_location(session, location_id)
+    location = locked_get(session, Location, location_id)
     today = now.astimezone(location.tz).date()
     if first_day is not None and last_day is not None:
         if last_day < first_day:
