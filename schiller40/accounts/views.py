@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from ..booking.settings import from_config
 from ..core.clock import now
+from ..core.forms import apply_field_errors
 from ..core.money import money
 from ..core.urls import safe_redirect_target
 from ..errors import DomainError
@@ -28,24 +29,6 @@ bp = Blueprint("accounts", __name__)
 def _safe_next(target: str | None) -> str:
     """Only same-site paths may be redirected to after log-in (see core.urls)."""
     return safe_redirect_target(target, url_for("main.index"))
-
-
-def apply_field_errors(form, exc: DomainError) -> None:
-    """Show a service's refusal beside the fields it names, the rest above the form.
-
-    A message for a field the form does not have goes above the form too: dropped, it would
-    leave a page that neither says what went wrong nor answers 422.
-    """
-    shown_beside_a_field = False
-    for name, messages in exc.fields.items():
-        field = form._fields.get(name)
-        if field is not None:
-            field.errors = [*field.errors, *messages]
-            shown_beside_a_field = True
-        else:
-            form.form_errors.extend(m for m in messages if m not in form.form_errors)
-    if not shown_beside_a_field and exc.message not in form.form_errors:
-        form.form_errors.insert(0, exc.message)
 
 
 @bp.route("/register", methods=["GET", "POST"])

@@ -21,9 +21,9 @@ from werkzeug.http import is_resource_modified
 from ..accounts import service as account_service
 from ..accounts.forms import ProfileForm
 from ..accounts.overview import account_overview
-from ..accounts.views import apply_field_errors
 from ..booking import queries as booking_queries
 from ..core.clock import now
+from ..core.forms import apply_field_errors
 from ..core.urls import public_base
 from ..errors import DomainError
 from ..extensions import db

@@ -26,7 +26,7 @@ from ..accounts import admin, directory
 from ..accounts.models import Role, User
 from ..booking import queries
 from ..core.clock import now
-from ..core.forms import no_nul
+from ..core.forms import apply_field_errors, no_nul
 from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..membership import service
@@ -150,18 +150,6 @@ def _member(member_id: int) -> User:
     return member
 
 
-def _show_errors(form: FlaskForm, error: DomainError) -> None:
-    """Put a refused change's messages beside the fields they concern."""
-    placed = False
-    for name, messages in error.fields.items():
-        field = getattr(form, name, None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, *messages]
-            placed = True
-    if not placed:
-        form.form_errors.append(error.message)
-
-
 def _status(error: DomainError) -> int:
     return error.status if error.status in (409, 422) else 422
 
@@ -282,7 +270,7 @@ def assign_tier(member_id: int) -> Response | tuple[str, int]:
             if error.status == 404:
                 raise
             db.session.rollback()
-            _show_errors(form, error)
+            apply_field_errors(form, error)
             status = _status(error)
         else:
             flash(_("%(name)s is in the tier %(tier)s from %(date)s.", name=person.name,
@@ -326,7 +314,7 @@ def end_membership(member_id: int, membership_id: int) -> Response | tuple[str, 
             if error.status == 404:
                 raise
             db.session.rollback()
-            _show_errors(form, error)
+            apply_field_errors(form, error)
             status = _status(error)
         else:
             flash(_("The membership ends on %(date)s.",
@@ -385,7 +373,7 @@ def grant_induction(member_id: int) -> Response | tuple[str, int]:
             if error.status == 404:
                 raise
             db.session.rollback()
-            _show_errors(form, error)
+            apply_field_errors(form, error)
             status = _status(error)
         else:
             flash(_("%(name)s may now book what needs the induction %(topic)s.",
@@ -451,7 +439,7 @@ def set_company(member_id: int) -> Response | tuple[str, int]:
             if error.status == 404:
                 raise
             db.session.rollback()
-            _show_errors(form, error)
+            apply_field_errors(form, error)
             status = _status(error)
         else:
             if updated.company is None:
@@ -489,7 +477,7 @@ def set_role(member_id: int) -> Response | tuple[str, int]:
             if error.status == 404:
                 raise
             db.session.rollback()
-            _show_errors(form, error)
+            apply_field_errors(form, error)
             status = _status(error)
         else:
             flash(_("%(name)s is now: %(role)s.", name=updated.name,

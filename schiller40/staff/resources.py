@@ -20,7 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from ..core.clock import now
-from ..core.forms import no_nul
+from ..core.forms import apply_field_errors, no_nul
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..resources import admin
@@ -126,16 +126,6 @@ class ResourceForm(FlaskForm):
             position=self.position.data,
         )
 
-    def add_errors(self, error: InvalidInput) -> None:
-        """Put the service's field errors beside the fields; the rest above the form."""
-        for name, messages in error.fields.items():
-            if name in self._fields:
-                self._fields[name].errors = [*self._fields[name].errors, *messages]
-            else:
-                self.form_errors.extend(messages)
-        if not error.fields:
-            self.form_errors.append(error.message)
-
 
 class EmptyForm(FlaskForm):
     """Only the CSRF token: for the activate, deactivate and delete buttons."""
@@ -205,7 +195,7 @@ def resource_new() -> Response | tuple[str, int]:
                 db.session, data=form.data_for_service(), actor=current_user, now=now()
             )
         except InvalidInput as error:
-            form.add_errors(error)
+            apply_field_errors(form, error)
         else:
             flash(_("%(name)s was created.", name=resource.name), "success")
             return redirect(url_for("staff.resources"))
@@ -228,7 +218,7 @@ def resource_edit(resource_id: int) -> Response | tuple[str, int]:
                 actor=current_user, now=now(),
             )
         except InvalidInput as error:
-            form.add_errors(error)
+            apply_field_errors(form, error)
         else:
             flash(_("Changes to %(name)s were saved.", name=resource.name), "success")
             return redirect(url_for("staff.resources"))

@@ -24,7 +24,7 @@ from wtforms import BooleanField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from ..core.clock import now
-from ..core.forms import no_nul
+from ..core.forms import apply_field_errors, no_nul
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..membership import tiers as service
@@ -177,15 +177,6 @@ class TierForm(FlaskForm):
             for unit, name in PRICE_FIELDS[kind]:
                 self[name].data = getattr(terms, f"price_{unit}_cents") if terms else None
 
-    def add_errors(self, error: InvalidInput) -> None:
-        for name, messages in error.fields.items():
-            if name in self._fields:
-                self[name].errors = [*self[name].errors, *messages]
-            else:
-                self.form_errors.extend(messages)
-        if not error.fields:
-            self.form_errors.append(error.message)
-
 
 class EmptyForm(FlaskForm):
     """Only the CSRF token (delete confirmation)."""
@@ -247,7 +238,7 @@ def tier_new() -> Response | tuple[str, int]:
                 db.session, data=form.data_for_service(), actor=current_user, now=now()
             )
         except InvalidInput as error:
-            form.add_errors(error)
+            apply_field_errors(form, error)
         else:
             flash(_("The tier %(name)s was created.", name=tier.name), "success")
             return redirect(url_for("staff.tiers"))
@@ -269,7 +260,7 @@ def tier_edit(tier_id: int) -> Response | tuple[str, int]:
                 actor=current_user, now=now(),
             )
         except InvalidInput as error:
-            form.add_errors(error)
+            apply_field_errors(form, error)
         else:
             flash(_("The tier %(name)s was saved. The new terms apply to bookings made from "
                     "now on.", name=tier.name), "success")
