@@ -70,9 +70,44 @@ class Config:
     # (0 = none). Set to 1 behind one nginx/Caddy, so URLs and client addresses are right.
     TRUSTED_PROXIES = 0
 
+    # --- E-mail (docs/operations.md) -------------------------------------------------------
+    # "auto": SMTP when SMTP_HOST is set, else the folder instance/mail/ (readable at
+    # /dev/mail on the embedded default); "smtp" or "folder" to insist on one.
+    MAIL_BACKEND = "auto"
+    MAIL_FOLDER = ""  # empty: instance/mail
+    MAIL_SENDER = "Schiller40 <buchung@schiller40.example>"
+    SMTP_HOST = ""
+    SMTP_PORT = 587
+    # "starttls" (port 587), "tls" (implicit TLS, port 465) or "none" (a relay on localhost).
+    SMTP_SECURITY = "starttls"
+    SMTP_USER = ""
+    SMTP_PASSWORD = ""
+    SMTP_TIMEOUT_SECONDS = 20
+
+    # --- The worker: outbox delivery and periodic jobs -------------------------------------
+    # Run the periodic pass in a thread of the web process (the embedded default), so holds
+    # expire and mail goes out with no second process. Production runs `flask worker`.
+    WORKER_EMBEDDED = False
+    WORKER_INTERVAL_SECONDS = 30
+    # A delivery claimed by a worker that died is taken over after this long.
+    OUTBOX_LEASE_SECONDS = 300
+    # Failed deliveries are retried with growing pauses (1, 2, 4, ... minutes, at most 6 h);
+    # after the last try the message is shown to staff at /staff/outbox.
+    OUTBOX_MAX_ATTEMPTS = 8
+    # Delivered messages are deleted after this many days (failed ones stay until staff act).
+    OUTBOX_KEEP_DAYS = 30
+    # Reminders go out the day before, at this local hour or later.
+    REMINDER_HOUR = 17
+    # A desk booked for a day or half day must be checked in this many minutes after its
+    # start (09:00 + 90 = 10:30), or it is released for others as a no-show.
+    CHECKIN_GRACE_MINUTES = 90
+    # Members are told this many days before their membership ends.
+    MEMBERSHIP_ENDING_NOTICE_DAYS = 14
+
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
+    WORKER_EMBEDDED = True
 
 
 class TestingConfig(Config):

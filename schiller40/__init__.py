@@ -53,6 +53,9 @@ def create_app(
     from .payments import setup as payments_setup
 
     payments_setup.init_app(app)
+    from .worker import embedded
+
+    embedded.init_app(app)
     _register_cli(app)
     _register_template_helpers(app)
 
@@ -152,6 +155,10 @@ def _register_cli(app: Flask) -> None:
     from .payments.cli import payments_cli
 
     app.cli.add_command(payments_cli)
+    from .worker.cli import tick_command, worker_command
+
+    app.cli.add_command(tick_command)
+    app.cli.add_command(worker_command)
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from .accounts.models import ApiToken, Company, Role, User
 from .booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .core.audit import AuditEntry
+from .core.outbox import OutboxMessage, OutboxStatus
 from .feeds.models import CalendarFeed, FeedKind
 from .membership.models import Induction, Membership, MembershipStatus, Tier, TierKindPrice
 from .payments.models import Payment, PaymentStatus, Refund, SimulatedCheckout, WebhookEvent
@@ -34,6 +35,8 @@ __all__ = [
     "Membership",
     "MembershipStatus",
     "OpeningHours",
+    "OutboxMessage",
+    "OutboxStatus",
     "Payment",
     "PaymentStatus",
     "Refund",

@@ -54,6 +54,11 @@ STRING_SETTINGS = (
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_API_BASE",
     "PUBLIC_URL",
+    "SMTP_HOST",
+    "SMTP_USER",
+    "SMTP_PASSWORD",
+    "MAIL_SENDER",
+    "MAIL_FOLDER",
 )
 
 
@@ -91,6 +96,7 @@ def _resolve(app: Flask) -> None:
         cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
     _resolve_payments(cfg)
+    _resolve_mail(cfg, instance)
 
     if not cfg.get("SECRET_KEY") and cfg["ENV_NAME"] != "production":
         cfg["SECRET_KEY"] = _instance_secret(instance / "secret_key")
@@ -127,6 +133,57 @@ def _resolve_payments(cfg: dict[str, Any]) -> None:
         parse_policy(cfg.get("REFUND_POLICY"))
     except ValueError as exc:
         raise ConfigError(f"SCHILLER40_{exc}") from None
+
+
+def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:
+    """Pick the mail backend and check the SMTP and worker settings at start-up."""
+    choice = str(cfg.get("MAIL_BACKEND") or "auto")
+    if choice == "auto":
+        provider = "smtp" if cfg.get("SMTP_HOST") else "folder"
+    elif choice in ("smtp", "folder"):
+        provider = choice
+    else:
+        raise ConfigError(
+            f"SCHILLER40_MAIL_BACKEND={choice!r} is unknown; use auto, smtp or folder"
+        )
+    if provider == "smtp" and not cfg.get("SMTP_HOST"):
+        raise ConfigError("SCHILLER40_MAIL_BACKEND=smtp needs SCHILLER40_SMTP_HOST")
+    cfg["MAIL_PROVIDER"] = provider
+    if str(cfg.get("SMTP_SECURITY")) not in ("starttls", "tls", "none"):
+        raise ConfigError(
+            f"SCHILLER40_SMTP_SECURITY={cfg.get('SMTP_SECURITY')!r} is unknown; "
+            "use starttls, tls or none"
+        )
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    _name, address = parseaddr(str(cfg.get("MAIL_SENDER") or ""))
+    try:
+        Address(addr_spec=address)
+    except (ValueError, IndexError):
+        address = ""
+    if "@" not in address:
+        raise ConfigError(
+            f"SCHILLER40_MAIL_SENDER={cfg.get('MAIL_SENDER')!r} is not an address like "
+            "'Schiller40 <buchung@example.org>'"
+        )
+    for key, low, high in (
+        ("SMTP_PORT", 1, 65535),
+        ("SMTP_TIMEOUT_SECONDS", 1, 300),
+        ("WORKER_INTERVAL_SECONDS", 1, 3600),
+        ("OUTBOX_LEASE_SECONDS", 1, 24 * 3600),
+        ("OUTBOX_MAX_ATTEMPTS", 1, 50),
+        ("OUTBOX_KEEP_DAYS", 1, 3650),
+        ("REMINDER_HOUR", 0, 23),
+        ("CHECKIN_GRACE_MINUTES", 1, 12 * 60),
+        ("MEMBERSHIP_ENDING_NOTICE_DAYS", 1, 90),
+    ):
+        value = cfg.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(
+                f"SCHILLER40_{key}={value!r} must be a whole number from {low} to {high}"
+            )
+    cfg["MAIL_FOLDER"] = str(cfg.get("MAIL_FOLDER") or instance / "mail")
 
 
 def _instance_secret(path: Path) -> str:
@@ -199,6 +256,15 @@ def check_production(cfg: Mapping[str, Any]) -> None:
         problems.append(
             "payments would be simulated (anyone could \"pay\" without money); "
             "set SCHILLER40_STRIPE_SECRET_KEY, _PUBLISHABLE_KEY and _WEBHOOK_SECRET"
+        )
+    if cfg.get("MAIL_PROVIDER") != "smtp":
+        problems.append(
+            "mail would only be written to a folder; set SCHILLER40_SMTP_HOST (and _PORT, "
+            "_SECURITY, _USER, _PASSWORD, SCHILLER40_MAIL_SENDER)"
+        )
+    if not cfg.get("PUBLIC_URL"):
+        problems.append(
+            "SCHILLER40_PUBLIC_URL is not set; links in e-mails need the site's address"
         )
     if problems:
         raise ConfigError(

@@ -29,7 +29,7 @@ from schiller40.core.time import FrozenClock
 from schiller40.extensions import db
 from schiller40.i18n import compile_catalogs
 
-from . import werkzeug_speedup
+from . import mailbox, werkzeug_speedup
 from .factories import Factory
 
 werkzeug_speedup.install()
@@ -210,9 +210,29 @@ class IsolatedClient(FlaskClient):
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[mailbox.SmtpServer]:
+    """A real SMTP server (aiosmtpd) for this test process; every app sends to it."""
+    server = mailbox.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def app(database_url: str, clock: FrozenClock, app_config: dict) -> Iterator[Flask]:
-    config = {"ENV_NAME": "testing", "DATABASE_URL": database_url, **app_config}
+def inbox(smtp_server: mailbox.SmtpServer) -> mailbox.Inbox:
+    """What the SMTP server received during this test (emptied before it)."""
+    smtp_server.inbox.clear()
+    return smtp_server.inbox
+
+
+@pytest.fixture
+def app(
+    database_url: str, clock: FrozenClock, app_config: dict, smtp_server: mailbox.SmtpServer,
+) -> Iterator[Flask]:
+    config = {
+        "ENV_NAME": "testing", "DATABASE_URL": database_url, **smtp_server.config(),
+        **app_config,
+    }
     application = create_app(config, clock=clock)
     application.test_client_class = IsolatedClient
     with application.app_context():

@@ -26,6 +26,7 @@ STRIPE_KEYS = {
 }
 GOOD_PRODUCTION = {
     "ENV_NAME": "production", "SECRET_KEY": LONG_KEY, "DATABASE_URL": PG_URL, **STRIPE_KEYS,
+    "SMTP_HOST": "mail.example.org", "PUBLIC_URL": "https://booking.schiller40.example",
 }
 
 
@@ -82,13 +83,14 @@ def test_production_lists_every_problem_at_once():
             "STRIPE_PUBLISHABLE_KEY": "pk_live_x", "WTF_CSRF_ENABLED": False,
         })
     problems = str(exc_info.value).splitlines()[1:]
-    assert len(problems) == 4
+    assert len(problems) == 6
     assert all(p.startswith("  - ") for p in problems)
     text = "\n".join(problems)
     assert "SECRET_KEY is not set" in text
     assert "SQLite" in text
     assert "SCHILLER40_STRIPE_SECRET_KEY, SCHILLER40_STRIPE_WEBHOOK_SECRET missing" in text
     assert "WTF_CSRF_ENABLED" in text
+    assert "SCHILLER40_SMTP_HOST" in text and "SCHILLER40_PUBLIC_URL" in text
 
 
 def test_production_never_generates_a_secret(tmp_path):
@@ -172,6 +174,8 @@ def test_a_config_class_is_used_as_is(tmp_path, monkeypatch):
     monkeypatch.setenv("SCHILLER40_DATABASE_URL", "postgres://u@db.example/s")
     for key, value in STRIPE_KEYS.items():
         monkeypatch.setenv(f"SCHILLER40_{key}", value)
+    monkeypatch.setenv("SCHILLER40_SMTP_HOST", "mail.example.org")
+    monkeypatch.setenv("SCHILLER40_PUBLIC_URL", "https://booking.schiller40.example")
     app = load(tmp_path, ProductionConfig)
     assert app.config["ENV_NAME"] == "production"
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/s"
@@ -299,6 +303,8 @@ def test_schiller40_env_selects_production(tmp_path, monkeypatch):
     monkeypatch.setenv("SCHILLER40_DATABASE_URL", "postgres://u@db.example/s")
     for key, value in STRIPE_KEYS.items():
         monkeypatch.setenv(f"SCHILLER40_{key}", value)
+    monkeypatch.setenv("SCHILLER40_SMTP_HOST", "mail.example.org")
+    monkeypatch.setenv("SCHILLER40_PUBLIC_URL", "https://booking.schiller40.example")
     app = load(tmp_path)
     assert app.config["ENV_NAME"] == "production"
     assert app.config["SECRET_KEY"] == LONG_KEY
@@ -362,3 +368,41 @@ def test_numeric_production_secret_is_checked_not_crashed_on(tmp_path, monkeypat
     monkeypatch.setenv("SCHILLER40_SECRET_KEY", "12345")
     with pytest.raises(ConfigError, match="shorter than 32 characters"):
         load(tmp_path)
+
+
+# --- mail and worker settings --------------------------------------------------------------
+
+
+def test_mail_goes_to_a_folder_without_an_smtp_host(tmp_path):
+    app = load(tmp_path, {"ENV_NAME": "development"})
+    assert app.config["MAIL_PROVIDER"] == "folder"
+    assert app.config["MAIL_FOLDER"] == str(tmp_path / "mail")
+
+
+def test_smtp_settings_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCHILLER40_SMTP_HOST", "mail.example.org")
+    monkeypatch.setenv("SCHILLER40_SMTP_PORT", "465")
+    monkeypatch.setenv("SCHILLER40_SMTP_SECURITY", "tls")
+    monkeypatch.setenv("SCHILLER40_SMTP_PASSWORD", "123456")  # digits stay text
+    app = load(tmp_path)
+    assert app.config["MAIL_PROVIDER"] == "smtp"
+    assert (app.config["SMTP_PORT"], app.config["SMTP_PASSWORD"]) == (465, "123456")
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"MAIL_BACKEND": "pigeon"}, "SCHILLER40_MAIL_BACKEND='pigeon' is unknown"),
+        ({"MAIL_BACKEND": "smtp"}, "needs SCHILLER40_SMTP_HOST"),
+        ({"SMTP_SECURITY": "ssl"}, "SCHILLER40_SMTP_SECURITY='ssl' is unknown"),
+        ({"MAIL_SENDER": "nobody"}, "SCHILLER40_MAIL_SENDER='nobody' is not an address"),
+        ({"SMTP_PORT": 0}, "SCHILLER40_SMTP_PORT=0 must be a whole number from 1 to 65535"),
+        ({"OUTBOX_MAX_ATTEMPTS": "8"}, "SCHILLER40_OUTBOX_MAX_ATTEMPTS='8'"),
+        ({"CHECKIN_GRACE_MINUTES": True}, "SCHILLER40_CHECKIN_GRACE_MINUTES=True"),
+        ({"REMINDER_HOUR": 24}, "SCHILLER40_REMINDER_HOUR=24"),
+    ],
+)
+def test_bad_mail_and_worker_settings_are_refused_at_start(tmp_path, changes, problem):
+    with pytest.raises(ConfigError) as exc_info:
+        load(tmp_path, {"ENV_NAME": "development", **changes})
+    assert problem in str(exc_info.value)

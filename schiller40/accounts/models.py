@@ -98,6 +98,8 @@ class User(UserMixin, db.Model):
     # Set when the member erased the account: the row stays as an anonymous stub (no name,
     # address or password) because kept bookings and payments point at it.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the member proved the address is theirs (the link in the registration mail).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     company: Mapped[Company | None] = relationship(back_populates="members")
     memberships: Mapped[list[Membership]] = relationship(

@@ -107,6 +107,10 @@ class Booking(db.Model):
         ForeignKey("user.id", ondelete="SET NULL")
     )
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    # Desk check-in (on the booking page, or by staff); who did it is in the audit log.
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set with status "cancelled" when an unchecked desk was released for others.
+    no_show_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The checkout that pays for this booking (several bookings of a series share one).
     payment_id: Mapped[int | None] = mapped_column(
         ForeignKey("payment.id", ondelete="SET NULL"), index=True

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import Company, User
-from ..core import audit
+from ..core import audit, outbox
 from ..core.locking import begin_write, is_overlap_violation, lock_rows
 from ..errors import NotFound
 from ..payments import ledger
@@ -261,6 +261,13 @@ def _book(
     outcome.payment = ledger.open_payment(
         session, outcome.bookings, user=target, provider=settings.payment_provider, now=now
     )
+    confirmed = [b.id for b in outcome.bookings if b.status is BookingStatus.CONFIRMED]
+    if confirmed:
+        # Paid bookings are announced when the payment confirms them (payments.service).
+        outbox.enqueue(
+            session, topic="mail.booking_confirmed", now=now, user_id=target.id,
+            payload={"booking_ids": confirmed},
+        )
     return outcome
 
 

@@ -40,6 +40,10 @@ class FeedEvent:
     location: str = ""
     description: str = ""
     url: str | None = None
+    # For invitations sent by mail (METHOD:REQUEST / CANCEL, RFC 5546): who sends it, and the
+    # member it is for. Feeds (METHOD:PUBLISH) carry neither.
+    organizer: tuple[str, str] | None = None  # (name, address)
+    attendee: tuple[str, str] | None = None
 
 
 def calendar(name: str, events: Iterable[FeedEvent], *, method: str = "PUBLISH") -> bytes:
@@ -85,8 +89,26 @@ def _vevent(event: FeedEvent) -> list[str]:
         # A URI value is not TEXT-escaped; line breaks and controls cannot be part of it.
         url = _CONTROL.sub("", event.url).replace("\r", "").replace("\n", "")
         lines.append(f"URL:{url}")
+    if event.organizer:
+        name, address = event.organizer
+        lines.append(f"ORGANIZER;CN={_param(name)}:mailto:{_address(address)}")
+    if event.attendee:
+        lines.append(
+            f"ATTENDEE;CN={_param(event.attendee[0])};ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED;"
+            f"RSVP=FALSE:mailto:{_address(event.attendee[1])}"
+        )
     lines.append("END:VEVENT")
     return lines
+
+
+def _param(value: str) -> str:
+    """A quoted parameter value (RFC 5545 §3.2): no double quotes or controls inside."""
+    cleaned = _CONTROL.sub("", value).replace('"', "'").replace("\r", "").replace("\n", " ")
+    return f'"{cleaned}"'
+
+
+def _address(value: str) -> str:
+    return _CONTROL.sub("", value).replace("\r", "").replace("\n", "").replace(" ", "")
 
 
 def _utc(moment: datetime) -> str:

@@ -1,0 +1,114 @@
+"""Turning a message into a MIME e-mail: plain text and HTML in the recipient's language,
+with calendar files attached.
+
+Composed by the worker at delivery time from the database as it is then, inside a request
+context whose root is the site's public address, so ``url_for(..., _external=True)`` gives
+links a member can click.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from typing import Any
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+
+from ..accounts.models import User
+
+# Where links point when PUBLIC_URL is unset (the embedded default on its usual port).
+DEFAULT_BASE = "http://127.0.0.1:5000"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    data: bytes
+    maintype: str = "text"
+    subtype: str = "calendar"
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A composed message, before addressing: what the catalogue's builders return."""
+
+    to_name: str
+    to_address: str
+    locale: str
+    subject: str
+    text: str
+    html: str
+    attachments: Sequence[Attachment] = ()
+
+
+def can_receive(user: User | None) -> bool:
+    """Deleted (anonymised) and deactivated accounts get no mail."""
+    return user is not None and not user.is_deleted and user.is_active_account
+
+
+def render(
+    template: str,
+    *,
+    to: User,
+    subject: Callable[[], str],
+    attachments: Callable[[], Sequence[Attachment]] = lambda: (),
+    **context: Any,
+) -> Mail:
+    """Render ``templates/mail/<template>.txt`` and ``.html`` in the member's language.
+
+    ``subject`` and ``attachments`` are called inside that language too, so their gettext
+    calls translate for the reader, not for whoever caused the message.
+    """
+    locale = to.locale if to.locale in current_app.config["LANGUAGES"] else "de"
+    with force_locale(locale):
+        context = {"user": to, "locale": locale, **context}
+        return Mail(
+            to_name=to.name,
+            to_address=to.email,
+            locale=locale,
+            subject=subject(),
+            text=render_template(f"mail/{template}.txt", **context),
+            html=render_template(f"mail/{template}.html", **context),
+            attachments=tuple(attachments()),
+        )
+
+
+@contextmanager
+def site_context() -> Iterator[None]:
+    """A request context at the site's public address, for rendering outside a request."""
+    base = str(current_app.config.get("PUBLIC_URL") or DEFAULT_BASE)
+    with current_app.test_request_context("/", base_url=base):
+        yield
+
+
+def to_email(mail: Mail, *, sender: str, message_id: int, created: datetime,
+             now: datetime) -> EmailMessage:
+    """The MIME message. Its Message-ID is derived from the outbox entry, so a message that
+    had to be sent twice (a worker died before recording the first) is one message to the
+    recipient's mail program."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = formataddr((mail.to_name, mail.to_address))
+    message["Subject"] = mail.subject
+    message["Date"] = format_datetime(now)
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "schiller40.invalid"
+    message["Message-ID"] = f"<outbox-{message_id}.{int(created.timestamp())}@{domain}>"
+    message["Content-Language"] = mail.locale
+    # RFC 3834: an automatic message. Out-of-office replies are not sent back to it.
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Schiller40-Outbox-Id"] = str(message_id)
+    message["X-Schiller40-Sent"] = now.strftime("%Y%m%dT%H%M%S")
+    message.set_content(mail.text)
+    message.add_alternative(mail.html, subtype="html")
+    for attachment in mail.attachments:
+        message.add_attachment(
+            attachment.data, maintype=attachment.maintype, subtype=attachment.subtype,
+            filename=attachment.filename, params=attachment.params,
+        )
+    return message
