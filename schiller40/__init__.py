@@ -141,6 +141,9 @@ def _register_blueprints(app: Flask) -> None:
     from .staff import bp as staff_bp
 
     app.register_blueprint(staff_bp)
+    from .mail.views import bp as devmail_bp
+
+    app.register_blueprint(devmail_bp)
 
 
 def _register_cli(app: Flask) -> None:

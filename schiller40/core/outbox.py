@@ -29,9 +29,9 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from ..accounts.models import enum_column
+from ..accounts.models import User, enum_column
 from ..extensions import db
 from .audit import JSONType
 from .locking import begin_write
@@ -76,6 +76,8 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User | None] = relationship()
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.topic} {self.status}>"

@@ -68,8 +68,11 @@ class SmtpBackend:
             ) from exc
         except smtplib.SMTPResponseException as exc:
             self.close()
+            reply = exc.smtp_error
+            if isinstance(reply, bytes):
+                reply = reply.decode("utf-8", "replace")
             raise DeliveryError(
-                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
+                f"SMTP {exc.smtp_code} {reply}",
                 permanent=500 <= exc.smtp_code < 600 and exc.smtp_code != 530,
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:

@@ -69,6 +69,7 @@ from . import (  # noqa: E402,F401
     calendar,
     location,
     members,
+    outbox,
     resources,
     tiers,
     utilisation,

@@ -65,6 +65,8 @@ ACTION_LABELS: dict[str, Any] = {
     "resource.feed_for_members_changed": _l("Calendar for members switched"),
     "resource.requires_approval_changed": _l("Approval requirement switched"),
     "demo.seeded": _l("Demo data loaded"),
+    "outbox.retried": _l("Failed message sent again"),
+    "outbox.discarded": _l("Failed message discarded"),
 }
 
 OBJECT_LABELS: dict[str, Any] = {
@@ -76,6 +78,7 @@ OBJECT_LABELS: dict[str, Any] = {
     "waitlist_entry": _l("Waiting list entry"),
     "api_token": _l("API token"),
     "calendar_feed": _l("Calendar feed"),
+    "outbox": _l("Message"),
 }
 
 # Where an object can be looked at, if that page exists in this app (endpoint, argument).

@@ -1,0 +1,53 @@
+"""The embedded default writes mail to a folder, readable at /dev/mail; never in production
+or while SMTP is configured."""
+
+from __future__ import annotations
+
+import pytest
+
+from schiller40.extensions import db
+from schiller40.mail.backends import FolderBackend
+from schiller40.worker.delivery import deliver
+
+from .helpers import TUE, at, book
+
+
+@pytest.fixture
+def app_config(tmp_path):
+    return {"MAIL_BACKEND": "folder", "MAIL_FOLDER": str(tmp_path / "mail")}
+
+
+def test_messages_are_written_to_the_folder_and_shown(app, client, place, clock, tmp_path):
+    outcome = book(place.member, clock, resource_slug="studio", start=at(TUE, 10),
+                   end=at(TUE, 11))
+    db.session.commit()
+    assert deliver(db.session, worker="w", clock=clock,
+                   backend=FolderBackend(app.config["MAIL_FOLDER"])).sent == 1
+    [eml] = list((tmp_path / "mail").glob("*.eml"))
+    listing = client.get("/dev/mail/").get_data(as_text=True)
+    assert place.member.email in listing and eml.name in listing
+    shown = client.get(f"/dev/mail/{eml.name}").get_data(as_text=True)
+    assert f"/bookings/{outcome.bookings[0].id}" in shown
+    html = client.get(f"/dev/mail/{eml.name}/html")
+    assert html.status_code == 200 and html.content_type.startswith("text/html")
+    assert "default-src 'none'" in html.headers["Content-Security-Policy"]
+    ics = client.get(f"/dev/mail/{eml.name}/attachments/0")
+    assert ics.content_type.startswith("text/calendar")
+    assert b"METHOD:REQUEST" in ics.data
+
+
+@pytest.mark.parametrize("name", ["../secret_key", "x.eml", "20261123T080000-1.eml",
+                                  "20261123T080000-1.eml%00"])
+def test_unknown_or_malformed_names_are_404(client, place, name):
+    assert client.get(f"/dev/mail/{name}").status_code == 404
+
+
+def test_an_empty_folder_says_so(client, place):
+    response = client.get("/dev/mail/")
+    assert response.status_code == 200
+    assert "Noch keine Mail" in response.get_data(as_text=True)
+
+
+def test_not_available_when_smtp_is_used(app, client, place):
+    app.config["MAIL_PROVIDER"] = "smtp"
+    assert client.get("/dev/mail/").status_code == 404
