@@ -6,6 +6,7 @@ Faults are injected by answering with an SMTP error (``inbox.refuse``).
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 import threading
@@ -30,6 +31,8 @@ class Inbox:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     # SMTP replies to give instead of accepting, one per incoming message, e.g. "451 busy".
     refusals: list[str] = field(default_factory=list)
+    # Seconds the server takes to accept each message (a slow server, for crash tests).
+    delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def clear(self) -> None:
@@ -37,6 +40,7 @@ class Inbox:
             self.messages.clear()
             self.envelopes.clear()
             self.refusals.clear()
+            self.delay = 0.0
 
     def refuse(self, *replies: str) -> None:
         with self.lock:
@@ -66,6 +70,8 @@ class _Handler:
         self.inbox = inbox
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.inbox.delay:
+            await asyncio.sleep(self.inbox.delay)
         with self.inbox.lock:
             if self.inbox.refusals:
                 return self.inbox.refusals.pop(0)

@@ -153,6 +153,29 @@ def claim(
     return ids
 
 
+def renew(
+    session: Session, message_id: int, *, worker: str, now: datetime, lease: timedelta,
+) -> bool:
+    """Extend this worker's claim just before it carries the message out; False if the claim
+    was lost meanwhile (its lease ran out during a slow batch and another worker took over),
+    in which case this worker must leave the message alone. Without this, the last messages
+    of a slow batch went out twice."""
+    begin_write(session)
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == OutboxStatus.SENDING,
+            OutboxMessage.claimed_by == worker,
+            OutboxMessage.lease_until > now,
+        )
+        .values(lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(result.rowcount)
+
+
 def _mine(session: Session, message_id: int, worker: str) -> OutboxMessage | None:
     """The claimed row, locked, if it is still this worker's claim (a lease can run out
     while a slow server answers, and another worker may have taken the row over)."""

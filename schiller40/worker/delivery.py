@@ -62,6 +62,9 @@ def deliver(
             if not ids:
                 break
             for message_id in ids:
+                if not outbox.renew(session, message_id, worker=worker, now=clock(),
+                                    lease=lease):
+                    continue  # taken over by another worker: theirs now
                 _one(session, message_id, worker=worker, clock=clock, backend=backend,
                      builders=builders, report=report)
     finally:
