@@ -119,10 +119,26 @@ def scene(place, clock) -> dict[str, str]:
     its two hours is included in the member's tier, the other costs money)."""
     confirmed = book(place.member, place.desks[0], clock, day=SCENE_DESK_DAY, start=8, end=13)[0]
     held = book(place.member, place.studio, clock, day=SCENE_STUDIO_DAY, start=10, end=12)[0]
+    _failed_mail(place, clock)
     return {"desk": place.desks[0].slug, "studio": place.studio.slug,
             "confirmed": str(confirmed.id), "held": str(held.id),
             "member": str(place.member.id), "studio_id": str(place.studio.id),
             "location": str(place.location.id)}
+
+
+def _failed_mail(place, clock) -> None:
+    """One message the mail server refused for good, so the staff outbox page has a row."""
+    from schiller40.core import outbox
+    from schiller40.core.outbox import OutboxMessage, OutboxStatus
+
+    outbox.enqueue(db.session, topic="mail.booking_confirmed", now=clock(),
+                   payload={"booking_ids": []}, user_id=place.member.id, key="scene-failed")
+    db.session.flush()
+    row = db.session.scalars(db.select(OutboxMessage).where(
+        OutboxMessage.key == "scene-failed")).one()
+    row.status, row.attempts = OutboxStatus.FAILED, 1
+    row.last_error = "SMTP 550 5.1.1 <mia@example.org>: mailbox unavailable"
+    db.session.commit()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

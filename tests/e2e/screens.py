@@ -82,6 +82,7 @@ SCREENS = [
     Screen("staff-tiers", "/staff/tiers", "staff"),
     Screen("staff-utilisation", "/staff/utilisation", "staff"),
     Screen("staff-audit", "/staff/audit", "staff"),
+    Screen("staff-outbox", "/staff/outbox", "staff"),
 ]
 
 
