@@ -128,6 +128,9 @@ def _register_blueprints(app: Flask) -> None:
     from .main.views import bp as main_bp
 
     app.register_blueprint(main_bp)
+    from .main.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(feeds_bp)
