@@ -99,7 +99,6 @@ def to_email(mail: Mail, *, sender: str, message_id: int, created: datetime,
     message["Date"] = format_datetime(now)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "schiller40.invalid"
     message["Message-ID"] = f"<outbox-{message_id}.{int(created.timestamp())}@{domain}>"
-    message["Content-Language"] = mail.locale
     # RFC 3834: an automatic message. Out-of-office replies are not sent back to it.
     message["Auto-Submitted"] = "auto-generated"
     message["X-Schiller40-Outbox-Id"] = str(message_id)
@@ -111,4 +110,6 @@ def to_email(mail: Mail, *, sender: str, message_id: int, created: datetime,
             attachment.data, maintype=attachment.maintype, subtype=attachment.subtype,
             filename=attachment.filename, params=attachment.params,
         )
+    # Last: set_content() and the multipart conversions drop or move Content-* headers.
+    message["Content-Language"] = mail.locale
     return message

@@ -40,6 +40,7 @@ def test_a_confirmed_booking_queues_a_mail_that_the_worker_sends(place, clock, i
     message = inbox.only()
     assert message["To"].addresses[0].addr_spec == place.member.email
     assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Content-Language"] == "de"
     assert message["Message-ID"].startswith(f"<outbox-{row.id}.")
     assert "Studio" in message["Subject"] or place.studio.name in message["Subject"]
     assert f"/bookings/{booking.id}" in body(message)
