@@ -164,3 +164,15 @@ def test_ended_open_ended_and_withdrawn_memberships_are_not_announced(
     db.session.commit()
     run_tick(clock)
     assert rows() == []
+
+
+def test_the_notice_period_comes_from_the_config(place, clock, app):
+    ends(place, date(2026, 11, 27))  # four days ahead
+    ctx = jobs.context(clock())
+    short = jobs.JobContext(now=ctx.now, settings=ctx.settings,
+                            config={**ctx.config, "MEMBERSHIP_ENDING_NOTICE_DAYS": 3})
+    assert jobs.membership_ending(db.session, short) == 0
+    assert rows() == []
+    assert jobs.membership_ending(db.session, ctx) == 1  # the default: 14 days
+    assert jobs.membership_ending(db.session, ctx) == 0  # once
+    assert len(rows()) == 1
