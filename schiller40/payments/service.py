@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from ..accounts.models import User
 from ..booking.models import Booking, BookingStatus
 from ..booking.service import BookingSettings, lock_member
-from ..core import audit
+from ..core import audit, outbox
 from ..core.locking import begin_write, lock_rows
 from ..core.money import money
 from ..errors import DomainError, NotFound
@@ -427,8 +427,10 @@ def _apply(
                      "received_cents": payment.received_cents},
         )
         if after is PaymentStatus.PAID:
-            _confirm(session, payment, now=now)
+            charged = [b for b in payment.bookings if b.status is BookingStatus.HELD]
+            confirmed = _confirm(session, payment, now=now)
             _refund_excess(session, payment, now=now)
+            _announce_paid(session, payment, confirmed, charged, now=now)
         elif after is PaymentStatus.PROCESSING:
             # A slow method (SEPA) settles days later. The member has paid as far as they
             # can: the slot stays theirs until the money arrives or the debit fails, at most
@@ -462,6 +464,7 @@ def _sync_refunds(
             if local.status is RefundStatus.PENDING and seen.status == "succeeded":
                 local.status = RefundStatus.SUCCEEDED
                 local.updated_at = now
+                _announce_refund(session, payment, local, now=now)
             elif local.status is not RefundStatus.FAILED and seen.status in (
                 "failed", "canceled"
             ):
@@ -486,6 +489,9 @@ def _sync_refunds(
                 note="made outside Schiller40", created_at=now, updated_at=now,
             )
             session.add(external)
+            if external.status is RefundStatus.SUCCEEDED:
+                session.flush()
+                _announce_refund(session, payment, external, now=now)
             audit.record(
                 session, action="refund.recorded", now=now, actor_id=None,
                 object_type="payment", object_id=payment.id,
@@ -497,11 +503,15 @@ def _sync_refunds(
     payment.refunded_cents = min(done, payment.received_cents)
 
 
-def _confirm(session: Session, payment: Payment, *, now: datetime) -> None:
+def _confirm(session: Session, payment: Payment, *, now: datetime) -> list[Booking]:
     """Paid: held bookings become confirmed. A hold past its time that nobody has released
     yet still holds its slot (the overlap guard saw to that), so it is confirmed too rather
     than refunded: the member paid, the slot is theirs. Not once the booking is over (a slow
-    debit that settled too late): that hold is released, and its money refunded."""
+    debit that settled too late): that hold is released, and its money refunded.
+
+    Answers the bookings confirmed here: only this transition announces them, so a replayed
+    or reordered webhook (the payment is paid already) confirms and announces nothing."""
+    confirmed: list[Booking] = []
     for booking in payment.bookings:
         if booking.status is BookingStatus.HELD and booking.ends_at <= now:
             booking.release_hold(now)
@@ -519,6 +529,73 @@ def _confirm(session: Session, payment: Payment, *, now: datetime) -> None:
                 object_type="booking", object_id=booking.id,
                 details={"payment_id": payment.id},
             )
+            confirmed.append(booking)
+    return confirmed
+
+
+def _announce_paid(
+    session: Session, payment: Payment, confirmed: list[Booking], charged: list[Booking],
+    *, now: datetime,
+) -> None:
+    """Queue the mails of a payment that has just become paid (called on that transition
+    only, which happens once: the state machine never goes back).
+
+    The bookings it confirmed get "booking confirmed", or "booking approved" when staff
+    approved them (a studio booking captured on approval: that mail is the confirmation, with
+    the calendar invitation). "Payment received" goes out when money actually arrived.
+    """
+    user_id = payment.user_id
+    if confirmed:
+        topic = (
+            "mail.booking_approved"
+            if payment.capture_method is CaptureMethod.MANUAL and payment.approved_at is not None
+            else "mail.booking_confirmed"
+        )
+        outbox.enqueue(
+            session, topic=topic, now=now, user_id=user_id,
+            payload={"booking_ids": [b.id for b in confirmed]},
+            key=f"{topic}:payment:{payment.id}",
+        )
+    if payment.received_cents > 0:
+        outbox.enqueue(
+            session, topic="mail.payment_received", now=now, user_id=user_id,
+            payload={
+                "payment_id": payment.id,
+                "amount_cents": payment.received_cents,
+                # What the money paid for: a captured authorisation, the bookings still held
+                # (those cancelled before the approval were not charged); else all of them.
+                "booking_ids": [
+                    b.id for b in (
+                        charged if payment.capture_method is CaptureMethod.MANUAL
+                        else payment.bookings
+                    )
+                ],
+            },
+            key=f"mail.payment_received:{payment.id}",
+        )
+
+
+def _announce_refund(
+    session: Session, payment: Payment, refund: Refund, *, now: datetime
+) -> None:
+    """Queue "refund issued" for a refund that has just succeeded at the gateway; keyed by
+    the refund, so it goes out once however the success was learned (our call's answer, a
+    webhook, reconciliation)."""
+    outbox.enqueue(
+        session, topic="mail.refund_issued", now=now, user_id=payment.user_id,
+        payload={"refund_id": refund.id, "amount_cents": refund.amount_cents,
+                 "reason": refund.reason.value},
+        key=f"mail.refund_issued:{refund.id}",
+    )
+
+
+# Why a payment's holds were released -> the reason the member's mail gives. A checkout that
+# could not be opened is not here: the member saw that on the page, at once.
+HOLD_MAIL_REASONS = {
+    "failed": "payment_failed",
+    "expired": "expired",
+    "cancelled": "expired",  # an authorisation nobody approved in time was given back
+}
 
 
 def _refund_excess(session: Session, payment: Payment, *, now: datetime) -> Refund | None:
@@ -556,10 +633,12 @@ def _release(
     from ..booking.rules import Interval
     from ..booking.waitlist import offer_freed
 
+    released: list[int] = []
     for booking in payment.bookings:
         if booking.status is not BookingStatus.HELD:
             continue
         booking.release_hold(now)
+        released.append(booking.id)
         audit.record(
             session, action="booking.hold_released", now=now, actor_id=None,
             object_type="booking", object_id=booking.id, details={"reason": why},
@@ -568,6 +647,13 @@ def _release(
         offer_freed(
             session, booking.resource, Interval(booking.starts_at, booking.ends_at), now=now,
             settings=settings,
+        )
+    reason = HOLD_MAIL_REASONS.get(why)
+    if released and reason is not None:
+        outbox.enqueue(
+            session, topic="mail.hold_expired", now=now, user_id=payment.user_id,
+            payload={"booking_ids": released, "reason": reason},
+            key=f"mail.hold_expired:payment:{payment.id}",
         )
 
 
@@ -714,6 +800,7 @@ def _send_refunds(
                 details={"refund_id": refund_id, "amount_cents": amount,
                          "reason": refund.reason.value},
             )
+            _announce_refund(session, owner, refund, now=now)
         session.commit()
 
 
@@ -841,6 +928,12 @@ def reject(
     audit.record(
         session, action="booking.rejected", now=now, actor_id=actor.id,
         object_type="booking", object_id=booking_id, details={"payment_id": payment_id},
+    )
+    outbox.enqueue(
+        session, topic="mail.booking_rejected", now=now, user_id=booking.user_id,
+        # The staff's own words only: the default reason above is for the records.
+        payload={"booking_id": booking_id, "reason": (reason or "").strip() or None},
+        key=f"mail.booking_rejected:{booking_id}",
     )
     session.commit()
     push(session, gateway, payment_id=payment_id, now=now, settings=settings)

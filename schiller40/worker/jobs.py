@@ -132,3 +132,62 @@ def purge_outbox(session: Session, ctx: JobContext) -> int:
     )
     session.commit()
     return removed
+
+
+@periodic("membership_ending")
+def membership_ending(session: Session, ctx: JobContext) -> int:
+    """Tell members whose membership ends within MEMBERSHIP_ENDING_NOTICE_DAYS and that no
+    other membership follows. Once per membership and end date, however many workers and
+    passes see it (the membership row is locked, the mail keyed), and again if staff move the
+    end date. The audit entry remembers it after the outbox row was purged. Returns the mails
+    queued."""
+    from ..core import audit
+    from ..core.audit import AuditEntry
+    from ..membership.ending import ending_soon, successor
+    from ..membership.models import Membership, MembershipStatus
+    from ..membership.service import today
+
+    days = int(ctx.config.get("MEMBERSHIP_ENDING_NOTICE_DAYS", 14))
+    candidates = [
+        (m.id, m.user_id)
+        for m in ending_soon(session, today=today(ctx.now), notice_days=days)
+    ]
+    session.rollback()
+    queued = 0
+    for membership_id, user_id in candidates:
+        begin_write(session)
+        lock_rows(session, Membership, [membership_id])
+        membership = session.get(Membership, membership_id, populate_existing=True)
+        if (
+            membership is None or membership.valid_until is None
+            or membership.status is not MembershipStatus.ACTIVE
+            or successor(session, membership) is not None
+        ):
+            session.rollback()  # staff changed it meanwhile
+            continue
+        ends_on = membership.valid_until.isoformat()
+        told = session.scalars(
+            select(AuditEntry.details).where(
+                AuditEntry.action == "membership.ending_announced",
+                AuditEntry.object_type == "user",
+                AuditEntry.object_id == user_id,
+            )
+        ).all()
+        if any(d.get("membership") == membership_id and d.get("valid_until") == ends_on
+               for d in told):
+            session.rollback()
+            continue
+        outbox.enqueue(
+            session, topic="mail.membership_ending", now=ctx.now, user_id=user_id,
+            payload={"membership_id": membership_id, "ends_on": ends_on},
+            key=f"mail.membership_ending:{membership_id}:{ends_on}",
+        )
+        audit.record(
+            session, action="membership.ending_announced", now=ctx.now, actor_id=None,
+            object_type="user", object_id=user_id,
+            details={"membership": membership_id, "tier": membership.tier.slug,
+                     "valid_until": ends_on},
+        )
+        session.commit()
+        queued += 1
+    return queued

@@ -1,0 +1,151 @@
+"""Messages about money and staff decisions: payment received, refund issued, a studio
+booking approved or turned down.
+
+Queued by ``payments.service`` on the transition that causes them (a payment becoming paid,
+a refund succeeding at the gateway, staff approving or rejecting), each with a key, so a
+replayed webhook or a second reconciliation never queues one twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..booking.models import Booking, BookingStatus
+from ..booking.rules import split_vat
+from ..core.money import money
+from ..payments.models import Payment, Refund, RefundReason, RefundStatus
+from .catalog import message
+from .compose import Mail, can_receive, render
+from .ics import booking_invitation
+
+VAT_PERCENT = 19
+
+# Why money came back, as the member reads it.
+REFUND_REASONS = {
+    RefundReason.CANCELLATION: _l("You cancelled the booking; this is what the cancellation "
+                                  "terms give back."),
+    RefundReason.LATE_PAYMENT: _l("Your payment arrived after the reservation had already "
+                                  "been released, so the full amount goes back to you."),
+    RefundReason.STAFF: _l("The Schiller40 team refunded this amount to you."),
+    RefundReason.EXTERNAL: _l("The Schiller40 team refunded this amount to you."),
+}
+
+
+def _bookings(session: Session, ids: list[int]) -> list[Booking]:
+    return list(
+        session.scalars(select(Booking).where(Booking.id.in_(ids)).order_by(Booking.starts_at))
+    )
+
+
+def _confirmed(session: Session, ids: list[int], now: datetime) -> list[Booking]:
+    return [
+        b for b in _bookings(session, ids) if b.effective_status(now) is BookingStatus.CONFIRMED
+    ]
+
+
+@message("mail.payment_received")
+def payment_received(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
+    """A receipt: what was received (gross, with the VAT in it) and what it paid for."""
+    payment = session.get(Payment, payload["payment_id"])
+    if payment is None or not can_receive(payment.user) or payment.received_cents <= 0:
+        return None
+    member = payment.user
+    assert member is not None
+    amount = int(payload.get("amount_cents") or payment.received_cents)
+    ids = payload.get("booking_ids") or [b.id for b in payment.bookings]
+    lines = _bookings(session, ids)
+    if sum(b.price_gross_cents for b in lines) == amount:
+        net = sum(b.price_net_cents for b in lines)
+        tax = sum(b.price_tax_cents for b in lines)
+    else:
+        net, tax = split_vat(amount, VAT_PERCENT)
+    return render(
+        "payment_received",
+        to=member,
+        payment=payment,
+        lines=lines,
+        amount=amount,
+        net=net,
+        tax=tax,
+        vat_percent=VAT_PERCENT,
+        now=now,
+        subject=lambda: _("Payment received: %(amount)s", amount=money(amount)),
+    )
+
+
+@message("mail.refund_issued")
+def refund_issued(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
+    """Money is on its way back. Not sent if the refund failed at the gateway meanwhile (the
+    member would wait for money that is not coming; staff see the failure)."""
+    refund = session.get(Refund, payload["refund_id"])
+    if refund is None or refund.status is not RefundStatus.SUCCEEDED:
+        return None
+    payment = refund.payment
+    if not can_receive(payment.user):
+        return None
+    member = payment.user
+    assert member is not None
+    if refund.booking_id is not None:
+        bookings = _bookings(session, [refund.booking_id])
+    else:
+        bookings = list(payment.bookings)
+    return render(
+        "refund_issued",
+        to=member,
+        refund=refund,
+        payment=payment,
+        bookings=bookings,
+        reason=REFUND_REASONS[refund.reason],  # lazy: translated in the reader's language
+        subject=lambda: _("Refund of %(amount)s", amount=money(refund.amount_cents)),
+    )
+
+
+@message("mail.booking_approved")
+def booking_approved(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
+    """Staff approved a studio booking and its authorised payment was captured: this is its
+    confirmation (instead of "booking confirmed"), with the calendar invitation."""
+    bookings = _confirmed(session, payload["booking_ids"], now)
+    if not bookings or not can_receive(bookings[0].user):
+        return None
+    member = bookings[0].user
+    assert member is not None
+    return render(
+        "booking_approved",
+        to=member,
+        bookings=bookings,
+        charged=sum(b.price_gross_cents for b in bookings),
+        subject=lambda: ngettext(
+            "Booking approved: %(name)s", "%(num)d bookings approved", len(bookings),
+            name=bookings[0].resource.name,
+        ),
+        attachments=lambda: [booking_invitation(b, now=now) for b in bookings],
+    )
+
+
+@message("mail.booking_rejected")
+def booking_rejected(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
+    """Staff turned a studio booking down: the reason they gave, that nothing is charged,
+    and the calendar cancellation."""
+    booking = session.get(Booking, payload["booking_id"])
+    if booking is None or booking.status is not BookingStatus.CANCELLED:
+        return None
+    if not can_receive(booking.user):
+        return None
+    member = booking.user
+    assert member is not None
+    return render(
+        "booking_rejected",
+        to=member,
+        booking=booking,
+        reason=payload.get("reason"),
+        subject=lambda: _("Booking not approved: %(name)s", name=booking.resource.name),
+        attachments=lambda: [booking_invitation(booking, now=now, cancel=True)],
+    )
+
