@@ -277,3 +277,12 @@ def test_factories_make_confirmed_members_unless_asked(factory):
     assert factory.user().email_verified_at is not None
     assert factory.user(email_verified_at=None).email_verified_at is None
     assert PASSWORD
+
+
+def test_the_data_export_says_when_the_address_was_confirmed(app, place, clock):
+    from schiller40.accounts import privacy
+    from schiller40.core.time import to_local
+
+    data = privacy.export_data(db.session, user=place.member, now=clock())
+    assert data["profile"]["email_verified_at"] == to_local(
+        place.member.email_verified_at).isoformat()
