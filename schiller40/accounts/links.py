@@ -67,7 +67,9 @@ def _load(token: str, *, secret_key: str, salt: str, max_age: timedelta,
         raise LinkProblem("expired") from exc
     except (BadSignature, UnicodeError, ValueError) as exc:
         raise LinkProblem("invalid") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+    user_id = data.get("u") if isinstance(data, dict) else None
+    # type() and not isinstance: JSON's true is no account number.
+    if type(user_id) is not int or not 0 < user_id < 2**31:
         raise LinkProblem("invalid")
     return data
 

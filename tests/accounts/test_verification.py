@@ -171,7 +171,8 @@ def test_garbage_tokens_get_the_invalid_page_never_a_500(app, garbage):
 def test_a_token_of_another_shape_is_refused(app, clock):
     """Signed with our key and salt but not what we make: no crash, just invalid."""
     serializer = links._serializer(app.config["SECRET_KEY"], links.VERIFY_SALT, clock())
-    for data in ([1, 2], {"u": "1", "e": "x"}, {"u": 1}, {"u": 10**9, "e": "x@example.org"}):
+    for data in ([1, 2], {"u": "1", "e": "x"}, {"u": 1}, {"u": 10**9, "e": "x@example.org"},
+                 {"u": True, "e": "user1@example.org"}, {"u": 10**30, "e": "x@example.org"}):
         response = app.test_client().get(f"/account/verify/{serializer.dumps(data)}")
         assert response.status_code == 400, data
 
