@@ -66,3 +66,32 @@ def test_forgotten_password_from_the_mail_link_to_logging_in(page: Page, place, 
     page.goto(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Dieser Link funktioniert nicht")
     expect(page.get_by_role("link", name="Neuen Link anfordern")).to_be_visible()
+
+
+def test_an_unconfirmed_member_asks_for_the_link_again_and_confirms(page: Page, factory, clock,
+                                                                    inbox, live_server):
+    """The notices (checked with axe), "send the link again", the link from the inbox."""
+    from schiller40.extensions import db
+
+    nora = factory.user(email="nora@example.org", name="Nora Neu", email_verified_at=None)
+    db.session.commit()
+    log_in(page, nora.email)
+    page.goto("/bookings")
+    notice = page.locator("#verify-notice")
+    expect(notice).to_contain_text("Bitte bestätigen Sie Ihre E-Mail-Adresse nora@example.org")
+    assert_accessible(page)
+    notice.get_by_role("link", name="Keine E-Mail erhalten?").click()
+    section = page.get_by_role("region", name="Bitte bestätigen Sie Ihre E-Mail-Adresse")
+    expect(section).to_be_visible()
+    assert_accessible(page)
+    section.get_by_role("button", name="Link erneut senden").click()
+    expect(page.get_by_role("status").first).to_contain_text(
+        "Wir haben einen neuen Link an nora@example.org gesendet.")
+
+    run_tick(clock)
+    [message] = inbox.wait_for(1)
+    page.goto(mail_link(message, "/account/verify/"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("E-Mail-Adresse bestätigt")
+    page.goto("/account")
+    expect(page.locator("#verify")).to_have_count(0)
+    expect(page.locator("#verify-notice")).to_have_count(0)
