@@ -4,7 +4,8 @@ Nothing is stored: the worker makes the token when it composes the mail, signed 
 app's SECRET_KEY (itsdangerous), so neither the outbox (it holds only the user id) nor a
 database dump gives anyone a usable link.
 
-- Address confirmation: user id + the address the mail went to. It stops working when the
+- Address confirmation: user id + a short digest of the address the mail went to (the
+  address itself would end up in web server logs with the URL). It stops working when the
   address changed since (the link proved the old one) and after ``VERIFY_MAX_AGE``.
 - Password reset: user id + a short fingerprint of the current password hash. Setting a new
   password changes the hash, so a link works once; and for ``RESET_MAX_AGE`` at most.
@@ -79,8 +80,15 @@ def password_fingerprint(user: User) -> str:
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
+def email_fingerprint(email: str) -> str:
+    """A short digest of an address: tells whether it changed, without naming it."""
+    return hashlib.sha256(email.encode()).hexdigest()[:16]
+
+
 def verify_token(user: User, *, secret_key: str, now: datetime) -> str:
-    return str(_serializer(secret_key, VERIFY_SALT, now).dumps({"u": user.id, "e": user.email}))
+    return str(_serializer(secret_key, VERIFY_SALT, now).dumps(
+        {"u": user.id, "e": email_fingerprint(user.email)}
+    ))
 
 
 def reset_token(user: User, *, secret_key: str, now: datetime) -> str:
@@ -92,14 +100,17 @@ def reset_token(user: User, *, secret_key: str, now: datetime) -> str:
 @dataclass(frozen=True)
 class VerifyClaim:
     user_id: int
-    email: str
+    email_digest: str
+
+    def matches(self, email: str) -> bool:
+        return hmac.compare_digest(self.email_digest, email_fingerprint(email))
 
 
 def read_verify(token: str, *, secret_key: str, now: datetime) -> VerifyClaim:
     data = _load(token, secret_key=secret_key, salt=VERIFY_SALT, max_age=VERIFY_MAX_AGE, now=now)
     if not isinstance(data.get("e"), str):
         raise LinkProblem("invalid")
-    return VerifyClaim(user_id=data["u"], email=data["e"])
+    return VerifyClaim(user_id=data["u"], email_digest=data["e"])
 
 
 def reset_user(session: Session, token: str, *, secret_key: str, now: datetime) -> User:

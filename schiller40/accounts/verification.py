@@ -112,7 +112,7 @@ def verify_email(session: Session, *, token: str, secret_key: str, now: datetime
     if user is None or user.is_deleted:
         session.rollback()
         raise InvalidLink("invalid")
-    if user.email != claim.email:  # the address changed after this mail went out
+    if not claim.matches(user.email):  # the address changed after this mail went out
         session.rollback()
         raise InvalidLink("changed")
     if user.email_verified_at is None:
