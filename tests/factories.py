@@ -130,7 +130,10 @@ class Factory:
     ) -> User:
         n = self._n()
         values: dict[str, Any] = dict(
-            email=f"user{n}@example.org", name=f"User {n}", role=role, created_at=self.clock()
+            email=f"user{n}@example.org", name=f"User {n}", role=role, created_at=self.clock(),
+            # Verified unless a test asks otherwise (email_verified_at=None): most tests are
+            # about something else than confirming the address.
+            email_verified_at=self.clock(),
         )
         values.update(kw)
         user = User(password_hash=password_hash(password), **values)

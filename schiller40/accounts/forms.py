@@ -138,3 +138,38 @@ class DeleteAccountForm(FlaskForm):
         description=_l("To confirm that it is you who deletes this account."),
         render_kw={"autocomplete": "current-password"},
     )
+
+
+class ForgotPasswordForm(FlaskForm):
+    """Ask for a reset link: only the address."""
+
+    email = EmailField(
+        _l("E-mail address"),
+        filters=[strip],
+        validators=[
+            DataRequired(_l("Please enter your e-mail address.")),
+            Length(max=254),
+            Email(_l("Please enter a valid e-mail address."), check_deliverability=False),
+        ],
+        description=_l("The address you registered with."),
+        render_kw={"autocomplete": "email"},
+    )
+
+
+class ResetPasswordForm(FlaskForm):
+    """The new password, on the page the reset link opens."""
+
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(_l("Please choose a password.")), Length(max=MAX_LENGTH)],
+        description=_l("At least 10 characters. A few unrelated words make a good password."),
+        render_kw={"autocomplete": "new-password"},
+    )
+    new_password_confirm = PasswordField(
+        _l("Repeat new password"),
+        validators=[
+            DataRequired(_l("Please repeat the password.")),
+            EqualTo("new_password", _l("The passwords do not match.")),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )

@@ -240,6 +240,7 @@ def export_data(session: Session, *, user: User, now: datetime) -> dict[str, Any
             "active": user.is_active,
             "created_at": _iso(user.created_at),
             "last_login_at": _iso(user.last_login_at),
+            "email_verified_at": _iso(user.email_verified_at),
         },
         "company": None if company is None else {
             "name": company.name,
@@ -492,6 +493,7 @@ def _erase(
     user.company_id = None
     user.is_active_account = False
     user.last_login_at = None
+    user.email_verified_at = None  # a fact about the address, which is gone
     user.deleted_at = now
     audit.record(
         session, action="user.deleted", now=now, actor_id=user_id,

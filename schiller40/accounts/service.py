@@ -22,6 +22,7 @@ from ..membership.models import Membership, MembershipStatus, Tier
 from . import models as account_models
 from .models import Role, User, hash_password, normalize_email
 from .passwords import weakness
+from .verification import queue_verification
 
 
 class EmailTaken(DomainError):
@@ -131,6 +132,8 @@ def create_user(
         object_id=user.id,
         details={"role": role.value, "tier": tier_slug},
     )
+    # The address is not proven yet: the confirmation link goes out with the welcome.
+    queue_verification(session, user=user, now=now)
     session.commit()
     return user
 

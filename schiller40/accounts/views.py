@@ -20,8 +20,15 @@ from ..errors import DomainError
 from ..extensions import db
 from ..i18n import LANG_COOKIE
 from ..payments.setup import gateway
-from . import privacy, service
-from .forms import ChangePasswordForm, DeleteAccountForm, LoginForm, RegistrationForm
+from . import privacy, service, verification
+from .forms import (
+    ChangePasswordForm,
+    DeleteAccountForm,
+    ForgotPasswordForm,
+    LoginForm,
+    RegistrationForm,
+    ResetPasswordForm,
+)
 
 bp = Blueprint("accounts", __name__)
 
@@ -164,3 +171,93 @@ def delete_account() -> str | tuple[str, int] | Response:
     )
     body = render_template("account/delete.html", form=form, preview=preview)
     return (body, status) if status != 200 else body
+
+
+def _link_problem(kind: str, reason: str) -> tuple[str, int]:
+    """The page for a link from a mail that does not work, with the way to a new one."""
+    return render_template("accounts/link_problem.html", kind=kind, reason=reason), 400
+
+
+def _private(response: Response) -> Response:
+    """Pages opened by a secret link: never cached, the link never sent on as a referrer."""
+    response.cache_control.no_store = True
+    response.cache_control.private = True
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.get("/account/verify/<token>")
+def verify_email(token: str) -> Response:
+    """The link in the confirmation mail. Works logged in or not: the token is the proof."""
+    try:
+        user = verification.verify_email(
+            db.session, token=token, secret_key=current_app.config["SECRET_KEY"], now=now()
+        )
+    except verification.InvalidLink as exc:
+        body, status = _link_problem("verify", exc.reason)
+        return _private(Response(body, status=status, mimetype="text/html"))
+    return _private(Response(render_template("accounts/email_verified.html", user=user),
+                             mimetype="text/html"))
+
+
+@bp.post("/account/verify/resend")
+@login_required
+def resend_verification() -> Response:
+    """"Send the link again" (account page, page notice)."""
+    target = safe_redirect_target(request.form.get("next"), url_for("feeds.account"))
+    try:
+        verification.resend_verification(
+            db.session, actor=current_user._get_current_object(), now=now()
+        )
+    except verification.AlreadyVerified as exc:
+        flash(exc.message, "info")
+    except verification.TooSoon as exc:
+        flash(exc.message, "error")
+    else:
+        flash(_("We have sent a new link to %(email)s. It works for 7 days.",
+                email=current_user.email), "success")
+    return redirect(target)
+
+
+@bp.route("/account/reset", methods=["GET", "POST"])
+def forgot_password() -> str | tuple[str, int]:
+    """Ask for a reset link. The answer is the same whether an account has the address."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        verification.request_password_reset(db.session, email=form.email.data, now=now())
+        return render_template("accounts/reset_sent.html")
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("accounts/forgot_password.html", form=form), status
+
+
+@bp.route("/account/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str) -> Response:
+    """The link in the reset mail: a form for the new password, then off to log in."""
+    secret_key = current_app.config["SECRET_KEY"]
+    try:
+        user = verification.check_reset_link(
+            db.session, token=token, secret_key=secret_key, now=now()
+        )
+    except verification.InvalidLink as exc:
+        body, status = _link_problem("reset", exc.reason)
+        return _private(Response(body, status=status, mimetype="text/html"))
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            verification.reset_password(
+                db.session, token=token, new=form.new_password.data,
+                secret_key=secret_key, now=now(),
+            )
+        except verification.InvalidLink as exc:
+            body, status = _link_problem("reset", exc.reason)
+            return _private(Response(body, status=status, mimetype="text/html"))
+        except DomainError as exc:
+            apply_field_errors(form, exc)
+        else:
+            if current_user.is_authenticated:
+                logout_user()  # whoever was logged in here logs in again, with the new password
+            flash(_("Your new password is set. Please log in with it."), "success")
+            return redirect(url_for("accounts.login"))
+    status = 422 if form.errors or form.form_errors else 200
+    body = render_template("accounts/reset_password.html", form=form, user=user)
+    return _private(Response(body, status=status, mimetype="text/html"))

@@ -26,6 +26,7 @@ MODULES = (
     "schiller40.mail.booking_messages",
     "schiller40.mail.payment_messages",
     "schiller40.mail.membership_messages",
+    "schiller40.mail.account_messages",
 )
 
 

@@ -49,3 +49,17 @@ def pay(member, booking_id: int) -> None:
     back = member.post(checkout, data={"action": "pay"})
     assert back.status_code == 303
     assert member.get(back.headers["Location"]).status_code == 302
+
+
+def mail_link(message, prefix: str) -> str:
+    """The path of the one link starting with ``prefix`` ("/account/verify/") in a mail's
+    text body, as a member would click it: the same link must be in the HTML body too."""
+    import re
+
+    from tests.mailbox import body
+
+    found = re.findall(r"https?://\S+", body(message))
+    links = [u for u in found if urlsplit(u).path.startswith(prefix)]
+    assert len(links) == 1, found
+    assert links[0] in body(message, "html").replace("&amp;", "&")
+    return urlsplit(links[0]).path

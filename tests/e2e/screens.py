@@ -47,6 +47,8 @@ SCREENS = [
     Screen("spaces", "/resources"),
     Screen("login", "/login"),
     Screen("register", "/register"),
+    Screen("forgot-password", "/account/reset"),
+    Screen("reset-link-invalid", "/account/reset/no-such-token", status=400),
     Screen("not-found", "/no/such/page", status=404),
     Screen("start-member", "/", "member"),
     Screen("my-bookings", "/bookings", "member"),
