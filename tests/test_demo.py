@@ -218,7 +218,8 @@ def test_seed_refuses_in_production(database_url, factory):
     app = create_app({
         "ENV_NAME": "production", "SECRET_KEY": "p" * 40, "DATABASE_URL": database_url,
         "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x",
-        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x", "SMTP_HOST": "mail.example.org",
+        "PUBLIC_URL": "https://booking.schiller40.example",
     })
     runner = app.test_cli_runner()
     # A fresh context, as in a new process: the test's own (testing) app must not be current.
