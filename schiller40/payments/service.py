@@ -757,6 +757,7 @@ def cancel_booking(
     reason: str | None,
     refund: str,
     settings: BookingSettings,
+    notify: bool = True,
 ) -> tuple[Booking, Refund | None]:
     """Cancel a booking and send the refund it is owed at once (reconciliation retries it
     if the gateway is down). Answers the booking and that refund, if any."""
@@ -764,7 +765,7 @@ def cancel_booking(
 
     booking = booking_service.cancel(
         session, actor=actor, booking_id=booking_id, now=now, reason=reason, refund=refund,
-        settings=settings,
+        settings=settings, notify=notify,
     )
     if booking.payment_id is not None:
         push(session, gateway, payment_id=booking.payment_id, now=now, settings=settings)
