@@ -106,7 +106,7 @@ def reminders(session: Session, ctx: JobContext) -> int:
         if ctx.now < cutoff:
             continue
         tomorrow = today + timedelta(days=1)
-        due += session.execute(
+        query = (
             select(Booking.id, Booking.user_id, Booking.starts_at)
             .join(Resource, Booking.resource_id == Resource.id)
             .where(
@@ -118,7 +118,8 @@ def reminders(session: Session, ctx: JobContext) -> int:
                 Booking.user_id.is_not(None),
             )
             .order_by(Booking.starts_at, Booking.id)
-        ).tuples().all()
+        )
+        due += [(row.id, row.user_id, row.starts_at) for row in session.execute(query)]
     session.rollback()
     if not due:
         return 0
