@@ -797,7 +797,7 @@ def expire_stale(
             Booking.resource_id.in_(ids),
             Booking.status == BookingStatus.HELD,
             Booking.hold_expires_at <= now,
-        )
+        ).order_by(Booking.id)
     ).all()
     released: dict[int, list[int]] = {}
     for booking in stale:
