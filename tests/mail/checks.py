@@ -5,6 +5,7 @@ from __future__ import annotations
 import html as html_module
 import re
 from email.message import EmailMessage
+from html.parser import HTMLParser
 
 from flask_babel import force_locale, gettext
 
@@ -22,6 +23,32 @@ def tr(msgid: str, locale: str, **values) -> str:
 def set_locale(user, locale: str) -> None:
     user.locale = locale
     db.session.commit()
+
+
+VOID = {"meta", "br", "hr", "img", "input", "link", "wbr"}
+
+
+class _Balance(HTMLParser):
+    """Every element closed, in order (void elements aside)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes {self.open[-1:]}"
+        self.open.pop()
+
+
+def well_formed(html: str) -> None:
+    parser = _Balance()
+    parser.feed(html)
+    parser.close()
+    assert parser.open == [], f"left open: {parser.open}"
 
 
 def readable(message: EmailMessage, *, to: str, locale: str, subject: str,
@@ -48,6 +75,7 @@ def readable(message: EmailMessage, *, to: str, locale: str, subject: str,
         assert phrase in flat_text, f"{phrase!r} not in the text body:\n{text}"
         assert phrase in flat_html, f"{phrase!r} not in the HTML body:\n{html}"
     assert html.lstrip().startswith("<!doctype html>") and html.rstrip().endswith("</html>")
+    well_formed(html)
     assert f'<html lang="{locale}">' in html
     if link is not None:
         assert link in text
