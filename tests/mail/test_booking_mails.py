@@ -278,3 +278,10 @@ def test_a_cancellation_mail_for_a_since_deleted_account_is_not_sent(place, cloc
     db.session.commit()
     report = run_tick(clock)
     assert (report.delivery.skipped, inbox.messages) == (1, [])
+
+
+def test_every_booking_topic_has_its_builder(app):
+    from schiller40.mail.catalog import load
+
+    assert {"mail.booking_confirmed", "mail.booking_changed", "mail.booking_cancelled",
+            "mail.hold_expired", "mail.booking_reminder", "mail.waitlist_offer"} <= set(load())

@@ -196,3 +196,26 @@ def test_the_reminder_hour_is_read_from_the_config(place, clock, inbox, app):
     clock.set(at(MON, 12))
     run_tick(clock)
     assert len(reminders()) == 1
+
+
+def test_on_the_spring_clock_change_the_hour_and_the_next_day_are_local(place, clock, inbox,
+                                                                       factory):
+    """Sunday 28 March 2027 has 23 hours in Wolfsburg: the reminder still comes at 17:00
+    local time (15:00 UTC, not 16:00), for Monday's bookings from local midnight on."""
+    sunday, monday = TUE.replace(year=2027, month=3, day=28), TUE.replace(year=2027, month=3,
+                                                                          day=29)
+    early = factory.booking(resource=place.studio, user=place.member,
+                            starts_at=at(monday, 0, 30), duration=timedelta(hours=1))
+    late_sunday = factory.booking(resource=place.room, user=place.member,
+                                  starts_at=at(sunday, 23), duration=timedelta(minutes=30))
+    db.session.commit()
+    clock.set(at(sunday, 16, 59))
+    run_tick(clock)
+    assert reminders() == []
+    clock.set(at(sunday, 17))
+    assert clock().hour == 15  # UTC: summer time began at 02:00 that night
+    run_tick(clock)
+    assert [r.payload["booking_id"] for r in reminders()] == [early.id]
+    assert late_sunday.id not in [r.payload["booking_id"] for r in reminders()]
+    [message] = inbox.messages
+    assert invitation(message).vevent.dtstart.value == at(monday, 0, 30)
