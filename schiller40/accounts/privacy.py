@@ -412,6 +412,7 @@ def delete_account(
                 done, refund = payments_service.cancel_booking(
                     session, gateway, actor=actor, booking_id=booking_id, now=now,
                     reason=str(_l("Account deleted")), refund="policy", settings=settings,
+                    notify=False,  # the account is going: no mail to it
                 )
             except DomainError as exc:  # started or cancelled meanwhile: nothing to do
                 log.info("account %s: booking %s not cancelled: %s", user_id, booking_id,

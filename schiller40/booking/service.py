@@ -626,6 +626,17 @@ def reschedule(
             **({"overrides": True} if used_overrides != Overrides() else {}),
         },
     )
+    if booking.user_id is not None:
+        outbox.enqueue(
+            session, topic="mail.booking_changed", now=now, user_id=booking.user_id,
+            payload={
+                "booking_id": booking.id,
+                "old_start": old_range.start.isoformat(),
+                "old_end": old_range.end.isoformat(),
+                "old_resource": old_resource.id,
+                "by_staff": actor.id != booking.user_id,
+            },
+        )
     from .waitlist import offer_freed
 
     offer_freed(session, old_resource, old_range, now=now, settings=settings)
@@ -646,6 +657,7 @@ def cancel(
     refund: str = "policy",
     settings: BookingSettings = DEFAULT_SETTINGS,
     only_if_authorized: bool = False,
+    notify: bool = True,
 ) -> Booking:
     """Cancel a booking; the slot is free at once, included credit comes back if in time.
 
@@ -656,6 +668,9 @@ def cancel(
     A paid booking is owed a refund by the policy for its kind; staff may refund in full or
     not at all instead (``refund``). The refund is recorded here and sent to the gateway after
     the commit (``payments.service.push``).
+
+    The member is told by mail (``mail.booking_cancelled``) unless ``notify`` is false: an
+    account being erased cancels its bookings on the way and should not be written to.
     """
     if refund not in REFUND_MODES:
         raise BookingError("invalid", fields={"refund": [f"one of {', '.join(REFUND_MODES)}"]})
@@ -717,6 +732,20 @@ def cancel(
             **({"on_behalf_of": booking.user_id} if actor.id != booking.user_id else {}),
         },
     )
+    if notify and booking.user_id is not None:
+        outbox.enqueue(
+            session, topic="mail.booking_cancelled", now=now, user_id=booking.user_id,
+            payload={
+                "booking_ids": [booking.id],
+                "refund_cents": money_back.amount_cents if money_back else 0,
+                "by_staff": actor.id != booking.user_id,
+                "reason": booking.cancel_reason or "",
+                # What the refund line says: "paid" (the refund, or none under the terms),
+                # "unpaid" (nothing was taken), "pending" (money may still arrive).
+                "paid_cents": terms.paid_cents,
+                "payment_state": terms.payment_state,
+            },
+        )
     from .waitlist import offer_freed
 
     offer_freed(
@@ -768,13 +797,22 @@ def expire_stale(
             Booking.resource_id.in_(ids),
             Booking.status == BookingStatus.HELD,
             Booking.hold_expires_at <= now,
-        )
+        ).order_by(Booking.id)
     ).all()
+    released: dict[int, list[int]] = {}
     for booking in stale:
         booking.release_hold(now)
         audit.record(
             session, action="booking.hold_expired", now=now, actor_id=None,
             object_type="booking", object_id=booking.id,
+        )
+        if booking.user_id is not None:
+            released.setdefault(booking.user_id, []).append(booking.id)
+    for user_id, booking_ids in released.items():
+        # One mail per member, however many of their holds ran out together.
+        outbox.enqueue(
+            session, topic="mail.hold_expired", now=now, user_id=user_id,
+            payload={"booking_ids": booking_ids, "reason": "expired"},
         )
     from .waitlist import advance
 

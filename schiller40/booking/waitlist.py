@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
-from ..core import audit
+from ..core import audit, outbox
 from ..core.locking import begin_write, lock_rows
 from ..errors import NotFound
 from ..resources.models import Resource
@@ -311,6 +311,11 @@ def offer_freed(
             session, action="waitlist.offered", now=now, actor_id=None,
             object_type="waitlist_entry", object_id=entry.id,
             details={"expires_at": entry.offer_expires_at.isoformat()},
+        )
+        # An entry is offered once at most; the key keeps it one mail whatever happens.
+        outbox.enqueue(
+            session, topic="mail.waitlist_offer", now=now, user_id=entry.user_id,
+            payload={"entry_id": entry.id}, key=f"mail.waitlist_offer:{entry.id}",
         )
         offered.append(entry)
     return offered

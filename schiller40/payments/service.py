@@ -844,6 +844,7 @@ def cancel_booking(
     reason: str | None,
     refund: str,
     settings: BookingSettings,
+    notify: bool = True,
 ) -> tuple[Booking, Refund | None]:
     """Cancel a booking and send the refund it is owed at once (reconciliation retries it
     if the gateway is down). Answers the booking and that refund, if any."""
@@ -851,7 +852,7 @@ def cancel_booking(
 
     booking = booking_service.cancel(
         session, actor=actor, booking_id=booking_id, now=now, reason=reason, refund=refund,
-        settings=settings,
+        settings=settings, notify=notify,
     )
     if booking.payment_id is not None:
         push(session, gateway, payment_id=booking.payment_id, now=now, settings=settings)
@@ -923,6 +924,7 @@ def reject(
         session, actor=actor, booking_id=booking_id, now=now,
         reason=reason or str(_l("Not approved by the studio team.")), refund="none",
         settings=settings, only_if_authorized=True,
+        notify=False,  # the member hears of it once: "not approved" (queued below)
     )
     begin_write(session)
     audit.record(

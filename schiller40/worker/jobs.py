@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
@@ -23,7 +23,8 @@ from ..booking.service import BookingSettings, expire_stale
 from ..booking.settings import from_config
 from ..core import outbox
 from ..core.locking import begin_write, lock_rows
-from ..resources.models import Resource
+from ..core.time import local_datetime
+from ..resources.models import Location, Resource
 from .delivery import job_handler
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,52 @@ def expire_holds(session: Session, ctx: JobContext) -> int:
         expire_stale(session, [resource_id], now=now, settings=ctx.settings)
         session.commit()
     return len(ids)
+
+
+@periodic("reminders")
+def reminders(session: Session, ctx: JobContext) -> int:
+    """From REMINDER_HOUR (location time) on the day before: queue a reminder for every
+    confirmed booking that starts the next local day. Keyed by booking and start, so it goes
+    once however many passes and workers see it, and again if the booking moves to another
+    day. A booking made at or after that hour gets none: its confirmation just came.
+    Returns the bookings that are due (queued now or before)."""
+    hour = int(ctx.config.get("REMINDER_HOUR", 17))
+    if not 0 <= hour <= 23:
+        raise ValueError(f"REMINDER_HOUR must be 0-23, not {hour}")
+    due: list[tuple[int, int | None, datetime]] = []
+    for location in session.scalars(select(Location).order_by(Location.id)):
+        tz = location.tz
+        today = ctx.now.astimezone(tz).date()
+        cutoff = local_datetime(today, time(hour), tz)
+        if ctx.now < cutoff:
+            continue
+        tomorrow = today + timedelta(days=1)
+        query = (
+            select(Booking.id, Booking.user_id, Booking.starts_at)
+            .join(Resource, Booking.resource_id == Resource.id)
+            .where(
+                Resource.location_id == location.id,
+                Booking.status == BookingStatus.CONFIRMED,
+                Booking.starts_at >= local_datetime(tomorrow, time(0), tz),
+                Booking.starts_at < local_datetime(tomorrow + timedelta(days=1), time(0), tz),
+                Booking.created_at < cutoff,
+                Booking.user_id.is_not(None),
+            )
+            .order_by(Booking.starts_at, Booking.id)
+        )
+        due += [(row.id, row.user_id, row.starts_at) for row in session.execute(query)]
+    session.rollback()
+    if not due:
+        return 0
+    begin_write(session)
+    for booking_id, user_id, starts_at in due:
+        outbox.enqueue(
+            session, topic="mail.booking_reminder", now=ctx.now, user_id=user_id,
+            payload={"booking_id": booking_id, "starts_at": starts_at.isoformat()},
+            key=f"mail.booking_reminder:{booking_id}:{starts_at.isoformat()}",
+        )
+    session.commit()
+    return len(due)
 
 
 @periodic("reconcile_payments")

@@ -357,9 +357,11 @@ def test_a_rejected_studio_booking_says_why_and_cancels_the_calendar_entry(
     [row] = rows("mail.booking_rejected")
     assert row.payload == {"booking_id": booking_id, "reason": reason}
     assert rows("mail.hold_expired") == [] and rows("mail.payment_received") == []
+    assert rows("mail.booking_cancelled") == []  # "not approved" is the one message
 
     run_tick(clock)
     message = only_sent(inbox, "mail.booking_rejected")
+    assert len(inbox.messages) == 1, [m["Subject"] for m in inbox.messages]
     addressed_to(message, place.member)
     booking = fresh(Booking, booking_id)
     calendar = invitation(message)
