@@ -22,7 +22,10 @@ BUILDERS: dict[str, Builder] = {}
 
 # Every module that registers messages. A topic queued but not registered is a bug that the
 # tests catch (tests/mail/test_catalog.py).
-MODULES = ("schiller40.mail.booking_messages",)
+MODULES = (
+    "schiller40.mail.booking_messages",
+    "schiller40.mail.checkin_messages",
+)
 
 
 def message(topic: str) -> Callable[[Builder], Builder]:

@@ -87,6 +87,18 @@ def expire_holds(session: Session, ctx: JobContext) -> int:
     return len(ids)
 
 
+@periodic("no_shows")
+def release_no_shows(session: Session, ctx: JobContext) -> int:
+    """Release desks nobody checked in to by their deadline (start + CHECKIN_GRACE_MINUTES):
+    cancelled as a no-show, offered to the waiting list, the member told. Returns how many."""
+    from ..booking import checkin
+
+    return checkin.release_no_shows(
+        session, now=ctx.now, grace=checkin.grace_from_config(ctx.config),
+        settings=ctx.settings,
+    )
+
+
 @periodic("reconcile_payments")
 def reconcile_open_payments(session: Session, ctx: JobContext) -> int:
     """Every pass: payments still open (a lost webhook, a checkout to expire at the gateway
