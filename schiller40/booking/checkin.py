@@ -304,3 +304,39 @@ def desk_day(session: Session, window: Interval) -> DeskDay:
         .order_by(Resource.zone, Resource.position, Resource.name, Booking.starts_at)
     ))
     return DeskDay(bookings)
+
+
+# --- what pages show -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckInState:
+    """Everything a page says about one booking's check-in, for the shared template."""
+
+    booking: Booking
+    needed: bool  # a desk: released if not checked in by the deadline
+    deadline: datetime
+    opens: datetime
+    today: bool  # the booking is on the viewer's day (in the location's zone)
+    can_check_in: bool  # the button is offered to this viewer now
+    too_early: bool  # on its day, but before the member's window opens
+
+    @property
+    def checked_in_at(self) -> datetime | None:
+        return self.booking.checked_in_at
+
+    @property
+    def released_at(self) -> datetime | None:
+        return self.booking.no_show_at
+
+
+def state(booking: Booking, *, now: datetime, grace: timedelta, staff: bool) -> CheckInState:
+    today = _local_day(booking, booking.starts_at) == _local_day(booking, now)
+    opens = booking.starts_at - OPENS_BEFORE
+    can = staff_can_check_in(booking, now) if staff else member_can_check_in(booking, now)
+    return CheckInState(
+        booking=booking, needed=needs_checkin(booking), deadline=deadline(booking, grace),
+        opens=opens, today=today, can_check_in=can,
+        too_early=(not staff and today and now < opens
+                   and booking.status is BookingStatus.CONFIRMED and needs_checkin(booking)),
+    )

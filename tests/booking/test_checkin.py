@@ -13,6 +13,7 @@ from schiller40.core.audit import AuditEntry
 from schiller40.core.outbox import OutboxMessage
 from schiller40.errors import NotFound
 from schiller40.extensions import db
+from tests.html import page
 
 from ..mail.helpers import at, run_tick
 
@@ -260,3 +261,83 @@ def test_no_show_counts_cover_90_days(place, factory, clock):
     assert len(checkin.recent_no_shows(db.session, place.member.id, now=clock())) == 3
     repeated = set(db.session.scalars(checkin.repeated_no_show_users(clock())))
     assert repeated == {place.member.id}
+
+
+# --- the member's pages --------------------------------------------------------------------
+
+
+@pytest.fixture
+def mia(app, place):
+    from tests.staff.conftest import login
+
+    return login(app, place.member)
+
+
+def test_the_booking_page_shows_the_deadline_and_checks_in(mia, place, factory, clock):
+    place.member.locale = "en"
+    booking = desk_booking(factory, place)
+    detail = f"/bookings/{booking.id}"
+    section = page(mia.get(detail)).by_id("check-in")
+    assert section is not None and "Check in by 10:30" in section.text
+    assert [f for f in page(mia.get(detail)).find_all("form")
+            if f.attrs.get("action") == f"{detail}/check-in"]
+    clock.advance(timedelta(minutes=12))
+    response = mia.post(f"{detail}/check-in", data={"next": detail})
+    assert response.status_code == 302 and response.headers["Location"] == detail
+    db.session.expire_all()
+    assert booking.checked_in_at == at(MON, 9, 12)
+    after = page(mia.get(detail))
+    assert "Checked in at 9:12" in after.by_id("check-in").text
+    assert not [f for f in after.find_all("form") if f.attrs.get("action", "").endswith(
+        "/check-in")]
+
+
+def test_the_german_booking_page(mia, place, factory, clock):
+    booking = desk_booking(factory, place)
+    section = page(mia.get(f"/bookings/{booking.id}")).by_id("check-in")
+    assert "Einchecken bis 10:30" in section.text
+
+
+def test_a_refusal_is_flashed_and_nothing_changes(mia, place, factory, clock):
+    place.member.locale = "en"
+    booking = desk_booking(factory, place, hh=13)
+    response = mia.post(f"/bookings/{booking.id}/check-in", data={"next": "/bookings"})
+    assert response.headers["Location"] == "/bookings"
+    assert "too early to check in" in page(mia.get("/bookings")).text
+    db.session.expire_all()
+    assert booking.checked_in_at is None
+
+
+def test_someone_elses_booking_is_404_and_next_cannot_leave_the_site(
+    mia, place, factory, clock
+):
+    other = desk_booking(factory, place, user=factory.user(tier=place.tier), desk=1)
+    assert mia.post(f"/bookings/{other.id}/check-in").status_code == 404
+    assert mia.get(f"/bookings/{other.id}").status_code == 404
+    mine = desk_booking(factory, place)
+    response = mia.post(f"/bookings/{mine.id}/check-in", data={"next": "//evil.example/"})
+    assert response.headers["Location"] == f"/bookings/{mine.id}"
+
+
+def test_my_bookings_offers_check_in_for_todays_desks(mia, place, factory, clock):
+    place.member.locale = "en"
+    today = desk_booking(factory, place)
+    factory.booking(resource=place.desks[1], user=place.member,
+                    starts_at=at(MON, 9) + timedelta(days=1))
+    html = page(mia.get("/bookings"))
+    forms = [f.attrs["action"] for f in html.find_all("form")
+             if f.attrs.get("action", "").endswith("/check-in")]
+    assert forms == [f"/bookings/{today.id}/check-in"]
+    assert "Check in by 10:30" in html.text
+    mia.post(f"/bookings/{today.id}/check-in", data={"next": "/bookings"})
+    assert "Checked in at 9:00" in page(mia.get("/bookings")).text
+
+
+def test_a_released_booking_says_why(mia, place, factory, clock):
+    place.member.locale = "en"
+    booking = desk_booking(factory, place)
+    clock.advance(timedelta(hours=2))
+    run_tick(clock)
+    text = page(mia.get(f"/bookings/{booking.id}")).text
+    assert "Released at 10:30\u202fAM because nobody had checked in by 10:30" in text
+    assert "released for others: nobody had checked in by 10:30" in text
