@@ -339,5 +339,5 @@ def test_a_released_booking_says_why(mia, place, factory, clock):
     clock.advance(timedelta(hours=2))
     run_tick(clock)
     text = page(mia.get(f"/bookings/{booking.id}")).text
-    assert "Released at 10:30\u202fAM because nobody had checked in by 10:30" in text
+    assert "Released at 10:30 AM because nobody had checked in by 10:30" in text
     assert "released for others: nobody had checked in by 10:30" in text
