@@ -336,7 +336,7 @@ def test_my_bookings_offers_check_in_for_todays_desks(mia, place, factory, clock
 def test_a_released_booking_says_why(mia, place, factory, clock):
     place.member.locale = "en"
     booking = desk_booking(factory, place)
-    clock.advance(timedelta(hours=2))
+    clock.advance(timedelta(minutes=90))
     run_tick(clock)
     text = page(mia.get(f"/bookings/{booking.id}")).text
     assert "Released at 10:30 AM because nobody had checked in by 10:30" in text

@@ -43,7 +43,7 @@ def test_the_member_is_told_with_a_calendar_cancellation(place, factory, clock, 
     else:
         assert message["Subject"] == (
             f"Arbeitsplatz freigegeben: niemand hat eingecheckt ({place.desks[0].name})")
-        assert "um 10:30 freigegeben" in text and "bis 10:30" in text
+        assert "um 10:30 Uhr freigegeben" in text and "bis 10:30 Uhr" in text
         assert "(1 halber Tag)" in text and "nicht zurückgegeben" in text
         assert "spätestens 90 Minuten nach Beginn" in text
         assert "Sie" in html
