@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from playwright.sync_api import Page, expect
 
-from schiller40.extensions import db
 from tests.mail.helpers import at
 
 MONDAY = date(2026, 11, 23)
 
 
-def test_a_member_checks_in_from_the_booking_page(mia: Page, place, factory):
-    booking = factory.booking(resource=place.desks[0], user=place.member,
-                              starts_at=at(MONDAY, 9), duration=timedelta(hours=4))
-    db.session.commit()
+@pytest.fixture
+def todays_desk(place, factory):
+    """Made before the live server starts (which commits it): SQLite has one writer."""
+    return factory.booking(resource=place.desks[0], user=place.member,
+                           starts_at=at(MONDAY, 9), duration=timedelta(hours=4))
 
+
+def test_a_member_checks_in_from_the_booking_page(todays_desk, mia: Page):
+    booking = todays_desk
     mia.goto(f"/bookings/{booking.id}")
     section = mia.get_by_role("region", name="Check-in")
     expect(section).to_contain_text("Einchecken bis 10:30 Uhr.")
