@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import format_time
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
 from ..core import audit, outbox
@@ -31,6 +31,7 @@ from ..resources.models import Resource, ResourceKind
 from .models import Booking, BookingStatus
 from .queries import get_booking
 from .rules import Interval
+from .service import BookingSettings
 
 # Members may check in from this long before the start.
 OPENS_BEFORE = timedelta(minutes=30)
@@ -67,7 +68,7 @@ def needs_checkin(booking: Booking) -> bool:
     return booking.resource.kind is ResourceKind.DESK
 
 
-def _local_day(booking: Booking, instant: datetime) -> Any:
+def _local_day(booking: Booking, instant: datetime) -> date:
     return instant.astimezone(booking.resource.location.tz).date()
 
 
@@ -182,7 +183,7 @@ def _due(now: datetime, grace: timedelta) -> Any:
 
 
 def release_no_shows(
-    session: Session, *, now: datetime, grace: timedelta, settings: Any
+    session: Session, *, now: datetime, grace: timedelta, settings: BookingSettings
 ) -> int:
     """Release every due desk, one resource at a time under its lock (re-checked there, so
     several workers release each booking once). Returns the number released."""
@@ -250,8 +251,6 @@ def no_show_counts(
 
 def recent_no_shows(session: Session, user_id: int, *, now: datetime) -> list[Booking]:
     """The member's no-shows of the last 90 days, newest first (with their desks)."""
-    from sqlalchemy.orm import selectinload
-
     return list(session.scalars(
         select(Booking)
         .options(selectinload(Booking.resource))
@@ -289,9 +288,6 @@ class DeskDay:
 def desk_day(session: Session, window: Interval) -> DeskDay:
     """Confirmed desk bookings and no-show releases starting in ``window`` (a local day),
     with member and desk loaded: three queries, however many desks."""
-    from sqlalchemy import or_
-    from sqlalchemy.orm import selectinload
-
     bookings = list(session.scalars(
         select(Booking)
         .join(Resource, Resource.id == Booking.resource_id)
