@@ -341,3 +341,80 @@ def test_a_released_booking_says_why(mia, place, factory, clock):
     text = page(mia.get(f"/bookings/{booking.id}")).text
     assert "Released at 10:30 AM because nobody had checked in by 10:30" in text
     assert "released for others: nobody had checked in by 10:30" in text
+
+
+# --- several workers and a member at the same instant (threads, both databases) ----------
+
+
+def _race(app, *jobs):
+    """Run each job in its own thread and app context (its own session), all at once."""
+    import threading
+
+    barrier = threading.Barrier(len(jobs), timeout=30)
+    results: list = [None] * len(jobs)
+
+    def run(i, job):
+        with app.app_context():
+            try:
+                barrier.wait()
+                results[i] = job()
+            except Exception as exc:  # reported below, never swallowed
+                results[i] = exc
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    return results
+
+
+def test_two_workers_at_once_release_each_desk_once(app, place, factory, clock):
+    from schiller40.booking.service import DEFAULT_SETTINGS
+
+    for n in range(4):
+        desk_booking(factory, place, desk=n)
+    db.session.commit()
+    clock.advance(timedelta(minutes=90))
+
+    def release():
+        return checkin.release_no_shows(db.session, now=clock(), grace=timedelta(minutes=90),
+                                        settings=DEFAULT_SETTINGS)
+
+    results = _race(app, release, release)
+    assert all(isinstance(r, int) for r in results), results
+    assert sum(results) == 4
+    assert len(audits("booking.no_show_released")) == 4
+    assert len(no_show_mails()) == 4
+
+
+def test_a_check_in_racing_the_release_never_both_win(app, place, factory, clock):
+    from schiller40.booking.service import DEFAULT_SETTINGS
+
+    booking = desk_booking(factory, place)
+    member_id, booking_id = place.member.id, booking.id
+    db.session.commit()
+    clock.advance(timedelta(minutes=90))
+
+    def member_checks_in():
+        from schiller40.accounts.models import User
+
+        member = db.session.get(User, member_id)
+        return checkin.check_in(db.session, actor=member, booking_id=booking_id,
+                                now=clock()).checked_in_at
+
+    def worker_releases():
+        return checkin.release_no_shows(db.session, now=clock(), grace=timedelta(minutes=90),
+                                        settings=DEFAULT_SETTINGS)
+
+    checked, released = _race(app, member_checks_in, worker_releases)
+    db.session.expire_all()
+    if released == 1:  # the worker came first: the member is refused, cleanly
+        assert isinstance(checked, checkin.CheckInRefused) and checked.code == "released"
+        assert booking.checked_in_at is None and booking.status is BookingStatus.CANCELLED
+    else:  # the member came first: the desk stays theirs
+        assert released == 0 and checked == clock()
+        assert booking.no_show_at is None and booking.status is BookingStatus.CONFIRMED
