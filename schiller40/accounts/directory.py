@@ -65,8 +65,11 @@ def _in_force(day: date) -> Any:
 
 
 def _filtered(
-    query: Select[Any], *, text: str, tier: str | None, role: Role | None, day: date
+    query: Select[Any], *, text: str, tier: str | None, role: Role | None, day: date,
+    among: Any = None,
 ) -> Select[Any]:
+    if among is not None:
+        query = query.where(User.id.in_(among))
     if text:
         pattern = _like(text)
         query = query.outerjoin(Company, User.company_id == Company.id).where(
@@ -114,21 +117,24 @@ def search_members(
     page: int = 1,
     day: date,
     per_page: int = PER_PAGE,
+    among: Any = None,
 ) -> SearchResult:
     """Users whose name, e-mail or company contains ``text`` (ignoring case), by name.
 
-    ``tier`` is a tier id (as text), ``NO_TIER``, or None for any. A page past the end gives
-    the last page, so a stale link after a narrower search still shows results.
+    ``tier`` is a tier id (as text), ``NO_TIER``, or None for any; ``among`` a subquery of
+    user ids to keep (e.g. members with repeated no-shows). A page past the end gives the
+    last page, so a stale link after a narrower search still shows results.
     """
     text = text.strip()
     total = session.scalar(
-        _filtered(select(func.count(User.id)), text=text, tier=tier, role=role, day=day)
+        _filtered(select(func.count(User.id)), text=text, tier=tier, role=role, day=day,
+                  among=among)
     ) or 0
     pages = max(1, -(-total // per_page))
     page = min(max(page, 1), pages)
     users = list(
         session.scalars(
-            _filtered(select(User), text=text, tier=tier, role=role, day=day)
+            _filtered(select(User), text=text, tier=tier, role=role, day=day, among=among)
             .options(selectinload(User.company))
             .order_by(func.lower(User.name), User.id)
             .offset((page - 1) * per_page)

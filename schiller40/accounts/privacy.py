@@ -127,6 +127,8 @@ def _booking(booking: Booking, now: datetime) -> dict[str, Any]:
         "updated_at": _iso(booking.updated_at, tz),
         "cancelled_at": _iso(booking.cancelled_at, tz),
         "cancel_reason": booking.cancel_reason,
+        "checked_in_at": _iso(booking.checked_in_at, tz),
+        "released_as_no_show_at": _iso(booking.no_show_at, tz),
     }
 
 

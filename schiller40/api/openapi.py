@@ -198,6 +198,10 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             "created_at": LOCAL_TIME,
             "updated_at": LOCAL_TIME,
             "cancelled_at": NULLABLE_TIME,
+            "checked_in_at": {**NULLABLE_TIME, "description": "when the member checked in"},
+            "no_show_at": {**NULLABLE_TIME,
+                           "description": "when the desk was released: nobody checked in by "
+                                          "start + CHECKIN_GRACE_MINUTES"},
             "user": {
                 "description": "staff only",
                 "anyOf": [
@@ -382,6 +386,16 @@ def document() -> dict[str, Any]:
                                   }}, "Cancelled"),
                     **_errors(401, 404, *BODY_ERRORS),
                 },
+            },
+        },
+        "/api/v1/bookings/{booking_id}/check-in": {
+            "parameters": [{"name": "booking_id", **ID}],
+            "post": {
+                "summary": "Check in (members: their own desk, from 30 minutes before the start "
+                           "until the end; staff: any confirmed booking on its day). "
+                           "Idempotent. 422 with code too_early, over, released, not_confirmed, "
+                           "staff_only or not_today otherwise",
+                "responses": {"200": booking, **_errors(401, 404, 422)},
             },
         },
         "/api/v1/bookings/{booking_id}/cancellation": {

@@ -136,6 +136,8 @@ def booking_json(booking: Booking, viewer: User) -> dict[str, Any]:
         "created_at": local_iso(booking.created_at, resource),
         "updated_at": local_iso(booking.updated_at, resource),
         "cancelled_at": local_iso(booking.cancelled_at, resource),
+        "checked_in_at": local_iso(booking.checked_in_at, resource),
+        "no_show_at": local_iso(booking.no_show_at, resource),
     }
     if viewer.is_staff:
         body["user"] = (

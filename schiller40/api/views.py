@@ -9,7 +9,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from ..accounts import tokens
-from ..booking import queries, service, waitlist
+from ..booking import checkin, queries, service, waitlist
 from ..booking.errors import BookingError
 from ..booking.models import BookingStatus
 from ..booking.rules import Overrides
@@ -217,6 +217,13 @@ def cancel_booking(booking_id: int) -> Response:
         "booking": booking_json(booking, g.api_user),
         "refund": refund_json(refund) if refund else None,
     })
+
+
+@bp.post("/bookings/<id:booking_id>/check-in")
+@token_required
+def check_in_booking(booking_id: int) -> Response:
+    booking = checkin.check_in(db.session, actor=g.api_user, booking_id=booking_id, now=now())
+    return jsonify({"booking": booking_json(booking, g.api_user)})
 
 
 # --- payments ------------------------------------------------------------------------------

@@ -27,19 +27,20 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateField, SelectField, StringField, TimeField
+from wtforms import DateField, HiddenField, SelectField, StringField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..core.clock import now
 from ..core.forms import no_nul
 from ..core.time import to_local
+from ..core.urls import safe_redirect_target
 from ..errors import NotFound
 from ..extensions import db
 from ..payments.ledger import cancellable
 from ..payments.service import PaymentError
 from ..resources.models import BookingUnit, Resource, ResourceKind
-from . import anydesk, grid, queries, service, snapshots, waitlist
+from . import anydesk, checkin, grid, queries, service, snapshots, waitlist
 from .errors import BookingError
 from .models import Booking, BookingStatus
 from .rules import Interval
@@ -394,11 +395,41 @@ def mine() -> str:
         start=instant - PAST_WINDOW, end=instant, limit=200,
     )
     past = [b for b in reversed(past) if b.ends_at <= instant]
+    grace = checkin.grace_from_config(current_app.config)
     return render_template(
         "booking/mine.html", upcoming=upcoming, past=past, entries=entries, now=instant,
         cancellable=lambda b: cancellable(b, by_staff=False, now=instant),
         movable=lambda b: _movable(b, instant),
+        checkin_state=lambda b: checkin.state(b, now=instant, grace=grace, staff=False),
     )
+
+
+class CheckInForm(FlaskForm):
+    next = HiddenField()
+
+
+@bp.post("/bookings/<id:booking_id>/check-in")
+@login_required
+def check_in(booking_id: int) -> Response:
+    """Check in (members: their own desk; staff: any booking on its day), then back to the
+    page the button was on."""
+    form = CheckInForm()
+    target = safe_redirect_target(
+        form.next.data, url_for("payments.booking_detail", booking_id=booking_id)
+    )
+    if not form.validate_on_submit():
+        flash(_("The form had expired. Please try again."), "error")
+        return redirect(target)
+    try:
+        booking = checkin.check_in(db.session, actor=current_user, booking_id=booking_id,
+                                   now=now())
+    except checkin.CheckInRefused as error:
+        flash(error.message, "error")
+    else:
+        assert booking.checked_in_at is not None
+        flash(_("Checked in at %(time)s.", time=format_time(booking.checked_in_at, "short")),
+              "success")
+    return redirect(target)
 
 
 def _movable(booking: Booking, instant: datetime) -> bool:

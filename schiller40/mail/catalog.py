@@ -27,6 +27,7 @@ MODULES = (
     "schiller40.mail.payment_messages",
     "schiller40.mail.membership_messages",
     "schiller40.mail.account_messages",
+    "schiller40.mail.checkin_messages",
 )
 
 

@@ -28,6 +28,7 @@ from wtforms import RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..booking import checkin
 from ..booking import queries as booking_queries
 from ..booking.models import Booking, BookingStatus
 from ..booking.settings import from_config
@@ -139,6 +140,8 @@ def booking_detail(booking_id: int) -> str:
     return render_template(
         "booking/detail.html", booking=booking, status=status, payment=payment,
         refunds=refunds, terms=terms, now=instant,
+        checkin=checkin.state(booking, now=instant, staff=current_user.is_staff,
+                              grace=checkin.grace_from_config(current_app.config)),
         awaiting_approval=(
             payment is not None and payment.status is PaymentStatus.AUTHORIZED
             and status is BookingStatus.HELD

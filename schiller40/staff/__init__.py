@@ -67,6 +67,7 @@ from . import (  # noqa: E402,F401
     approvals,
     audit,
     calendar,
+    calendar_desks,
     location,
     members,
     outbox,

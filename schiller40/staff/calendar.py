@@ -26,8 +26,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..accounts.models import User
+from ..booking import checkin, snapshots
 from ..booking import service as booking_service
-from ..booking import snapshots
 from ..booking.errors import BookingError
 from ..booking.models import ACTIVE_STATUSES, Booking
 from ..booking.rules import Interval, Overrides
@@ -242,6 +242,8 @@ def calendar_week(slug: str) -> str:
         hm=lambda instant: instant.astimezone(location.tz).strftime("%H:%M"),
         day_label=_day_label,
         booking_state=lambda b: booking_state(b, instant),
+        checkin_state=lambda b: checkin.state(
+            b, now=instant, staff=True, grace=checkin.grace_from_config(current_app.config)),
     )
 
 

@@ -18,13 +18,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateField, SelectField, StringField
+from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from ..accounts import admin, directory
 from ..accounts.models import Role, User
-from ..booking import queries
+from ..booking import checkin, queries
 from ..core.clock import now
 from ..core.forms import apply_field_errors, no_nul
 from ..errors import DomainError, NotFound
@@ -74,6 +74,7 @@ class SearchForm(FlaskForm):
         default="",
         validators=[Optional()],
     )
+    no_shows = BooleanField(_l("Only members with repeated no-shows (2 or more in 90 days)"))
 
 
 class MembershipForm(FlaskForm):
@@ -197,6 +198,8 @@ def members() -> tuple[str, int]:
     ] + [SelectChoice(str(t.id), t.name) for t in tiers]
     result = None
     status = 200
+    no_shows: dict[int, int] = {}
+    instant = now()
     if form.validate():
         result = directory.search_members(
             db.session,
@@ -204,13 +207,18 @@ def members() -> tuple[str, int]:
             tier=form.tier.data or None,
             role=Role(form.role.data) if form.role.data else None,
             page=_page_number(),
-            day=service.today(now()),
+            day=service.today(instant),
+            among=checkin.repeated_no_show_users(instant) if form.no_shows.data else None,
         )
+        no_shows = checkin.no_show_counts(
+            db.session, [row.user.id for row in result.rows], now=instant)
     else:
         status = 422
-    args = {k: v for k, v in request.args.items() if k in ("q", "tier", "role") and v}
+    args = {k: v for k, v in request.args.items()
+            if k in ("q", "tier", "role", "no_shows") and v}
     return render_template(
         "staff/members.html", form=form, result=result, args=args, role_labels=ROLE_LABELS,
+        no_shows=no_shows, repeated=checkin.REPEATED_NO_SHOWS,
     ), status
 
 
@@ -234,6 +242,8 @@ def member(member_id: int) -> str:
         past=directory.past_bookings(db.session, person.id, now=instant),
         entries=directory.waitlist_entries(db.session, person.id, now=instant),
         notes=directory.induction_notes(db.session, person.id),
+        no_shows=checkin.recent_no_shows(db.session, person.id, now=instant),
+        no_show_days=checkin.NO_SHOW_WINDOW.days,
         role_labels=ROLE_LABELS,
         state=membership_state,
     )

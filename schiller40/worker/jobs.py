@@ -88,6 +88,18 @@ def expire_holds(session: Session, ctx: JobContext) -> int:
     return len(ids)
 
 
+@periodic("no_shows")
+def release_no_shows(session: Session, ctx: JobContext) -> int:
+    """Release desks nobody checked in to by their deadline (start + CHECKIN_GRACE_MINUTES):
+    cancelled as a no-show, offered to the waiting list, the member told. Returns how many."""
+    from ..booking import checkin
+
+    return checkin.release_no_shows(
+        session, now=ctx.now, grace=checkin.grace_from_config(ctx.config),
+        settings=ctx.settings,
+    )
+
+
 @periodic("reminders")
 def reminders(session: Session, ctx: JobContext) -> int:
     """From REMINDER_HOUR (location time) on the day before: queue a reminder for every

@@ -71,6 +71,7 @@ SCREENS = [
     Screen("staff-calendars", "/staff/calendar", "staff"),
     Screen("staff-calendar-week", "/staff/calendar/{studio}", "staff"),
     Screen("staff-calendar-new", "/staff/calendar/{studio}/new", "staff"),
+    Screen("staff-desks", "/staff/desks?day=2026-11-24", "staff"),
     Screen("staff-blocks", "/staff/blocks", "staff"),
     Screen("staff-approvals", "/staff/approvals", "staff"),
     Screen("staff-members", "/staff/members", "staff"),
