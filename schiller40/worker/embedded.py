@@ -39,4 +39,5 @@ def init_app(app: Flask) -> None:
                 "stop": stop, "clock": app.extensions["schiller40.clock"],
             },
         )
+        app.extensions["schiller40.worker_thread"] = thread
         thread.start()

@@ -50,4 +50,8 @@ def test_the_development_app_runs_the_worker_after_its_first_request(
             OutboxMessage.topic == "mail.booking_confirmed")).all()
         assert sent == [OutboxStatus.SENT]
     finally:
+        # Stop and wait: a pass still running must not send into the next test's inbox or
+        # write to the next test's tables.
         web.extensions["schiller40.worker_stop"].set()
+        web.extensions["schiller40.worker_thread"].join(timeout=60)
+        assert not web.extensions["schiller40.worker_thread"].is_alive()
