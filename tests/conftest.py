@@ -29,10 +29,11 @@ from schiller40.core.time import FrozenClock
 from schiller40.extensions import db
 from schiller40.i18n import compile_catalogs
 
-from . import werkzeug_speedup
+from . import jinja_speedup, werkzeug_speedup
 from .factories import Factory
 
 werkzeug_speedup.install()
+jinja_speedup.install()
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
