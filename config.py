@@ -91,9 +91,11 @@ class Config:
     WORKER_INTERVAL_SECONDS = 30
     # A delivery claimed by a worker that died is taken over after this long.
     OUTBOX_LEASE_SECONDS = 300
-    # Failed deliveries are retried with growing pauses (1, 2, 4, ... minutes, at most 6 h);
-    # after the last try the message is shown to staff at /staff/outbox.
-    OUTBOX_MAX_ATTEMPTS = 8
+    # A message the server refuses for the moment (4xx: greylisting, a full mailbox) is
+    # retried with growing pauses (1, 2, 4, ... minutes, at most 6 h apart; 12 tries span about
+    # 26 hours); after the last try it is shown to staff at /staff/outbox. A server that cannot
+    # be reached at all costs no try: the messages simply wait for it.
+    OUTBOX_MAX_ATTEMPTS = 12
     # Delivered messages are deleted after this many days (failed ones stay until staff act).
     OUTBOX_KEEP_DAYS = 30
     # Reminders go out the day before, at this local hour or later.

@@ -183,6 +183,13 @@ def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:
             raise ConfigError(
                 f"SCHILLER40_{key}={value!r} must be a whole number from {low} to {high}"
             )
+    if cfg["OUTBOX_LEASE_SECONDS"] <= cfg["SMTP_TIMEOUT_SECONDS"]:
+        # A claim that can run out while the server still answers lets a second worker send
+        # the same message.
+        raise ConfigError(
+            f"SCHILLER40_OUTBOX_LEASE_SECONDS={cfg['OUTBOX_LEASE_SECONDS']} must be longer than "
+            f"SCHILLER40_SMTP_TIMEOUT_SECONDS={cfg['SMTP_TIMEOUT_SECONDS']}"
+        )
     cfg["MAIL_FOLDER"] = str(cfg.get("MAIL_FOLDER") or instance / "mail")
 
 

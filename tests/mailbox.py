@@ -31,6 +31,8 @@ class Inbox:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     # SMTP replies to give instead of accepting, one per incoming message, e.g. "451 busy".
     refusals: list[str] = field(default_factory=list)
+    # The reply to MAIL FROM instead of accepting it (our sender refused), e.g. "553 ...".
+    refuse_sender: str | None = None
     # Seconds the server takes to accept each message (a slow server, for crash tests).
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -41,6 +43,7 @@ class Inbox:
             self.envelopes.clear()
             self.refusals.clear()
             self.delay = 0.0
+            self.refuse_sender = None
 
     def refuse(self, *replies: str) -> None:
         with self.lock:
@@ -68,6 +71,15 @@ class Inbox:
 class _Handler:
     def __init__(self, inbox: Inbox) -> None:
         self.inbox = inbox
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str],
+    ) -> str:
+        if self.inbox.refuse_sender:
+            return self.inbox.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.inbox.delay:

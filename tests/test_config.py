@@ -400,6 +400,7 @@ def test_smtp_settings_from_the_environment(tmp_path, monkeypatch):
         ({"OUTBOX_MAX_ATTEMPTS": "8"}, "SCHILLER40_OUTBOX_MAX_ATTEMPTS='8'"),
         ({"CHECKIN_GRACE_MINUTES": True}, "SCHILLER40_CHECKIN_GRACE_MINUTES=True"),
         ({"REMINDER_HOUR": 24}, "SCHILLER40_REMINDER_HOUR=24"),
+        ({"OUTBOX_LEASE_SECONDS": 20}, "SCHILLER40_OUTBOX_LEASE_SECONDS=20 must be longer"),
     ],
 )
 def test_bad_mail_and_worker_settings_are_refused_at_start(tmp_path, changes, problem):

@@ -116,14 +116,26 @@ def enqueue(
 
 def claim(
     session: Session, *, worker: str, now: datetime, lease: timedelta, limit: int = 20,
+    max_attempts: int = 12,
 ) -> list[int]:
     """Take up to ``limit`` due messages for this worker, oldest first, and commit.
 
     Due: pending and their time has come, or claimed by a worker whose lease ran out (it
-    died, or hangs). The attempt is counted now, so a message that kills its worker every
-    time still ends as failed instead of looping for ever.
+    died, or hangs). The attempt is counted now; a message whose worker died ``max_attempts``
+    times is given up here (it would kill the next worker too) instead of looping for ever.
     """
     begin_write(session)
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.SENDING,
+            OutboxMessage.lease_until <= now,
+            OutboxMessage.attempts >= max_attempts,
+        )
+        .values(status=OutboxStatus.FAILED, lease_until=None,
+                last_error="the worker stopped while sending it, every time")
+        .execution_options(synchronize_session=False)
+    )
     due = or_(
         (OutboxMessage.status == OutboxStatus.PENDING) & (OutboxMessage.next_attempt_at <= now),
         (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.lease_until <= now),
@@ -225,6 +237,27 @@ def failed(
     status = row.status
     session.commit()
     return status
+
+
+def release(session: Session, message_ids: list[int], *, worker: str, error: str) -> None:
+    """Give claimed messages back untried: the mail server could not be used at all, which
+    is no fault of theirs, so the try is not counted and they are due again at once (the
+    next pass tries the server again). ``error`` is kept for staff on the page."""
+    if not message_ids:
+        return
+    begin_write(session)
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(message_ids),
+            OutboxMessage.status == OutboxStatus.SENDING,
+            OutboxMessage.claimed_by == worker,
+        )
+        .values(status=OutboxStatus.PENDING, lease_until=None,
+                attempts=OutboxMessage.attempts - 1, last_error=error[:2000])
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
 
 
 def backoff(attempts: int) -> timedelta:

@@ -12,12 +12,19 @@ from typing import Any, Protocol
 
 
 class DeliveryError(Exception):
-    """A message could not be handed over. ``permanent``: trying again will not help (the
-    server refused the recipient or the message for good, a 5xx reply)."""
+    """A message could not be handed over.
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    ``permanent``: trying this message again will not help (the server refused its recipient
+    or its content for good, a 5xx reply to RCPT or DATA).
+    ``server``: the server itself could not be used (unreachable, TLS, log-in or sender
+    refused): no message can go out now, and it is no fault of this one. The worker stops the
+    batch and tries again on its next pass without counting a try against the message.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, server: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.server = server
 
 
 class MailBackend(Protocol):
@@ -55,9 +62,14 @@ class SmtpBackend:
         return conn
 
     def send(self, message: EmailMessage) -> None:
-        try:
-            if self._conn is None:
+        if self._conn is None:
+            try:
                 self._conn = self._connect()
+            except (OSError, smtplib.SMTPException) as exc:
+                # Unreachable, TLS trouble, a rotated password (535), a 554 greeting.
+                self.close()
+                raise DeliveryError(_describe(exc), server=True) from exc
+        try:
             refused = self._conn.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             self.close()
@@ -66,19 +78,19 @@ class SmtpBackend:
                 f"recipient refused: {exc.recipients}",
                 permanent=all(500 <= c < 600 for c in codes),
             ) from exc
+        except smtplib.SMTPSenderRefused as exc:
+            # Our own From address refused: a configuration matter, not this message's.
+            self.close()
+            raise DeliveryError(_describe(exc), server=True) from exc
         except smtplib.SMTPResponseException as exc:
             self.close()
-            reply = exc.smtp_error
-            if isinstance(reply, bytes):
-                reply = reply.decode("utf-8", "replace")
             raise DeliveryError(
-                f"SMTP {exc.smtp_code} {reply}",
-                permanent=500 <= exc.smtp_code < 600 and exc.smtp_code != 530,
+                _describe(exc), permanent=500 <= exc.smtp_code < 600 and exc.smtp_code != 530,
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
-            # Connection refused or lost, timeouts, TLS trouble: the server may be back soon.
+            # The connection dropped mid-message, or a timeout: the server may be back soon.
             self.close()
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+            raise DeliveryError(_describe(exc), server=True) from exc
         if refused:
             raise DeliveryError(f"recipient refused: {refused}", permanent=True)
 
@@ -89,6 +101,15 @@ class SmtpBackend:
                 conn.quit()
             except (OSError, smtplib.SMTPException):
                 conn.close()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = exc.smtp_error
+        if isinstance(reply, bytes):
+            reply = reply.decode("utf-8", "replace")
+        return f"SMTP {exc.smtp_code} {reply}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class FolderBackend:

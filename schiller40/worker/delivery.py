@@ -39,6 +39,8 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    # Set when the mail server could not be used: delivery stopped, the messages wait.
+    server_error: str | None = None
 
     @property
     def handled(self) -> int:
@@ -55,21 +57,36 @@ def deliver(
     backend = backend or backends.from_config(config)
     lease = timedelta(seconds=int(config["OUTBOX_LEASE_SECONDS"]))
     report = DeliveryReport()
+    max_attempts = int(config["OUTBOX_MAX_ATTEMPTS"])
     try:
         while limit is None or report.handled < limit:
             take = batch if limit is None else min(batch, limit - report.handled)
-            ids = outbox.claim(session, worker=worker, now=clock(), lease=lease, limit=take)
+            ids = outbox.claim(session, worker=worker, now=clock(), lease=lease, limit=take,
+                               max_attempts=max_attempts)
             if not ids:
                 break
-            for message_id in ids:
+            for position, message_id in enumerate(ids):
                 if not outbox.renew(session, message_id, worker=worker, now=clock(),
                                     lease=lease):
                     continue  # taken over by another worker: theirs now
-                _one(session, message_id, worker=worker, clock=clock, backend=backend,
-                     builders=builders, report=report)
+                try:
+                    _one(session, message_id, worker=worker, clock=clock, backend=backend,
+                         builders=builders, report=report)
+                except ServerUnavailable as exc:
+                    # No message can go out now: give this batch back untried and end the
+                    # pass's delivery, so the periodic jobs are not held up by timeouts.
+                    outbox.release(session, ids[position:], worker=worker, error=str(exc))
+                    report.server_error = str(exc)
+                    log.warning("mail server unavailable, %s message(s) wait: %s",
+                                len(ids) - position, exc)
+                    return report
     finally:
         backend.close()
     return report
+
+
+class ServerUnavailable(Exception):
+    """The mail server cannot be used at all (see ``DeliveryError.server``)."""
 
 
 def _one(
@@ -112,6 +129,8 @@ def _one(
         backend.send(email)
     except backends.DeliveryError as exc:
         session.rollback()
+        if exc.server:
+            raise ServerUnavailable(str(exc)) from exc
         status = outbox.failed(
             session, message_id, worker=worker, now=clock(), error=str(exc),
             max_attempts=max_attempts, permanent=exc.permanent,

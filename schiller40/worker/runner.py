@@ -32,13 +32,16 @@ class TickReport:
 
     @property
     def ok(self) -> bool:
-        return not self.job_errors and not self.delivery.errors
+        return not self.job_errors and not self.delivery.errors and not (
+            self.delivery.server_error)
 
     def summary(self) -> str:
         done = ", ".join(f"{name} {count}" for name, count in self.jobs.items())
         d = self.delivery
         text = (f"jobs: {done}; outbox: {d.sent} sent, {d.ran} jobs run, {d.skipped} skipped, "
                 f"{d.retrying} to retry, {d.failed} failed")
+        if d.server_error:
+            text += f"; mail server unavailable: {d.server_error}"
         if self.job_errors:
             text += "; job errors: " + "; ".join(f"{k}: {v}" for k, v in self.job_errors.items())
         return text

@@ -112,14 +112,53 @@ def test_after_the_last_try_the_message_fails(place, clock, inbox, app):
 
 
 def test_smtp_down_keeps_the_messages_until_it_is_back(place, clock, inbox, app):
-    book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
+    booking = book(place.member, clock, resource_slug="studio", start=at(TUE, 10),
+                   end=at(TUE, 11)).bookings[0]
+    outbox.enqueue(db.session, topic="mail.booking_confirmed", now=clock(),
+                   payload={"booking_ids": [booking.id]})
     port = app.config["SMTP_PORT"]
     app.config["SMTP_PORT"] = 9  # nothing listens there: connection refused
-    assert run_tick(clock).delivery.retrying == 1
+    report = run_tick(clock)
+    assert report.delivery.server_error and report.delivery.handled == 0
+    assert not report.ok
+    # Waiting costs no try: an outage of any length ends with nothing given up.
+    for row in rows():
+        assert (row.status, row.attempts) == (OutboxStatus.PENDING, 0)
+        assert "ConnectionRefusedError" in (row.last_error or "")
+    for _ in range(20):
+        run_tick(clock)
+    db.session.expire_all()
+    assert {r.attempts for r in rows()} == {0}
     app.config["SMTP_PORT"] = port
-    clock.advance(timedelta(minutes=1))
+    assert run_tick(clock).delivery.sent == 2  # at once, no back-off to wait out
+    assert len(inbox.messages) == 2
+
+
+def test_our_sender_refused_is_a_server_matter_not_the_messages(place, clock, inbox):
+    book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
+    inbox.refuse_sender = "553 5.7.1 sender not allowed"
+    report = run_tick(clock)
+    assert "553" in (report.delivery.server_error or "")
+    [row] = rows()
+    assert (row.status, row.attempts) == (OutboxStatus.PENDING, 0)
+    inbox.refuse_sender = None
     assert run_tick(clock).delivery.sent == 1
-    assert len(inbox.messages) == 1
+
+
+def test_a_message_whose_worker_keeps_dying_is_given_up(place, clock, app):
+    app.config["OUTBOX_MAX_ATTEMPTS"] = 2
+    book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
+    db.session.commit()
+    lease = timedelta(seconds=app.config["OUTBOX_LEASE_SECONDS"])
+    for _ in range(2):  # claimed, then the worker dies; twice
+        assert outbox.claim(db.session, worker="dies", now=clock(), lease=lease,
+                            max_attempts=2)
+        clock.advance(lease)
+    assert outbox.claim(db.session, worker="next", now=clock(), lease=lease,
+                        max_attempts=2) == []
+    [row] = rows()
+    assert row.status is OutboxStatus.FAILED
+    assert "stopped while sending" in (row.last_error or "")
 
 
 def test_a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease(place, clock, inbox, app):

@@ -41,6 +41,7 @@ def worker_process(database_url: str, smtp_server) -> subprocess.Popen:
         "SCHILLER40_SMTP_PORT": str(smtp_server.port),
         "SCHILLER40_SMTP_SECURITY": "none",
         "SCHILLER40_OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
+        "SCHILLER40_SMTP_TIMEOUT_SECONDS": "1",
         "SCHILLER40_PUBLIC_URL": "https://booking.schiller40.example",
     }
     return subprocess.Popen(
