@@ -5,6 +5,8 @@ The actor and the clock are arguments; nothing here touches the request or ``cur
 
 from __future__ import annotations
 
+import unicodedata
+
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
@@ -65,6 +67,13 @@ def _clean_email(email: str) -> str:
         ) from exc
 
 
+def one_line(text: str) -> bool:
+    """No control characters and no line or paragraph separators (a name, a subject)."""
+    return not any(
+        unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text
+    )
+
+
 def create_user(
     session: Session,
     *,
@@ -80,8 +89,9 @@ def create_user(
     """Create an account (and, with ``tier_slug``, a membership starting today)."""
     email = _clean_email(email)
     name = name.strip()
-    # PostgreSQL refuses NUL in text (a 500); no real name or password contains one.
-    if "\x00" in name:
+    # PostgreSQL refuses NUL in text (a 500); no real name or password contains one. A line
+    # break in a name would make every mail to it unaddressable (the To header).
+    if not one_line(name):
         raise InvalidInput(fields={"name": [str(_l("Please enter your name."))]})
     if "\x00" in password:
         raise InvalidInput(fields={"password": [str(_l("Please choose a password."))]})
@@ -212,7 +222,7 @@ def update_profile(
         raise NotFound()
     name = (name or "").strip()
     errors: dict[str, list[str]] = {}
-    if not name or "\x00" in name:
+    if not name or not one_line(name):
         errors["name"] = [str(_l("Please enter your name."))]
     elif len(name) > 200:
         errors["name"] = [str(_l("Use at most %(n)d characters.", n=200))]

@@ -9,7 +9,7 @@ the session or a clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -658,6 +658,7 @@ def cancel(
     settings: BookingSettings = DEFAULT_SETTINGS,
     only_if_authorized: bool = False,
     notify: bool = True,
+    also: Callable[[Session, Booking], None] | None = None,
 ) -> Booking:
     """Cancel a booking; the slot is free at once, included credit comes back if in time.
 
@@ -671,6 +672,8 @@ def cancel(
 
     The member is told by mail (``mail.booking_cancelled``) unless ``notify`` is false: an
     account being erased cancels its bookings on the way and should not be written to.
+    ``also`` runs in the same transaction, before the commit, for a caller whose own records
+    must stand or fall with the cancellation (a rejection's audit entry and its own mail).
     """
     if refund not in REFUND_MODES:
         raise BookingError("invalid", fields={"refund": [f"one of {', '.join(REFUND_MODES)}"]})
@@ -746,6 +749,8 @@ def cancel(
                 "payment_state": terms.payment_state,
             },
         )
+    if also is not None:
+        also(session, booking)
     from .waitlist import offer_freed
 
     offer_freed(

@@ -8,6 +8,8 @@ links a member can click.
 
 from __future__ import annotations
 
+import unicodedata
+
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -87,6 +89,15 @@ def site_context() -> Iterator[None]:
         yield
 
 
+def _one_line(text: str) -> str:
+    """Header text on one line: the email package refuses a header value with any line
+    break (also U+2028 and friends), and a name or a space's title from before that rule
+    was checked must not make a member's mail undeliverable."""
+    return "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text
+    )
+
+
 def to_email(mail: Mail, *, sender: str, message_id: int, created: datetime,
              now: datetime) -> EmailMessage:
     """The MIME message. Its Message-ID is derived from the outbox entry, so a message that
@@ -94,8 +105,8 @@ def to_email(mail: Mail, *, sender: str, message_id: int, created: datetime,
     recipient's mail program."""
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = formataddr((mail.to_name, mail.to_address))
-    message["Subject"] = mail.subject
+    message["To"] = formataddr((_one_line(mail.to_name), mail.to_address))
+    message["Subject"] = _one_line(mail.subject)
     message["Date"] = format_datetime(now)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "schiller40.invalid"
     message["Message-ID"] = f"<outbox-{message_id}.{int(created.timestamp())}@{domain}>"

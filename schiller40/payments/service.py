@@ -920,24 +920,26 @@ def reject(
 
     payment_id = _awaiting_approval(session, actor, booking_id, now)
     session.rollback()
-    booking = booking_service.cancel(
+    def rejected(session: Session, booking: Booking) -> None:
+        # In the cancellation's own transaction: the member is never left without a word.
+        audit.record(
+            session, action="booking.rejected", now=now, actor_id=actor.id,
+            object_type="booking", object_id=booking_id, details={"payment_id": payment_id},
+        )
+        outbox.enqueue(
+            session, topic="mail.booking_rejected", now=now, user_id=booking.user_id,
+            # The staff's own words only: the default reason is for the records.
+            payload={"booking_id": booking_id, "reason": (reason or "").strip() or None},
+            key=f"mail.booking_rejected:{booking_id}",
+        )
+
+    booking_service.cancel(
         session, actor=actor, booking_id=booking_id, now=now,
         reason=reason or str(_l("Not approved by the studio team.")), refund="none",
         settings=settings, only_if_authorized=True,
-        notify=False,  # the member hears of it once: "not approved" (queued below)
+        notify=False,  # the member hears of it once: "not approved"
+        also=rejected,
     )
-    begin_write(session)
-    audit.record(
-        session, action="booking.rejected", now=now, actor_id=actor.id,
-        object_type="booking", object_id=booking_id, details={"payment_id": payment_id},
-    )
-    outbox.enqueue(
-        session, topic="mail.booking_rejected", now=now, user_id=booking.user_id,
-        # The staff's own words only: the default reason above is for the records.
-        payload={"booking_id": booking_id, "reason": (reason or "").strip() or None},
-        key=f"mail.booking_rejected:{booking_id}",
-    )
-    session.commit()
     push(session, gateway, payment_id=payment_id, now=now, settings=settings)
     booking = session.get(Booking, booking_id)
     assert booking is not None

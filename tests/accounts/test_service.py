@@ -364,3 +364,13 @@ def test_services_run_outside_a_request(app, clock):
 
     with pytest.raises(InvalidInput):
         contextvars.Context().run(outside_any_request)
+
+
+@pytest.mark.parametrize("name", ["Mia\nBcc: x@example.org", "Mia\u2028Tester", "Mia\x1bX"])
+def test_names_must_be_one_line(app, clock, name):
+    from schiller40.accounts.service import InvalidInput, create_user
+
+    with pytest.raises(InvalidInput) as exc_info:
+        create_user(db.session, email="mia@example.org", name=name,
+                    password="Markthalle-Test-2026", now=clock())
+    assert "name" in exc_info.value.fields

@@ -191,3 +191,15 @@ def test_a_message_whose_booking_is_gone_is_skipped(place, clock, inbox):
     report = run_tick(clock)
     assert (report.delivery.skipped, inbox.messages) == (1, [])
     assert rows()[0].status is OutboxStatus.SENT
+
+
+def test_a_name_with_a_line_break_from_before_the_rule_still_gets_its_mail(place, clock,
+                                                                           inbox):
+    place.member.name = "Mia\nBcc: everyone@example.org\u2028Tester"
+    db.session.commit()
+    book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
+    assert run_tick(clock).delivery.sent == 1
+    message = inbox.only()
+    assert message["To"].addresses[0].display_name == "Mia Bcc: everyone@example.org Tester"
+    assert message["Bcc"] is None
+    assert inbox.envelopes[0][1] == [place.member.email]
