@@ -6,7 +6,6 @@ The actor and the clock are arguments; nothing here touches the request or ``cur
 from __future__ import annotations
 
 import unicodedata
-
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email

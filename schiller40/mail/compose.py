@@ -9,7 +9,6 @@ links a member can click.
 from __future__ import annotations
 
 import unicodedata
-
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
