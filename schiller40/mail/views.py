@@ -1,7 +1,7 @@
 """``/dev/mail``: the mail the embedded default "sent", for a developer to read.
 
-Only while mail goes to the folder backend and never in production: there the folder does
-not exist and SMTP is required. The pages read the ``.eml`` files the folder backend wrote,
+Only while mail goes to the folder backend and never in production (there SMTP is
+required), and only from the machine itself or for staff. The pages read the ``.eml`` files the folder backend wrote,
 so what is shown is exactly what an SMTP server would have received.
 """
 
@@ -13,7 +13,8 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_login import current_user
 
 bp = Blueprint("devmail", __name__, url_prefix="/dev/mail")
 _NAME = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9]{1,12}\.eml")
@@ -25,9 +26,18 @@ def enabled() -> bool:
     return config["MAIL_PROVIDER"] == "folder" and config["ENV_NAME"] != "production"
 
 
+LOOPBACK = ("127.0.0.1", "::1")
+
+
 @bp.before_request
 def only_on_the_embedded_default() -> None:
+    """The folder holds working links (password resets): readable from the machine itself,
+    as a developer running ``scripts/serve`` is, or by staff; not by anyone on the network
+    when the dev server listens on all interfaces."""
     if not enabled():
+        abort(404)
+    staff = current_user.is_authenticated and current_user.is_staff
+    if request.remote_addr not in LOOPBACK and not staff:
         abort(404)
 
 

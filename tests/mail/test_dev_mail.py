@@ -51,3 +51,14 @@ def test_an_empty_folder_says_so(client, place):
 def test_not_available_when_smtp_is_used(app, client, place):
     app.config["MAIL_PROVIDER"] = "smtp"
     assert client.get("/dev/mail/").status_code == 404
+
+
+def test_only_from_the_machine_itself_or_for_staff(app, client, place):
+    from tests.factories import PASSWORD
+
+    remote = {"REMOTE_ADDR": "192.0.2.7"}
+    assert client.get("/dev/mail/", environ_base=remote).status_code == 404
+    staff = app.test_client()
+    assert staff.post("/login", data={"email": place.staff.email, "password": PASSWORD},
+                      environ_base=remote).status_code == 302
+    assert staff.get("/dev/mail/", environ_base=remote).status_code == 200
