@@ -615,6 +615,13 @@ def reschedule(
     booking.credit_minutes = price.credit_minutes
     booking.sequence += 1
     booking.updated_at = now
+    tz = new_resource.location.tz
+    if booking.checked_in_at is not None and (
+        old_range.start.astimezone(tz).date() != start.astimezone(tz).date()
+    ):
+        # Being here today says nothing about the new day: check in again then (or the desk
+        # is released as a no-show). A move within the day keeps the check-in.
+        booking.checked_in_at = None
     _flush_or_conflict(session)
     audit.record(
         session, action="booking.rescheduled", now=now, actor_id=actor.id,

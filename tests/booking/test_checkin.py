@@ -418,3 +418,26 @@ def test_a_check_in_racing_the_release_never_both_win(app, place, factory, clock
     else:  # the member came first: the desk stays theirs
         assert released == 0 and checked == clock()
         assert booking.no_show_at is None and booking.status is BookingStatus.CONFIRMED
+
+
+def test_a_move_to_another_day_needs_a_new_check_in_a_move_within_the_day_keeps_it(
+    place, factory, clock,
+):
+    from schiller40.booking import service
+
+    booking = desk_booking(factory, place, hh=13, hours=7)  # the afternoon half day
+    clock.set(at(MON, 12, 40))
+    check_in(place.member, booking, clock)
+    moved = service.reschedule(db.session, actor=place.staff, booking_id=booking.id,
+                               start=at(MON, 13), end=at(MON, 20), now=clock(),
+                               resource_slug=place.desks[1].slug)
+    assert moved.checked_in_at == at(MON, 12, 40)  # another desk, same day: still here
+    tuesday = MON + timedelta(days=1)
+    moved = service.reschedule(db.session, actor=place.member, booking_id=booking.id,
+                               start=at(tuesday, 13), end=at(tuesday, 20), now=clock())
+    assert moved.checked_in_at is None
+    # Tuesday without a check-in: released as a no-show at 14:30 like any other.
+    clock.set(at(tuesday, 14, 30))
+    run_tick(clock)
+    db.session.expire_all()
+    assert db.session.get(type(booking), booking.id).no_show_at == at(tuesday, 14, 30)
