@@ -1,8 +1,8 @@
 """``/dev/mail``: the mail the embedded default "sent", for a developer to read.
 
 Only while mail goes to the folder backend and never in production (there SMTP is
-required), and only from the machine itself or for staff. The pages read the ``.eml`` files the folder backend wrote,
-so what is shown is exactly what an SMTP server would have received.
+required), and only from the machine itself or for staff. The pages read the ``.eml`` files
+the folder backend wrote, so what is shown is exactly what an SMTP server would have received.
 """
 
 from __future__ import annotations
