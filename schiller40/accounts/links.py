@@ -75,25 +75,32 @@ def _load(token: str, *, secret_key: str, salt: str, max_age: timedelta,
     return data
 
 
-def password_fingerprint(user: User) -> str:
-    """A short digest of the password hash: changes whenever the password does."""
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+def password_fingerprint(user: User, secret_key: str) -> str:
+    """A short keyed digest of the password hash: changes whenever the password does."""
+    return _keyed(secret_key, "password", user.password_hash)
 
 
-def email_fingerprint(email: str) -> str:
-    """A short digest of an address: tells whether it changed, without naming it."""
-    return hashlib.sha256(email.encode()).hexdigest()[:16]
+def email_fingerprint(email: str, secret_key: str) -> str:
+    """A short keyed digest of an address: tells whether it changed, without naming it. Keyed
+    (HMAC with the secret key), because links end up in logs and a plain hash of an address
+    can be matched against a list of addresses."""
+    return _keyed(secret_key, "email", email)
+
+
+def _keyed(secret_key: str, purpose: str, value: str) -> str:
+    return hmac.new(secret_key.encode(), f"{purpose}:{value}".encode(),
+                    hashlib.sha256).hexdigest()[:16]
 
 
 def verify_token(user: User, *, secret_key: str, now: datetime) -> str:
     return str(_serializer(secret_key, VERIFY_SALT, now).dumps(
-        {"u": user.id, "e": email_fingerprint(user.email)}
+        {"u": user.id, "e": email_fingerprint(user.email, secret_key)}
     ))
 
 
 def reset_token(user: User, *, secret_key: str, now: datetime) -> str:
     return str(_serializer(secret_key, RESET_SALT, now).dumps(
-        {"u": user.id, "p": password_fingerprint(user)}
+        {"u": user.id, "p": password_fingerprint(user, secret_key)}
     ))
 
 
@@ -101,16 +108,17 @@ def reset_token(user: User, *, secret_key: str, now: datetime) -> str:
 class VerifyClaim:
     user_id: int
     email_digest: str
+    secret_key: str
 
     def matches(self, email: str) -> bool:
-        return hmac.compare_digest(self.email_digest, email_fingerprint(email))
+        return hmac.compare_digest(self.email_digest, email_fingerprint(email, self.secret_key))
 
 
 def read_verify(token: str, *, secret_key: str, now: datetime) -> VerifyClaim:
     data = _load(token, secret_key=secret_key, salt=VERIFY_SALT, max_age=VERIFY_MAX_AGE, now=now)
     if not isinstance(data.get("e"), str):
         raise LinkProblem("invalid")
-    return VerifyClaim(user_id=data["u"], email_digest=data["e"])
+    return VerifyClaim(user_id=data["u"], email_digest=data["e"], secret_key=secret_key)
 
 
 def reset_user(session: Session, token: str, *, secret_key: str, now: datetime) -> User:
@@ -122,6 +130,6 @@ def reset_user(session: Session, token: str, *, secret_key: str, now: datetime) 
     user = session.get(User, data["u"])
     if user is None or user.is_deleted or not user.is_active:
         raise LinkProblem("invalid")
-    if not hmac.compare_digest(fingerprint, password_fingerprint(user)):
+    if not hmac.compare_digest(fingerprint, password_fingerprint(user, secret_key)):
         raise LinkProblem("used")
     return user

@@ -200,7 +200,7 @@ def test_tampered_links_are_refused(app, client, place, factory, clock, inbox):
     other = factory.user()
     db.session.commit()
     wrong_key = links._serializer("another-secret", links.RESET_SALT, clock()).dumps(
-        {"u": other.id, "p": links.password_fingerprint(other)})
+        {"u": other.id, "p": links.password_fingerprint(other, "another-secret")})
     # Right key and salt but a made-up fingerprint (as if guessed): no use either.
     guessed = links._serializer(app.config["SECRET_KEY"], links.RESET_SALT, clock()).dumps(
         {"u": other.id, "p": "0" * 16})
