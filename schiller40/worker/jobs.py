@@ -208,12 +208,25 @@ def membership_ending(session: Session, ctx: JobContext) -> int:
 
     days = int(ctx.config.get("MEMBERSHIP_ENDING_NOTICE_DAYS", 14))
     candidates = [
-        (m.id, m.user_id)
+        (m.id, m.user_id, m.valid_until.isoformat() if m.valid_until else "")
         for m in ending_soon(session, today=today(ctx.now), notice_days=days)
     ]
+    # Read first, without a lock: on every pass most candidates were told already, and a
+    # write transaction per candidate would take SQLite's one write lock for nothing.
+    announced = {
+        (d.get("membership"), d.get("valid_until"))
+        for d in session.scalars(
+            select(AuditEntry.details).where(
+                AuditEntry.action == "membership.ending_announced",
+                AuditEntry.object_type == "user",
+                AuditEntry.object_id.in_({user_id for _m, user_id, _e in candidates}),
+            )
+        )
+    } if candidates else set()
+    candidates = [c for c in candidates if (c[0], c[2]) not in announced]
     session.rollback()
     queued = 0
-    for membership_id, user_id in candidates:
+    for membership_id, user_id, _ends in candidates:
         begin_write(session)
         lock_rows(session, Membership, [membership_id])
         membership = session.get(Membership, membership_id, populate_existing=True)
