@@ -94,10 +94,18 @@ def _init_login(app: Flask) -> None:
     login_manager.session_protection = "basic"
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        if not user_id.isdigit():
+    def load_user(session_id: str) -> User | None:
+        """The account behind a session, while its password is the one it logged in with
+        (``User.get_id``). Anything else, including a bare id, is no session."""
+        import hmac
+
+        user_id, _, fingerprint = session_id.partition(":")
+        if not user_id.isdigit() or len(user_id) > 10 or not fingerprint:
             return None
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, int(user_id))
+        if user is None or not hmac.compare_digest(fingerprint, user.session_fingerprint()):
+            return None
+        return user
 
 
 def _init_request_hooks(app: Flask) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import enum
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -111,6 +113,18 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role.value}>"
+
+    def get_id(self) -> str:
+        """What the session and the "stay logged in" cookie remember: the account and a digest
+        of its password hash. A new password (changed, or reset after "forgot your
+        password?") changes the digest, so every other browser logged in with the old one is
+        logged out; the user loader refuses a stale or bare id."""
+        return f"{self.id}:{self.session_fingerprint()}"
+
+    def session_fingerprint(self) -> str:
+        # The hash is salted and never leaves the database; its digest in a (signed) cookie
+        # gives nothing to test a guessed password against.
+        return hashlib.sha256(f"session:{self.password_hash}".encode()).hexdigest()[:16]
 
     # Flask-Login reads this to refuse log-ins and drop sessions of deactivated accounts.
     @property

@@ -105,7 +105,13 @@ def change_password() -> str | Response:
         except DomainError as exc:
             apply_field_errors(form, exc)
         else:
-            flash(_("Your password has been changed."), "success")
+            # The new password logs out every other browser (User.get_id); this one stays
+            # logged in, with its "stay logged in" cookie renewed if it had one.
+            login_user(current_user._get_current_object(),
+                       remember=bool(request.cookies.get(
+                           current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token"))))
+            flash(_("Your password has been changed. Other browsers where you were logged "
+                    "in have been logged out."), "success")
             return redirect(url_for("main.index"))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("accounts/change_password.html", form=form), status

@@ -250,3 +250,17 @@ def test_the_invalid_page_reads_in_english_too(app, place):
     assert tr("This link to reset your password is not valid. Perhaps it was cut off when it "
               "was copied: open it straight from the mail.", "de") in text_of(
         german.get("/account/reset/nonsense"))
+
+
+def test_a_reset_logs_the_account_out_in_every_browser(app, client, place, clock, inbox):
+    """Whoever may know the old password (a stolen session, a shared computer) is out."""
+    from .helpers import browser
+
+    elsewhere = browser(app, place.member, language="de")
+    assert elsewhere.get("/account").status_code == 200
+    link = reset_link(client, clock, inbox)
+    response = client.post(link, data={"new_password": NEW_PASSWORD,
+                                       "new_password_confirm": NEW_PASSWORD})
+    assert response.status_code == 302
+    assert elsewhere.get("/account").status_code == 302  # to the log-in
+    assert logs_in(app, place.member.email, NEW_PASSWORD)

@@ -378,6 +378,36 @@ def test_password_change_end_to_end(client, factory, member):
     assert is_logged_in(client)
 
 
+def test_a_new_password_logs_out_every_other_browser_but_this_one(app, client, factory,
+                                                                  member):
+    user = member()
+    login(client, user.email)
+    other = app.test_client()
+    remembered = app.test_client()
+    login(other, user.email)
+    login(remembered, user.email, remember="y")
+    assert is_logged_in(other) and is_logged_in(remembered)
+
+    response = change(client, PASSWORD, GOOD)
+    assert response.status_code == 302
+    shown = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Other browsers where you were logged in have been logged out." in shown
+    assert is_logged_in(client)
+    assert not is_logged_in(other)
+    # The "stay logged in" cookie of the old password logs no one in either.
+    remembered.delete_cookie("session")
+    assert not is_logged_in(remembered)
+
+
+def test_a_session_of_a_bare_or_forged_id_is_no_session(app, client, factory, member):
+    user = member()
+    for forged in (str(user.id), f"{user.id}:0000000000000000", f"{user.id}:", "x:y"):
+        with client.session_transaction() as session:
+            session["_user_id"] = forged
+            session["_fresh"] = True
+        assert not is_logged_in(client), forged
+
+
 @pytest.mark.parametrize(
     ("current", "new", "confirm", "field", "message"),
     [
