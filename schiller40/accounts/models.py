@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import enum
+import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
