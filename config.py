@@ -83,6 +83,9 @@ class Config:
     SMTP_USER = ""
     SMTP_PASSWORD = ""
     SMTP_TIMEOUT_SECONDS = 20
+    # Trust this CA file (PEM) for the mail server's certificate instead of the system's, for
+    # a server with a certificate from an in-house CA. Certificates are always verified.
+    SMTP_CA_FILE = ""
 
     # --- The worker: outbox delivery and periodic jobs -------------------------------------
     # Run the periodic pass in a thread of the web process (the embedded default), so holds

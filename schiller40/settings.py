@@ -59,6 +59,7 @@ STRING_SETTINGS = (
     "SMTP_PASSWORD",
     "MAIL_SENDER",
     "MAIL_FOLDER",
+    "SMTP_CA_FILE",
 )
 
 
@@ -190,6 +191,9 @@ def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:
             f"SCHILLER40_OUTBOX_LEASE_SECONDS={cfg['OUTBOX_LEASE_SECONDS']} must be longer than "
             f"SCHILLER40_SMTP_TIMEOUT_SECONDS={cfg['SMTP_TIMEOUT_SECONDS']}"
         )
+    ca_file = str(cfg.get("SMTP_CA_FILE") or "")
+    if ca_file and not Path(ca_file).is_file():
+        raise ConfigError(f"SCHILLER40_SMTP_CA_FILE={ca_file!r} is not a readable file")
     cfg["MAIL_FOLDER"] = str(cfg.get("MAIL_FOLDER") or instance / "mail")
 
 

@@ -407,3 +407,12 @@ def test_bad_mail_and_worker_settings_are_refused_at_start(tmp_path, changes, pr
     with pytest.raises(ConfigError) as exc_info:
         load(tmp_path, {"ENV_NAME": "development", **changes})
     assert problem in str(exc_info.value)
+
+
+def test_an_smtp_ca_file_must_exist(tmp_path):
+    with pytest.raises(ConfigError, match="SCHILLER40_SMTP_CA_FILE='/no/such/ca.pem'"):
+        load(tmp_path, {"ENV_NAME": "development", "SMTP_CA_FILE": "/no/such/ca.pem"})
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert load(tmp_path, {"ENV_NAME": "development", "SMTP_CA_FILE": str(ca)}).config[
+        "SMTP_CA_FILE"] == str(ca)

@@ -42,14 +42,16 @@ class SmtpBackend:
 
     def __init__(
         self, *, host: str, port: int, security: str, user: str = "", password: str = "",
-        timeout: float = 20,
+        timeout: float = 20, ca_file: str = "",
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.user, self.password, self.timeout = user, password, timeout
+        self.ca_file = ca_file
         self._conn: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
+        # Verified against the system's CAs, or the operator's own CA file; never unverified.
+        context = ssl.create_default_context(cafile=self.ca_file or None)
         conn: smtplib.SMTP
         if self.security == "tls":
             conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
@@ -57,8 +59,12 @@ class SmtpBackend:
             conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             if self.security == "starttls":
                 conn.starttls(context=context)
-        if self.user:
-            conn.login(self.user, self.password)
+        try:
+            if self.user:
+                conn.login(self.user, self.password)
+        except (OSError, smtplib.SMTPException):
+            conn.close()
+            raise
         return conn
 
     def send(self, message: EmailMessage) -> None:
@@ -141,5 +147,6 @@ def from_config(config: Mapping[str, Any]) -> MailBackend:
             user=str(config.get("SMTP_USER") or ""),
             password=str(config.get("SMTP_PASSWORD") or ""),
             timeout=float(config["SMTP_TIMEOUT_SECONDS"]),
+            ca_file=str(config.get("SMTP_CA_FILE") or ""),
         )
     return FolderBackend(config["MAIL_FOLDER"])
