@@ -410,7 +410,7 @@ def test_bad_mail_and_worker_settings_are_refused_at_start(tmp_path, changes, pr
 
 
 def test_an_smtp_ca_file_must_exist(tmp_path):
-    with pytest.raises(ConfigError, match="SCHILLER40_SMTP_CA_FILE='/no/such/ca.pem'"):
+    with pytest.raises(ConfigError, match=r"SCHILLER40_SMTP_CA_FILE='/no/such/ca\.pem'"):
         load(tmp_path, {"ENV_NAME": "development", "SMTP_CA_FILE": "/no/such/ca.pem"})
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")

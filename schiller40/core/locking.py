@@ -38,8 +38,14 @@ def lock_rows(session: Session, model: type, ids: Iterable[int]) -> None:
     wanted = sorted(set(ids))
     if not wanted or session.get_bind().dialect.name == "sqlite":
         return
+    # FOR NO KEY UPDATE, not FOR UPDATE: as exclusive between lockers, but it does not block
+    # the key-share lock a foreign-key check takes. With FOR UPDATE, a transaction holding a
+    # payment that inserted an outbox row for its member (FK to "user") waited for whoever
+    # held that member's lock, while that one waited for the payment: a deadlock. No key
+    # column of a locked row is ever changed, which is what NO KEY UPDATE leaves out.
     session.execute(
-        select(model.id).where(model.id.in_(wanted)).order_by(model.id).with_for_update()
+        select(model.id).where(model.id.in_(wanted)).order_by(model.id)
+        .with_for_update(key_share=True)
     ).all()
 
 
