@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
@@ -26,6 +28,28 @@ def strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
+def new_password_field(label: Any) -> PasswordField:
+    """A new password: the strength rules are the service's (``passwords.weakness``); the
+    form only asks for one and caps its length."""
+    return PasswordField(
+        label,
+        validators=[DataRequired(_l("Please choose a password.")), Length(max=MAX_LENGTH)],
+        description=_l("At least 10 characters. A few unrelated words make a good password."),
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+def repeat_password_field(label: Any, of: str) -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired(_l("Please repeat the password.")),
+            EqualTo(of, _l("The passwords do not match.")),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
 class RegistrationForm(FlaskForm):
     name = StringField(
         _l("Full name"),
@@ -43,20 +67,8 @@ class RegistrationForm(FlaskForm):
         ],
         render_kw={"autocomplete": "email"},
     )
-    password = PasswordField(
-        _l("Password"),
-        validators=[DataRequired(_l("Please choose a password.")), Length(max=MAX_LENGTH)],
-        description=_l("At least 10 characters. A few unrelated words make a good password."),
-        render_kw={"autocomplete": "new-password"},
-    )
-    password_confirm = PasswordField(
-        _l("Repeat password"),
-        validators=[
-            DataRequired(_l("Please repeat the password.")),
-            EqualTo("password", _l("The passwords do not match.")),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
+    password = new_password_field(_l("Password"))
+    password_confirm = repeat_password_field(_l("Repeat password"), "password")
 
     def validate_password(self, field: PasswordField) -> None:
         reason = weakness(field.data or "", email=self.email.data or "", name=self.name.data or "")
@@ -85,20 +97,8 @@ class ChangePasswordForm(FlaskForm):
         validators=[DataRequired(_l("Please enter your current password."))],
         render_kw={"autocomplete": "current-password"},
     )
-    new_password = PasswordField(
-        _l("New password"),
-        validators=[DataRequired(_l("Please choose a password.")), Length(max=MAX_LENGTH)],
-        description=_l("At least 10 characters. A few unrelated words make a good password."),
-        render_kw={"autocomplete": "new-password"},
-    )
-    new_password_confirm = PasswordField(
-        _l("Repeat new password"),
-        validators=[
-            DataRequired(_l("Please repeat the password.")),
-            EqualTo("new_password", _l("The passwords do not match.")),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
+    new_password = new_password_field(_l("New password"))
+    new_password_confirm = repeat_password_field(_l("Repeat new password"), "new_password")
 
 
 class ProfileForm(FlaskForm):
@@ -159,17 +159,5 @@ class ForgotPasswordForm(FlaskForm):
 class ResetPasswordForm(FlaskForm):
     """The new password, on the page the reset link opens."""
 
-    new_password = PasswordField(
-        _l("New password"),
-        validators=[DataRequired(_l("Please choose a password.")), Length(max=MAX_LENGTH)],
-        description=_l("At least 10 characters. A few unrelated words make a good password."),
-        render_kw={"autocomplete": "new-password"},
-    )
-    new_password_confirm = PasswordField(
-        _l("Repeat new password"),
-        validators=[
-            DataRequired(_l("Please repeat the password.")),
-            EqualTo("new_password", _l("The passwords do not match.")),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
+    new_password = new_password_field(_l("New password"))
+    new_password_confirm = repeat_password_field(_l("Repeat new password"), "new_password")
