@@ -20,6 +20,14 @@ Outcomes:
     objects, so that they learn nothing about what exists; staff get 403 on admin-only pages.
     Webhooks are unauthenticated by design and answer 400 without a valid signature.
 
+Anonymous and the other member must never see the member's name or e-mail address, in
+any answer (except the two pages whose secret URL is the credential: the calendar feed and
+the simulated checkout).
+
+Signed-in roles also call every API route that needs a token without one, with their
+browser session cookie: the API must answer 401 (it takes no CSRF token, so a session must
+never count there).
+
 For every outcome other than ``ok`` the test also checks that nothing changed: the row count
 of every table and the status distribution of bookings, payments, waitlist entries, feeds
 and users are the same before and after the request.
@@ -278,6 +286,7 @@ def _token(client, user) -> str:
 
 
 def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, Any]]:
+    place.member.name = MEMBER_NAME
     other = factory.user(tier=place.tier, email="otto@example.org")
     spare = factory.user(tier=place.tier, email="spare@example.org")  # staff act on them
     admin = factory.user(role=Role.ADMIN, email="admin@example.org")
@@ -357,6 +366,13 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
     return Scene(args, per_endpoint, bodies), users
 
 
+MEMBER_NAME = "Mia Mustermann"
+# Whose secret URL is the credential: they show the member's data to whoever holds it.
+BY_SECRET_URL = ("feeds.feed", "payments.simulated_checkout")
+# What must not appear in any answer to someone who is neither the member nor staff.
+PRIVATE = (MEMBER_NAME, "mia@example.org")
+
+
 SNAPSHOT_STATUSES = ("booking", "payment", "waitlist_entry", "user", OutboxMessage.__tablename__)
 
 
@@ -423,6 +439,7 @@ def test_authorization_matrix(role, app, client, place, factory, clock):
                 rules[(rule.endpoint, method)] = rule
     failures = []
     checked = 0
+    seen_private = False
     for endpoint, method in sorted(rules, key=order):
         rule = rules[(endpoint, method)]
         values = {**scene.args, **scene.per_endpoint.get(endpoint, {})}
@@ -435,16 +452,31 @@ def test_authorization_matrix(role, app, client, place, factory, clock):
         kw: dict[str, Any] = {}
         if api and method in ("POST", "PATCH"):
             kw["json"] = scene.bodies.get(endpoint, {})
+        if api and token and MATRIX[(endpoint, method)][0] == "401":
+            # The browser session is no API credential (the API takes no CSRF token).
+            before_cookie = snapshot()
+            by_cookie = _api(client, method, url, None, **kw)
+            checked += 1
+            if by_cookie.status_code != 401 or snapshot() != before_cookie:
+                failures.append(f"{method} {url} ({endpoint}) with the session cookie and no "
+                                f"token: expected 401, got {by_cookie.status_code}")
         response = _api(client, method, url, token if api else None, **kw)
         checked += 1
+        if role == "member" and MEMBER_NAME.encode() in response.data:
+            seen_private = True
         if not judge(expected, response, api):
             failures.append(f"{method} {url} ({endpoint}): expected {expected}, got "
                             f"{response.status_code} {response.headers.get('Location', '')}")
+        elif role in ("anonymous", "other") and endpoint not in BY_SECRET_URL and any(
+            secret.encode() in response.data for secret in PRIVATE
+        ):
+            failures.append(f"{method} {url} ({endpoint}): shows the member's data")
         elif before is not None and snapshot() != before:
             failures.append(f"{method} {url} ({endpoint}): refused ({response.status_code}) "
                             "but the database changed")
-    assert checked == len(MATRIX)
+    assert checked >= len(MATRIX)
     assert not failures, "\n".join(failures)
+    assert seen_private or role != "member", "the member's own pages never showed their name"
 
 
 def test_webhook_checks_the_signature(app, client, place, factory, clock):
