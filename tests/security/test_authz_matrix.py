@@ -285,6 +285,11 @@ def _token(client, user) -> str:
     return response.get_json()["token"]
 
 
+def booking_id(response) -> int:
+    """The id of the booking a POST /api/v1/bookings made."""
+    return response.get_json()["booking"]["id"]
+
+
 def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, Any]]:
     place.member.name = MEMBER_NAME
     other = factory.user(tier=place.tier, email="otto@example.org")
@@ -309,8 +314,7 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
     held = _api(client, "POST", "/api/v1/bookings", member_token,
                 json={"resource": "room", **span(TUE, 10, 11)})
     assert held.status_code == 201, held.get_json()
-    held_id = held.get_json()["booking"]["id"] if "booking" in held.get_json() else \
-        held.get_json()["bookings"][0]["id"]
+    held_id = booking_id(held)
     checkout = _api(client, "POST", f"/api/v1/bookings/{held_id}/checkout", member_token)
     assert checkout.status_code == 200, checkout.get_json()
     otto = _api(client, "POST", "/api/v1/bookings", other_token,
@@ -332,10 +336,6 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
     db.session.flush()
     message = db.session.scalars(select(OutboxMessage).where(OutboxMessage.key == "authz")).one()
     db.session.commit()
-
-    def booking_id(response) -> int:
-        body = response.get_json()
-        return (body.get("booking") or body["bookings"][0])["id"]
 
     args = {
         "booking_id": booking_id(desk), "payment_id": payment.id, "entry_id": entry.id,
