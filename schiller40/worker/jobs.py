@@ -266,6 +266,7 @@ def membership_ending(session: Session, ctx: JobContext) -> int:
 
 
 RETENTION_BATCH = 1000
+_RETENTION_DONE_UNTIL = "schiller40.retention_done_until"
 
 
 @periodic("retention")
@@ -288,11 +289,19 @@ def retention(session: Session, ctx: JobContext) -> int:
     from ..core.audit import AuditEntry
 
     cutoff = ctx.now - timedelta(days=int(ctx.config["AUDIT_DETAILS_RETENTION_DAYS"]))
+    # Entries are written with the time of writing, so what was older than the cutoff of this
+    # process's last complete pass has been seen: only the window since then is searched
+    # again (an index range on ``at``), not the whole old log on every pass. A new process
+    # (or one whose clock went back) starts with a full search.
+    done_until: datetime | None = current_app.extensions.get(_RETENTION_DONE_UNTIL)
+    window = [AuditEntry.at < cutoff, AuditEntry.details != {}]
+    if done_until is not None and done_until <= cutoff:
+        window.append(AuditEntry.at >= done_until)
     changed = 0
     while True:
         ids = session.scalars(
             select(AuditEntry.id)
-            .where(AuditEntry.at < cutoff, AuditEntry.details != {})
+            .where(*window)
             .order_by(AuditEntry.id)
             .limit(RETENTION_BATCH)
         ).all()
@@ -330,6 +339,7 @@ def retention(session: Session, ctx: JobContext) -> int:
         changed += len(ids)
         if len(ids) < RETENTION_BATCH:
             break
+    current_app.extensions[_RETENTION_DONE_UNTIL] = cutoff
     if changed:
         log.info("retention: %s row(s) emptied", changed)
     return changed
