@@ -163,3 +163,11 @@ def test_text_format_shows_the_request_id(client, caplog):
     [record] = [r for r in caplog.records if r.name == "schiller40.access"]
     line = logs.TextFormatter().format(record)
     assert f"[{response.headers['X-Request-ID']}]" in line
+
+
+def test_the_development_servers_request_lines_are_redacted_too(app, caplog):
+    caplog.set_level(logging.INFO)
+    line = f"\x1b[33mGET /feeds/{FEED_TOKEN}.ics?x={RESET_TOKEN} HTTP/1.1\x1b[0m"
+    logging.getLogger("werkzeug").info('"%s" %s %s', line, "404", "-")
+    [record] = [r for r in caplog.records if r.name == "werkzeug"]
+    assert record.getMessage() == '"\x1b[33mGET /feeds/[redacted].ics HTTP/1.1\x1b[0m" 404 -'

@@ -154,7 +154,29 @@ def configure(app: Flask) -> None:
         handler.setFormatter(formatter(app.config["LOG_FORMAT"]))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
+    _redact_werkzeug()
     _init_access_log(app)
+
+
+class _RedactRequestLine(logging.Filter):
+    """The development server's (werkzeug's) own request lines, with the path redacted and
+    the query string dropped like in ours."""
+
+    _LINE = re.compile(r"([A-Z]+ )(/\S*)( HTTP/[\d.]+)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args and isinstance(record.args[0], str):
+            line = self._LINE.sub(
+                lambda m: f"{m.group(1)}{redact_path(m.group(2))}{m.group(3)}", record.args[0]
+            )
+            record.args = (line, *record.args[1:])
+        return True
+
+
+def _redact_werkzeug() -> None:
+    werkzeug = logging.getLogger("werkzeug")
+    if not any(isinstance(f, _RedactRequestLine) for f in werkzeug.filters):
+        werkzeug.addFilter(_RedactRequestLine())
 
 
 access_log = logging.getLogger("schiller40.access")
