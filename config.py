@@ -109,6 +109,13 @@ class Config:
     # Members are told this many days before their membership ends.
     MEMBERSHIP_ENDING_NOTICE_DAYS = 14
 
+    # --- Logs and retention (docs/security.md) ---------------------------------------------
+    # "json": one JSON object per line (for a log collector); "text": for people.
+    LOG_FORMAT = "text"
+    # Audit entries keep who did what to which object and when for good; what they say in
+    # detail (old and new values, reasons) is emptied after this many days.
+    AUDIT_DETAILS_RETENTION_DAYS = 730
+
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
@@ -129,6 +136,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
+    LOG_FORMAT = "json"
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -16,7 +16,9 @@ keepalive = 5
 # Recycle workers now and then so a slow leak can never take a server down.
 max_requests = 5000
 max_requests_jitter = 500
-accesslog = "-"
+# No access log from gunicorn: its lines carry query strings and the tokens of feed and
+# password-reset URLs. The app logs each request itself, redacted (docs/security.md).
+accesslog = None
 errorlog = "-"
 # Load the app once in the master: faster worker start, and a bad config fails before fork.
 preload_app = True

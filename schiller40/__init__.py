@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import logging
 import re
 import secrets
 from collections.abc import Mapping
@@ -73,10 +72,9 @@ def create_app(
 
 
 def _configure_logging(app: Flask) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    from .core import logs
+
+    logs.configure(app)
 
 
 def _init_login(app: Flask) -> None:

@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
+from .core.logs import redact_path
 from .core.urls import safe_redirect_target
 from .extensions import db
 
@@ -184,7 +185,10 @@ _BARE_500 = """<!doctype html>
 
 def _unexpected(exc: Exception) -> Response:
     request_id = getattr(g, "request_id", "-")
-    log.exception("unhandled error [request_id=%s] %s %s", request_id, request.method, request.path)
+    log.exception(
+        "unhandled error [request_id=%s] %s %s", request_id, request.method,
+        redact_path(request.path),
+    )
     # The request's transaction may be broken (a failed flush; PostgreSQL refuses every
     # statement after an error), and the page below loads the current user from the
     # database. Nothing of this request may be committed anyway, so start clean; without

@@ -60,6 +60,7 @@ STRING_SETTINGS = (
     "MAIL_SENDER",
     "MAIL_FOLDER",
     "SMTP_CA_FILE",
+    "LOG_FORMAT",
 )
 
 
@@ -98,6 +99,7 @@ def _resolve(app: Flask) -> None:
 
     _resolve_payments(cfg)
     _resolve_mail(cfg, instance)
+    _resolve_operations(cfg)
 
     if not cfg.get("SECRET_KEY") and cfg["ENV_NAME"] != "production":
         cfg["SECRET_KEY"] = _instance_secret(instance / "secret_key")
@@ -195,6 +197,21 @@ def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:
     if ca_file and not Path(ca_file).is_file():
         raise ConfigError(f"SCHILLER40_SMTP_CA_FILE={ca_file!r} is not a readable file")
     cfg["MAIL_FOLDER"] = str(cfg.get("MAIL_FOLDER") or instance / "mail")
+
+
+def _resolve_operations(cfg: dict[str, Any]) -> None:
+    """Check the log format and the retention period at start-up."""
+    if cfg.get("LOG_FORMAT") not in ("json", "text"):
+        raise ConfigError(
+            f"SCHILLER40_LOG_FORMAT={cfg.get('LOG_FORMAT')!r} is unknown; use json or text"
+        )
+    days = cfg.get("AUDIT_DETAILS_RETENTION_DAYS")
+    # At least 30 days: staff need the details of recent changes to answer questions.
+    if not isinstance(days, int) or isinstance(days, bool) or not 30 <= days <= 3650:
+        raise ConfigError(
+            f"SCHILLER40_AUDIT_DETAILS_RETENTION_DAYS={days!r} must be a whole number "
+            "from 30 to 3650"
+        )
 
 
 def _instance_secret(path: Path) -> str:

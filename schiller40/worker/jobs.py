@@ -263,3 +263,83 @@ def membership_ending(session: Session, ctx: JobContext) -> int:
         session.commit()
         queued += 1
     return queued
+
+
+RETENTION_BATCH = 1000
+_RETENTION_DONE_UNTIL = "schiller40.retention_done_until"
+
+
+@periodic("retention")
+def retention(session: Session, ctx: JobContext) -> int:
+    """What is kept no longer than needed (docs/security.md, "Retention"):
+
+    - audit entries older than AUDIT_DETAILS_RETENTION_DAYS lose their details (old and new
+      values, reasons, amounts); the entry itself stays: who did what to which object, when;
+    - bookings of deleted accounts lose any note still on them. Erasing the account blanks
+      them at once (``accounts.privacy``); this catches a note written afterwards (staff
+      editing an old booking) or left by an erasure from before that rule.
+
+    Outbox rows are purged by ``purge_outbox``. Each batch of RETENTION_BATCH rows is its own
+    short write transaction, so other writers wait only briefly. Setting a value to what it
+    should be anyway is harmless, so several workers may run this together, and a pass that
+    finds nothing left to do writes nothing. Returns the rows changed."""
+    from sqlalchemy import update
+
+    from ..accounts.models import User
+    from ..core.audit import AuditEntry
+
+    cutoff = ctx.now - timedelta(days=int(ctx.config["AUDIT_DETAILS_RETENTION_DAYS"]))
+    # Entries are written with the time of writing, so what was older than the cutoff of this
+    # process's last complete pass has been seen: only the window since then is searched
+    # again (an index range on ``at``), not the whole old log on every pass. A new process
+    # (or one whose clock went back) starts with a full search.
+    done_until: datetime | None = current_app.extensions.get(_RETENTION_DONE_UNTIL)
+    window = [AuditEntry.at < cutoff, AuditEntry.details != {}]
+    if done_until is not None and done_until <= cutoff:
+        window.append(AuditEntry.at >= done_until)
+    changed = 0
+    while True:
+        ids = session.scalars(
+            select(AuditEntry.id)
+            .where(*window)
+            .order_by(AuditEntry.id)
+            .limit(RETENTION_BATCH)
+        ).all()
+        session.rollback()
+        if not ids:
+            break
+        begin_write(session)
+        session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.id.in_(ids), AuditEntry.at < cutoff)
+            .values(details={}),
+            execution_options={"synchronize_session": False},
+        )
+        session.commit()
+        changed += len(ids)
+        if len(ids) < RETENTION_BATCH:
+            break
+    deleted_users = select(User.id).where(User.deleted_at.is_not(None))
+    while True:
+        ids = session.scalars(
+            select(Booking.id)
+            .where(Booking.user_id.in_(deleted_users), Booking.note != "")
+            .order_by(Booking.id)
+            .limit(RETENTION_BATCH)
+        ).all()
+        session.rollback()
+        if not ids:
+            break
+        begin_write(session)
+        session.execute(
+            update(Booking).where(Booking.id.in_(ids)).values(note=""),
+            execution_options={"synchronize_session": False},
+        )
+        session.commit()
+        changed += len(ids)
+        if len(ids) < RETENTION_BATCH:
+            break
+    current_app.extensions[_RETENTION_DONE_UNTIL] = cutoff
+    if changed:
+        log.info("retention: %s row(s) emptied", changed)
+    return changed

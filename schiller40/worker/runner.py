@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..core.logs import current_worker
 from ..extensions import db
 from . import jobs
 from .delivery import DeliveryReport, deliver
@@ -56,14 +57,19 @@ def tick(*, clock: Callable[[], datetime], worker: str | None = None) -> TickRep
     session = db.session
     worker = worker or worker_name()
     report = TickReport()
-    for name, job in jobs.PERIODIC:
-        try:
-            report.jobs[name] = job(session, jobs.context(clock()))
-        except Exception as exc:
-            session.rollback()
-            log.exception("worker job %s failed", name)
-            report.job_errors[name] = f"{type(exc).__name__}: {exc}"
-    report.delivery = deliver(session, worker=worker, clock=clock)
+    # Log lines of this pass name the worker (in place of a request id).
+    named = current_worker.set(worker)
+    try:
+        for name, job in jobs.PERIODIC:
+            try:
+                report.jobs[name] = job(session, jobs.context(clock()))
+            except Exception as exc:
+                session.rollback()
+                log.exception("worker job %s failed", name)
+                report.job_errors[name] = f"{type(exc).__name__}: {exc}"
+        report.delivery = deliver(session, worker=worker, clock=clock)
+    finally:
+        current_worker.reset(named)
     return report
 
 
@@ -73,6 +79,7 @@ def run_forever(
     """Tick every ``interval`` seconds until ``stop`` is set. A failed pass is logged and the
     next one comes anyway: a database restart must not end the worker."""
     worker = worker_name()
+    current_worker.set(worker)  # this thread is the worker's for good
     log.info("worker %s: a pass every %s s", worker, interval)
     while not stop.is_set():
         try:
