@@ -2,7 +2,7 @@
 
 Flask-Limiter keeps its switch, storage and strategy on the extension object, so the last app
 bound would decide for every app in the process (tests build hundreds). ``AppLimiter`` keeps
-those three per app, in ``app.extensions``; everything else is the same for every app.
+those and the key prefix per app, in ``app.extensions``; the rest is the same for every app.
 
 Limits are config values (``RATELIMIT_*``), read when a request is checked, and count per
 client address (``request.remote_addr``: the proxy's address unless ``TRUSTED_PROXIES`` makes

@@ -177,12 +177,17 @@ def test_api_booking_is_limited(app, place):
 
 
 def test_limits_can_be_switched_off(app, place):
-    app.config["RATELIMIT_ENABLED"] = False  # read per app when it is built, so a new app
+    """RATELIMIT_ENABLED is read when an app is built; another app in the same process keeps
+    its own switch (Flask-Limiter alone would let the last app built decide for all)."""
     off = create_app({"ENV_NAME": "testing", "DATABASE_URL": app.config["DATABASE_URL"]})
     try:
         client = off.test_client()
         for n in range(10):
             assert _forgot(client, n).status_code == 200
+        limited = app.test_client()
+        for n in range(3):
+            assert _forgot(limited, n).status_code == 200
+        assert _forgot(limited, 3).status_code == 429
     finally:
         with off.app_context():
             db.engine.dispose()
