@@ -116,6 +116,33 @@ class Config:
     # detail (old and new values, reasons) is emptied after this many days.
     AUDIT_DETAILS_RETENTION_DAYS = 730
 
+    # --- Rate limits and the log-in lockout (docs/security.md) -----------------------------
+    # Counted per client address (set TRUSTED_PROXIES behind a proxy, or every visitor shares
+    # the proxy's address). Generous on purpose: members in the space share one public address.
+    RATELIMIT_ENABLED = True
+    # "memory://" counts in each process (fine for the embedded default, one process);
+    # production needs a shared store: redis://127.0.0.1:6379/0.
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STRATEGY = "fixed-window"
+    RATELIMIT_HEADERS_ENABLED = True  # Retry-After (and X-RateLimit-*) on limited endpoints
+    RATELIMIT_KEY_PREFIX = "schiller40"
+    # A storage that cannot be reached is logged and the request let through (fail open):
+    # an outage of Redis must not lock every member out.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_LOGIN = "20 per minute;200 per hour"
+    RATELIMIT_LOGIN_EMAIL = "30 per hour"  # per e-mail address, existing or not
+    RATELIMIT_REGISTER = "10 per hour"
+    RATELIMIT_PASSWORD_RESET = "10 per hour"  # noqa: S105  (a limit, not a password)
+    RATELIMIT_RESEND_VERIFICATION = "10 per hour"
+    RATELIMIT_API_TOKEN = "10 per minute;100 per hour"  # noqa: S105
+    RATELIMIT_BOOKING = "30 per minute;300 per hour"
+    # The LOGIN_LOCKOUT_FAILURES-th failed log-in for one address within a window of
+    # LOGIN_LOCKOUT_WINDOW_MINUTES locks log-in for it for LOGIN_LOCKOUT_MINUTES, for known and
+    # unknown addresses alike (0 failures: no lockout). Off together with RATELIMIT_ENABLED.
+    LOGIN_LOCKOUT_FAILURES = 10
+    LOGIN_LOCKOUT_WINDOW_MINUTES = 15
+    LOGIN_LOCKOUT_MINUTES = 15
+
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
@@ -128,6 +155,9 @@ class TestingConfig(Config):
     AUTO_MIGRATE = False  # the test fixtures migrate once per database
     SECRET_KEY = "testing-only-not-secret"  # noqa: S105
     WTF_CSRF_ENABLED = False
+    # Other tests log in hundreds of times from one address in one process; the rate-limit
+    # tests (tests/security) switch limits on with small values of their own.
+    RATELIMIT_ENABLED = False
 
 
 class ProductionConfig(Config):

@@ -16,7 +16,7 @@ from config import Config
 from . import errors, settings
 from .core import sqlite as _sqlite  # noqa: F401  (registers the SQLite connection hooks)
 from .core.time import Clock, utcnow
-from .extensions import babel, csrf, db, login_manager, migrate
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -44,6 +44,7 @@ def create_app(
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
+    limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     _init_login(app)
     errors.init_app(app)

@@ -142,6 +142,17 @@ def _retry_after(error: Exception) -> int | None:
     """Seconds to wait, when a 429 (or 503) says so in whole seconds."""
     if not isinstance(error, HTTPException):
         return None
+    from flask_limiter import RateLimitExceeded
+
+    if isinstance(error, RateLimitExceeded):
+        # The breached limit's window ends then (Flask-Limiter adds the header afterwards).
+        import time
+
+        from .extensions import limiter
+
+        current = limiter.current_limit
+        if current is not None:
+            return max(1, int(current.reset_at - time.time()))
     for key, value in error.get_headers():
         if key.lower() == "retry-after" and value.strip().isdigit():
             return int(value)

@@ -10,6 +10,8 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from .core.ratelimit import AppLimiter, client_address
+
 # Deterministic constraint names: Alembic needs them to alter or drop constraints later, and
 # SQLite's batch mode can only recreate tables whose constraints have names.
 NAMING_CONVENTION = {
@@ -30,3 +32,6 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+# Rate limits per client address; storage, switch and the limits themselves come from config
+# (RATELIMIT_*), see core/ratelimit.py.
+limiter = AppLimiter(key_func=client_address)

@@ -61,6 +61,7 @@ STRING_SETTINGS = (
     "MAIL_FOLDER",
     "SMTP_CA_FILE",
     "LOG_FORMAT",
+    "RATELIMIT_STORAGE_URI",
 )
 
 
@@ -293,6 +294,14 @@ def check_production(cfg: Mapping[str, Any]) -> None:
     if not cfg.get("PUBLIC_URL"):
         problems.append(
             "SCHILLER40_PUBLIC_URL is not set; links in e-mails need the site's address"
+        )
+    if cfg.get("RATELIMIT_ENABLED") and str(cfg.get("RATELIMIT_STORAGE_URI", "")).startswith(
+        "memory://"
+    ):
+        problems.append(
+            "SCHILLER40_RATELIMIT_STORAGE_URI is memory://: every worker process would count "
+            "on its own (limits multiplied, the log-in lockout leaky); use a shared store, "
+            "e.g. redis://127.0.0.1:6379/0"
         )
     if problems:
         raise ConfigError(

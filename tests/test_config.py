@@ -27,6 +27,7 @@ STRIPE_KEYS = {
 GOOD_PRODUCTION = {
     "ENV_NAME": "production", "SECRET_KEY": LONG_KEY, "DATABASE_URL": PG_URL, **STRIPE_KEYS,
     "SMTP_HOST": "mail.example.org", "PUBLIC_URL": "https://booking.schiller40.example",
+    "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
 }
 
 
@@ -65,6 +66,8 @@ def load(tmp_path, config=None) -> Flask:
         pytest.param({"SESSION_COOKIE_SECURE": False}, "SESSION_COOKIE_SECURE", id="http-cookie"),
         pytest.param({"WTF_CSRF_ENABLED": False}, "WTF_CSRF_ENABLED", id="no-csrf"),
         pytest.param({"AUTO_MIGRATE": True}, "AUTO_MIGRATE", id="auto-migrate"),
+        pytest.param({"RATELIMIT_STORAGE_URI": "memory://"},
+                     "SCHILLER40_RATELIMIT_STORAGE_URI is memory://", id="per-process-limits"),
     ],
 )
 def test_production_refuses_to_start(changes, problem):
@@ -76,6 +79,13 @@ def test_production_refuses_to_start(changes, problem):
     assert len(message.splitlines()) == 2  # exactly one problem listed
 
 
+def test_production_runs_with_memory_limits_only_when_limits_are_off(tmp_path):
+    """Switching limits off is an explicit choice (it also ends the log-in lockout)."""
+    app = load(tmp_path, {**GOOD_PRODUCTION, "RATELIMIT_STORAGE_URI": "memory://",
+                          "RATELIMIT_ENABLED": False})
+    assert app.config["RATELIMIT_ENABLED"] is False
+
+
 def test_production_lists_every_problem_at_once():
     with pytest.raises(ConfigError) as exc_info:
         create_app({
@@ -83,9 +93,10 @@ def test_production_lists_every_problem_at_once():
             "STRIPE_PUBLISHABLE_KEY": "pk_live_x", "WTF_CSRF_ENABLED": False,
         })
     problems = str(exc_info.value).splitlines()[1:]
-    assert len(problems) == 6
+    assert len(problems) == 7
     assert all(p.startswith("  - ") for p in problems)
     text = "\n".join(problems)
+    assert "SCHILLER40_RATELIMIT_STORAGE_URI is memory://" in text
     assert "SECRET_KEY is not set" in text
     assert "SQLite" in text
     assert "SCHILLER40_STRIPE_SECRET_KEY, SCHILLER40_STRIPE_WEBHOOK_SECRET missing" in text
@@ -176,6 +187,7 @@ def test_a_config_class_is_used_as_is(tmp_path, monkeypatch):
         monkeypatch.setenv(f"SCHILLER40_{key}", value)
     monkeypatch.setenv("SCHILLER40_SMTP_HOST", "mail.example.org")
     monkeypatch.setenv("SCHILLER40_PUBLIC_URL", "https://booking.schiller40.example")
+    monkeypatch.setenv("SCHILLER40_RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
     app = load(tmp_path, ProductionConfig)
     assert app.config["ENV_NAME"] == "production"
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/s"
@@ -305,8 +317,10 @@ def test_schiller40_env_selects_production(tmp_path, monkeypatch):
         monkeypatch.setenv(f"SCHILLER40_{key}", value)
     monkeypatch.setenv("SCHILLER40_SMTP_HOST", "mail.example.org")
     monkeypatch.setenv("SCHILLER40_PUBLIC_URL", "https://booking.schiller40.example")
+    monkeypatch.setenv("SCHILLER40_RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/0")
     app = load(tmp_path)
     assert app.config["ENV_NAME"] == "production"
+    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/0"
     assert app.config["SECRET_KEY"] == LONG_KEY
     assert app.config["DATABASE_URL"] == "postgresql+psycopg://u@db.example/s"
 

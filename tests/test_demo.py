@@ -220,6 +220,7 @@ def test_seed_refuses_in_production(database_url, factory):
         "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x",
         "STRIPE_WEBHOOK_SECRET": "whsec_x", "SMTP_HOST": "mail.example.org",
         "PUBLIC_URL": "https://booking.schiller40.example",
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
     })
     runner = app.test_cli_runner()
     # A fresh context, as in a new process: the test's own (testing) app must not be current.

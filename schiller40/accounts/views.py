@@ -12,12 +12,14 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from ..booking.settings import from_config
+from ..core import ratelimit
 from ..core.clock import now
 from ..core.forms import apply_field_errors
 from ..core.money import money
+from ..core.ratelimit import configured
 from ..core.urls import safe_redirect_target
 from ..errors import DomainError
-from ..extensions import db
+from ..extensions import db, limiter
 from ..i18n import LANG_COOKIE
 from ..payments.setup import gateway
 from . import privacy, service, verification
@@ -39,6 +41,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(configured("RATELIMIT_REGISTER"), methods=["POST"])
 def register() -> str | Response:
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
@@ -65,17 +68,31 @@ def register() -> str | Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> str | Response:
+@limiter.limit(configured("RATELIMIT_LOGIN"), methods=["POST"])
+@limiter.limit(configured("RATELIMIT_LOGIN_EMAIL"), methods=["POST"],
+               key_func=ratelimit.login_email, scope="login-email")
+def login() -> str | Response | tuple[str, int, dict[str, str]]:
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
-        user = service.authenticate(
-            db.session, email=form.email.data, password=form.password.data, now=now()
-        )
-        if user is not None:
-            login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")))
+        moment = now()
+        # A locked address is refused before its password is even looked at, so a correct
+        # guess during the lock is no different from a wrong one.
+        locked = ratelimit.locked_for(form.email.data, now=moment)
+        if not locked:
+            user = service.authenticate(
+                db.session, email=form.email.data, password=form.password.data, now=moment
+            )
+            if user is not None:
+                ratelimit.succeeded(form.email.data, now=moment)
+                login_user(user, remember=form.remember.data)
+                return redirect(_safe_next(request.args.get("next")))
+            locked = ratelimit.failed(form.email.data, now=moment)
+        if locked:
+            form.form_errors.append(ratelimit.locked_message(locked))
+            page = render_template("accounts/login.html", form=form)
+            return page, 429, {"Retry-After": str(locked)}
         # One message for unknown address and wrong password: do not reveal which it was.
         form.form_errors.append(_("E-mail address or password is not correct."))
     status = 422 if form.errors or form.form_errors else 200
@@ -207,6 +224,7 @@ def verify_email(token: str) -> Response:
 
 
 @bp.post("/account/verify/resend")
+@limiter.limit(configured("RATELIMIT_RESEND_VERIFICATION"))
 @login_required
 def resend_verification() -> Response:
     """"Send the link again" (account page, page notice)."""
@@ -226,6 +244,7 @@ def resend_verification() -> Response:
 
 
 @bp.route("/account/reset", methods=["GET", "POST"])
+@limiter.limit(configured("RATELIMIT_PASSWORD_RESET"), methods=["POST"])
 def forgot_password() -> str | tuple[str, int]:
     """Ask for a reset link. The answer is the same whether an account has the address."""
     form = ForgotPasswordForm()

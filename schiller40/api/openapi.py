@@ -283,6 +283,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         413: "Body too large",
         415: "Body is not application/json",
         422: "Invalid input, or a booking rule refused (code says which)",
+        429: "Too many requests (code rate_limited; Retry-After says how many seconds to "
+             "wait); for tokens also a log-in locked after repeated failures",
         503: "The payment service cannot be reached (Retry-After); holds were released",
     }
     return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
@@ -326,7 +328,7 @@ def document() -> dict[str, Any]:
             "security": [],
             "requestBody": _body(schemas.TokenCreate),
             "responses": {"201": _json(_ref("Token"), "A new token"),
-                          **_errors(401, *BODY_ERRORS)},
+                          **_errors(401, 429, *BODY_ERRORS)},
         }},
         "/api/v1/tokens/current": {"delete": {
             "summary": "Log out: revoke the token used for this call",
@@ -351,7 +353,7 @@ def document() -> dict[str, Any]:
                 "summary": "Book a resource, any free resource of a kind, or a series",
                 "requestBody": _body(schemas.BookingCreate),
                 "responses": {"201": booking,
-                              **_errors(401, 403, 404, 409, 503, *BODY_ERRORS)},
+                              **_errors(401, 403, 404, 409, 429, 503, *BODY_ERRORS)},
             },
             "get": {
                 "summary": "Your bookings (staff: anyone's); upcoming unless from/to are given",

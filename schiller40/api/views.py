@@ -15,9 +15,11 @@ from ..booking.models import BookingStatus
 from ..booking.rules import Overrides
 from ..booking.service import BookingRequest
 from ..booking.settings import from_config
+from ..core import ratelimit
 from ..core.clock import now
+from ..core.ratelimit import configured
 from ..core.time import to_local
-from ..extensions import csrf, db
+from ..extensions import csrf, db, limiter
 from ..payments import ledger
 from ..payments import service as pay_service
 from ..payments.setup import gateway
@@ -55,9 +57,25 @@ def _overrides(override: schemas.Override | None) -> Overrides:
 
 
 @bp.post("/tokens")
+@limiter.limit(configured("RATELIMIT_API_TOKEN"))
+@limiter.limit(configured("RATELIMIT_LOGIN_EMAIL"), key_func=ratelimit.login_email,
+               scope="login-email")
 def create_token() -> tuple[Response, int]:
     body = json_body(schemas.TokenCreate)
-    issued = tokens.issue(db.session, email=body.email, password=body.password, now=now())
+    moment = now()
+    issued = None
+    # The same lockout as the log-in form: the API is no way around it.
+    locked = ratelimit.locked_for(body.email, now=moment)
+    if not locked:
+        issued = tokens.issue(db.session, email=body.email, password=body.password, now=moment)
+        if issued is not None:
+            ratelimit.succeeded(body.email, now=moment)
+        else:
+            locked = ratelimit.failed(body.email, now=moment)
+    if locked:
+        error = ApiError(429, "rate_limited", ratelimit.locked_message(locked))
+        error.headers = {"Retry-After": str(locked)}
+        raise error
     if issued is None:
         raise ApiError(401, "unauthorized", _("E-mail address or password is not correct."))
     token, row = issued
@@ -116,6 +134,7 @@ def availability() -> Response:
 
 
 @bp.post("/bookings")
+@limiter.limit(configured("RATELIMIT_BOOKING"))
 @token_required
 def create_booking() -> tuple[Response, int]:
     body = json_body(schemas.BookingCreate)

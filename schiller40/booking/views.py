@@ -33,10 +33,11 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..core.clock import now
 from ..core.forms import no_nul
+from ..core.ratelimit import configured
 from ..core.time import to_local
 from ..core.urls import safe_redirect_target
 from ..errors import NotFound
-from ..extensions import db
+from ..extensions import db, limiter
 from ..payments.ledger import cancellable
 from ..payments.service import PaymentError
 from ..resources.models import BookingUnit, Resource, ResourceKind
@@ -491,6 +492,7 @@ def _render_form(
 
 
 @bp.route("/resources/<slug>/book", methods=["GET", "POST"])
+@limiter.limit(configured("RATELIMIT_BOOKING"), methods=["POST"])
 @login_required
 def new(slug: str) -> Response | tuple[str, int]:
     """Choose, see the price, confirm. A link from the grid arrives with the slot filled in

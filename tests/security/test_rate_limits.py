@@ -1,0 +1,400 @@
+"""Rate limits (Flask-Limiter) on the endpoints that cost a password check, a mail or a
+booking, and the log-in lockout that hides whether an address has an account.
+
+TestingConfig switches limits off (other tests log in hundreds of times from one address in
+one process); this module switches them on with small limits of its own. Every app gets a
+fresh in-memory store, so no test sees another's counts; the Redis tests use a key prefix of
+their own.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+
+from schiller40 import create_app
+from schiller40.extensions import db
+from tests.accounts.helpers import browser, text_of, tr, trn
+from tests.conftest import in_ci
+from tests.factories import PASSWORD
+
+LIMITS = {
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_LOGIN": "3 per minute",
+    "RATELIMIT_LOGIN_EMAIL": "1000 per hour",
+    "RATELIMIT_REGISTER": "3 per minute",
+    "RATELIMIT_PASSWORD_RESET": "3 per minute",
+    "RATELIMIT_RESEND_VERIFICATION": "3 per minute",
+    "RATELIMIT_API_TOKEN": "3 per minute",
+    "RATELIMIT_BOOKING": "3 per minute",
+    "LOGIN_LOCKOUT_FAILURES": 3,
+    "LOGIN_LOCKOUT_WINDOW_MINUTES": 15,
+    "LOGIN_LOCKOUT_MINUTES": 15,
+}
+WRONG = "not the password at all"
+UNKNOWN = "niemand@example.org"
+
+
+@pytest.fixture
+def app_config() -> dict:
+    return dict(LIMITS)
+
+
+def _limited_page(response) -> None:
+    """The friendly German 429 page, with Retry-After."""
+    assert response.status_code == 429
+    assert response.mimetype == "text/html"
+    assert int(response.headers["Retry-After"]) > 0
+    text = text_of(response)
+    assert tr("Too many requests") in text
+    assert "Zu viele" in text  # German, the default language
+    # The page says how long to wait, as the header does.
+    seconds = int(response.headers["Retry-After"])
+    assert any(
+        trn("Wait %(num)d second, then try again.", "Wait %(num)d seconds, then try again.", n)
+        in text for n in (seconds, seconds + 1)
+    )
+
+
+def _limited_json(response) -> None:
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+    body = response.get_json()
+    assert body["error"]["code"] == "rate_limited"
+    assert body["error"]["message"]
+    assert body["error"]["fields"] == {}
+
+
+# --- HTML endpoints, per client address --------------------------------------------------
+
+
+def _login(client, n):
+    # A different address each time: the per-address limit and the lockout stay out of it.
+    return client.post("/login", data={"email": f"guest{n}@example.org", "password": WRONG})
+
+
+def _register(client, n):
+    return client.post("/register", data={"email": "not-an-address", "name": ""})
+
+
+def _forgot(client, n):
+    return client.post("/account/reset", data={"email": f"guest{n}@example.org"})
+
+
+@pytest.mark.parametrize("send", [_login, _register, _forgot], ids=["login", "register",
+                                                                     "password-reset"])
+def test_anonymous_form_is_limited_per_client_address(app, place, send):
+    client = app.test_client()
+    for n in range(3):
+        assert send(client, n).status_code != 429
+    _limited_page(send(client, 3))
+    # Only the POST counts: the form itself still opens.
+    assert client.get({_login: "/login", _register: "/register",
+                       _forgot: "/account/reset"}[send]).status_code == 200
+    # Another client address has its own count.
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "192.0.2.7"
+    assert send(other, 4).status_code != 429
+
+
+def test_resend_verification_is_limited(app, place):
+    client = browser(app, place.member)
+    for _ in range(3):
+        assert client.post("/account/verify/resend").status_code == 302
+    _limited_page(client.post("/account/verify/resend"))
+
+
+def test_html_booking_is_limited(app, place):
+    client = browser(app, place.member)
+    for _ in range(3):
+        assert client.post(f"/resources/{place.room.slug}/book", data={}).status_code != 429
+    _limited_page(client.post(f"/resources/{place.room.slug}/book", data={}))
+    assert client.get(f"/resources/{place.room.slug}/book").status_code == 200
+
+
+def test_the_limited_page_speaks_english_too(app, place):
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    for n in range(3):
+        _forgot(client, n)
+    response = _forgot(client, 3)
+    assert response.status_code == 429
+    assert "Too many requests" in text_of(response)
+
+
+def test_trusted_proxy_limits_the_forwarded_client_not_the_proxy(
+    database_url, clock, smtp_server
+):
+    """Behind one trusted proxy every request comes from the proxy; X-Forwarded-For names
+    the client, and each client has a count of its own."""
+    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": database_url,
+                      **smtp_server.config(), **LIMITS, "TRUSTED_PROXIES": 1}, clock=clock)
+    try:
+        client = app.test_client()
+        for n in range(3):
+            response = client.post("/account/reset", data={"email": f"g{n}@example.org"},
+                                   headers={"X-Forwarded-For": "198.51.100.1"})
+            assert response.status_code != 429
+        limited = client.post("/account/reset", data={"email": "g@example.org"},
+                              headers={"X-Forwarded-For": "198.51.100.1"})
+        assert limited.status_code == 429
+        other = client.post("/account/reset", data={"email": "g@example.org"},
+                            headers={"X-Forwarded-For": "198.51.100.2"})
+        assert other.status_code != 429
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+# --- API -----------------------------------------------------------------------------------
+
+
+def test_api_token_creation_is_limited(app, place):
+    app.config["LOGIN_LOCKOUT_FAILURES"] = 0
+    client = app.test_client()
+    for n in range(3):
+        response = client.post("/api/v1/tokens",
+                               json={"email": f"guest{n}@example.org", "password": WRONG})
+        assert response.status_code == 401
+    _limited_json(client.post("/api/v1/tokens",
+                              json={"email": place.member.email, "password": PASSWORD}))
+
+
+def test_api_booking_is_limited(app, place):
+    client = app.test_client()
+    token = client.post("/api/v1/tokens", json={"email": place.member.email,
+                                                "password": PASSWORD}).get_json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    for _ in range(3):
+        assert client.post("/api/v1/bookings", json={}, headers=auth).status_code == 422
+    _limited_json(client.post("/api/v1/bookings", json={}, headers=auth))
+    # Reading is not limited.
+    assert client.get("/api/v1/bookings", headers=auth).status_code == 200
+
+
+def test_limits_can_be_switched_off(app, place):
+    """RATELIMIT_ENABLED is read when an app is built; another app in the same process keeps
+    its own switch (Flask-Limiter alone would let the last app built decide for all)."""
+    off = create_app({"ENV_NAME": "testing", "DATABASE_URL": app.config["DATABASE_URL"]})
+    try:
+        client = off.test_client()
+        for n in range(10):
+            assert _forgot(client, n).status_code == 200
+        limited = app.test_client()
+        for n in range(3):
+            assert _forgot(limited, n).status_code == 200
+        assert _forgot(limited, 3).status_code == 429
+    finally:
+        with off.app_context():
+            db.engine.dispose()
+
+
+# --- the per-address log-in limit and the lockout ----------------------------------------
+
+
+def _attempt(client, email, password=WRONG):
+    return client.post("/login", data={"email": email, "password": password})
+
+
+def _same(response, email) -> str:
+    """The page with the typed address taken out, to compare two addresses' answers."""
+    return text_of(response).replace(email, "<email>")
+
+
+def test_lockout_answers_the_same_for_known_and_unknown_addresses(app, place):
+    app.config["RATELIMIT_LOGIN"] = "1000 per minute"
+    answers = {}
+    for email in (place.member.email, UNKNOWN):
+        client = app.test_client()
+        seen = []
+        for _ in range(3):
+            response = _attempt(client, email)
+            seen.append((response.status_code, response.headers.get("Retry-After") is not None,
+                         _same(response, email)))
+        answers[email] = seen
+    known, unknown = answers[place.member.email], answers[UNKNOWN]
+    assert known == unknown
+    assert [status for status, *_ in known] == [422, 422, 429]
+    assert tr("E-mail address or password is not correct.") in known[0][2]
+    locked = trn(
+        "Too many failed log-ins with this e-mail address. Log-in with it is paused for "
+        "%(num)d minute. If you have forgotten your password, you can reset it.",
+        "Too many failed log-ins with this e-mail address. Log-in with it is paused for "
+        "%(num)d minutes. If you have forgotten your password, you can reset it.",
+        15,
+    )
+    assert locked in known[2][2]
+    # Flask-Limiter rewrites Retry-After in whole seconds from its own clock: 899 or 900.
+    locked_again = _attempt(app.test_client(), UNKNOWN)
+    assert 15 * 60 - 1 <= int(locked_again.headers["Retry-After"]) <= 15 * 60
+
+
+def test_the_right_password_is_refused_during_the_lockout(app, place, clock):
+    app.config["RATELIMIT_LOGIN"] = "1000 per minute"
+    client = app.test_client()
+    for _ in range(3):
+        _attempt(client, place.member.email)
+    clock.advance(timedelta(minutes=14))
+    refused = _attempt(client, place.member.email, PASSWORD)
+    assert refused.status_code == 429
+    assert 59 <= int(refused.headers["Retry-After"]) <= 60
+    assert client.get("/account").status_code in (302, 401)  # not logged in
+    # The same answer as an unknown address locked just as long ago.
+    for _ in range(3):
+        _attempt(client, UNKNOWN)  # locked now, at 14 minutes
+    # Once the lock has run out, the right password works again.
+    clock.advance(timedelta(minutes=1, seconds=1))
+    assert _attempt(client, place.member.email, PASSWORD).status_code == 302
+
+
+def test_lockout_counts_the_normalised_address(app, place):
+    app.config["RATELIMIT_LOGIN"] = "1000 per minute"
+    client = app.test_client()
+    for email in ("MIA@example.org", " mia@EXAMPLE.org", "mia@example.org"):
+        _attempt(client, email)
+    assert _attempt(client, "mia@example.org", PASSWORD).status_code == 429
+    # Another address is not touched.
+    other = app.test_client()
+    assert _attempt(other, place.staff.email, PASSWORD).status_code == 302
+
+
+def test_failures_in_another_window_do_not_add_up(app, place, clock):
+    app.config["RATELIMIT_LOGIN"] = "1000 per minute"
+    client = app.test_client()
+    for _ in range(2):
+        _attempt(client, place.member.email)
+    clock.advance(timedelta(minutes=16))
+    for _ in range(2):
+        assert _attempt(client, place.member.email).status_code == 422
+    assert _attempt(client, place.member.email, PASSWORD).status_code == 302
+
+
+def test_a_successful_log_in_starts_the_count_afresh(app, place):
+    app.config["RATELIMIT_LOGIN"] = "1000 per minute"
+    for _ in range(2):
+        _attempt(app.test_client(), place.member.email)
+    assert _attempt(app.test_client(), place.member.email, PASSWORD).status_code == 302
+    for _ in range(2):
+        assert _attempt(app.test_client(), place.member.email).status_code == 422
+
+
+def test_log_in_is_limited_per_address_across_client_addresses(app, place):
+    app.config.update({"RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_EMAIL":
+                       "2 per minute", "LOGIN_LOCKOUT_FAILURES": 0})
+    for n in range(2):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"192.0.2.{n + 1}"
+        assert _attempt(client, UNKNOWN).status_code == 422
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.99"
+    _limited_page(_attempt(client, UNKNOWN))
+    assert _attempt(client, place.member.email, PASSWORD).status_code == 302
+
+
+def test_the_api_shares_the_lockout(app, place):
+    app.config["RATELIMIT_API_TOKEN"] = "1000 per minute"
+    client = app.test_client()
+    answers = {}
+    for email in (place.member.email, UNKNOWN):
+        seen = []
+        for _ in range(3):
+            response = client.post("/api/v1/tokens", json={"email": email, "password": WRONG})
+            seen.append((response.status_code, response.get_json()))
+        answers[email] = seen
+    assert answers[place.member.email] == answers[UNKNOWN]
+    assert [s for s, *_ in answers[UNKNOWN]] == [401, 401, 429]
+    _limited_json(client.post("/api/v1/tokens",
+                              json={"email": place.member.email, "password": PASSWORD}))
+    # The HTML log-in is locked too: one count per address, however it is tried.
+    assert _attempt(client, place.member.email, PASSWORD).status_code == 429
+
+
+def test_a_shorter_lock_ends_and_the_same_failures_lock_again(app, place, clock):
+    app.config.update({"RATELIMIT_LOGIN": "1000 per minute", "LOGIN_LOCKOUT_MINUTES": 5,
+                       "LOGIN_LOCKOUT_WINDOW_MINUTES": 60})
+    client = app.test_client()
+    statuses = [_attempt(client, UNKNOWN).status_code for _ in range(3)]
+    assert statuses == [422, 422, 429]
+    clock.advance(timedelta(minutes=5))
+    statuses = [_attempt(client, UNKNOWN).status_code for _ in range(3)]
+    assert statuses == [422, 422, 429]
+
+
+def test_an_unreachable_store_lets_requests_through(database_url, clock, smtp_server, place,
+                                                    caplog):
+    """Fail open: a Redis outage is logged, and members can still log in (no 500)."""
+    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": database_url,
+                      **smtp_server.config(), **LIMITS,
+                      "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}, clock=clock)
+    try:
+        client = app.test_client()
+        for n in range(5):
+            assert _forgot(client, n).status_code == 200
+        assert _attempt(client, place.member.email, PASSWORD).status_code == 302
+        assert "lockout storage failed" in caplog.text
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+# --- Redis: the store several app servers share --------------------------------------------
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _redis_error() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            if not sock.recv(16).startswith(b"+PONG"):
+                return "127.0.0.1:6379 answered, but not like Redis"
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture
+def redis_apps(database_url, clock, smtp_server):
+    """Two apps ("two app servers") sharing Redis, with a key prefix of this test's own."""
+    error = _redis_error()
+    if error:
+        message = f"Redis is not reachable at 127.0.0.1:6379 ({error})"
+        if in_ci():
+            pytest.fail(f"CI=true but {message}")
+        pytest.skip(f"SKIPPED, NOT TESTED: {message}; start redis-server to run this test")
+    prefix = f"schiller40-test-{uuid.uuid4().hex}"
+    config = {"ENV_NAME": "testing", "DATABASE_URL": database_url, **smtp_server.config(),
+              **LIMITS, "RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
+    apps = [create_app(config, clock=clock), create_app(config, clock=clock)]
+    yield apps
+    import redis
+
+    connection = redis.Redis.from_url(REDIS_URL)
+    for key in connection.scan_iter(match=f"*{prefix}*"):
+        connection.delete(key)
+    connection.close()
+    for each in apps:
+        with each.app_context():
+            db.engine.dispose()
+
+
+def test_redis_counts_are_shared_between_app_servers(redis_apps: list[Flask], place):
+    first, second = (each.test_client() for each in redis_apps)
+    assert _forgot(first, 0).status_code == 200
+    assert _forgot(second, 1).status_code == 200
+    assert _forgot(first, 2).status_code == 200
+    _limited_page(_forgot(second, 3))
+
+
+def test_redis_lockout_is_shared_between_app_servers(redis_apps: list[Flask], place):
+    for each in redis_apps:
+        each.config["RATELIMIT_LOGIN"] = "1000 per minute"
+    first, second = (each.test_client() for each in redis_apps)
+    assert _attempt(first, place.member.email).status_code == 422
+    assert _attempt(second, place.member.email).status_code == 422
+    assert _attempt(first, place.member.email).status_code == 429
+    assert _attempt(second, place.member.email, PASSWORD).status_code == 429
