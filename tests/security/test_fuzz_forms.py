@@ -167,3 +167,40 @@ def test_the_booking_scene_is_as_the_fuzzing_expects(member_client, place, own_b
         "day": "2026-11-24", "start": "12:00", "end": "14:00", "resource": "studio"})
     assert moved.status_code in REDIRECTS
     assert snapshot() != before  # the move is written (with its audit entry)
+
+
+# --- staff forms ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_client(client, place):
+    response = client.post("/login", data={"email": place.staff.email, "password": PASSWORD})
+    assert response.status_code == 302
+    return client
+
+
+booleans = st.one_of(text, st.sampled_from(["y", "on", "true"]))
+
+
+def test_staff_booking_form(staff_client, place):
+    @FUZZ
+    @given(slug=st.sampled_from(["room", "studio"]),  # desks have their own day calendar
+           data=form(email=emails, day=days, start=times, end=times, note=text,
+                     override_hours=booleans, override_blocks=booleans))
+    def check(slug, data):
+        post_and_check(staff_client, f"/staff/calendar/{slug}/book", data)
+
+    check()
+
+
+def test_staff_block_form(staff_client, place):
+    @FUZZ
+    @given(slug=st.sampled_from(["room", "studio"]),
+           data=form(scope=st.one_of(text, st.sampled_from(["resource", "location", "room"])),
+                     kind=st.one_of(text, st.sampled_from(["maintenance", "event", "closure"])),
+                     start_day=days, start_time=times, end_day=days, end_time=times,
+                     reason=text, cancel_conflicting=booleans))
+    def check(slug, data):
+        post_and_check(staff_client, f"/staff/calendar/{slug}/block", data)
+
+    check()
