@@ -75,7 +75,10 @@ class Isolated:
 
 @pytest.fixture
 def scene(place, factory, clock, backend):
-    """The member's own bookings in several states, and someone else's."""
+    """The member's own bookings in several states, and someone else's.
+
+    Shared by all examples of one operation: what one example books or cancels, the next sees.
+    """
     member = place.member
     for resource, start, end in (
         (place.desks[0], at(TUE, 8), at(TUE, 20)),      # confirmed, included desk day
@@ -103,6 +106,16 @@ schema = schemathesis.openapi.from_dict(document())
 
 def test_the_fuzzed_document_is_the_served_one(client):
     assert client.get("/api/v1/openapi.json").get_json() == document()
+
+
+def test_the_fuzzing_tokens_open_the_scene(client, scene, clock):
+    """The fuzzing is not 401s throughout: a minted token sees the member's three bookings,
+    and staff see all four."""
+    for user, count in ((scene.member, 3), (scene.staff, 4)):
+        token = mint_token(user, clock)
+        response = client.get("/api/v1/bookings", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+        assert len(response.get_json()["bookings"]) == count
 
 
 FUZZ = settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
