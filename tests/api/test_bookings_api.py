@@ -467,6 +467,18 @@ def test_someone_elses_booking_is_not_found(place, api, other_api, staff_api):
     assert staff_api.get(f"{BOOKINGS}/{theirs['id']}").status_code == 200
 
 
+def test_an_id_out_of_range_is_not_found_whatever_the_method(api):
+    """Found by fuzzing: PATCH and POST on an id above 2**31-1 were 405 (GET was 404)."""
+    for method, path in (("patch", f"{BOOKINGS}/2147483648"),
+                         ("post", f"{BOOKINGS}/2147483648/cancel"),
+                         ("post", f"{BOOKINGS}/21474836470/check-in"),
+                         ("patch", f"{BOOKINGS}/0"), ("post", f"{BOOKINGS}/01/cancel")):
+        response = api.call(method.upper(), path, json={})
+        assert response.status_code == 404, (method, path)
+        assert response.get_json()["error"]["code"] == "not_found"
+    assert api.get(f"{BOOKINGS}/2147483647").status_code == 404
+
+
 # --- rescheduling ----------------------------------------------------------------------------
 
 
