@@ -29,9 +29,8 @@ from ..core.locking import begin_write, lock_rows
 from ..errors import DomainError
 from ..resources.models import Resource, ResourceKind
 from .models import Booking, BookingStatus
-from .queries import get_booking
 from .rules import Interval
-from .service import BookingSettings
+from .service import BookingSettings, lock_booking
 
 # Members may check in from this long before the start.
 OPENS_BEFORE = timedelta(minutes=30)
@@ -100,18 +99,10 @@ def check_in(session: Session, *, actor: User, booking_id: int, now: datetime) -
     end. Staff check in any confirmed booking (desk, studio, room) on its day, late too.
     Nobody checks in a booking that was released as a no-show, cancelled or is unpaid.
     """
-    for _attempt in range(3):
-        begin_write(session)
-        actor = session.merge(actor)
-        booking = get_booking(session, viewer=actor, booking_id=booking_id)
-        locked = booking.resource_id
-        lock_rows(session, Resource, [locked])
-        session.refresh(booking)
-        if booking.resource_id == locked:  # not moved to another desk meanwhile
-            break
-        session.rollback()
-    else:  # pragma: no cover - moved three times while we tried
+    found = lock_booking(session, actor=actor, booking_id=booking_id)
+    if found is None:  # pragma: no cover - moved three times while we tried
         raise CheckInRefused("not_checkable", str(_l("Please try again.")))
+    actor, booking = found
     try:
         _refuse_unless_allowed(booking, now=now, by_staff=actor.is_staff)
     except CheckInRefused:

@@ -689,22 +689,16 @@ def cancel(
             "invalid", message=str(_l("Only staff may choose the refund.")),
             fields={"refund": ["staff only"]},
         )
-    for _attempt in range(3):
-        begin_write(session)
-        actor = session.merge(actor)
-        booking = get_booking(session, viewer=actor, booking_id=booking_id)
-        locked = booking.resource_id
-        lock_rows(session, Resource, [locked])
-        # Like every booking transaction: holds that ran out expire first. Without this a
-        # hold past its time could still be "cancelled", and cancelled late it kept the
-        # included credit it had used, although an expired hold gives its credit back.
-        expire_stale(session, [locked], now=now, settings=settings)
-        session.refresh(booking)
-        if booking.resource_id == locked:  # not moved by a reschedule meanwhile
-            break
-        session.rollback()
-    else:  # pragma: no cover - moved three times while we tried
+    # Like every booking transaction: holds that ran out expire first. Without this a hold
+    # past its time could still be "cancelled", and cancelled late it kept the included
+    # credit it had used, although an expired hold gives its credit back.
+    found = lock_booking(
+        session, actor=actor, booking_id=booking_id,
+        under_lock=lambda rid: expire_stale(session, [rid], now=now, settings=settings),
+    )
+    if found is None:  # pragma: no cover - moved three times while we tried
         raise BookingError("not_cancellable")
+    actor, booking = found
     if not ledger.cancellable(booking, by_staff=actor.is_staff, now=now):
         raise BookingError("not_cancellable")
     notice = settings.policy.credit_return_notice.get(booking.resource.kind, timedelta(0))
@@ -769,6 +763,33 @@ def cancel(
 
 
 # --- housekeeping under the lock -----------------------------------------------------------
+
+
+def lock_booking(
+    session: Session, *, actor: User, booking_id: int,
+    under_lock: Callable[[int], None] | None = None,
+) -> tuple[User, Booking] | None:
+    """Begin the write, lock the booking's resource and read the booking fresh under it.
+
+    The resource is known only from the booking, which a concurrent reschedule may move to
+    another resource between the read and the lock: then the lock guards the wrong slot, so
+    try again (None after three moves). ``under_lock(resource_id)`` runs before the fresh
+    read (housekeeping such as expiring stale holds). Returns the actor merged into this
+    session and the booking; NotFound for a booking the actor may not see.
+    """
+    for _attempt in range(3):
+        begin_write(session)
+        actor = session.merge(actor)
+        booking = get_booking(session, viewer=actor, booking_id=booking_id)
+        locked = booking.resource_id
+        lock_rows(session, Resource, [locked])
+        if under_lock is not None:
+            under_lock(locked)
+        session.refresh(booking)
+        if booking.resource_id == locked:
+            return actor, booking
+        session.rollback()
+    return None
 
 
 def lock_member(session: Session, user: User | None) -> None:

@@ -30,10 +30,18 @@ from .compose import Mail, can_receive, render
 from .ics import booking_invitation
 
 
-def _bookings(session: Session, ids: list[int]) -> list[Booking]:
+def bookings_of(session: Session, ids: list[int]) -> list[Booking]:
+    """The bookings a payload names that still exist, in time order."""
     return list(
         session.scalars(select(Booking).where(Booking.id.in_(ids)).order_by(Booking.starts_at))
     )
+
+
+def confirmed_of(session: Session, ids: list[int], now: datetime) -> list[Booking]:
+    """Of those, the ones still confirmed when the mail goes out."""
+    return [
+        b for b in bookings_of(session, ids) if b.effective_status(now) is BookingStatus.CONFIRMED
+    ]
 
 
 def _instant(value: Any) -> datetime | None:
@@ -49,10 +57,7 @@ def _instant(value: Any) -> datetime | None:
 def booking_confirmed(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
     """Sent when bookings become confirmed: at once when free or covered by credit, after
     payment otherwise. Only those still confirmed when the mail goes out are listed."""
-    bookings = [
-        b for b in _bookings(session, payload["booking_ids"])
-        if b.effective_status(now) is BookingStatus.CONFIRMED
-    ]
+    bookings = confirmed_of(session, payload["booking_ids"], now)
     if not bookings or not can_receive(bookings[0].user):
         return None
     member = bookings[0].user
@@ -102,7 +107,7 @@ def booking_cancelled(session: Session, payload: dict[str, Any], now: datetime) 
     """Bookings cancelled by the member or by staff: who did, why (staff's reason), and the
     money: the refund, or why there is none. One CANCEL invitation per booking."""
     bookings = [
-        b for b in _bookings(session, payload["booking_ids"])
+        b for b in bookings_of(session, payload["booking_ids"])
         if b.status is BookingStatus.CANCELLED
     ]
     if not bookings or not can_receive(bookings[0].user):
@@ -145,7 +150,7 @@ def hold_expired(session: Session, payload: dict[str, Any], now: datetime) -> Ma
     each again. Nothing to attach: the bookings never were in the member's calendar as
     confirmed (the feed shows them as cancelled now)."""
     bookings = [
-        b for b in _bookings(session, payload["booking_ids"])
+        b for b in bookings_of(session, payload["booking_ids"])
         if b.status is BookingStatus.EXPIRED
     ]
     if not bookings or not can_receive(bookings[0].user):

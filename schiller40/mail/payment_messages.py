@@ -14,13 +14,13 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..booking.models import Booking, BookingStatus
 from ..booking.rules import split_vat
 from ..core.money import money
 from ..payments.models import Payment, Refund, RefundReason, RefundStatus
+from .booking_messages import bookings_of, confirmed_of
 from .catalog import message
 from .compose import Mail, can_receive, render
 from .ics import booking_invitation
@@ -38,18 +38,6 @@ REFUND_REASONS = {
 }
 
 
-def _bookings(session: Session, ids: list[int]) -> list[Booking]:
-    return list(
-        session.scalars(select(Booking).where(Booking.id.in_(ids)).order_by(Booking.starts_at))
-    )
-
-
-def _confirmed(session: Session, ids: list[int], now: datetime) -> list[Booking]:
-    return [
-        b for b in _bookings(session, ids) if b.effective_status(now) is BookingStatus.CONFIRMED
-    ]
-
-
 @message("mail.payment_received")
 def payment_received(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
     """A receipt: what was received (gross, with the VAT in it) and what it paid for."""
@@ -60,7 +48,7 @@ def payment_received(session: Session, payload: dict[str, Any], now: datetime) -
     assert member is not None
     amount = int(payload.get("amount_cents") or payment.received_cents)
     ids = payload.get("booking_ids") or [b.id for b in payment.bookings]
-    lines = _bookings(session, ids)
+    lines = bookings_of(session, ids)
     if sum(b.price_gross_cents for b in lines) == amount:
         net = sum(b.price_net_cents for b in lines)
         tax = sum(b.price_tax_cents for b in lines)
@@ -93,7 +81,7 @@ def refund_issued(session: Session, payload: dict[str, Any], now: datetime) -> M
     member = payment.user
     assert member is not None
     if refund.booking_id is not None:
-        bookings = _bookings(session, [refund.booking_id])
+        bookings = bookings_of(session, [refund.booking_id])
     else:
         bookings = list(payment.bookings)
     return render(
@@ -111,7 +99,7 @@ def refund_issued(session: Session, payload: dict[str, Any], now: datetime) -> M
 def booking_approved(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
     """Staff approved a studio booking and its authorised payment was captured: this is its
     confirmation (instead of "booking confirmed"), with the calendar invitation."""
-    bookings = _confirmed(session, payload["booking_ids"], now)
+    bookings = confirmed_of(session, payload["booking_ids"], now)
     if not bookings or not can_receive(bookings[0].user):
         return None
     member = bookings[0].user

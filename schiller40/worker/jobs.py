@@ -9,7 +9,7 @@ and start, however many workers saw it due).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -269,6 +269,34 @@ RETENTION_BATCH = 1000
 _RETENTION_DONE_UNTIL = "schiller40.retention_done_until"
 
 
+def _update_in_batches(
+    session: Session, model: Any, *, where: Sequence[Any], values: dict[str, Any],
+    also: Sequence[Any] = (),
+) -> int:
+    """Set ``values`` on the rows matching ``where``, RETENTION_BATCH rows per short write
+    transaction (others wait only briefly). ``also`` is checked again in the update itself.
+    Returns the rows found."""
+    from sqlalchemy import update
+
+    changed = 0
+    while True:
+        ids = session.scalars(
+            select(model.id).where(*where).order_by(model.id).limit(RETENTION_BATCH)
+        ).all()
+        session.rollback()
+        if not ids:
+            return changed
+        begin_write(session)
+        session.execute(
+            update(model).where(model.id.in_(ids), *also).values(**values),
+            execution_options={"synchronize_session": False},
+        )
+        session.commit()
+        changed += len(ids)
+        if len(ids) < RETENTION_BATCH:
+            return changed
+
+
 @periodic("retention")
 def retention(session: Session, ctx: JobContext) -> int:
     """What is kept no longer than needed (docs/security.md, "Retention"):
@@ -283,8 +311,6 @@ def retention(session: Session, ctx: JobContext) -> int:
     short write transaction, so other writers wait only briefly. Setting a value to what it
     should be anyway is harmless, so several workers may run this together, and a pass that
     finds nothing left to do writes nothing. Returns the rows changed."""
-    from sqlalchemy import update
-
     from ..accounts.models import User
     from ..core.audit import AuditEntry
 
@@ -297,48 +323,14 @@ def retention(session: Session, ctx: JobContext) -> int:
     window = [AuditEntry.at < cutoff, AuditEntry.details != {}]
     if done_until is not None and done_until <= cutoff:
         window.append(AuditEntry.at >= done_until)
-    changed = 0
-    while True:
-        ids = session.scalars(
-            select(AuditEntry.id)
-            .where(*window)
-            .order_by(AuditEntry.id)
-            .limit(RETENTION_BATCH)
-        ).all()
-        session.rollback()
-        if not ids:
-            break
-        begin_write(session)
-        session.execute(
-            update(AuditEntry)
-            .where(AuditEntry.id.in_(ids), AuditEntry.at < cutoff)
-            .values(details={}),
-            execution_options={"synchronize_session": False},
-        )
-        session.commit()
-        changed += len(ids)
-        if len(ids) < RETENTION_BATCH:
-            break
+    changed = _update_in_batches(
+        session, AuditEntry, where=window, also=[AuditEntry.at < cutoff], values={"details": {}}
+    )
     deleted_users = select(User.id).where(User.deleted_at.is_not(None))
-    while True:
-        ids = session.scalars(
-            select(Booking.id)
-            .where(Booking.user_id.in_(deleted_users), Booking.note != "")
-            .order_by(Booking.id)
-            .limit(RETENTION_BATCH)
-        ).all()
-        session.rollback()
-        if not ids:
-            break
-        begin_write(session)
-        session.execute(
-            update(Booking).where(Booking.id.in_(ids)).values(note=""),
-            execution_options={"synchronize_session": False},
-        )
-        session.commit()
-        changed += len(ids)
-        if len(ids) < RETENTION_BATCH:
-            break
+    changed += _update_in_batches(
+        session, Booking, where=[Booking.user_id.in_(deleted_users), Booking.note != ""],
+        values={"note": ""},
+    )
     current_app.extensions[_RETENTION_DONE_UNTIL] = cutoff
     if changed:
         log.info("retention: %s row(s) emptied", changed)
