@@ -39,8 +39,8 @@ from tests.payments.test_stripe_flow import BOOKINGS, book, booking_row, pay, pa
 
 # The app gives up on Stripe after TIMEOUT seconds and retries once (same idempotency key);
 # the slow endpoints answer after SLOW seconds, having done their work at once.
-TIMEOUT = 0.3
-SLOW = 1.0
+TIMEOUT = 0.5
+SLOW = 1.5
 
 
 @pytest.fixture
