@@ -167,6 +167,8 @@ def test_a_webhook_whose_refetch_times_out_records_nothing_and_its_redelivery_co
     stripe_server.delay("/v1/checkout/sessions/", 0)
     # Stripe is told to come back; nothing was recorded, so the redelivery is not a duplicate.
     assert refused.status_code == 503
+    reads = [r for r in stripe_server.request_log if r.path.startswith("/v1/checkout/sessions/")]
+    assert len(reads) == 2  # the re-fetch and the SDK's one retry, both too slow
     assert refused.headers["Retry-After"] == "60"
     assert db.session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
     assert payment_of(booking["id"]).status is PaymentStatus.PENDING
