@@ -269,9 +269,50 @@ def refresh(
         _apply(session, payment_id, checkout, now=now, settings=settings)
     else:
         _close_unopened(session, payment_id, now=now, settings=settings)
+        _expire_orphans(session, gateway, payment_id, now=now, settings=settings)
     return push(
         session, gateway, payment_id=payment_id, now=now, settings=settings, strict=strict
     )
+
+
+# How far a gateway's clock may lag ours when looking for checkouts by creation time.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _expire_orphans(
+    session: Session, gateway: PaymentGateway, payment_id: int, *, now: datetime,
+    settings: BookingSettings,
+) -> None:
+    """Expire a checkout the gateway opened for a payment we gave up on without learning
+    its id: the create timed out after the gateway had done it (a slow Stripe), so the
+    member was told "try again later" and the hold was released, while a payable checkout
+    stayed open at the gateway until its expiry. Nobody may pay for a released slot.
+
+    Only for a payment no longer pending (so no request is opening its checkout right now)
+    whose checkout would still be open (``checkout_expires_at`` is what we asked for and
+    is set before the create is sent). The checkout found is recorded on the payment, so
+    the next run reads it by id instead of searching again.
+    """
+    payment = session.get(Payment, payment_id)
+    assert payment is not None
+    expires_at, created_at = payment.checkout_expires_at, payment.created_at
+    abandoned = (
+        payment.status in (PaymentStatus.FAILED, PaymentStatus.EXPIRED)
+        and payment.checkout_id is None
+        and expires_at is not None
+        and expires_at > now
+    )
+    session.rollback()
+    if not abandoned:
+        return
+    for found in gateway.find_checkouts(payment_id, since=created_at - CLOCK_SKEW):
+        if found.status == "open":
+            log.warning("payment %s: expiring checkout %s, opened after we gave up on it",
+                        payment_id, found.id)
+            checkout = gateway.expire_checkout(found.id, now=now)
+        else:  # paid after all (money to give back) or expired: the full picture
+            checkout = gateway.get_checkout(found.id, now=now)
+        _apply(session, payment_id, checkout, now=now, settings=settings)
 
 
 def _close_unopened(
@@ -1060,7 +1101,7 @@ def _fingerprint(session: Session, payment_id: int) -> tuple[Any, ...]:
     assert payment is not None
     session.refresh(payment)
     value = (
-        payment.status, payment.received_cents, payment.refunded_cents,
+        payment.status, payment.checkout_id, payment.received_cents, payment.refunded_cents,
         tuple((r.id, r.status) for r in payment.refunds),
         tuple((b.id, b.status) for b in payment.bookings),
     )

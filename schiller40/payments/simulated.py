@@ -152,6 +152,17 @@ class SimulatedGateway:
                 row.status = "expired"
             return self._snapshot(row)
 
+    def find_checkouts(self, payment_id: int, *, since: datetime) -> list[Checkout]:
+        with self._session() as session:
+            rows = session.scalars(
+                select(SimulatedCheckout).where(SimulatedCheckout.created_at >= since)
+                .order_by(SimulatedCheckout.created_at)
+            ).all()
+            return [
+                self._snapshot(row) for row in rows
+                if row.details.get("metadata", {}).get("payment_id") == str(payment_id)
+            ]
+
     def capture(self, intent_id: str, *, amount_cents: int, idempotency_key: str) -> None:
         with self._session() as session:
             row = self._row(session, "cs_" + intent_id.removeprefix("pi_"), lock=True)

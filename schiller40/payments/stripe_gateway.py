@@ -144,6 +144,20 @@ class StripeGateway:
             self._call(self.client.v1.checkout.sessions.expire, checkout_id)
         return self.get_checkout(checkout_id, now=now)
 
+    def find_checkouts(self, payment_id: int, *, since: datetime) -> list[Checkout]:
+        # Stripe filters sessions by creation time but not by metadata: page through the
+        # recent ones (newest first) and keep ours.
+        found: list[Checkout] = []
+        params: dict[str, Any] = {"created": {"gte": _unix(since)}, "limit": 100}
+        while True:
+            page = self._call(self.client.v1.checkout.sessions.list, params=params)
+            for session in page["data"]:
+                if (_field(session, "metadata") or {}).get("payment_id") == str(payment_id):
+                    found.append(self._checkout(session, refunds=()))
+            if not page.get("has_more") or not page["data"]:
+                return found
+            params = {**params, "starting_after": page["data"][-1]["id"]}
+
     def capture(self, intent_id: str, *, amount_cents: int, idempotency_key: str) -> None:
         self._call(
             self.client.v1.payment_intents.capture,

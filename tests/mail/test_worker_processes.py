@@ -29,8 +29,11 @@ LEASE_SECONDS = 2
 MAIL = OutboxMessage.topic.like("mail.%")
 
 
-def worker_process(database_url: str, smtp_server) -> subprocess.Popen:
-    env = {
+def process_env(database_url: str, smtp_server, **settings: str) -> dict[str, str]:
+    """The environment of an app process (worker or web) against the test database and SMTP
+    server, as production configures it: ``SCHILLER40_*`` variables only, none inherited.
+    ``settings`` adds more (``STRIPE_API_BASE="..."`` becomes ``SCHILLER40_STRIPE_API_BASE``)."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("SCHILLER40_")},
         "SCHILLER40_ENV": "development",
         "SCHILLER40_DATABASE_URL": database_url,
@@ -43,7 +46,12 @@ def worker_process(database_url: str, smtp_server) -> subprocess.Popen:
         "SCHILLER40_OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
         "SCHILLER40_SMTP_TIMEOUT_SECONDS": "1",
         "SCHILLER40_PUBLIC_URL": "https://booking.schiller40.example",
+        **{f"SCHILLER40_{name}": value for name, value in settings.items()},
     }
+
+
+def worker_process(database_url: str, smtp_server) -> subprocess.Popen:
+    env = process_env(database_url, smtp_server)
     return subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "schiller40", "worker", "--interval", "0.2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -138,6 +138,11 @@ class FakeGateway:
             remote.status = "expired"
         return self.snapshot(remote)
 
+    def find_checkouts(self, payment_id: int, *, since: datetime) -> list[Checkout]:
+        self._check("find_checkouts")
+        return [self.snapshot(r) for r in self.remotes.values()
+                if r.request.payment_id == payment_id]
+
     def capture(self, intent_id: str, *, amount_cents: int, idempotency_key: str) -> None:
         self.calls.append(("capture", intent_id, amount_cents, idempotency_key))
         self._check("capture")

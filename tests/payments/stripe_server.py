@@ -226,6 +226,7 @@ class StripeServer:
         self._thread: threading.Thread | None = None
         self._routes = Map([
             Rule("/v1/checkout/sessions", methods=["POST"], endpoint="create_session"),
+            Rule("/v1/checkout/sessions", methods=["GET"], endpoint="list_sessions"),
             Rule("/v1/checkout/sessions/<id>", methods=["GET"], endpoint="retrieve_session"),
             Rule("/v1/checkout/sessions/<id>/expire", methods=["POST"], endpoint="expire_session"),
             Rule("/v1/payment_intents/<id>", methods=["GET"], endpoint="retrieve_pi"),
@@ -282,6 +283,7 @@ class StripeServer:
             self._fail_next: list[tuple[int, str | None]] = []
             self.down = False
             self.delay_seconds = 0.0
+            self._delays: dict[str, float] = {}
 
     # test controls: faults and inspection
 
@@ -291,6 +293,16 @@ class StripeServer:
         can let the reads through and fail one write."""
         with self._lock:
             self._fail_next.extend([(status, path)] * n)
+
+    def delay(self, path: str, seconds: float) -> None:
+        """Answer requests whose path starts with ``path`` only after ``seconds`` (0: at once
+        again), after doing the work, like ``delay_seconds`` but for one kind of request: a
+        Stripe that is slow to create refunds while it still answers reads at once."""
+        with self._lock:
+            if seconds:
+                self._delays[path] = seconds
+            else:
+                self._delays.pop(path, None)
 
     def created_count(self, kind: str) -> int:
         """How many objects of ``kind`` ("checkout.session", "refund", ...) were really created,
@@ -536,8 +548,11 @@ class StripeServer:
         with self._lock:
             status, body, replayed = self._handle(request, key)
             self._log.append(LoggedRequest(request.method, request.path, key, status, replayed))
-        if self.delay_seconds:  # after the work, so a timed-out request has still happened
-            time.sleep(self.delay_seconds)
+            delay = self.delay_seconds + max(
+                (d for p, d in self._delays.items() if request.path.startswith(p)), default=0.0
+            )
+        if delay:  # after the work, so a timed-out request has still happened
+            time.sleep(delay)
         response = Response(json.dumps(body), status=status, mimetype="application/json")
         response.headers["Request-Id"] = _new_id("req")
         response.headers["Stripe-Version"] = API_VERSION
@@ -699,6 +714,38 @@ class StripeServer:
                             f"{param}[quantity]", minimum=1)
         return {"name": name, "description": product.get("description"), "unit_amount": unit,
                 "quantity": quantity, "amount_total": unit * quantity}
+
+    def _api_list_sessions(self, params: Params) -> tuple[int, dict[str, Any]]:
+        """Newest first, filtered by ``created`` (gt/gte/lt/lte) and ``status``; paged with
+        ``limit`` and ``starting_after`` as Stripe pages."""
+        _reject_unknown(params, ("created", "status", "limit", "starting_after", "expand"))
+        limit = _integer(params.get("limit", "10"), "limit", minimum=1)
+        if limit > 100:
+            raise ApiError(400, "limit must be at most 100", param="limit")
+        created = params.get("created", {})
+        if not isinstance(created, dict):
+            created = {"eq": created}
+        _reject_unknown(created, ("gt", "gte", "lt", "lte", "eq"), "created")
+        bounds = {op: _integer(v, f"created[{op}]") for op, v in created.items()}
+        tests = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__,
+                 "eq": int.__eq__}
+        status = params.get("status")
+        if status is not None:
+            _choice(status, ("open", "complete", "expired"), "status")
+        sessions = [self._get_session(s["id"]) for s in list(self._objects["cs"].values())]
+        sessions = [s for s in reversed(sessions)
+                    if all(tests[op](s["created"], v) for op, v in bounds.items())
+                    and (status is None or s["status"] == status)]
+        after = params.get("starting_after")
+        if after is not None:
+            ids = [s["id"] for s in sessions]
+            if after not in ids:
+                raise ApiError(400, f"No such checkout.session: '{after}'",
+                               param="starting_after", code="resource_missing")
+            sessions = sessions[ids.index(after) + 1:]
+        return 200, {"object": "list", "url": "/v1/checkout/sessions",
+                     "has_more": len(sessions) > limit,
+                     "data": [self._public(s) for s in sessions[:limit]]}
 
     def _api_retrieve_session(self, params: Params, id: str) -> tuple[int, dict[str, Any]]:
         _reject_unknown(params, ("expand",))

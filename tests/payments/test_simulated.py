@@ -4,6 +4,7 @@ service relies on it, since it is what runs when no payment provider is configur
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -43,6 +44,20 @@ def rows() -> int:
 
 def intent_of(checkout_id: str) -> str:
     return "pi_" + checkout_id.removeprefix("cs_")
+
+
+def test_checkouts_are_found_by_their_payment_and_creation_time(gateway, clock):
+    """What reconciliation uses to find a checkout whose id never reached us."""
+    mine = gateway.create_checkout(request_for(clock), now=clock())
+    clock.advance(timedelta(minutes=5))
+    later = gateway.create_checkout(request_for(clock, key="k2"), now=clock())
+    other = replace(request_for(clock, key="k3"), payment_id=8)
+    gateway.create_checkout(other, now=clock())
+    assert [c.id for c in gateway.find_checkouts(7, since=clock() - timedelta(hours=1))] == [
+        mine.id, later.id
+    ]
+    assert [c.id for c in gateway.find_checkouts(7, since=clock())] == [later.id]
+    assert gateway.find_checkouts(9, since=clock() - timedelta(hours=1)) == []
 
 
 def test_create_is_idempotent_and_carries_the_request(gateway, clock):

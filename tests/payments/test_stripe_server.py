@@ -225,6 +225,36 @@ def test_expire_due_expires_without_a_read(server, client, stripe_clock):
     assert len(server.events_of_type("checkout.session.expired")) == 1
 
 
+def test_list_sessions_newest_first_by_creation_time_and_status_in_pages(
+    server, client, stripe_clock
+):
+    first = client.v1.checkout.sessions.create(session_params())
+    stripe_clock.advance(timedelta(minutes=10))
+    second = client.v1.checkout.sessions.create(session_params())
+    third = client.v1.checkout.sessions.create(session_params())
+    client.v1.checkout.sessions.expire(third.id)
+    listed = client.v1.checkout.sessions.list({"created": {"gte": at(timedelta(minutes=5))}})
+    assert [s.id for s in listed.data] == [third.id, second.id]
+    opened = client.v1.checkout.sessions.list({"status": "open"})
+    assert [s.id for s in opened.data] == [second.id, first.id]
+    page = client.v1.checkout.sessions.list({"limit": 1})
+    assert page.has_more and [s.id for s in page.data] == [third.id]
+    rest = client.v1.checkout.sessions.list({"limit": 2, "starting_after": third.id})
+    assert not rest.has_more and [s.id for s in rest.data] == [second.id, first.id]
+
+
+def test_a_delay_for_one_path_slows_only_that_path(server, stripe_clock):
+    slow = make_client(server, timeout=0.2)
+    server.delay("/v1/checkout/sessions", 0.6)
+    with pytest.raises(stripe.APIConnectionError):
+        slow.v1.checkout.sessions.create(session_params())
+    server.delay("/v1/checkout/sessions", 0)
+    assert server.created_count("checkout.session") == 1  # the request did happen
+    server.delay("/v1/refunds", 0.6)
+    assert slow.v1.checkout.sessions.create(session_params()).status == "open"
+    server.delay("/v1/refunds", 0)
+
+
 def test_expire_via_api_then_again_fails(server, client):
     session = client.v1.checkout.sessions.create(session_params())
     expired = client.v1.checkout.sessions.expire(session.id)
