@@ -293,8 +293,9 @@ def _cut_at_commit(engine: Engine, proxy: CuttableProxy) -> Callable[[object], N
 def test_the_database_restarts_in_the_middle_of_a_booking(
     app, member, proxy, direct, rows, how, channel, lang
 ):
-    """The booking row was inserted (with its audit entry and mail queued, in the same
-    transaction) when the session ended: nothing of it may remain, and the next try works."""
+    """The session ends after the booking row was inserted ("terminated"), or once its audit
+    entry and queued mail were too, as the COMMIT goes out ("cut-at-commit"): nothing of it
+    may remain, and the next try works."""
     _fault()
     fault = _terminate_backend(direct) if how == "terminated" else _cut_at_commit(
         db.engine, proxy)
