@@ -3,7 +3,9 @@
 Services raise ``DomainError`` subclasses with a stable ``code``; views do not catch them.
 HTML requests get a friendly page (or a flash and redirect), JSON requests get
 ``{"error": {"code", "message", "fields"}}`` with the matching status. A 500 is logged with the
-request id, which the page shows so a member can quote it to staff.
+request id, which the page shows so a member can quote it to staff. A database that cannot be
+reached (``core/dbfaults.py`` says which errors mean that) is a 503 with ``Retry-After``, logged
+as one warning line, and its page is rendered without the database.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from .core import dbfaults
 from .core.logs import redact_path
 from .core.urls import safe_redirect_target
-from .extensions import db
+from .extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +198,22 @@ _BARE_500 = """<!doctype html>
 </body></html>"""
 
 
+def _discard_transaction(request_id: str) -> None:
+    """Roll back whatever the failed request began; nothing of it may be committed later.
+
+    On a connection that is already gone the rollback can fail too: that is expected and
+    worth one line (the pool replaces the connection next time). Anything else is a bug.
+    """
+    try:
+        db.session.rollback()
+    except Exception as exc:
+        if not dbfaults.is_unavailable(exc):
+            log.exception("rollback after an error failed [request_id=%s]", request_id)
+        else:
+            log.warning("rollback after an error failed, database unavailable "
+                        "[request_id=%s]: %s", request_id, dbfaults.describe(exc))
+
+
 def _unexpected(exc: Exception) -> Response:
     request_id = getattr(g, "request_id", "-")
     log.exception(
@@ -204,24 +224,78 @@ def _unexpected(exc: Exception) -> Response:
     # statement after an error), and the page below loads the current user from the
     # database. Nothing of this request may be committed anyway, so start clean; without
     # this, the handler itself failed and the member got the server's bare error, no id.
-    try:
-        db.session.rollback()
-    except Exception:
-        log.exception("rollback after an unhandled error failed [request_id=%s]", request_id)
+    _discard_transaction(request_id)
     if wants_json():
         return json_error(
             500, "internal", str(_l("An unexpected error occurred.")), request_id=request_id
         )
+    body = _page_or_bare("errors/500.html", _BARE_500, request_id, status=500)
+    return Response(body, status=500, mimetype="text/html")
+
+
+def _page_or_bare(template: str, bare: str, request_id: str, **context: Any) -> str:
+    """The error page, or ``bare`` filled in if even that fails (a broken template, a
+    missing catalogue): the reader still gets the reference staff need."""
     try:
-        body = render_template("errors/500.html", status=500, request_id=request_id,
-                               back_url=None)
+        return render_template(template, request_id=request_id, back_url=None, **context)
     except Exception:
         log.exception("the error page failed to render [request_id=%s]", request_id)
-        body = _BARE_500.format(request_id=escape(request_id))
-    return Response(body, status=500, mimetype="text/html")
+        return bare.format(request_id=escape(request_id), **context)
+
+
+DATABASE_UNAVAILABLE = _l(
+    "The booking system cannot reach its database right now. Please try again in a few seconds."
+)
+
+# Served only if the 503 page itself cannot be rendered (see _BARE_500).
+_BARE_503 = """<!doctype html>
+<html lang="de"><head><meta charset="utf-8">
+<title>Vorübergehend nicht verfügbar / Temporarily unavailable · Schiller40</title></head>
+<body><h1>Vorübergehend nicht verfügbar / Temporarily unavailable</h1>
+<p>Bitte versuchen Sie es in {retry_after} Sekunden erneut. /
+Please try again in {retry_after} seconds.</p>
+<p>Referenz / Reference: <code>{request_id}</code></p><p><a href="/">Schiller40</a></p>
+</body></html>"""
+
+
+def _database_error(exc: SQLAlchemyError) -> Response:
+    """A lost or unreachable database is a 503 to retry; any other database error is a bug.
+
+    The warning names the request and the driver's reason in one line: during an outage
+    every request fails the same way, and a traceback for each would bury everything else.
+    """
+    if not dbfaults.is_unavailable(exc):
+        return _unexpected(exc)
+    request_id = getattr(g, "request_id", "-")
+    log.warning(
+        "database unavailable [request_id=%s] %s %s: %s", request_id, request.method,
+        redact_path(request.path), dbfaults.describe(exc),
+    )
+    _discard_transaction(request_id)
+    seconds = dbfaults.RETRY_AFTER_SECONDS
+    if wants_json():
+        response = json_error(503, "database_unavailable", str(DATABASE_UNAVAILABLE))
+    else:
+        response = Response(_database_page(request_id, seconds), status=503,
+                            mimetype="text/html")
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _database_page(request_id: str, seconds: int) -> str:
+    """The 503 page, rendered as for a visitor who is not logged in.
+
+    Who the reader is lives in the database: the user loader would query it again, and a
+    user loaded earlier in the request was expired by the rollback and would be re-read on
+    the first attribute the layout touches. Language comes from the cookie or the browser.
+    """
+    login_manager._update_request_context_with_user()  # current_user: anonymous, no query
+    return _page_or_bare("errors/database_unavailable.html", _BARE_503, request_id,
+                         status=503, retry_after=seconds)
 
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(Exception, _unexpected)

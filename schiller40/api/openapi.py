@@ -285,9 +285,32 @@ def _errors(*statuses: int) -> dict[str, Any]:
         422: "Invalid input, or a booking rule refused (code says which)",
         429: "Too many requests (code rate_limited; Retry-After says how many seconds to "
              "wait); for tokens also a log-in locked after repeated failures",
-        503: "The payment service cannot be reached (Retry-After); holds were released",
+        503: "The payment service cannot be reached (code payment_unavailable; holds were "
+             "released), or the database (code database_unavailable); Retry-After says how "
+             "many seconds to wait",
     }
     return {str(s): _json(_ref("Error"), text[s]) for s in statuses}
+
+
+DATABASE_UNAVAILABLE = _json(
+    _ref("Error"),
+    "The database cannot be reached for the moment (code database_unavailable; what the "
+    "request began was rolled back); Retry-After says how many seconds to wait",
+)
+
+
+def _with_database_unavailable(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that reads or writes the database may meet it unreachable: 503.
+
+    Added here rather than to each operation's list, like a status no operation chooses; an
+    operation that documents its own 503 (the payment service) names both causes already."""
+    for path, item in paths.items():
+        if path.endswith("/openapi.json"):
+            continue  # built from code, no database
+        for method, operation in item.items():
+            if method != "parameters":
+                operation["responses"].setdefault("503", DATABASE_UNAVAILABLE)
+    return paths
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:
@@ -508,5 +531,5 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": components,
         },
-        "paths": paths,
+        "paths": _with_database_unavailable(paths),
     }

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.clock import now
+from ..core.dbfaults import RETRY_AFTER_SECONDS
 from ..core.outbox import OutboxMessage, OutboxStatus
 from ..extensions import db
 
@@ -76,7 +77,7 @@ def readyz() -> tuple[Response, int] | Response:
         db.session.rollback()
         current_app.logger.warning("readyz: database unreachable: %s", type(exc).__name__)
         response = _no_store(jsonify(status="unavailable", database="unreachable"))
-        response.headers["Retry-After"] = "10"
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response, 503
     expected = _expected_heads()
     if current != expected:

@@ -75,3 +75,16 @@ def test_the_answer_checker_catches_mismatches():
     for method, path, status, body in bad:
         with pytest.raises(AssertionError):
             check(method, path, status, body)
+
+
+def test_every_operation_but_the_document_itself_documents_the_database_503():
+    """Any call that reaches the database can meet it unreachable (tests/security/
+    test_faults_database.py): the 503 with code database_unavailable is documented."""
+    for path, item in document()["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            documented = "503" in operation["responses"]
+            assert documented is not path.endswith("openapi.json"), (path, method)
+            if documented:
+                assert "database_unavailable" in operation["responses"]["503"]["description"]
