@@ -29,6 +29,10 @@ class Config:
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Strict-Transport-Security max-age in seconds; 0 sends no header. Production sends a
+    # year (the site is https only: Secure cookies, an https PUBLIC_URL); not for subdomains,
+    # which other offices of the city may still serve over http. Set 0 if the proxy sends it.
+    HSTS_SECONDS = 0
 
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
@@ -165,6 +169,7 @@ class ProductionConfig(Config):
     AUTO_MIGRATE = False
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    HSTS_SECONDS = 365 * 24 * 3600
     PREFERRED_URL_SCHEME = "https"
     LOG_FORMAT = "json"
 

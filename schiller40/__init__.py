@@ -108,6 +108,8 @@ def _init_login(app: Flask) -> None:
 
 
 def _init_request_hooks(app: Flask) -> None:
+    hsts_seconds = int(app.config["HSTS_SECONDS"])
+
     @app.before_request
     def assign_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
@@ -122,6 +124,8 @@ def _init_request_hooks(app: Flask) -> None:
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'",
         )
+        if hsts_seconds:
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts_seconds}")
         return response
 
 

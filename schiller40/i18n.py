@@ -6,9 +6,22 @@ from pathlib import Path
 
 from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user, user_logged_in
+from werkzeug.wrappers import Response
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 LANG_COOKIE = "lang"
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
+
+
+def remember_language(response: Response, lang: str) -> Response:
+    """Keep a language choice in this browser for a year, with the session cookie's flags:
+    HttpOnly and SameSite=Lax, and Secure wherever the session cookie is (production), so
+    it never travels over plain http there either."""
+    response.set_cookie(
+        LANG_COOKIE, lang, max_age=LANG_COOKIE_SECONDS, httponly=True, samesite="Lax",
+        secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
+    )
+    return response
 
 
 def select_locale() -> str:

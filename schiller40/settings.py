@@ -201,7 +201,13 @@ def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:
 
 
 def _resolve_operations(cfg: dict[str, Any]) -> None:
-    """Check the log format and the retention period at start-up."""
+    """Check the log format, the retention period and the HSTS max-age at start-up."""
+    hsts = cfg.get("HSTS_SECONDS")
+    if not isinstance(hsts, int) or isinstance(hsts, bool) or not 0 <= hsts <= 2 * 365 * 86400:
+        raise ConfigError(
+            f"SCHILLER40_HSTS_SECONDS={hsts!r} must be a whole number from 0 to 63072000 "
+            "(0: no Strict-Transport-Security header)"
+        )
     if cfg.get("LOG_FORMAT") not in ("json", "text"):
         raise ConfigError(
             f"SCHILLER40_LOG_FORMAT={cfg.get('LOG_FORMAT')!r} is unknown; use json or text"

@@ -430,3 +430,18 @@ def test_an_smtp_ca_file_must_exist(tmp_path):
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     assert load(tmp_path, {"ENV_NAME": "development", "SMTP_CA_FILE": str(ca)}).config[
         "SMTP_CA_FILE"] == str(ca)
+
+
+# --- HSTS --------------------------------------------------------------------------------------
+
+
+def test_hsts_is_a_year_in_production_and_off_elsewhere(tmp_path):
+    """The header itself, on every answer, is checked in tests/security."""
+    assert load(tmp_path, GOOD_PRODUCTION).config["HSTS_SECONDS"] == 365 * 24 * 3600
+    assert load(tmp_path, {"ENV_NAME": "development"}).config["HSTS_SECONDS"] == 0
+
+
+@pytest.mark.parametrize("value", [-1, "31536000", True, 2 * 365 * 86400 + 1])
+def test_a_bad_hsts_max_age_stops_the_start(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"SCHILLER40_HSTS_SECONDS=.* must be a whole number"):
+        load(tmp_path, {"ENV_NAME": "development", "HSTS_SECONDS": value})

@@ -20,7 +20,7 @@ from ..core.ratelimit import configured
 from ..core.urls import safe_redirect_target
 from ..errors import DomainError
 from ..extensions import db, limiter
-from ..i18n import LANG_COOKIE
+from ..i18n import remember_language
 from ..payments.setup import gateway
 from . import privacy, service, verification
 from .forms import (
@@ -182,11 +182,7 @@ def delete_account() -> str | tuple[str, int] | Response:
                             amount=money(report.refund_cents)), "success")
                 else:
                     flash(_("Your account has been deleted."), "success")
-            response = redirect(url_for("main.index"))
-            response.set_cookie(
-                LANG_COOKIE, locale, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
-            )
-            return response
+            return remember_language(redirect(url_for("main.index")), locale)
     if form.errors and status == 200:
         status = 422
     preview = privacy.deletion_preview(

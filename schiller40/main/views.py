@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from ..core.clock import now
 from ..core.urls import safe_redirect_target
 from ..extensions import db
-from ..i18n import LANG_COOKIE
+from ..i18n import remember_language
 from ..resources.models import Location, Resource
 
 bp = Blueprint("main", __name__)
@@ -55,9 +55,8 @@ def set_language() -> Response:
     lang = request.form.get("lang", "")
     if lang not in ("de", "en"):
         abort(400)
-    response = redirect(safe_redirect_target(request.form.get("next"), "/"))
-    response.set_cookie(
-        LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
+    response = remember_language(
+        redirect(safe_redirect_target(request.form.get("next"), "/")), lang
     )
     if current_user.is_authenticated and current_user.locale != lang:
         from ..accounts.service import set_locale

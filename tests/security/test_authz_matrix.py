@@ -63,8 +63,16 @@ OUTSIDE = "203.0.113.9"  # a non-loopback client address (matters for /dev/mail)
 
 @pytest.fixture
 def app_config(tmp_path: Path) -> dict:
-    # /dev/mail exists only with the folder mail backend; the requests come from OUTSIDE,
-    # so only staff may read it (from the machine itself anyone may).
+    return dev_mail_config(tmp_path)
+
+
+def dev_mail_config(tmp_path: Path) -> dict:
+    """The folder mail backend with one stored message, so /dev/mail has something to show.
+
+    /dev/mail exists only with the folder mail backend; the requests come from OUTSIDE, so
+    only staff may read it (from the machine itself anyone may). Also used by the header
+    sweep and the CSRF test (test_headers_and_secrets.py, test_cookies_and_csrf.py), which
+    walk the same routes."""
     folder = tmp_path / "mail"
     folder.mkdir()
     (folder / "20261123T080000-1.eml").write_bytes(
@@ -249,17 +257,8 @@ LAST = (
 )
 
 
-def app_routes(app) -> set[tuple[str, str]]:
-    return {
-        (rule.endpoint, method)
-        for rule in app.url_map.iter_rules()
-        for method in rule.methods or ()
-        if method not in ("HEAD", "OPTIONS")
-    }
-
-
 def test_every_route_has_a_row(app):
-    routes = app_routes(app)
+    routes = set(route_rules(app))
     missing = sorted(routes - MATRIX.keys())
     stale = sorted(MATRIX.keys() - routes)
     assert not missing, f"routes without a row in the authorization matrix: {missing}"
@@ -271,6 +270,24 @@ class Scene:
     args: dict[str, Any]  # URL argument name -> value
     per_endpoint: dict[str, dict[str, Any]]  # endpoint -> overrides
     bodies: dict[str, Any]  # API endpoint -> JSON body (default: {})
+
+    def url(self, app, rule) -> str:
+        """The path of ``rule`` with the scene's objects filled in."""
+        from flask import url_for
+
+        values = {**self.args, **self.per_endpoint.get(rule.endpoint, {})}
+        with app.test_request_context():
+            return url_for(rule.endpoint, **{a: values[a] for a in rule.arguments})
+
+
+def route_rules(app) -> dict[tuple[str, str], Any]:
+    """Every (endpoint, method) of the app with its URL rule (HEAD and OPTIONS left out)."""
+    return {
+        (rule.endpoint, method): rule
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
 
 
 def _api(client, method, path, token=None, **kw):
@@ -432,20 +449,12 @@ def test_authorization_matrix(role, app, client, place, factory, clock):
         assert login.status_code == 302, login.data[:500]
         token = _token(client, user)
 
-    rules = {}
-    for rule in app.url_map.iter_rules():
-        for method in rule.methods or ():
-            if method not in ("HEAD", "OPTIONS"):
-                rules[(rule.endpoint, method)] = rule
+    rules = route_rules(app)
     failures = []
     checked = 0
     seen_private = False
     for endpoint, method in sorted(rules, key=order):
-        rule = rules[(endpoint, method)]
-        values = {**scene.args, **scene.per_endpoint.get(endpoint, {})}
-        with app.test_request_context():
-            from flask import url_for
-            url = url_for(endpoint, **{a: values[a] for a in rule.arguments})
+        url = scene.url(app, rules[(endpoint, method)])
         api = endpoint.startswith("api_v1.")
         expected = MATRIX[(endpoint, method)][index]
         before = snapshot() if expected != "ok" else None
