@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..core import dbfaults
 from ..core.logs import current_worker
 from ..extensions import db
 from . import jobs
@@ -64,8 +65,8 @@ def tick(*, clock: Callable[[], datetime], worker: str | None = None) -> TickRep
             try:
                 report.jobs[name] = job(session, jobs.context(clock()))
             except Exception as exc:
-                session.rollback()
-                log.exception("worker job %s failed", name)
+                _rollback(session)
+                _log_failure(exc, "worker job %s failed", name)
                 report.job_errors[name] = f"{type(exc).__name__}: {exc}"
         report.delivery = deliver(session, worker=worker, clock=clock)
     finally:
@@ -87,6 +88,25 @@ def run_forever(
                 report = tick(clock=clock, worker=worker)
             if report.delivery.handled or report.job_errors:
                 log.info("worker pass: %s", report.summary())
-        except Exception:
-            log.exception("worker pass failed; trying again in %s s", interval)
+        except Exception as exc:
+            _log_failure(exc, "worker pass failed; trying again in %s s", interval)
         stop.wait(interval)
+
+
+def _rollback(session) -> None:
+    """End a failed job's transaction; on a lost connection the rollback fails as well, and
+    the pool replaces the connection on the next use."""
+    try:
+        session.rollback()
+    except Exception as exc:
+        if not dbfaults.is_unavailable(exc):
+            raise
+
+
+def _log_failure(exc: BaseException, message: str, *args: object) -> None:
+    """A traceback for a bug; one warning line while the database is away, since every job
+    of every pass fails the same way until it is back and tracebacks would bury the log."""
+    if dbfaults.is_unavailable(exc):
+        log.warning(message + " (database unavailable): %s", *args, dbfaults.describe(exc))
+    else:
+        log.exception(message, *args)
