@@ -22,3 +22,6 @@ accesslog = None
 errorlog = "-"
 # Load the app once in the master: faster worker start, and a bad config fails before fork.
 preload_app = True
+# No runtime control socket (gunicorn 25.1+): nothing here uses it, and by default every
+# gunicorn of the same user shares one path, which a killed master leaves behind.
+control_socket_disable = True
