@@ -99,16 +99,21 @@ def future_booking_count(session: Session, user_id: int, now: datetime) -> int:
 
 
 def member(
-    session: Session, user: User, *, day: date, now: datetime, acting_staff: bool
+    session: Session, user: User, *, day: date, now: datetime, acting_staff: bool,
+    future_bookings: int | None = None,
 ) -> tuple[Member, Tier | None]:
-    """The rules' view of the member on a local day, and the tier in force then."""
+    """The rules' view of the member on a local day, and the tier in force then.
+
+    ``future_bookings``: the caller's own count, when it has one (no second query)."""
     membership = membership_on(session, user.id, day)
     tier = membership.tier if membership else None
+    if future_bookings is None:
+        future_bookings = future_booking_count(session, user.id, now)
     return (
         Member(
             tier=tier_rules(tier) if tier else None,
             inductions=frozenset(i.topic for i in user.inductions),
-            future_bookings=future_booking_count(session, user.id, now),
+            future_bookings=future_bookings,
             acting_staff=acting_staff,
         ),
         tier,
