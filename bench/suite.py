@@ -632,6 +632,21 @@ def count_active(session, day: date) -> int:
         """), {"day": day})
 
 
+def settled_count(session, day: date, *, quiet: float = 3.0, limit: float = 120.0) -> int:
+    """``count_active`` once the requests still in flight when wrk stopped have finished:
+    the count has not changed for ``quiet`` seconds (at most ``limit`` seconds of waiting)."""
+    deadline = time.monotonic() + limit
+    last, since = -1, time.monotonic()
+    while True:
+        found = count_active(session, day)
+        session.commit()
+        if found != last:
+            last, since = found, time.monotonic()
+        elif time.monotonic() - since >= quiet or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.5)
+
+
 def loopback(url: str, **kw: object) -> urllib.request.Request:
     """A request to one of our servers on 127.0.0.1 (never anywhere else)."""
     if not url.startswith("http://127.0.0.1:"):
@@ -654,6 +669,7 @@ def prime(server: Server, requests: list[urllib.request.Request]) -> None:
 
 def run(server_url: str, options: Options, tmp: Path) -> dict:
     now = datetime.now(UTC).replace(microsecond=0)
+    load_before = round(os.getloadavg()[0], 2)  # other work on the machine skews everything
     throughput = Load(options.threads, options.connections, options.duration)
     latency = Load(1, 1, options.duration)
     posts_needed = int((max(options.duration, 1) + options.warmup) * 2500) + 500
@@ -742,8 +758,8 @@ def run(server_url: str, options: Options, tmp: Path) -> dict:
             )
             result = measure(app, "contention", "post.lua", "/api/v1/bookings", params,
                              contention, 0)
-            result["bookings_in_database"] = count_active(seeder.session, data.contended_day)
-            seeder.session.commit()
+            result["bookings_in_database"] = settled_count(seeder.session,
+                                                           data.contended_day)
             scenarios["contention"] = result
 
             feed_request = loopback(app.base + feed_path)
@@ -779,6 +795,7 @@ def run(server_url: str, options: Options, tmp: Path) -> dict:
         "machine": {
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "system": platform.platform(terse=True),
+            "load_average_1min_before": load_before,
             "load_average_1min_after": round(os.getloadavg()[0], 2),
             "wrk": subprocess.run(["wrk", "--version"],  # noqa: S607  (wrk from PATH)
                                   capture_output=True, text=True).stdout.splitlines()[0],
@@ -842,11 +859,13 @@ def targets(scenarios: dict[str, dict], memory: dict) -> list[dict]:
 
 
 def table(report: dict) -> str:
-    data = report["data"]
+    data, machine = report["data"], report["machine"]
     lines = [
         f"PostgreSQL, {data['bookings']:,} bookings ({data['baseline_bookings']:,} for the "
         f"baseline), {data['resources']} resources, feed of {data['feed_events']} events; "
-        f"{report['machine']['cpus']} CPUs, {report['options']['workers']} gunicorn workers",
+        f"{machine['cpus']} CPUs (load average {machine['load_average_1min_before']} before, "
+        f"{machine['load_average_1min_after']} after), {report['options']['workers']} "
+        "gunicorn workers",
         f"{'scenario':30} {'conn':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'/hello':>7} {'peak RSS MB':>11}  statuses",
     ]
