@@ -159,7 +159,8 @@ class Seeder:
     def prepare(self, *, members: int, post_slots: int) -> Seeded:
         self.data = _prepare(self.session, members=members, now=self.now,
                              post_slots=post_slots)
-        self.slots = _slot_table(self.session, self.data.first, self.data.last)
+        self.slots = _slot_table(self.session, self.data.first, self.data.last,
+                                 focus=self.data.availability_day)
         return self.data
 
     def add_bookings(self, total: int) -> None:
@@ -304,9 +305,12 @@ def _body(loc, slug: str, day: date, start: str, end: str) -> dict[str, str]:
     return {"resource": slug, "start": local(start), "end": local(end)}
 
 
-def _slot_table(session, first: date, last: date) -> int:
+def _slot_table(session, first: date, last: date, *, focus: date) -> int:
     """bench_slot: every weekday slot of every resource from ``first`` to ``last``, ranked in
-    a random order (so a small N is spread over the two years). Returns how many."""
+    a random order (so a small N is spread over the two years), except that the slots of
+    ``focus`` (the day availability is measured on) come first: the baseline's 1,000
+    bookings already fill that day as the million do, so the two availability runs differ
+    only in the history stored around it. Returns how many slots."""
     patterns = ", ".join(
         f"('{key}', time '{start}', time '{end}')"
         for key, slots in SLOT_PATTERNS.items() for start, end in slots
@@ -320,7 +324,8 @@ def _slot_table(session, first: date, last: date) -> int:
             FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') d
             WHERE extract(isodow FROM d) < 6
         ), patterns(key, starts, ends) AS (VALUES {patterns})
-        SELECT (row_number() OVER (ORDER BY md5(r.id || '/' || days.day || '/' || p.starts))
+        SELECT (row_number() OVER (ORDER BY days.day = CAST(:focus AS date) DESC,
+                                          md5(r.id || '/' || days.day || '/' || p.starts))
                 - 1)::bigint AS rank,
                r.id AS resource_id, p.key,
                (days.day + p.starts) AT TIME ZONE 'Europe/Berlin' AS starts_at,
@@ -332,7 +337,7 @@ def _slot_table(session, first: date, last: date) -> int:
             WHEN r.kind = 'desk' THEN 'fixed'
             WHEN r.kind = 'studio' THEN 'studio'
             ELSE 'room' END
-        """), {"first": first, "last": last})  # noqa: S608  (patterns: this module's constants)
+        """), {"first": first, "last": last, "focus": focus})  # noqa: S608  (patterns: this module's constants)
     session.execute(text("CREATE UNIQUE INDEX ON bench_slot (rank)"))
     session.commit()
     return session.scalar(text("SELECT count(*) FROM bench_slot"))
