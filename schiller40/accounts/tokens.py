@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..core import audit
 from ..core.locking import begin_write
@@ -55,7 +55,11 @@ def user_for(session: Session, token: str, *, now: datetime) -> tuple[User, ApiT
         return None
     # Looking up by digest is safe against timing attacks: the attacker does not control
     # the digest's prefix, so comparison time reveals nothing about stored tokens.
-    row = session.scalar(select(ApiToken).where(ApiToken.digest == digest(token)))
+    # The user comes in the same statement: every API request needs both (one round trip).
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.digest == digest(token)).options(
+            joinedload(ApiToken.user))
+    )
     if row is None or not row.is_valid(now) or not row.user.is_active:
         return None
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:

@@ -51,6 +51,16 @@ def blocked_range(
     )
 
 
+def effective_status(
+    status: BookingStatus, hold_expires_at: datetime | None, now: datetime
+) -> BookingStatus:
+    """The status to show: a hold whose time has run out is expired, even before a write
+    (or the worker) has marked it so in the database."""
+    if status is BookingStatus.HELD and hold_expires_at is not None and hold_expires_at <= now:
+        return BookingStatus.EXPIRED
+    return status
+
+
 class Booking(db.Model):
     __tablename__ = "booking"
     __table_args__ = (
@@ -133,15 +143,7 @@ class Booking(db.Model):
         return self.status in ACTIVE_STATUSES
 
     def effective_status(self, now: datetime) -> BookingStatus:
-        """The status to show: a hold whose time has run out is expired, even before a
-        write (or the worker) has marked it so in the database."""
-        if (
-            self.status is BookingStatus.HELD
-            and self.hold_expires_at is not None
-            and self.hold_expires_at <= now
-        ):
-            return BookingStatus.EXPIRED
-        return self.status
+        return effective_status(self.status, self.hold_expires_at, now)
 
     def release_hold(self, now: datetime) -> None:
         """The hold ends unpaid: the slot is free and the included credit it used returns."""

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..accounts.models import User
 from ..errors import NotFound
@@ -51,8 +51,10 @@ def availability(
         select(Resource)
         .where(Resource.is_active.is_(True))
         .options(
-            selectinload(Resource.location).selectinload(Location.opening_hours),
-            selectinload(Resource.location).selectinload(Location.closures),
+            # The location in the same statement (one row per resource, joined); its hours
+            # and closures in one statement each.
+            joinedload(Resource.location).selectinload(Location.opening_hours),
+            joinedload(Resource.location).selectinload(Location.closures),
         )
         .order_by(Resource.kind, Resource.zone, Resource.position, Resource.id)
     )
@@ -181,8 +183,10 @@ def occupancy(
         select(Resource)
         .where(Resource.is_active.is_(True), Resource.kind == kind)
         .options(
-            selectinload(Resource.location).selectinload(Location.opening_hours),
-            selectinload(Resource.location).selectinload(Location.closures),
+            # The location in the same statement (one row per resource, joined); its hours
+            # and closures in one statement each.
+            joinedload(Resource.location).selectinload(Location.opening_hours),
+            joinedload(Resource.location).selectinload(Location.closures),
         )
         .order_by(Resource.location_id, Resource.zone, Resource.position, Resource.name,
                   Resource.id)

@@ -188,7 +188,8 @@ def _book(
         if day not in members:
             with session.no_autoflush:
                 members[day] = snapshots.member(
-                    session, target, day=day, now=now, acting_staff=acting_staff
+                    session, target, day=day, now=now, acting_staff=acting_staff,
+                    future_bookings=upcoming,
                 )[0]
         member = replace(members[day], future_bookings=upcoming + added)
         month = (day.year, day.month)

@@ -60,7 +60,8 @@ def feed(token: str) -> Response:
         if not is_resource_modified(request.environ, etag=etag, last_modified=last_modified):
             response = Response(status=304)
         else:
-            body = render.calendar(
+            # Loaded and translated here, in the request; rendered while it is sent.
+            body = render.stream(
                 queries.feed_name(found),
                 queries.events(db.session, found, viewer, now=instant, base_url=public_base()),
             )

@@ -43,6 +43,11 @@ class BlockKind(enum.StrEnum):
     EVENT = "event"
 
 
+def address_of(street: str, postal_code: str, city: str) -> str:
+    """One line: "Schillerstraße 40, 38440 Wolfsburg" (also for locations read as rows)."""
+    return f"{street}, {postal_code} {city}"
+
+
 class Location(db.Model):
     __tablename__ = "location"
 
@@ -80,7 +85,7 @@ class Location(db.Model):
 
     @property
     def address(self) -> str:
-        return f"{self.street}, {self.postal_code} {self.city}"
+        return address_of(self.street, self.postal_code, self.city)
 
 
 class OpeningHours(db.Model):

@@ -8,12 +8,10 @@ a room, and the Flex member Mia (1 desk day and 1 studio hour included, 30 days 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from schiller40.booking.models import Booking, BookingStatus
 from schiller40.extensions import db
@@ -21,6 +19,7 @@ from schiller40.models import BlockKind, ResourceKind
 from tests.api.helpers import at
 from tests.factories import PASSWORD
 from tests.html import Element, Page, page
+from tests.statements import statements
 
 TUE = "2026-11-24"
 
@@ -231,20 +230,6 @@ def test_a_partly_free_day_in_the_week(client, place, factory):
 
 
 # --- queries -------------------------------------------------------------------------------
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 @pytest.mark.parametrize("view", ["day", "week"])
