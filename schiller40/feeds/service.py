@@ -70,11 +70,16 @@ def feeds_for(session: Session, *, user: User, now: datetime) -> list[CalendarFe
     return sorted(rows, key=lambda f: order[f.scope])
 
 
-def _own(session: Session, user: User, feed_id: int) -> CalendarFeed:
-    # Owner and resource in the same statement: every feed request reads them (a polling
-    # client's 304 costs two statements in all, this one and the fingerprint).
-    feed = session.get(CalendarFeed, feed_id, options=[
+def _load(session: Session, feed_id: int) -> CalendarFeed | None:
+    """A feed with its owner and resource in the same statement: every feed request reads
+    them (a polling client's 304 costs two statements in all, this one and the
+    fingerprint)."""
+    return session.get(CalendarFeed, feed_id, options=[
         joinedload(CalendarFeed.owner), joinedload(CalendarFeed.resource)])
+
+
+def _own(session: Session, user: User, feed_id: int) -> CalendarFeed:
+    feed = _load(session, feed_id)
     if feed is None or feed.owner_id != user.id:
         raise NotFound()
     return feed
@@ -114,10 +119,7 @@ def resolve(session: Session, token: str, *, secret_key: str) -> CalendarFeed | 
     if parsed is None:
         return None
     feed_id, mac = parsed
-    # Owner and resource in the same statement: every feed request reads them (a polling
-    # client's 304 costs two statements in all, this one and the fingerprint).
-    feed = session.get(CalendarFeed, feed_id, options=[
-        joinedload(CalendarFeed.owner), joinedload(CalendarFeed.resource)])
+    feed = _load(session, feed_id)
     if feed is None or not feed.is_active or not tokens.matches(feed, mac, secret_key):
         return None
     owner = feed.owner
