@@ -205,13 +205,13 @@ def _discard_transaction(request_id: str) -> None:
     worth one line (the pool replaces the connection next time). Anything else is a bug.
     """
     try:
-        db.session.rollback()
-    except Exception as exc:
-        if not dbfaults.is_unavailable(exc):
-            log.exception("rollback after an error failed [request_id=%s]", request_id)
-        else:
-            log.warning("rollback after an error failed, database unavailable "
-                        "[request_id=%s]: %s", request_id, dbfaults.describe(exc))
+        lost = dbfaults.rollback(db.session)
+    except Exception:
+        log.exception("rollback after an error failed [request_id=%s]", request_id)
+        return
+    if lost is not None:
+        log.warning("rollback after an error failed, database unavailable "
+                    "[request_id=%s]: %s", request_id, dbfaults.describe(lost))
 
 
 def _unexpected(exc: Exception) -> Response:

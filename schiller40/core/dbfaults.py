@@ -30,6 +30,7 @@ import sqlite3
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session
 
 # Seconds a client should wait before trying again: about what a PostgreSQL restart or a
 # fail-over takes. /readyz answers an unreachable database with the same value.
@@ -72,3 +73,16 @@ def describe(exc: BaseException) -> str:
     invalidated = getattr(exc, "connection_invalidated", False)
     return (f"{type(orig).__name__}[{code or '-'}]"
             f"{' (connection invalidated)' if invalidated else ''}: {first_line}")
+
+
+def rollback(session: Session) -> BaseException | None:
+    """Roll back after a failure. On a connection that is already gone the rollback fails
+    too: that is expected, returned for the caller to mention (the pool replaces the
+    connection next time). Any other failure of the rollback is a bug and is raised."""
+    try:
+        session.rollback()
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        return exc
+    return None

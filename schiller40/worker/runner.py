@@ -65,7 +65,7 @@ def tick(*, clock: Callable[[], datetime], worker: str | None = None) -> TickRep
             try:
                 report.jobs[name] = job(session, jobs.context(clock()))
             except Exception as exc:
-                _rollback(session)
+                dbfaults.rollback(session)
                 _log_failure(exc, "worker job %s failed", name)
                 report.job_errors[name] = f"{type(exc).__name__}: {exc}"
         report.delivery = deliver(session, worker=worker, clock=clock)
@@ -91,16 +91,6 @@ def run_forever(
         except Exception as exc:
             _log_failure(exc, "worker pass failed; trying again in %s s", interval)
         stop.wait(interval)
-
-
-def _rollback(session) -> None:
-    """End a failed job's transaction; on a lost connection the rollback fails as well, and
-    the pool replaces the connection on the next use."""
-    try:
-        session.rollback()
-    except Exception as exc:
-        if not dbfaults.is_unavailable(exc):
-            raise
 
 
 def _log_failure(exc: BaseException, message: str, *args: object) -> None:
