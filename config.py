@@ -120,6 +120,11 @@ class Config:
     # detail (old and new values, reasons) is emptied after this many days.
     AUDIT_DETAILS_RETENTION_DAYS = 730
 
+    # --- Performance (docs/performance.md) -------------------------------------------------
+    # Rendered member feeds kept in each worker's memory, keyed by the feed's ETag, so that a
+    # calendar fetching an unchanged feed in full costs no rendering. 0 turns the cache off.
+    FEED_CACHE_MB = 16
+
     # --- Rate limits and the log-in lockout (docs/security.md) -----------------------------
     # Counted per client address (set TRUSTED_PROXIES behind a proxy, or every visitor shares
     # the proxy's address). Generous on purpose: members in the space share one public address.

@@ -445,3 +445,15 @@ def test_hsts_is_a_year_in_production_and_off_elsewhere(tmp_path):
 def test_a_bad_hsts_max_age_stops_the_start(tmp_path, value):
     with pytest.raises(ConfigError, match=r"SCHILLER40_HSTS_SECONDS=.* must be a whole number"):
         load(tmp_path, {"ENV_NAME": "development", "HSTS_SECONDS": value})
+
+
+def test_the_feed_cache_holds_16_megabytes_unless_told_otherwise(tmp_path):
+    assert load(tmp_path, {"ENV_NAME": "development"}).config["FEED_CACHE_MB"] == 16
+    assert load(tmp_path, {"ENV_NAME": "development", "FEED_CACHE_MB": 0}).config[
+        "FEED_CACHE_MB"] == 0
+
+
+@pytest.mark.parametrize("value", [-1, "16", True, 1025, 1.5])
+def test_a_bad_feed_cache_size_stops_the_start(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"SCHILLER40_FEED_CACHE_MB=.* must be a whole number"):
+        load(tmp_path, {"ENV_NAME": "development", "FEED_CACHE_MB": value})
