@@ -124,6 +124,10 @@ class Config:
     # Rendered member feeds kept in each worker's memory, keyed by the feed's ETag, so that a
     # calendar fetching an unchanged feed in full costs no rendering. 0 turns the cache off.
     FEED_CACHE_MB = 16
+    # Availability answers kept in each worker's memory under a digest of everything they
+    # are made of (bookings, holds, offers, blocks, hours, resources), so asking again for an
+    # unchanged day costs one statement. 0 turns the cache off.
+    AVAILABILITY_CACHE_MB = 8
 
     # --- Rate limits and the log-in lockout (docs/security.md) -----------------------------
     # Counted per client address (set TRUSTED_PROXIES behind a proxy, or every visitor shares

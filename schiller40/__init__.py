@@ -53,9 +53,9 @@ def create_app(
     from .payments import setup as payments_setup
 
     payments_setup.init_app(app)
-    from .feeds import cache as feed_cache
+    from .core import bytecache
 
-    feed_cache.init_app(app)
+    bytecache.init_app(app)
     from .worker import embedded
 
     embedded.init_app(app)

@@ -201,8 +201,8 @@ def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:
 
 
 def _resolve_operations(cfg: dict[str, Any]) -> None:
-    """Check the log format, the retention period, the HSTS max-age and the feed cache's
-    size at start-up."""
+    """Check the log format, the retention period, the HSTS max-age and the caches'
+    sizes at start-up."""
     hsts = cfg.get("HSTS_SECONDS")
     if not isinstance(hsts, int) or isinstance(hsts, bool) or not 0 <= hsts <= 2 * 365 * 86400:
         raise ConfigError(
@@ -220,12 +220,15 @@ def _resolve_operations(cfg: dict[str, Any]) -> None:
             f"SCHILLER40_AUDIT_DETAILS_RETENTION_DAYS={days!r} must be a whole number "
             "from 30 to 3650"
         )
-    megabytes = cfg.get("FEED_CACHE_MB")
-    if not isinstance(megabytes, int) or isinstance(megabytes, bool) or not 0 <= megabytes <= 1024:
-        raise ConfigError(
-            f"SCHILLER40_FEED_CACHE_MB={megabytes!r} must be a whole number from 0 to 1024 "
-            "(0: no cache of rendered feeds)"
-        )
+    for key in ("FEED_CACHE_MB", "AVAILABILITY_CACHE_MB"):
+        megabytes = cfg.get(key)
+        if not isinstance(megabytes, int) or isinstance(megabytes, bool) or not (
+            0 <= megabytes <= 1024
+        ):
+            raise ConfigError(
+                f"SCHILLER40_{key}={megabytes!r} must be a whole number from 0 to 1024 "
+                "(0: nothing kept)"
+            )
 
 
 def _instance_secret(path: Path) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify
@@ -16,7 +18,9 @@ from ..booking.rules import Overrides
 from ..booking.service import BookingRequest
 from ..booking.settings import from_config
 from ..core import ratelimit
+from ..core.bytecache import kept
 from ..core.clock import now
+from ..core.locking import begin_snapshot
 from ..core.ratelimit import configured
 from ..core.time import to_local
 from ..extensions import csrf, db, limiter
@@ -108,18 +112,42 @@ def list_resources() -> Response:
     return jsonify({"resources": [resource_json(r) for r in rows]})
 
 
+def _one_snapshot(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Run the view, token check included, in one snapshot of the database (see
+    ``begin_snapshot``). Before the token check, so that no second transaction is needed."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        begin_snapshot(db.session)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
 @bp.get("/availability")
+@_one_snapshot
 @token_required
 def availability() -> Response:
     args = query_args(schemas.AvailabilityQuery)
     if args.kind is not None and args.resource is not None:
         raise ApiError(422, "invalid", _("Give either kind or resource, not both."),
                        {"kind": ["kind or resource, not both"]})
+    instant = now()
+    answers = kept("availability")
+    key = None
+    if answers is not None and queries.keeps_availability(args.date, instant):
+        # The stamp and the answer come from one snapshot (_one_snapshot), or an answer
+        # could be kept under the stamp of an older state.
+        stamp = queries.availability_stamp(db.session, day=args.date, days=args.days,
+                                           now=instant)
+        key = (args.date, args.days, args.kind, args.resource, stamp)
+        if (body := answers.get(key)) is not None:
+            return Response(body, mimetype="application/json")
     rows = queries.availability(
-        db.session, day=args.date, days=args.days, now=now(), kind=args.kind,
+        db.session, day=args.date, days=args.days, now=instant, kind=args.kind,
         resource_slug=args.resource,
     )
-    return jsonify({
+    response = jsonify({
         "date": args.date.isoformat(),
         "days": args.days,
         "resources": [
@@ -128,6 +156,9 @@ def availability() -> Response:
             for r, free in rows
         ],
     })
+    if key is not None:
+        answers.put(key, response.get_data())
+    return response
 
 
 # --- bookings ------------------------------------------------------------------------------

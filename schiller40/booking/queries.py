@@ -8,20 +8,23 @@ of resources or bookings (a fixed handful of statements per call).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..accounts.models import User
+from ..core.digests import rows_digest
+from ..core.time import UTCDateTime
 from ..errors import NotFound
 from ..membership.models import Tier
 from ..payments.models import Payment
-from ..resources.models import Location, Resource, ResourceKind
+from ..resources.models import Block, Closure, Location, OpeningHours, Resource, ResourceKind
 from . import snapshots
 from .errors import BookingError, from_violation
-from .models import Booking, BookingStatus
+from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import (
     Credit,
     Interval,
@@ -92,6 +95,85 @@ def availability(
                 )
             result.append((resource, free))
     return result
+
+
+# --- kept availability answers ----------------------------------------------------------------
+#
+# An availability answer is a pure function of a few sets of rows and of the clock; the
+# stamp below folds exactly those rows into one statement's values (``core/digests.py``), so
+# two requests with equal stamps are owed the same answer. The API keeps answers per worker
+# under their stamp (api/views.py); nothing is ever invalidated, a changed input simply gives
+# a new stamp. What the stamp covers, each in full or as a superset:
+#
+# - every resource's rules and place in the answer (``resource_rules``, slug, position);
+# - every location's zone, holiday region and half-day split, opening hours and closures;
+# - held (not yet run out at ``now``) and confirmed bookings, open waitlist offers and
+#   blocks around the asked days (two days more on each side than ``availability`` reads,
+#   in UTC, so no time zone can fall outside);
+# - the clock, by not keeping answers whose first day has begun anywhere (``not_before``).
+
+
+def keeps_availability(day: date, now: datetime) -> bool:
+    """Whether an answer from ``day`` on can be kept: only before the day has begun in any
+    time zone, because until then the clock does not enter it (``not_before``)."""
+    return now < datetime.combine(day, datetime.min.time(), tzinfo=UTC) - timedelta(hours=14)
+
+
+def availability_stamp(
+    session: Session, *, day: date, days: int, now: datetime
+) -> tuple[str | None, ...]:
+    """Everything an availability answer for ``days`` days from ``day`` depends on, as a few
+    digests from one statement (see the comment above)."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC) - timedelta(days=2)
+    end = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(days=days + 2)
+    statement = _stamp_statement(session.get_bind().dialect.name)
+    return tuple(session.execute(
+        statement, {"window_start": start, "window_end": end, "now": now}
+    ).one())
+
+
+@cache
+def _stamp_statement(dialect: str) -> Select:
+    window_start = bindparam("window_start", type_=UTCDateTime())
+    window_end = bindparam("window_end", type_=UTCDateTime())
+    instant = bindparam("now", type_=UTCDateTime())
+    active = or_(
+        Booking.status == BookingStatus.CONFIRMED,
+        and_(Booking.status == BookingStatus.HELD, Booking.hold_expires_at > instant),
+    )
+    if dialect == "postgresql":  # through the overlap guard's GiST index, as ``occupied``
+        around = [
+            Booking.status.in_(ACTIVE_STATUSES),
+            func.tstzrange(Booking.block_start, Booking.block_end, "[)").op("&&")(
+                func.tstzrange(window_start, window_end, "[)")
+            ),
+        ]
+    else:
+        around = [Booking.block_start < window_end, Booking.block_end > window_start]
+    parts = [
+        (select(Resource.id, Resource.location_id, Resource.slug, Resource.kind, Resource.zone,
+                Resource.position, Resource.is_active, Resource.booking_unit,
+                Resource.min_duration_minutes, Resource.max_duration_minutes,
+                Resource.buffer_before_minutes, Resource.buffer_after_minutes,
+                Resource.induction), Resource.id),
+        (select(Location.id, Location.timezone, Location.holiday_country,
+                Location.holiday_subdivision, Location.half_day_split), Location.id),
+        (select(OpeningHours.id, OpeningHours.location_id, OpeningHours.weekday,
+                OpeningHours.opens, OpeningHours.closes), OpeningHours.id),
+        (select(Closure.id, Closure.location_id, Closure.first_day, Closure.last_day),
+         Closure.id),
+        (select(Booking.id, Booking.resource_id, Booking.block_start, Booking.block_end)
+         .where(active, *around), Booking.id),
+        (select(WaitlistEntry.id, WaitlistEntry.resource_id, WaitlistEntry.starts_at,
+                WaitlistEntry.ends_at)
+         .where(WaitlistEntry.status == WaitlistStatus.OFFERED,
+                WaitlistEntry.offer_expires_at > instant,
+                WaitlistEntry.starts_at < window_end, WaitlistEntry.ends_at > window_start),
+         WaitlistEntry.id),
+        (select(Block.id, Block.location_id, Block.resource_id, Block.starts_at, Block.ends_at)
+         .where(Block.starts_at < window_end, Block.ends_at > window_start), Block.id),
+    ]
+    return select(*(rows_digest(query, order_by=[key], dialect=dialect) for query, key in parts))
 
 
 def list_bookings(

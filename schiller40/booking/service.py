@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import Company, User
 from ..core import audit, outbox
-from ..core.locking import begin_write, is_overlap_violation, lock_rows
+from ..core.locking import begin_write, commit_keeping_loaded, is_overlap_violation, lock_rows
 from ..errors import NotFound
 from ..payments import ledger
 from ..payments.models import Payment, PaymentStatus
@@ -146,7 +146,7 @@ def create_bookings(
         now=now, settings=settings, overrides=overrides, note=request.note,
         all_or_nothing=request.on_conflict != "skip",
     )
-    session.commit()
+    commit_keeping_loaded(session)
     return outcome
 
 

@@ -33,6 +33,39 @@ def begin_write(session: Session) -> None:
         session.connection()
 
 
+def begin_snapshot(session: Session) -> None:
+    """Start a read-only use case's transaction in which every statement sees the same
+    committed state (PostgreSQL: REPEATABLE READ; SQLite's transactions always do).
+
+    PostgreSQL's default, READ COMMITTED, gives each statement its own snapshot: a check and
+    the answer it vouches for could then see different data.
+    """
+    real = session() if isinstance(session, scoped_session) else session
+    if real.in_transaction():
+        real.rollback()
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def commit_keeping_loaded(session: Session) -> None:
+    """Commit without expiring what the session holds.
+
+    A plain commit expires every loaded object, so the answer built right after it (the new
+    booking with its resource, location and member) read each of them again: four more round
+    trips for rows this transaction had just read under lock and written itself. Nothing
+    else can have changed them between our last read and our commit (we held the locks), so
+    the loaded values are the committed ones. Only for use cases that hold the locks on
+    what they return; a later request starts with a fresh session anyway.
+    """
+    real = session() if isinstance(session, scoped_session) else session
+    before = real.expire_on_commit
+    real.expire_on_commit = False
+    try:
+        real.commit()
+    finally:
+        real.expire_on_commit = before
+
+
 def lock_rows(session: Session, model: type, ids: Iterable[int]) -> None:
     """Row locks in id order (PostgreSQL); a no-op on SQLite, whose lock is already held."""
     wanted = sorted(set(ids))

@@ -15,24 +15,12 @@ from functools import cache
 
 from flask_babel import get_translations, gettext
 from flask_babel import gettext as _
-from sqlalchemy import (
-    ScalarSelect,
-    Select,
-    String,
-    and_,
-    bindparam,
-    case,
-    cast,
-    func,
-    literal_column,
-    or_,
-    select,
-)
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import ScalarSelect, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
 from ..booking.models import ACTIVE_STATUSES, Booking, BookingStatus, effective_status
+from ..core.digests import rows_digest
 from ..payments.models import Payment, PaymentStatus
 from ..resources.models import Block, Location, Resource, address_of
 from .models import CalendarFeed, FeedKind
@@ -113,23 +101,14 @@ def _block_query(feed: CalendarFeed, window: Window) -> Select:
 
 
 def _places(dialect: str) -> ScalarSelect:
-    """Every resource's and location's name and address as one value (a digest on
-    PostgreSQL), for the fingerprint: events show them, and neither table has a change time.
-    About thirty short rows, read in the fingerprint's own statement."""
-    line = (
-        cast(Resource.id, String) + "|" + Resource.name + "|" + Location.name + "|"
-        + func.coalesce(Location.street, "") + "|" + func.coalesce(Location.postal_code, "")
-        + "|" + func.coalesce(Location.city, "")
-    )
-    joined = select(line.label("line")).join(Location, Location.id == Resource.location_id)
-    if dialect == "postgresql":
-        separator = aggregate_order_by(literal_column("E'\\n'"), Resource.id)
-        return joined.with_only_columns(
-            func.md5(func.string_agg(line, separator))
-        ).scalar_subquery()
-    # SQLite concatenates in the order its subquery yields the rows.
-    rows = joined.order_by(Resource.id).subquery()
-    return select(func.group_concat(rows.c.line, "\n")).scalar_subquery()
+    """Every resource's and location's name and address as one value, for the fingerprint:
+    events show them, and neither table has a change time. About thirty short rows, read in
+    the fingerprint's own statement."""
+    names = select(
+        Resource.id, Resource.name, Location.name, Location.street, Location.postal_code,
+        Location.city,
+    ).join(Location, Location.id == Resource.location_id)
+    return rows_digest(names, order_by=[Resource.id], dialect=dialect)
 
 
 @cache

@@ -13,9 +13,9 @@ from datetime import date, timedelta
 import pytest
 
 from schiller40.booking import service as booking_service
+from schiller40.core.bytecache import ByteCache
 from schiller40.extensions import db
 from schiller40.feeds import cache
-from schiller40.feeds.cache import BodyCache
 from schiller40.feeds.models import FeedKind
 
 from ..statements import statements
@@ -144,7 +144,7 @@ def test_with_the_cache_turned_off_every_fetch_renders(app, client, clock, world
 
 
 def test_the_least_recently_used_bodies_go_first_when_the_bytes_run_out():
-    kept = BodyCache(max_bytes=10)
+    kept = ByteCache(max_bytes=10)
     kept.put("a", b"aaaa")
     kept.put("b", b"bbbb")
     assert kept.get("a") == b"aaaa"  # now b is the oldest
@@ -156,14 +156,14 @@ def test_the_least_recently_used_bodies_go_first_when_the_bytes_run_out():
 
 
 def test_a_body_larger_than_the_whole_cache_is_not_kept():
-    kept = BodyCache(max_bytes=10)
+    kept = ByteCache(max_bytes=10)
     kept.put("small", b"123")
     kept.put("huge", b"x" * 11)
     assert kept.get("huge") is None and kept.get("small") == b"123"
 
 
 def test_a_response_cut_short_keeps_nothing():
-    kept = BodyCache(max_bytes=100)
+    kept = ByteCache(max_bytes=100)
     pieces = kept.filling("feed", iter([b"BEGIN", b"EVENT", b"END"]))
     assert next(pieces) == b"BEGIN"
     pieces.close()  # the client went away

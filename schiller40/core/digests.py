@@ -1,0 +1,42 @@
+"""One SQL value that changes whenever any of a set of rows does: for validating kept answers.
+
+Kept answers (a rendered feed, an availability answer) are only as good as what tells them
+apart. Where the rows an answer is made of carry no change time, the rows themselves are the
+only exact witness: this folds the columns of every selected row into one value, inside a
+statement, so a whole set of rows costs one round trip and a few bytes. PostgreSQL returns an
+MD5 of the rows; SQLite (no MD5) returns the rows as text, which is as exact and, for the
+small sets used here, as cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import reduce
+
+from sqlalchemy import ColumnElement, ScalarSelect, Select, String, cast, func, literal_column
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+NULL_MARK = "~"  # stands for NULL: 'a,,b' and 'a,NULL,b' must differ
+
+
+def rows_digest(
+    query: Select, *, order_by: Sequence[ColumnElement], dialect: str
+) -> ScalarSelect:
+    """The columns ``query`` selects, of every row it finds, as one value (NULL when none).
+
+    ``order_by`` must make the order total (end with a primary key), or the same rows could
+    give two values."""
+    columns = [func.coalesce(cast(c, String), NULL_MARK) for c in query.selected_columns]
+    line = reduce(lambda left, right: left + "," + right, columns)
+    if dialect == "postgresql":
+        separator = aggregate_order_by(literal_column("';'"), *order_by)
+        return query.with_only_columns(
+            func.md5(func.string_agg(line, separator)), maintain_column_froms=True
+        ).scalar_subquery()
+    # SQLite concatenates in the order its subquery yields the rows.
+    rows = (
+        query.with_only_columns(line.label("line"), maintain_column_froms=True)
+        .order_by(*order_by)
+        .subquery()
+    )
+    return Select(func.group_concat(rows.c.line, ";")).scalar_subquery()
