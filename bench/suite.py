@@ -75,6 +75,8 @@ SLOT_PATTERNS = {
                ("15:30", "17:30"), ("18:00", "19:30")],
     "room": [(f"{h:02d}:00", f"{h + 1:02d}:00") for h in range(8, 20)],
 }
+# The second app server's settings: nothing kept, every answer computed.
+NO_CACHES = {"SCHILLER40_AVAILABILITY_CACHE_MB": "0", "SCHILLER40_FEED_CACHE_MB": "0"}
 # Share of the slots that end up held or confirmed once their last version is written.
 OCCUPANCY_PERCENT = 70
 
@@ -703,10 +705,16 @@ def run(server_url: str, options: Options, tmp: Path) -> dict:
         finally:
             hello.stop()
 
-        progress("==> the app (wsgi:app) under gunicorn")
+        progress("==> the app (wsgi:app) under gunicorn, and a second one with no caches")
         app = Server("wsgi:app", env=app_env(database.url, tmp), workers=options.workers,
                      log=logs, ready_path="/healthz")
+        # The same app with its kept answers turned off: what a request costs when its answer
+        # must be computed (a changed day, a changed feed), and what the scaling target is
+        # about (the database's work, which a kept answer would hide).
+        cold = None
         try:
+            cold = Server("wsgi:app", env={**app_env(database.url, tmp), **NO_CACHES},
+                          workers=options.workers, log=logs, ready_path="/healthz")
             auth = {"Authorization": f"Bearer {data.member_token}"}
             availability_path = f"/api/v1/availability?date={data.availability_day}"
             availability = write_params(tmp / "availability.lua", path=availability_path,
@@ -717,9 +725,22 @@ def run(server_url: str, options: Options, tmp: Path) -> dict:
                     "Authorization": f"Bearer {data.actor_tokens[0]}",
                     "Content-Type": "application/json"})
             prime(app, [get_availability, refused_post])
+            prime(cold, [loopback(cold.base + availability_path, headers=auth)])
+
+            # What any request of the app costs before it does anything (no database), and
+            # an API request that checks its token and reads one small table.
+            scenarios["app_floor"] = measure(
+                app, "app_floor", "get.lua", "/healthz",
+                write_params(tmp / "floor.lua", path="/healthz", count_statuses=True),
+                throughput, options.warmup)
+            scenarios["token_floor"] = measure(
+                app, "token_floor", "get.lua", "/api/v1/waitlist",
+                write_params(tmp / "token-floor.lua", path="/api/v1/waitlist", headers=auth,
+                             count_statuses=True),
+                throughput, options.warmup)
 
             # With few bookings stored: the baseline for "latency does not grow with them".
-            result = measure(app, "availability_latency_baseline", "get.lua",
+            result = measure(cold, "availability_latency_baseline", "get.lua",
                              availability_path, availability, latency, options.warmup)
             result["bookings_stored"] = seeder.bookings_stored()
             scenarios["availability_latency_baseline"] = result
@@ -731,14 +752,19 @@ def run(server_url: str, options: Options, tmp: Path) -> dict:
             feed_path = seeder.feed_path()
             seed_seconds += time.monotonic() - started
             prime(app, [get_availability, loopback(app.base + feed_path)])
+            prime(cold, [loopback(cold.base + availability_path, headers=auth),
+                         loopback(cold.base + feed_path)])
 
-            result = measure(app, "availability_latency", "get.lua", availability_path,
+            result = measure(cold, "availability_latency", "get.lua", availability_path,
                              availability, latency, options.warmup)
             result["bookings_stored"] = seeder.bookings_stored()
             scenarios["availability_latency"] = result
             scenarios["availability"] = measure(app, "availability", "get.lua",
                                                 availability_path, availability, throughput,
                                                 options.warmup)
+            scenarios["availability_cold"] = measure(cold, "availability_cold", "get.lua",
+                                                     availability_path, availability,
+                                                     throughput, options.warmup)
 
             warm_share = int(options.warmup * 2500) if options.warmup > 0 else 0
             bodies = [json.dumps(b) for b in data.post_slots]
@@ -780,6 +806,10 @@ def run(server_url: str, options: Options, tmp: Path) -> dict:
             result["events"] = body.count(b"BEGIN:VEVENT")
             result["body_bytes"] = len(body)
             scenarios["feed_full"] = result
+            result = measure(cold, "feed_full_cold", "get.lua", feed_path, params, latency,
+                             options.warmup)
+            result["events"] = scenarios["feed_full"]["events"]
+            scenarios["feed_full_cold"] = result
 
             memory["rss_mb_per_worker_after_runs"] = {
                 str(pid): round(rss_mb(pid) or 0, 1) for pid in app.worker_pids()}
@@ -788,12 +818,15 @@ def run(server_url: str, options: Options, tmp: Path) -> dict:
                 if n != "hello")
         finally:
             app.stop()
+            if cold is not None:
+                cold.stop()
     finally:
         if seeder is not None:
             seeder.close()
         database.close()
 
-    order = ["hello", "availability", "bookings_post", "contention", "feed_304", "feed_full",
+    order = ["hello", "app_floor", "token_floor", "availability", "availability_cold",
+             "bookings_post", "contention", "feed_304", "feed_full", "feed_full_cold",
              "availability_latency", "availability_latency_baseline"]
     return {
         "measured_at": now.isoformat(),

@@ -222,6 +222,24 @@ def decline(
     return entry
 
 
+def lapsed_offers(resource_ids: list[int], now: datetime) -> list:
+    """Offers on these resources that ran out unanswered."""
+    return [
+        WaitlistEntry.resource_id.in_(resource_ids),
+        WaitlistEntry.status == WaitlistStatus.OFFERED,
+        WaitlistEntry.offer_expires_at <= now,
+    ]
+
+
+def passed_entries(resource_ids: list[int], now: datetime) -> list:
+    """Entries on these resources still waiting for a slot that has begun."""
+    return [
+        WaitlistEntry.resource_id.in_(resource_ids),
+        WaitlistEntry.status == WaitlistStatus.WAITING,
+        WaitlistEntry.starts_at <= now,
+    ]
+
+
 def advance(
     session: Session,
     resource_ids: Iterable[int],
@@ -238,13 +256,7 @@ def advance(
     ids = sorted(set(resource_ids))
     if not ids:
         return False
-    lapsed = session.scalars(
-        select(WaitlistEntry).where(
-            WaitlistEntry.resource_id.in_(ids),
-            WaitlistEntry.status == WaitlistStatus.OFFERED,
-            WaitlistEntry.offer_expires_at <= now,
-        )
-    ).all()
+    lapsed = session.scalars(select(WaitlistEntry).where(*lapsed_offers(ids, now))).all()
     for entry in lapsed:
         entry.status = WaitlistStatus.LAPSED
         entry.updated_at = now
@@ -252,13 +264,7 @@ def advance(
             session, action="waitlist.offer_lapsed", now=now, actor_id=None,
             object_type="waitlist_entry", object_id=entry.id,
         )
-    passed = session.scalars(
-        select(WaitlistEntry).where(
-            WaitlistEntry.resource_id.in_(ids),
-            WaitlistEntry.status == WaitlistStatus.WAITING,
-            WaitlistEntry.starts_at <= now,
-        )
-    ).all()
+    passed = session.scalars(select(WaitlistEntry).where(*passed_entries(ids, now))).all()
     for entry in passed:
         entry.status = WaitlistStatus.CANCELLED
         entry.updated_at = now

@@ -23,8 +23,9 @@ from tests.conftest import DEFAULT_PG_URL, in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {
-    "hello", "availability", "bookings_post", "contention", "feed_304", "feed_full",
-    "availability_latency", "availability_latency_baseline",
+    "hello", "app_floor", "token_floor", "availability", "availability_cold", "bookings_post",
+    "contention", "feed_304", "feed_full", "feed_full_cold", "availability_latency",
+    "availability_latency_baseline",
 }
 TARGETS = {
     "availability", "bookings_post", "contention", "feed_304", "feed_full",
@@ -76,6 +77,9 @@ def test_the_suite_runs_on_a_tiny_data_set(wrk, backend, database_server, tmp_pa
     assert post["statuses"].get("201") == post["requests"], post["statuses"]
     assert report["scenarios"]["feed_304"]["statuses"] == {
         "304": report["scenarios"]["feed_304"]["requests"]}
+    for floor in ("app_floor", "token_floor"):
+        found = report["scenarios"][floor]
+        assert found["statuses"] == {"200": found["requests"]}, (floor, found["statuses"])
     assert report["data"]["feed_events"] == 30
     assert report["data"]["bookings"] == 400
     assert report["data"]["baseline_bookings"] == 40
