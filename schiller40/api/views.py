@@ -20,7 +20,7 @@ from ..booking.settings import from_config
 from ..core import ratelimit
 from ..core.bytecache import kept
 from ..core.clock import now
-from ..core.locking import begin_snapshot
+from ..core.locking import begin_snapshot, ensure_snapshot
 from ..core.ratelimit import configured
 from ..core.time import to_local
 from ..extensions import csrf, db, limiter
@@ -114,7 +114,8 @@ def list_resources() -> Response:
 
 def _one_snapshot(view: Callable[..., Response]) -> Callable[..., Response]:
     """Run the view, token check included, in one snapshot of the database (see
-    ``begin_snapshot``). Before the token check, so that no second transaction is needed."""
+    ``begin_snapshot``). Before the token check, so that no second transaction is needed
+    (unless the check writes; the view calls ``ensure_snapshot``)."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
@@ -138,6 +139,7 @@ def availability() -> Response:
     if answers is not None and queries.keeps_availability(args.date, instant):
         # The stamp and the answer come from one snapshot (_one_snapshot), or an answer
         # could be kept under the stamp of an older state.
+        ensure_snapshot(db.session)
         stamp = queries.availability_stamp(db.session, day=args.date, days=args.days,
                                            now=instant)
         key = (args.date, args.days, args.kind, args.resource, stamp)

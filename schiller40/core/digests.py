@@ -16,27 +16,35 @@ from functools import reduce
 from sqlalchemy import ColumnElement, ScalarSelect, Select, String, cast, func, literal_column
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-NULL_MARK = "~"  # stands for NULL: 'a,,b' and 'a,NULL,b' must differ
+NULL_MARK = "-"  # stands for NULL; every other value is "<length>:<text>", so no two
+# different rows, or sets of rows, fold into the same text whatever the values hold.
 
 
 def rows_digest(
     query: Select, *, order_by: Sequence[ColumnElement], dialect: str
 ) -> ScalarSelect:
-    """The columns ``query`` selects, of every row it finds, as one value (NULL when none).
+    """The columns ``query`` selects, of every row it finds, as one value (NULL when none),
+    never correlated with the statement it is used in (its tables are its own).
 
     ``order_by`` must make the order total (end with a primary key), or the same rows could
-    give two values."""
-    columns = [func.coalesce(cast(c, String), NULL_MARK) for c in query.selected_columns]
+    give two values; that would only cost a kept answer, never return a stale one. (SQLite
+    does not promise to concatenate in its subquery's order, with the same consequence.)"""
+    columns = [
+        func.coalesce(cast(func.length(cast(c, String)), String) + ":" + cast(c, String),
+                      NULL_MARK)
+        for c in query.selected_columns
+    ]
     line = reduce(lambda left, right: left + "," + right, columns)
     if dialect == "postgresql":
         separator = aggregate_order_by(literal_column("';'"), *order_by)
         return query.with_only_columns(
             func.md5(func.string_agg(line, separator)), maintain_column_froms=True
-        ).scalar_subquery()
+        ).correlate(None).scalar_subquery()
     # SQLite concatenates in the order its subquery yields the rows.
     rows = (
         query.with_only_columns(line.label("line"), maintain_column_froms=True)
         .order_by(*order_by)
+        .correlate(None)
         .subquery()
     )
     return Select(func.group_concat(rows.c.line, ";")).scalar_subquery()

@@ -45,6 +45,21 @@ def begin_snapshot(session: Session) -> None:
         real.rollback()
     if session.get_bind().dialect.name == "postgresql":
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:
+        session.connection()
+    real.info[_SNAPSHOT] = real.get_transaction()
+
+
+def ensure_snapshot(session: Session) -> None:
+    """Be in the transaction ``begin_snapshot`` started, or start a new one: something in
+    between (an API token's "last used" time, written at most once a minute) may have
+    committed it and gone on in an ordinary transaction."""
+    real = session() if isinstance(session, scoped_session) else session
+    if not real.in_transaction() or real.info.get(_SNAPSHOT) is not real.get_transaction():
+        begin_snapshot(session)
+
+
+_SNAPSHOT = "schiller40.snapshot_transaction"
 
 
 def commit_keeping_loaded(session: Session) -> None:
@@ -52,10 +67,11 @@ def commit_keeping_loaded(session: Session) -> None:
 
     A plain commit expires every loaded object, so the answer built right after it (the new
     booking with its resource, location and member) read each of them again: four more round
-    trips for rows this transaction had just read under lock and written itself. Nothing
-    else can have changed them between our last read and our commit (we held the locks), so
-    the loaded values are the committed ones. Only for use cases that hold the locks on
-    what they return; a later request starts with a fresh session anyway.
+    trips for rows this transaction had just read or written. The booking, the member and the
+    resources were written or locked by this transaction, so their loaded values are the
+    committed ones; unlocked rows it read (the location, its hours, the tier) are as current
+    as when the decision was made from them. For use cases that answer right after their
+    commit; the next request starts with a fresh session.
     """
     real = session() if isinstance(session, scoped_session) else session
     before = real.expire_on_commit

@@ -15,7 +15,19 @@ from functools import cache
 
 from flask_babel import get_translations, gettext
 from flask_babel import gettext as _
-from sqlalchemy import ScalarSelect, Select, and_, bindparam, case, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
@@ -111,6 +123,15 @@ def _places(dialect: str) -> ScalarSelect:
     return rows_digest(names, order_by=[Resource.id], dialect=dialect)
 
 
+def _microseconds(column: ColumnElement, dialect: str) -> ColumnElement:
+    """A timestamp as whole microseconds since 1970, exactly (so sums of them are exact)."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", column) * 1_000_000, BigInteger)
+    # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff" (UTC): seconds, then the six digits.
+    return (cast(func.strftime("%s", column), BigInteger) * 1_000_000
+            + cast(func.substr(column, 21, 6), BigInteger))
+
+
 @cache
 def _fingerprint_statement(kind: FeedKind, dialect: str) -> Select:
     """The fingerprint's one statement for feeds of ``kind`` (bind parameters: the
@@ -120,17 +141,26 @@ def _fingerprint_statement(kind: FeedKind, dialect: str) -> Select:
     ran_out = and_(Booking.status == BookingStatus.HELD,
                    Booking.hold_expires_at <= bindparam("now"))
     # The newest change alone misses a change stamped no later than it (a transaction that
-    # began earlier and committed later, or one clock tick): the number of active bookings
-    # and the sum of their sequence numbers (raised by every move, cancellation and
-    # release) catch those.
+    # took its time before the payment provider answered, or one clock tick). Every change
+    # to what an event shows stamps its booking's updated_at anew, so the sum of all of them
+    # moves with any change, whatever order the changes commit in; the number of active
+    # bookings and the sum of sequence numbers catch changes within one clock tick.
     return select(
         func.count(Booking.id),
         func.count(case((Booking.status.in_(ACTIVE_STATUSES), 1))),
         func.coalesce(func.sum(Booking.sequence), 0),
+        func.sum(_microseconds(Booking.updated_at, dialect)),
         func.max(Booking.updated_at),
         func.count(case((ran_out, 1))),
         func.max(case((ran_out, Booking.hold_expires_at))),
         _places(dialect),
+        # A held booking's event shows its payment's state (authorised, processing).
+        rows_digest(
+            select(Booking.id, Payment.status)
+            .outerjoin(Payment, Payment.id == Booking.payment_id)
+            .where(*_booking_filter(kind), Booking.status == BookingStatus.HELD),
+            order_by=[Booking.id], dialect=dialect,
+        ),
     ).where(*_booking_filter(kind))
 
 
@@ -140,14 +170,16 @@ def fingerprint(
     """(ETag, Last-Modified) of what the feed would contain now."""
     window = Window.around(now)
     statement = _fingerprint_statement(feed.kind, session.get_bind().dialect.name)
-    count, active, sequences, newest, expired, last_expiry, places = session.execute(
+    (count, active, sequences, changes, newest, expired, last_expiry, places,
+     payments) = session.execute(
         statement, {**_filter_values(feed, window), "now": now}
     ).one()
     parts = [
         str(feed.id), feed.salt, feed.kind.value, locale, str(viewer.is_staff),
-        window.day.isoformat(), str(count), str(active), str(sequences),
+        window.day.isoformat(), str(count), str(active), str(sequences), str(changes),
         newest.isoformat() if newest else "-",
         str(expired), hashlib.sha256((places or "").encode()).hexdigest(),
+        hashlib.sha256((payments or "").encode()).hexdigest(),
     ]
     changed = [window.day, feed.rotated_at]
     for moment in (newest, last_expiry):

@@ -24,6 +24,7 @@ from ..accounts.overview import account_overview
 from ..booking import queries as booking_queries
 from ..core.clock import now
 from ..core.forms import apply_field_errors
+from ..core.locking import begin_snapshot
 from ..core.urls import public_base
 from ..errors import DomainError
 from ..extensions import db
@@ -46,7 +47,11 @@ def webcal_url(url: str) -> str:
 
 @bp.get("/feeds/<token>.ics")
 def feed(token: str) -> Response:
-    """A subscribed calendar. Conditional GET first: an unchanged feed costs no rendering."""
+    """A subscribed calendar. Conditional GET first: an unchanged feed costs no rendering.
+
+    One snapshot for the fingerprint and the events: a change committed between them would
+    otherwise be kept under the fingerprint of the state before it."""
+    begin_snapshot(db.session)
     found = service.resolve(db.session, token, secret_key=current_app.config["SECRET_KEY"])
     if found is None:
         # Plain and uninformative: no hint whether the token ever existed.

@@ -11,12 +11,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 
 from schiller40.booking import service as booking_service
 from schiller40.core.bytecache import ByteCache
 from schiller40.extensions import db
-from schiller40.feeds import cache
+from schiller40.feeds import cache, queries
 from schiller40.feeds.models import FeedKind
+from schiller40.payments.models import PaymentStatus
+from schiller40.resources.models import Resource
 
 from ..statements import statements
 from . import test_feeds
@@ -85,6 +88,27 @@ def _hold_runs_out(world, clock):
     clock.advance(timedelta(minutes=31))
 
 
+def _payment_processing(world, clock):
+    """What payments.service._apply does for a slow payment method, stamped at the feed's
+    newest instant (as when its `now` was taken before another change committed)."""
+    held = world.bookings["mia-room-held"]
+    db.session.refresh(held)
+    held.payment.status = PaymentStatus.PROCESSING
+    held.payment.updated_at = clock()
+    held.updated_at = clock()
+    db.session.commit()
+
+
+def _note_stamped_earlier(world, clock):
+    """A change stamped before the feed's newest one (its transaction took its time):
+    neither the newest change nor any count moves."""
+    booking = world.bookings["autumn-change"]  # stamped weeks before the newest
+    db.session.refresh(booking)
+    booking.note = "Bitte Stative mitbringen"
+    booking.updated_at = booking.updated_at + timedelta(microseconds=1)
+    db.session.commit()
+
+
 def _mia_speaks_english(world, clock):
     world.mia.locale = "en"
     db.session.commit()
@@ -97,6 +121,9 @@ CHANGES = {
     "location moved": (FeedKind.MEMBER, _move_location, b"Porschestra"),
     "hold runs out": (FeedKind.MEMBER, _hold_runs_out, b"Storniert: Besprechungsraum Aller"),
     "language": (FeedKind.MEMBER, _mia_speaks_english, b"Unpaid: "),
+    "payment processing": (FeedKind.MEMBER, _payment_processing,
+                           b"Zahlung in Bearbeitung: "),
+    "note stamped earlier": (FeedKind.MEMBER, _note_stamped_earlier, b"Stative mitbringen"),
     "jonas cancels (studio feed)": (FeedKind.RESOURCE, _cancel_jonas,
                                     b"Storniert: Gebucht"),
 }
@@ -115,6 +142,34 @@ def test_every_change_a_feed_shows_gives_it_a_new_body(app, client, clock, world
     assert after.headers["ETag"] != before.headers["ETag"]
     assert shown in after.data.replace(b"\r\n ", b"")  # unfolded
     assert after.data == fresh(client, path)
+
+
+def test_the_fingerprint_and_the_events_come_from_one_snapshot(app, client, clock, world,
+                                                               monkeypatch):
+    """A rename committed by someone else between the fingerprint and the events must not
+    end up in a body kept under the fingerprint of the state before it: once the name is
+    changed back, that fingerprint comes back, and its body must be the one it stands for."""
+    path = feed_path(app, clock, world.mia, FeedKind.MEMBER)
+    studio_id = world.studio.id
+    original, _ = fetch(client, path)
+    cache.bodies()._entries.clear()
+    events = queries.events
+
+    def renamed_meanwhile(session, *args, **kw):
+        monkeypatch.setattr(queries, "events", events)  # once
+        with Session(db.engine) as other:
+            other.get(Resource, studio_id).name = "XR-Studio"
+            other.commit()
+        return events(session, *args, **kw)
+
+    monkeypatch.setattr(queries, "events", renamed_meanwhile)
+    during, _ = fetch(client, path)
+    assert during.data == original.data  # the state before the rename, whole
+    assert b"XR-Studio" in fetch(client, path)[0].data.replace(b"\r\n ", b"")
+    with Session(db.engine) as other:
+        other.get(Resource, studio_id).name = "AR/VR-Studio"
+        other.commit()
+    assert fetch(client, path)[0].data == original.data
 
 
 def test_staff_feeds_are_rendered_every_time(app, client, clock, world):
