@@ -124,9 +124,13 @@ def _places(dialect: str) -> ScalarSelect:
 
 
 def _microseconds(column: ColumnElement, dialect: str) -> ColumnElement:
-    """A timestamp as whole microseconds since 1970, exactly (so sums of them are exact)."""
+    """A timestamp as whole microseconds since 1970 (so sums of them are exact)."""
     if dialect == "postgresql":
-        return cast(func.extract("epoch", column) * 1_000_000, BigInteger)
+        # date_part's double, not extract's numeric: four times cheaper over a feed's rows.
+        # Exact to the microsecond until about 2040, and always the same number for the same
+        # instant (after 2040 two neighbouring microseconds may share one; a change's new
+        # stamp is always later than that).
+        return cast(func.date_part("epoch", column) * 1_000_000, BigInteger)
     # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff" (UTC): seconds, then the six digits.
     return (cast(func.strftime("%s", column), BigInteger) * 1_000_000
             + cast(func.substr(column, 21, 6), BigInteger))
