@@ -3,6 +3,7 @@ and does not fill the log with tracebacks (every job of every pass fails the sam
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 
@@ -24,7 +25,10 @@ def test_a_pass_without_the_database_logs_warnings_not_tracebacks(smtp_server, c
     caplog.set_level(logging.INFO, logger="schiller40.worker")
     passes.start()
     try:
-        runner.run_forever(app, interval=0.1, stop=stop, clock=clock)
+        # In a copy of this thread's context: run_forever names its thread the worker's for
+        # good (a context variable), which leaked the name into every later test's log lines.
+        contextvars.copy_context().run(
+            runner.run_forever, app, interval=0.1, stop=stop, clock=clock)
     finally:
         passes.cancel()
     failures = [r for r in caplog.records if r.levelno >= logging.WARNING]
