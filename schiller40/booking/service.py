@@ -15,9 +15,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, select
+from sqlalchemy import exists, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from ..accounts.models import Company, User
 from ..core import audit, outbox
@@ -179,6 +179,8 @@ def _book(
     occurrences: list[Occurrence] = []
     violations: list[RuleViolation | None] = []
     members: dict[date, Member] = {}
+    # Memberships read once for the rules and the credit (per member and day).
+    known: snapshots.Known = {}
 
     # Counted once, before this request adds anything: a later snapshot would autoflush the
     # series' own new rows and count them twice (a quota of 10 refused the 6th occurrence).
@@ -189,12 +191,13 @@ def _book(
             with session.no_autoflush:
                 members[day] = snapshots.member(
                     session, target, day=day, now=now, acting_staff=acting_staff,
-                    future_bookings=upcoming,
+                    future_bookings=upcoming, known=known,
                 )[0]
         member = replace(members[day], future_bookings=upcoming + added)
         month = (day.year, day.month)
         if month not in credits:
-            credits[month] = snapshots.credit_left(session, target, day=day, location=loc)
+            credits[month] = snapshots.credit_left(session, target, day=day, location=loc,
+                                                   known=known)
         chosen: tuple[Resource, Quote] | None = None
         refusal: RuleViolation | None = None
         for resource in candidates:
@@ -352,8 +355,9 @@ def _audit_created(
 def _candidates(session: Session, request: BookingRequest, target: User) -> list[Resource]:
     """The resource asked for, or every active resource of the kind in preference order."""
     query = select(Resource).options(
-        selectinload(Resource.location).selectinload(Location.opening_hours),
-        selectinload(Resource.location).selectinload(Location.closures),
+        # The location in the resource's statement; its hours and closures in one each.
+        joinedload(Resource.location).selectinload(Location.opening_hours),
+        joinedload(Resource.location).selectinload(Location.closures),
     )
     if request.resource_slug is not None:
         resource = session.scalar(query.where(Resource.slug == request.resource_slug))
@@ -803,7 +807,13 @@ def lock_member(session: Session, user: User | None) -> None:
     """
     if user is None:
         return
-    lock_rows(session, User, [user.id])
+    user_id = inspect(user).identity[0]  # not user.id: that would read an expired row first
+    if session.get_bind().dialect.name == "postgresql":
+        # The member's row comes with its lock: one statement, not a refresh and then a lock.
+        user = session.scalars(
+            select(User).where(User.id == user_id).with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        ).one()
     if user.company_id is not None:
         lock_rows(session, Company, [user.company_id])
 

@@ -72,8 +72,17 @@ def tier_rules(tier: Tier) -> TierRules:
     )
 
 
-def membership_on(session: Session, user_id: int, day: date) -> Membership | None:
-    return session.scalar(
+Known = dict[tuple[int, date], Membership | None]
+
+
+def membership_on(
+    session: Session, user_id: int, day: date, known: Known | None = None
+) -> Membership | None:
+    """The membership in force on a day; ``known``: memberships this use case already read
+    (a booking asks for the rules and for the credit)."""
+    if known is not None and (user_id, day) in known:
+        return known[(user_id, day)]
+    found = session.scalar(
         select(Membership)
         .where(
             Membership.user_id == user_id,
@@ -84,6 +93,9 @@ def membership_on(session: Session, user_id: int, day: date) -> Membership | Non
         .order_by(Membership.valid_from.desc())
         .limit(1)
     )
+    if known is not None:
+        known[(user_id, day)] = found
+    return found
 
 
 def future_booking_count(session: Session, user_id: int, now: datetime) -> int:
@@ -100,12 +112,12 @@ def future_booking_count(session: Session, user_id: int, now: datetime) -> int:
 
 def member(
     session: Session, user: User, *, day: date, now: datetime, acting_staff: bool,
-    future_bookings: int | None = None,
+    future_bookings: int | None = None, known: Known | None = None,
 ) -> tuple[Member, Tier | None]:
     """The rules' view of the member on a local day, and the tier in force then.
 
     ``future_bookings``: the caller's own count, when it has one (no second query)."""
-    membership = membership_on(session, user.id, day)
+    membership = membership_on(session, user.id, day, known)
     tier = membership.tier if membership else None
     if future_bookings is None:
         future_bookings = future_booking_count(session, user.id, now)
@@ -127,7 +139,8 @@ def month_bounds(location: LocationRules, day: date) -> Interval:
 
 
 def credit_left(
-    session: Session, user: User, *, day: date, location: LocationRules
+    session: Session, user: User, *, day: date, location: LocationRules,
+    known: Known | None = None,
 ) -> Credit:
     """Included credit left in the month of ``day``.
 
@@ -141,7 +154,7 @@ def credit_left(
         pool_users = list(user.company.members)
     pool_half_days = pool_minutes = 0
     for person in pool_users:
-        membership = membership_on(session, person.id, day)
+        membership = membership_on(session, person.id, day, known)
         if membership is None:
             continue
         pool_half_days += membership.tier.included_desk_days * 2
