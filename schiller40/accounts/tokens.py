@@ -9,7 +9,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..core import audit
@@ -49,6 +49,13 @@ def issue(
     return token, row
 
 
+# Built once: every API request runs it, and building the statement cost a third of its time.
+_BY_DIGEST = (
+    select(ApiToken).where(ApiToken.digest == bindparam("digest"))
+    .options(joinedload(ApiToken.user))
+)
+
+
 def user_for(session: Session, token: str, *, now: datetime) -> tuple[User, ApiToken] | None:
     """The active user a valid, unexpired, unrevoked token belongs to."""
     if not token or len(token) > 200:
@@ -56,10 +63,7 @@ def user_for(session: Session, token: str, *, now: datetime) -> tuple[User, ApiT
     # Looking up by digest is safe against timing attacks: the attacker does not control
     # the digest's prefix, so comparison time reveals nothing about stored tokens.
     # The user comes in the same statement: every API request needs both (one round trip).
-    row = session.scalar(
-        select(ApiToken).where(ApiToken.digest == digest(token)).options(
-            joinedload(ApiToken.user))
-    )
+    row = session.scalar(_BY_DIGEST, {"digest": digest(token)})
     if row is None or not row.is_valid(now) or not row.user.is_active:
         return None
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
