@@ -41,6 +41,10 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                     },
                     "details": {"type": "object"},
                     "alternatives": {"type": "array", "items": {"$ref": REF.format(model="Slot")}},
+                    "booking_id": {
+                        "type": "integer",
+                        "description": "already_booked: your booking of exactly this time",
+                    },
                     "occurrences": {
                         "type": "array", "items": {"$ref": REF.format(model="Occurrence")}
                     },
@@ -279,7 +283,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "Missing, invalid, expired or revoked token",
         403: "Not allowed for this member or role",
         404: "Not found (someone else's booking is also 404)",
-        409: "Conflict: the slot is taken (with alternatives)",
+        409: "Conflict: the slot is taken (with alternatives), or already yours (booking_id)",
         413: "Body too large",
         415: "Body is not application/json",
         422: "Invalid input, or a booking rule refused (code says which)",

@@ -34,6 +34,7 @@ CODES: dict[str, tuple[int, Any]] = {
         422, _l("You have reached the number of upcoming bookings your membership allows."),
     ),
     "conflict": (409, _l("This time is already booked.")),
+    "already_booked": (409, _l("You have already booked this time.")),
     "not_found": (404, _l("There is no such space.")),
     "not_cancellable": (422, _l("This booking can no longer be cancelled.")),
     "not_changeable": (422, _l("This booking can no longer be changed.")),

@@ -30,7 +30,7 @@ from ..payments.states import RefundStep
 from ..resources.models import BookingUnit, Location, Resource, ResourceKind
 from . import snapshots
 from .errors import BookingError, from_violation
-from .models import Booking, BookingStatus
+from .models import ACTIVE_STATUSES, Booking, BookingStatus
 from .queries import get_booking
 from .rules import (
     Credit,
@@ -240,6 +240,12 @@ def _book(
         assert first is not None
         extra: dict[str, Any] = {}
         if first.code == "conflict" and len(ranges) == 1:
+            # Most often the member's own booking: a retry after an answer that never
+            # arrived, a form sent twice. Say so, and which booking it is.
+            own = _own_booking(session, target, candidates, ranges[0])
+            if own is not None:
+                session.rollback()
+                raise BookingError("already_booked", extra={"booking_id": own})
             extra["alternatives"] = alternatives(
                 session, ranges[0], candidates[0], loc=loc,
                 member=members[loc.local_date(ranges[0].start)],
@@ -273,6 +279,22 @@ def _book(
             payload={"booking_ids": confirmed},
         )
     return outcome
+
+
+def _own_booking(
+    session: Session, target: User, candidates: list[Resource], wanted: Interval
+) -> int | None:
+    """The member's held or confirmed booking of exactly this range on one of these
+    resources, if there is one."""
+    return session.scalar(
+        select(Booking.id).where(
+            Booking.user_id == target.id,
+            Booking.resource_id.in_([r.id for r in candidates]),
+            Booking.status.in_(ACTIVE_STATUSES),
+            Booking.starts_at == wanted.start,
+            Booking.ends_at == wanted.end,
+        ).order_by(Booking.id).limit(1)
+    )
 
 
 def _flush_or_conflict(session: Session) -> None:

@@ -221,6 +221,15 @@ def _after_booking(outcome: service.BookingOutcome, message: str | None = None) 
     return redirect(payment.checkout_url, code=303)
 
 
+def _to_own_booking(error: BookingError) -> Response | None:
+    """The form was sent again for a booking the member already has (a double click, the
+    back button): show that booking rather than an error."""
+    if error.code != "already_booked":
+        return None
+    flash(error.message, "info")
+    return redirect(url_for("payments.booking_detail", booking_id=error.extra["booking_id"]))
+
+
 def _settings() -> service.BookingSettings:
     return from_config(current_app.config)
 
@@ -355,6 +364,8 @@ def any_desk() -> Response | tuple[str, int]:
                     zone=form.zone.data or None,
                 )
             except BookingError as error:
+                if (to_own := _to_own_booking(error)) is not None:
+                    return to_own
                 form.form_errors.append(error.message)
                 alternatives = _alternative_links(error.extra.get("alternatives", []))
             else:
@@ -521,6 +532,8 @@ def new(slug: str) -> Response | tuple[str, int]:
                     ),
                 )
             except BookingError as error:
+                if (to_own := _to_own_booking(error)) is not None:
+                    return to_own
                 form.form_errors.append(error.message)
                 alternatives = _alternative_links(error.extra.get("alternatives", []))
                 if error.code == "conflict":

@@ -135,14 +135,16 @@ def test_alternatives_for_a_desk_include_other_desks(api, other_api):
     created(api.post(BOOKINGS, json=first))
 
 
-def test_kind_desk_books_any_free_desk(place, api, factory):
+def test_kind_desk_books_any_free_desk(place, api, other_api, factory):
     for desk in place.desks[:3]:
         factory.booking(resource=desk, starts_at=instant(TUE, 8), duration=timedelta(hours=12))
     booking = created(api.post(BOOKINGS, json={"kind": "desk", **span(TUE, 8, 20)}))
     assert booking["resource"] == "desk-b2" and booking["kind"] == "desk"
     assert booking["credit_used"] == {"half_days": 2, "minutes": 0}
-    error = refused(api, 409, "conflict", body={"kind": "desk", **span(TUE, 8, 20)})
+    error = refused(other_api, 409, "conflict", body={"kind": "desk", **span(TUE, 8, 20)})
     assert error["alternatives"], "all desks taken: other days are offered"
+    mine = refused(api, 409, "already_booked", body={"kind": "desk", **span(TUE, 8, 20)})
+    assert mine["booking_id"] == booking["id"]
 
 
 def test_any_free_desk_prefers_the_zone_booked_last(api):
@@ -362,7 +364,31 @@ def test_staff_override_opening_hours_and_blocks_but_never_an_overlap(place, sta
     refused(staff_api, 422, "blocked", body=blocked)
     created(staff_api.post(BOOKINGS, json={**blocked, "override": {"blocks": True}}))
     refused(staff_api, 409, "conflict",
-            body={**evening, "override": {"opening_hours": True, "blocks": True}})
+            body={**evening, **span(TUE, 21, 23),
+                  "override": {"opening_hours": True, "blocks": True}})
+    # The very same booking again (a retry): the member's own, named.
+    again = refused(staff_api, 409, "already_booked",
+                    body={**evening, "override": {"opening_hours": True, "blocks": True}})
+    assert again["booking_id"] == booking["id"]
+
+
+def test_a_retry_after_a_lost_answer_names_the_booking_it_made(place, api, factory):
+    """The answer to a booking never arrived (a dropped connection); the client sends the
+    same request again. It gets the booking it already has, not a bare conflict, and no
+    second booking is made."""
+    from schiller40.models import Booking
+
+    first = created(api.post(BOOKINGS, json={"resource": "room", **span(TUE, 10, 11)}))
+    again = refused(api, 409, "already_booked", body={"resource": "room", **span(TUE, 10, 11)})
+    assert again["booking_id"] == first["id"]
+    assert "alternatives" not in again
+    assert factory.count(Booking) == 1
+    # Overlapping but not the same: an ordinary conflict, with alternatives.
+    other = refused(api, 409, "conflict", body={"resource": "room", **span(TUE, 10, 12)})
+    assert "booking_id" not in other and other["alternatives"]
+    # Cancelled, the time can be booked again.
+    assert api.post(f"{BOOKINGS}/{first['id']}/cancel").status_code == 200
+    created(api.post(BOOKINGS, json={"resource": "room", **span(TUE, 10, 11)}))
 
 
 def test_a_weekly_series_is_all_or_nothing_unless_told_to_skip(place, api, other_api):

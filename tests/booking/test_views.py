@@ -97,6 +97,21 @@ def test_a_taken_slot_explains_and_links_real_alternatives(app, mia, place, fact
     assert len(bookings()) == 2
 
 
+def test_the_form_sent_twice_shows_the_booking_already_made(mia):
+    """A double click or the back button: the second submission leads to the booking the
+    first one made, with a note, not to an error or a second booking."""
+    data = {"day": DAY, "part": "morning"}
+    first = mia.post("/resources/desk-a1/book", data=data)
+    (booking,) = bookings()
+    assert first.headers["Location"].endswith(f"/bookings/{booking.id}")
+    again = mia.post("/resources/desk-a1/book", data=data)
+    assert again.status_code == 302
+    assert again.headers["Location"] == first.headers["Location"]
+    assert len(bookings()) == 1
+    shown = page(mia.get(again.headers["Location"])).text
+    assert "Diese Zeit haben Sie bereits gebucht." in shown
+
+
 @pytest.mark.parametrize(
     ("slug", "data", "field"),
     [
