@@ -382,7 +382,7 @@ def test_a_booking_killed_after_its_commit_is_not_made_twice_by_the_retry(
     place, clock, web, monitor
 ):
     """The answer is lost (the process died after the commit): the member's retry is a 409
-    conflict, and their bookings show the one they have."""
+    already_booked that names the booking they have, and their bookings show it."""
     token = token_for(place.member, clock)
     wanted = desk_day(clock)
     app = web()
@@ -398,11 +398,12 @@ def test_a_booking_killed_after_its_commit_is_not_made_twice_by_the_retry(
     again = web()
     retry = again.call("POST", BOOKINGS, token=token, body=wanted)
     assert retry.status_code == 409, retry.text
-    assert retry.json()["error"]["code"] == "conflict"
+    assert retry.json()["error"]["code"] == "already_booked"
     listed = again.call("GET", BOOKINGS, token=token).json()["bookings"]
     assert [(b["resource"], b["start"], b["status"]) for b in listed] == [
         ("desk-a1", wanted["start"], "confirmed")
     ]
+    assert retry.json()["error"]["booking_id"] == listed[0]["id"]
     assert count(Booking) == 1
     assert mails("mail.booking_confirmed") == 1
 
@@ -411,7 +412,7 @@ def test_a_paid_booking_killed_while_stripe_opens_its_checkout_is_paid_through_o
     place, clock, web, monitor, stripe_server  # noqa: F811
 ):
     """Killed after the booking's commit, while waiting for Stripe's answer (Stripe has made
-    the checkout): the hold stands, the retry of the booking is a conflict, and asking for
+    the checkout): the hold stands, the retry of the booking names it (already_booked), and asking for
     the checkout again gets the very session Stripe made, not a second one."""
     token = token_for(place.member, clock)
     day = working_day(clock)
@@ -431,7 +432,10 @@ def test_a_paid_booking_killed_while_stripe_opens_its_checkout_is_paid_through_o
     assert payment_of(booking.id).checkout_id is None
 
     again = web()
-    assert again.call("POST", BOOKINGS, token=token, body=wanted).status_code == 409
+    retry = again.call("POST", BOOKINGS, token=token, body=wanted)
+    assert retry.status_code == 409
+    assert retry.json()["error"] == {**retry.json()["error"], "code": "already_booked",
+                                     "booking_id": booking.id}
     opened = again.call("POST", f"{BOOKINGS}/{booking.id}/checkout", token=token)
     assert opened.status_code == 200, opened.text
     assert stripe_server.created_count("checkout.session") == 1
