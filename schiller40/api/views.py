@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -142,7 +143,10 @@ def availability() -> Response:
         ensure_snapshot(db.session)
         stamp = queries.availability_stamp(db.session, day=args.date, days=args.days,
                                            now=instant)
-        key = (args.date, args.days, args.kind, args.resource, stamp)
+        # The stamp as a digest: on SQLite its parts are the rows themselves (kilobytes),
+        # which the cache's byte bound would not count.
+        key = (args.date, args.days, args.kind, args.resource,
+               hashlib.sha256(repr(stamp).encode()).digest())
         if (body := answers.get(key)) is not None:
             return Response(body, mimetype="application/json")
     rows = queries.availability(
