@@ -18,19 +18,29 @@ from sqlalchemy.orm import Session, scoped_session
 T = TypeVar("T")
 
 
+def _real(session: Session) -> Session:
+    """The Session behind Flask-SQLAlchemy's scoped one (transaction state lives there)."""
+    return session() if isinstance(session, scoped_session) else session
+
+
+def _begin(session: Session, options: dict[str, str]) -> Session:
+    """End whatever transaction is open (what it read belongs to an older snapshot) and
+    start a new one on a connection with ``options``."""
+    real = _real(session)
+    if real.in_transaction():
+        real.rollback()
+    session.connection(execution_options=options)
+    return real
+
+
 def begin_write(session: Session) -> None:
     """Start this use case's transaction with the write lock it needs.
 
     Anything the caller read before belongs to an older snapshot and is discarded; a view
     must not have pending changes when it calls a service.
     """
-    real = session() if isinstance(session, scoped_session) else session
-    if real.in_transaction():
-        real.rollback()
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-    else:
-        session.connection()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    _begin(session, {"sqlite_begin": "IMMEDIATE"} if sqlite else {})
 
 
 def begin_snapshot(session: Session) -> None:
@@ -40,13 +50,8 @@ def begin_snapshot(session: Session) -> None:
     PostgreSQL's default, READ COMMITTED, gives each statement its own snapshot: a check and
     the answer it vouches for could then see different data.
     """
-    real = session() if isinstance(session, scoped_session) else session
-    if real.in_transaction():
-        real.rollback()
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    else:
-        session.connection()
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    real = _begin(session, {"isolation_level": "REPEATABLE READ"} if postgresql else {})
     real.info[_SNAPSHOT] = real.get_transaction()
 
 
@@ -54,7 +59,7 @@ def ensure_snapshot(session: Session) -> None:
     """Be in the transaction ``begin_snapshot`` started, or start a new one: something in
     between (an API token's "last used" time, written at most once a minute) may have
     committed it and gone on in an ordinary transaction."""
-    real = session() if isinstance(session, scoped_session) else session
+    real = _real(session)
     if not real.in_transaction() or real.info.get(_SNAPSHOT) is not real.get_transaction():
         begin_snapshot(session)
 
@@ -73,7 +78,7 @@ def commit_keeping_loaded(session: Session) -> None:
     as when the decision was made from them. For use cases that answer right after their
     commit; the next request starts with a fresh session.
     """
-    real = session() if isinstance(session, scoped_session) else session
+    real = _real(session)
     before = real.expire_on_commit
     real.expire_on_commit = False
     try:
