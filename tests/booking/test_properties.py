@@ -132,6 +132,15 @@ class Model:
                 return False
         return True
 
+    def own(self, actor: str, slug: str, start: datetime, end: datetime,
+            now: datetime) -> int | None:
+        """The actor's active booking of exactly this slot: asking for it again is
+        ``already_booked`` (a retry or a form sent twice), not a conflict."""
+        for booking_id, b in sorted(self.bookings.items()):
+            if ((b.actor, b.resource, b.start, b.end) == (actor, slug, start, end)
+                    and b.active(now)):
+                return booking_id
+        return None
 
 
 def price_cents(actor: str, slug: str, start: datetime, end: datetime) -> int:
@@ -249,7 +258,12 @@ def test_random_operations_keep_the_invariants(client, factory, clock):
             response = client.post("/api/v1/bookings", headers=headers[actor], json={
                 "resource": slug, "start": start.isoformat(), "end": end.isoformat()})
             if not self.model.free(slug, start, end, now):
-                self.check_answer(response, 409, "conflict")
+                own = self.model.own(actor, slug, start, end, now)
+                if own is None:
+                    self.check_answer(response, 409, "conflict")
+                else:
+                    body = self.check_answer(response, 409, "already_booked")
+                    assert body["error"]["booking_id"] == own
                 return
             body = self.check_answer(response, 201)["booking"]
             paid = price_cents(actor, slug, start, end) > 0
