@@ -14,6 +14,7 @@ from flask import Flask, Response, g, request
 from config import Config
 
 from . import errors, settings
+from .core import forksafe
 from .core import sqlite as _sqlite  # noqa: F401  (registers the SQLite connection hooks)
 from .core.time import Clock, utcnow
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -42,6 +43,7 @@ def create_app(
     from .i18n import select_locale
 
     db.init_app(app)
+    forksafe.track(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -72,6 +74,9 @@ def create_app(
 
     if app.config["AUTO_MIGRATE"]:
         _auto_migrate(app)
+    # Last: gunicorn's master forks its workers from this app (preload_app), and no
+    # connection that start-up work opened may be inherited by them (core/forksafe.py).
+    forksafe.close_pooled_connections(app)
     return app
 
 
