@@ -25,3 +25,12 @@ preload_app = True
 # No runtime control socket (gunicorn 25.1+): nothing here uses it, and by default every
 # gunicorn of the same user shares one path, which a killed master leaves behind.
 control_socket_disable = True
+
+
+def post_fork(server, worker):
+    """Each worker starts with empty connection pools: the master's connections are its own
+    (schiller40/core/forksafe.py; the app registers the same with os.register_at_fork, this
+    hook says so where the fork is configured)."""
+    from schiller40.core.forksafe import forget_inherited_connections
+
+    forget_inherited_connections()

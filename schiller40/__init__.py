@@ -14,12 +14,22 @@ from flask import Flask, Response, g, request
 from config import Config
 
 from . import errors, settings
+from .core import forksafe
 from .core import sqlite as _sqlite  # noqa: F401  (registers the SQLite connection hooks)
 from .core.time import Clock, utcnow
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# templates/, static/ and migrations/ sit at the top of the repository, beside the package;
+# a wheel carries them inside the package (setup.py puts them there), so that an installed
+# app needs nothing from the checkout.
+BUNDLED = (PACKAGE_DIR / "templates").is_dir()
+PROJECT_ROOT = PACKAGE_DIR if BUNDLED else PACKAGE_DIR.parent
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# A checkout keeps its instance folder (SQLite file, development secret, mail) at its top;
+# an installed app uses Flask's default for installed packages, <prefix>/var/schiller40-instance
+# (never a folder inside site-packages).
+INSTANCE_DIR = None if BUNDLED else PACKAGE_DIR.parent / "instance"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
@@ -32,16 +42,19 @@ def create_app(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
-        instance_path=str(PROJECT_ROOT / "instance"),
+        instance_path=str(INSTANCE_DIR) if INSTANCE_DIR else None,
     )
     settings.load(app, config)
     app.extensions["schiller40.clock"] = clock or utcnow
     _configure_logging(app)
 
     from . import models  # noqa: F401  (every table registered before anything queries)
-    from .i18n import select_locale
+    from .i18n import check_catalogs, select_locale
+
+    check_catalogs(app)
 
     db.init_app(app)
+    forksafe.track(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -72,6 +85,9 @@ def create_app(
 
     if app.config["AUTO_MIGRATE"]:
         _auto_migrate(app)
+    # Last: gunicorn's master forks its workers from this app (preload_app), and no
+    # connection that start-up work opened may be inherited by them (core/forksafe.py).
+    forksafe.close_pooled_connections(app)
     return app
 
 

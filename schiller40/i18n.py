@@ -8,6 +8,8 @@ from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user, user_logged_in
 from werkzeug.wrappers import Response
 
+from . import catalogs
+
 TRANSLATIONS = Path(__file__).parent / "translations"
 LANG_COOKIE = "lang"
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
@@ -46,22 +48,35 @@ def compile_catalogs(directory: Path = TRANSLATIONS) -> list[Path]:
     """Compile every ``.po`` whose ``.mo`` is missing or older. Returns what was compiled.
 
     Compiled catalogues are build output and not in git; the setup scripts, the test suite and
-    ``flask --app schiller40 translations compile`` call this.
+    ``flask --app schiller40 translations compile`` call this, and a wheel is built with them
+    (setup.py).
     """
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
+    return catalogs.compile_catalogs(directory)
 
-    compiled = []
-    for po_path in sorted(directory.glob("*/LC_MESSAGES/*.po")):
-        mo_path = po_path.with_suffix(".mo")
-        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
-            continue
-        with po_path.open("rb") as fh:
-            catalog = read_po(fh, locale=po_path.parent.parent.name)
-        with mo_path.open("wb") as fh:
-            write_mo(fh, catalog, use_fuzzy=False)
-        compiled.append(mo_path)
-    return compiled
+
+def check_catalogs(app: Flask) -> None:
+    """At start-up: every language the app offers has its compiled catalogue.
+
+    Without one, Flask-Babel silently shows the English source text under ``<html lang="de">``.
+    Production refuses to start; elsewhere a warning says how to compile them.
+    """
+    from .settings import ConfigError
+
+    missing = catalogs.missing_catalogs(TRANSLATIONS, app.config["LANGUAGES"])
+    if not missing:
+        return
+    problem = (
+        f"no compiled translation catalogue (messages.mo) for {', '.join(missing)} in "
+        f"{TRANSLATIONS}; pages would be shown in English"
+    )
+    if app.config["ENV_NAME"] == "production":
+        raise ConfigError(
+            f"Refusing to start in production: {problem}. Install a wheel built by "
+            "`pip wheel .` (it compiles them) or run `flask --app schiller40 translations "
+            "compile`."
+        )
+    app.logger.warning("%s; run scripts/setup or `flask --app schiller40 translations "
+                       "compile`", problem)
 
 
 def carry_choice_to_account(sender: Flask, user, **extra) -> None:
