@@ -76,14 +76,14 @@ class BookingRequest:
     start: datetime
     end: datetime
     resource_slug: str | None = None
+    # With a kind the request is "any free resource of the kind" (a slug as well: try that
+    # one of the kind). The member's own booking of the same range on any resource of the
+    # kind is then this request sent twice: answered ``already_booked``, never a second desk.
     kind: ResourceKind | None = None
     repeat_freq: str | None = None
     repeat_count: int = 1
     on_conflict: str = "fail"  # or "skip": book what is free, report the rest
     note: str = ""
-    # With a kind the request is "any free resource of the kind" (a slug as well: try that
-    # one of the kind). The member's own booking of the same range on any resource of the
-    # kind is then this request sent twice: answered ``already_booked``, never a second desk.
     overrides: Overrides = field(default_factory=Overrides)
 
 
