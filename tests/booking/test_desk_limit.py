@@ -71,7 +71,9 @@ def test_a_second_desk_at_the_same_time_is_refused_naming_the_first(place, clock
         "booking_start": at(TUE, 8).astimezone(BERLIN).isoformat(),
         "booking_end": at(TUE, 13).astimezone(BERLIN).isoformat(),
     }
-    assert "start" in error.fields and "already have a desk" in error.message
+    # German, the default language: the message says what to do, and stands beside "start".
+    assert error.message.startswith("Sie haben zu dieser Zeit bereits einen Arbeitsplatz")
+    assert error.fields == {"start": [error.message]}
     # The afternoon is free for the member: one desk at a time, not one a day.
     book(place.member, clock, resource_slug="desk-b1", start=at(TUE, 13), end=at(TUE, 20))
     assert len(desks_of(place.member.id)) == 2
