@@ -50,6 +50,9 @@ class Config:
     BOOKING_HOLD_MINUTES = 30
     # How long a waitlist offer reserves a freed slot for the member it is offered to.
     WAITLIST_OFFER_MINUTES = 30
+    # How many desk bookings one member account may hold at any moment (staff may override
+    # it for a booking). A company books for its people through their own accounts.
+    MAX_CONCURRENT_DESKS = 1
     CURRENCY = "EUR"
 
     # "auto": Stripe when STRIPE_SECRET_KEY is set, else the simulated gateway (a local

@@ -99,6 +99,7 @@ def _resolve(app: Flask) -> None:
         cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
     _resolve_payments(cfg)
+    _resolve_booking(cfg)
     _resolve_mail(cfg, instance)
     _resolve_operations(cfg)
 
@@ -137,6 +138,15 @@ def _resolve_payments(cfg: dict[str, Any]) -> None:
         parse_policy(cfg.get("REFUND_POLICY"))
     except ValueError as exc:
         raise ConfigError(f"SCHILLER40_{exc}") from None
+
+
+def _resolve_booking(cfg: dict[str, Any]) -> None:
+    """Check the booking rules' settings at start-up (the rules trust them)."""
+    desks = cfg.get("MAX_CONCURRENT_DESKS")
+    if not isinstance(desks, int) or isinstance(desks, bool) or desks < 1:
+        raise ConfigError(
+            f"SCHILLER40_MAX_CONCURRENT_DESKS={desks!r} must be a whole number of at least 1"
+        )
 
 
 def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:

@@ -154,6 +154,22 @@ def test_the_refund_policy_comes_from_the_environment(tmp_path, monkeypatch):
     assert [(s.notice.total_seconds() / 3600, s.percent) for s in steps] == [(72, 100), (12, 25)]
 
 
+@pytest.mark.parametrize("bad", [0, -1, "two", 1.5, True, None])
+def test_a_bad_desk_limit_stops_the_start(tmp_path, bad):
+    with pytest.raises(ConfigError) as exc_info:
+        load(tmp_path, {"MAX_CONCURRENT_DESKS": bad})
+    assert "SCHILLER40_MAX_CONCURRENT_DESKS=" in str(exc_info.value)
+    assert "must be a whole number of at least 1" in str(exc_info.value)
+
+
+def test_the_desk_limit_reaches_the_rules_from_the_environment(tmp_path, monkeypatch):
+    from schiller40.booking.settings import from_config
+
+    assert from_config(load(tmp_path).config).policy.max_concurrent_desks == 1
+    monkeypatch.setenv("SCHILLER40_MAX_CONCURRENT_DESKS", "3")
+    assert from_config(load(tmp_path).config).policy.max_concurrent_desks == 3
+
+
 def test_a_good_production_config_starts_without_touching_the_database():
     connections = []
 

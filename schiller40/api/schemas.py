@@ -101,10 +101,12 @@ class Repeat(Strict):
 
 
 class Override(Strict):
-    """Staff only: book outside opening hours or over a block. Nothing overrides an overlap."""
+    """Staff only: book outside opening hours, over a block, or a desk beyond the member's
+    desk limit. Nothing overrides an overlap."""
 
     opening_hours: bool = False
     blocks: bool = False
+    desk_limit: bool = False
 
 
 class BookingCreate(Strict):

@@ -5,6 +5,10 @@ and no slug), preferring the member's usual zone. A member may name another zone
 once: then the first desk of that zone that the read-only grid shows free is asked for by
 name, and if someone took it a moment ago (or none is free there), the engine's own "any desk"
 runs instead. Every rule is checked by ``service.create_bookings`` under its locks either way.
+
+Both attempts are "any desk" requests (they carry the kind): the member's own desk for the
+same time is the form sent twice, answered ``already_booked`` with that booking, so a double
+click never books a second desk (``SCHILLER40_MAX_CONCURRENT_DESKS`` above 1 included).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from . import queries, service
 from .errors import BookingError
 from .rules import Interval
 from .snapshots import resource_rules
+
+# Refusals about the member, not the desk: no other desk would be answered differently.
+MEMBER_REFUSALS = frozenset({"already_booked", "desk_limit"})
 
 
 @dataclass
@@ -47,12 +54,14 @@ def book_any_desk(
         try:
             return AnyDeskOutcome(service.create_bookings(
                 session, actor=actor, now=now, settings=settings,
-                request=service.BookingRequest(start=start, end=end, resource_slug=slug),
+                request=service.BookingRequest(start=start, end=end, resource_slug=slug,
+                                               kind=ResourceKind.DESK),
             ))
-        except BookingError:
+        except BookingError as error:
+            if error.code in MEMBER_REFUSALS:
+                raise
             # Taken a moment ago, or that desk is whole days only: let the engine choose
             # among all desks (and explain itself if it cannot).
-            pass
     outcome = service.create_bookings(
         session, actor=actor, now=now, settings=settings,
         request=service.BookingRequest(start=start, end=end, kind=ResourceKind.DESK),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from ..errors import DomainError
 from .rules import RuleViolation
@@ -32,6 +33,11 @@ CODES: dict[str, tuple[int, Any]] = {
     "not_entitled": (403, _l("Your membership does not allow booking this space.")),
     "too_many_bookings": (
         422, _l("You have reached the number of upcoming bookings your membership allows."),
+    ),
+    "desk_limit": (
+        422,
+        _l("You already have a desk booked at this time. Please cancel or change that booking "
+           "first."),
     ),
     "conflict": (409, _l("This time is already booked.")),
     "already_booked": (409, _l("You have already booked this time.")),
@@ -79,7 +85,17 @@ class BookingError(DomainError):
 
 def from_violation(violation: RuleViolation, **extra: Any) -> BookingError:
     message = None
-    if violation.code == "not_entitled":
+    if violation.code == "desk_limit":
+        limit = violation.params.get("limit")
+        limit = limit if isinstance(limit, int) else 1
+        message = ngettext(
+            "You already have a desk booked at this time, and a member can hold %(num)d "
+            "desk at a time. Please cancel or change that booking first.",
+            "You already have %(num)d desks booked at this time, as many as a member can "
+            "hold at once. Please cancel or change one of those bookings first.",
+            limit,
+        )
+    elif violation.code == "not_entitled":
         reason = violation.params.get("reason")
         if reason in NOT_ENTITLED:
             message = str(NOT_ENTITLED[str(reason)])

@@ -363,6 +363,8 @@ def preview(
             booked, resource=snapshots.resource_rules(resource), location=loc, member=member,
             credit=credit, occupied=taken[resource.id], blocks=blocked[resource.id],
             policy=settings.policy, now=now,
+            own_desks=snapshots.own_desks(session, viewer.id, window, now=now,
+                                          kinds=[resource.kind]),
         )
     except RuleViolation as violation:
         result.error = from_violation(violation)

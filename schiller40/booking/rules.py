@@ -171,6 +171,16 @@ class Overrides:
 
     opening_hours: bool = False
     blocks: bool = False
+    desk_limit: bool = False
+
+
+@dataclass(frozen=True)
+class HeldDesk:
+    """One of the member's own active desk bookings (``check_desk_limit``); no id for a desk
+    booked earlier in the same request, which has none yet."""
+
+    interval: Interval
+    booking_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,9 @@ class Policy:
         }
     )
     vat_percent: int = 19
+    # How many desk bookings one member account may hold at any moment (a person sits at
+    # one desk; a company books for its people through their own accounts).
+    max_concurrent_desks: int = 1
 
 
 @dataclass(frozen=True)
@@ -299,6 +312,49 @@ def check_blocks(
             raise RuleViolation("blocked", "start", until=until.isoformat())
 
 
+def check_desk_limit(
+    booked: Interval, resource: ResourceRules, held: Iterable[HeldDesk], limit: int,
+    tz: ZoneInfo | None = None,
+) -> None:
+    """A desk for ``booked`` keeps the member within ``limit`` desks at every moment.
+
+    ``held`` are the member's own active desk bookings (those of this request included).
+    Counted at every instant, not by overlap: with a limit of two, a morning and an
+    afternoon desk leave room for a whole-day desk beside them.
+    """
+    if resource.kind is not ResourceKind.DESK:
+        return
+    clashing = sorted(
+        (h for h in held if h.interval.overlaps(booked)),
+        key=lambda h: (h.interval.start, h.interval.end),
+    )
+    if _most_at_once(clashing, booked) < limit:
+        return
+    first = clashing[0]
+    details: dict[str, object] = {"limit": limit}
+    if first.booking_id is not None:
+        details["booking_id"] = first.booking_id
+    # Local times, like everything the API answers (these reach it as details).
+    details["booking_start"] = first.interval.start.astimezone(tz or UTC).isoformat()
+    details["booking_end"] = first.interval.end.astimezone(tz or UTC).isoformat()
+    raise RuleViolation("desk_limit", "start", **details)
+
+
+def _most_at_once(held: Sequence[HeldDesk], within: Interval) -> int:
+    """The largest number of ``held`` ranges covering one instant of ``within``."""
+    edges: list[tuple[datetime, int]] = []
+    for h in held:
+        start, end = max(h.interval.start, within.start), min(h.interval.end, within.end)
+        if start < end:
+            # At the same instant an end (-1) sorts before a start (+1): half-open ranges.
+            edges += [(start, 1), (end, -1)]
+    most = count = 0
+    for _instant, step in sorted(edges):
+        count += step
+        most = max(most, count)
+    return most
+
+
 def check_free(blocked: Interval, occupied: Iterable[Interval]) -> None:
     """``occupied`` are the buffered ranges of other active bookings of the same resource."""
     for other in occupied:
@@ -379,12 +435,14 @@ def evaluate(
     now: datetime,
     overrides: Overrides = Overrides(),
     new_bookings: int = 1,
+    own_desks: Sequence[HeldDesk] = (),
 ) -> Quote:
     """Every rule in the order a member would want to hear about problems; then the price.
 
     Shape and timing come first (fix your request), then opening hours and blocks (pick
-    another time), then entitlement (talk to staff), and the overlap last, because only a
-    conflict gets alternatives offered.
+    another time), then entitlement (talk to staff), then the member's desk limit (the same
+    answer for every desk, so "any free desk" explains it rather than "all taken"), and the
+    overlap last, because only a conflict gets alternatives offered.
     """
     check_shape(booked, resource, location)
     check_timing(booked, resource, member, policy, now)
@@ -393,6 +451,8 @@ def evaluate(
     if not (member.acting_staff and overrides.blocks):
         check_blocks(booked, blocks, location.tz)
     check_entitlement(resource, member, new_bookings=new_bookings)
+    if not (member.acting_staff and overrides.desk_limit):
+        check_desk_limit(booked, resource, own_desks, policy.max_concurrent_desks, location.tz)
     check_free(resource.blocked(booked), occupied)
     return quote(booked, resource, location, member, credit, policy)
 

@@ -10,7 +10,7 @@ the session or a clock.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from .models import ACTIVE_STATUSES, Booking, BookingStatus
 from .queries import get_booking
 from .rules import (
     Credit,
+    HeldDesk,
     Interval,
     LocationRules,
     Member,
@@ -75,6 +76,9 @@ class BookingRequest:
     start: datetime
     end: datetime
     resource_slug: str | None = None
+    # With a kind the request is "any free resource of the kind" (a slug as well: try that
+    # one of the kind). The member's own booking of the same range on any resource of the
+    # kind is then this request sent twice: answered ``already_booked``, never a second desk.
     kind: ResourceKind | None = None
     repeat_freq: str | None = None
     repeat_count: int = 1
@@ -140,6 +144,11 @@ def create_bookings(
         raise from_violation(violation) from None
     if len(ranges) > 1:
         loc = snapshots.location_rules(location, _years(*ranges))
+    if request.kind is not None and len(ranges) == 1:
+        own = _own_booking(session, target, ranges[0], kind=request.kind)
+        if own is not None:
+            session.rollback()
+            raise BookingError("already_booked", extra={"booking_id": own})
     overrides = request.overrides if actor.is_staff else Overrides()
     outcome = _book(
         session, actor=actor, target=target, candidates=candidates, ranges=ranges, loc=loc,
@@ -173,6 +182,11 @@ def _book(
     taken = snapshots.occupied(session, ids, window, now=now, for_user_id=target.id)
     blocked = snapshots.blocks(session, candidates[0].location_id, ids, window)
     rules_of = {r.id: snapshots.resource_rules(r) for r in candidates}
+    # The member's desks at these times (under the member's lock), and then the ones this
+    # request books: a series or "skip" must not add a second desk at one time either.
+    desks: list[HeldDesk] = snapshots.own_desks(
+        session, target.id, window, now=now, kinds=[r.kind for r in candidates]
+    )
     acting_staff = actor.is_staff
     credits: dict[tuple[int, int], Credit] = {}
     added = 0
@@ -206,7 +220,7 @@ def _book(
                     booked, resource=rules_of[resource.id], location=loc, member=member,
                     credit=credits[month], occupied=taken[resource.id],
                     blocks=blocked[resource.id], policy=settings.policy, now=now,
-                    overrides=overrides,
+                    overrides=overrides, own_desks=desks,
                 )
             except RuleViolation as violation:
                 # Prefer explaining a conflict: with several candidates it means "all taken".
@@ -226,6 +240,8 @@ def _book(
         )
         session.add(booking)
         taken[resource.id].append(rules_of[resource.id].blocked(booked))
+        if resource.kind is ResourceKind.DESK:
+            desks.append(HeldDesk(booked))
         left = credits[month]
         credits[month] = Credit(
             left.half_days - price.credit_half_days, left.minutes - price.credit_minutes
@@ -239,13 +255,15 @@ def _book(
         first = violations[failures[0]]
         assert first is not None
         extra: dict[str, Any] = {}
-        if first.code == "conflict" and len(ranges) == 1:
+        if first.code in ("conflict", "desk_limit") and len(ranges) == 1:
             # Most often the member's own booking: a retry after an answer that never
-            # arrived, a form sent twice. Say so, and which booking it is.
-            own = _own_booking(session, target, candidates, ranges[0])
+            # arrived, a form sent twice. Say so, and which booking it is. (The desk limit
+            # refuses such a retry before the overlap check sees the member's own desk.)
+            own = _own_booking(session, target, ranges[0], resource_ids=[r.id for r in candidates])
             if own is not None:
                 session.rollback()
                 raise BookingError("already_booked", extra={"booking_id": own})
+        if first.code == "conflict" and len(ranges) == 1:
             extra["alternatives"] = alternatives(
                 session, ranges[0], candidates[0], loc=loc,
                 member=members[loc.local_date(ranges[0].start)],
@@ -282,19 +300,24 @@ def _book(
 
 
 def _own_booking(
-    session: Session, target: User, candidates: list[Resource], wanted: Interval
+    session: Session, target: User, wanted: Interval, *,
+    resource_ids: list[int] | None = None, kind: ResourceKind | None = None,
 ) -> int | None:
     """The member's held or confirmed booking of exactly this range on one of these
-    resources, if there is one."""
-    return session.scalar(
-        select(Booking.id).where(
-            Booking.user_id == target.id,
-            Booking.resource_id.in_([r.id for r in candidates]),
-            Booking.status.in_(ACTIVE_STATUSES),
-            Booking.starts_at == wanted.start,
-            Booking.ends_at == wanted.end,
-        ).order_by(Booking.id).limit(1)
+    resources (or on any resource of ``kind``), if there is one."""
+    query = select(Booking.id).where(
+        Booking.user_id == target.id,
+        Booking.status.in_(ACTIVE_STATUSES),
+        Booking.starts_at == wanted.start,
+        Booking.ends_at == wanted.end,
     )
+    if resource_ids is not None:
+        query = query.where(Booking.resource_id.in_(resource_ids))
+    if kind is not None:
+        query = query.join(Resource, Resource.id == Booking.resource_id).where(
+            Resource.kind == kind
+        )
+    return session.scalar(query.order_by(Booking.id).limit(1))
 
 
 def _flush_or_conflict(session: Session) -> None:
@@ -364,10 +387,9 @@ def _audit_created(
     }
     if actor.id != target.id:
         details["on_behalf_of"] = target.id
-    if overrides.opening_hours or overrides.blocks:
-        details["overrides"] = {
-            "opening_hours": overrides.opening_hours, "blocks": overrides.blocks
-        }
+    if any(asdict(overrides).values()):
+        # Every rule staff set aside, by name (the desk limit among them).
+        details["overrides"] = asdict(overrides)
     audit.record(
         session, action="booking.created", now=now, actor_id=actor.id,
         object_type="booking", object_id=booking.id, details=details,
@@ -383,7 +405,9 @@ def _candidates(session: Session, request: BookingRequest, target: User) -> list
     )
     if request.resource_slug is not None:
         resource = session.scalar(query.where(Resource.slug == request.resource_slug))
-        if resource is None or not resource.is_active:
+        if resource is None or not resource.is_active or (
+            request.kind is not None and resource.kind is not request.kind
+        ):
             raise BookingError("not_found", fields={"resource": [str(NotFound.default_message)]})
         return [resource]
     if request.kind is None:
@@ -451,6 +475,7 @@ def alternatives(
     settings: BookingSettings,
     overrides: Overrides,
     target: User,
+    moving: int | None = None,
 ) -> list[dict[str, str]]:
     """Up to three slots that are really free and allowed for this member right now.
 
@@ -477,13 +502,17 @@ def alternatives(
     blocked = snapshots.blocks(session, resource.location_id, ids, window)
     rules_of = {r.id: snapshots.resource_rules(r) for r in siblings}
     own = rules_of[resource.id]
+    # Never offer a time at which the member would hold more desks than allowed.
+    desks = snapshots.own_desks(
+        session, target.id, window, now=now, kinds=[resource.kind], exclude_booking_id=moving
+    )
 
     def allowed(booked: Interval, rid: int) -> bool:
         try:
             evaluate(
                 booked, resource=rules_of[rid], location=loc, member=member, credit=credit,
                 occupied=taken[rid], blocks=blocked[rid], policy=settings.policy, now=now,
-                overrides=overrides,
+                overrides=overrides, own_desks=desks,
             )
         except RuleViolation:
             return False
@@ -610,19 +639,25 @@ def reschedule(
     )
     blocked = snapshots.blocks(session, new_resource.location_id, [new_resource.id], window)
     rules = snapshots.resource_rules(new_resource)
+    # The owner's other desks (locked with the owner): a move must not put two at one time.
+    desks = snapshots.own_desks(
+        session, target.id, window, now=now, kinds=[new_resource.kind],
+        exclude_booking_id=booking.id,
+    )
     used_overrides = overrides if (overrides and actor.is_staff) else Overrides()
     try:
         price = evaluate(
             booked, resource=rules, location=loc, member=member, credit=credit,
             occupied=taken[new_resource.id], blocks=blocked[new_resource.id],
             policy=settings.policy, now=now, overrides=used_overrides, new_bookings=0,
+            own_desks=desks,
         )
     except RuleViolation as violation:
         extra: dict[str, Any] = {}
         if violation.code == "conflict":
             extra["alternatives"] = alternatives(
                 session, booked, new_resource, loc=loc, member=member, credit=credit, now=now,
-                settings=settings, overrides=used_overrides, target=target,
+                settings=settings, overrides=used_overrides, target=target, moving=booking.id,
             )
         session.rollback()
         raise from_violation(violation, **extra) from None

@@ -7,11 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 from ..payments.states import parse_policy
+from .rules import Policy
 from .service import BookingSettings
 
 
 def from_config(config: Mapping[str, Any]) -> BookingSettings:
     return BookingSettings(
+        policy=Policy(max_concurrent_desks=int(config.get("MAX_CONCURRENT_DESKS", 1))),
         hold=timedelta(minutes=int(config.get("BOOKING_HOLD_MINUTES", 30))),
         offer_window=timedelta(minutes=int(config.get("WAITLIST_OFFER_MINUTES", 30))),
         refund_policy=parse_policy(config.get("REFUND_POLICY")),

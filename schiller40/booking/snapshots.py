@@ -19,7 +19,16 @@ from ..accounts.models import User
 from ..membership.models import Membership, MembershipStatus, Tier
 from ..resources.models import Block, Location, Resource, ResourceKind
 from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
-from .rules import Credit, Interval, KindPrice, LocationRules, Member, ResourceRules, TierRules
+from .rules import (
+    Credit,
+    HeldDesk,
+    Interval,
+    KindPrice,
+    LocationRules,
+    Member,
+    ResourceRules,
+    TierRules,
+)
 
 
 @lru_cache(maxsize=64)
@@ -235,6 +244,41 @@ def occupied(
         rules = resource_rules(entry.resource)
         result[entry.resource_id].append(rules.blocked(Interval(entry.starts_at, entry.ends_at)))
     return result
+
+
+def own_desks(
+    session: Session, user_id: int, window: Interval, *, now: datetime,
+    kinds: Iterable[ResourceKind], exclude_booking_id: int | None = None,
+) -> list[HeldDesk]:
+    """The member's active desk bookings (any location) overlapping ``window``: what the
+    desk limit counts, when one of ``kinds`` (what the caller may book) is a desk.
+
+    Read under the member's lock, so no other booking of theirs can appear before the
+    caller writes. A hold past its time does not count, as in ``occupied``: it may lie on a
+    desk this request did not lock and expire."""
+    if ResourceKind.DESK not in set(kinds):
+        return []
+    query = (
+        select(Booking.id, Booking.starts_at, Booking.ends_at)
+        .join(Resource, Resource.id == Booking.resource_id)
+        .where(
+            Booking.user_id == user_id,
+            Resource.kind == ResourceKind.DESK,
+            or_(
+                Booking.status == BookingStatus.CONFIRMED,
+                and_(Booking.status == BookingStatus.HELD, Booking.hold_expires_at > now),
+            ),
+            Booking.starts_at < window.end,
+            Booking.ends_at > window.start,
+        )
+        .order_by(Booking.starts_at, Booking.id)
+    )
+    if exclude_booking_id is not None:
+        query = query.where(Booking.id != exclude_booking_id)
+    return [
+        HeldDesk(Interval(start, end), booking_id)
+        for booking_id, start, end in session.execute(query)
+    ]
 
 
 def _overlapping(session: Session, window: Interval) -> list:

@@ -230,6 +230,21 @@ def _to_own_booking(error: BookingError) -> Response | None:
     return redirect(url_for("payments.booking_detail", booking_id=error.extra["booking_id"]))
 
 
+def _clash(error: BookingError | None) -> dict[str, Any] | None:
+    """The member's own desk booking a ``desk_limit`` refusal names, as a link for the form
+    (the message says what to do; the link leads to the booking to cancel or change)."""
+    if error is None or error.code != "desk_limit":
+        return None
+    details = error.extra.get("details", {})
+    if "booking_id" not in details:
+        return None  # a desk of the same request: nothing stored to link to
+    return {
+        "url": url_for("payments.booking_detail", booking_id=details["booking_id"]),
+        "start": datetime.fromisoformat(details["booking_start"]),
+        "end": datetime.fromisoformat(details["booking_end"]),
+    }
+
+
 def _settings() -> service.BookingSettings:
     return from_config(current_app.config)
 
@@ -269,6 +284,7 @@ def _render_availability(
     any_form: AnyDeskForm | None = None,
     alternatives: list[dict[str, Any]] | None = None,
     status: int = 200,
+    refusal: BookingError | None = None,
 ) -> tuple[str, int]:
     instant = now()
     today = to_local(instant).date()
@@ -323,6 +339,7 @@ def _render_availability(
         context["member_allowance"] = queries.allowance(
             db.session, viewer=current_user, day=day, location=locations[0].location)
     context["alternatives"] = alternatives or []
+    context["clash"] = _clash(refusal)
     return render_template("booking/availability.html", **context), status
 
 
@@ -348,6 +365,7 @@ def any_desk() -> Response | tuple[str, int]:
     form.zone.choices = _zone_choices(probe)
     grid_form = AvailabilityForm(formdata=None, kind="desk", view="day")
     alternatives: list[dict[str, Any]] = []
+    refusal: BookingError | None = None
     if form.validate_on_submit() and probe:
         grid_form.day.data = form.day.data
         rules = snapshots.location_rules(probe[0].location, {form.day.data.year})
@@ -368,6 +386,7 @@ def any_desk() -> Response | tuple[str, int]:
                     return to_own
                 form.form_errors.append(error.message)
                 alternatives = _alternative_links(error.extra.get("alternatives", []))
+                refusal = error
             else:
                 booking = done.outcome.bookings[0]
                 where = booking.resource.name + (
@@ -382,7 +401,7 @@ def any_desk() -> Response | tuple[str, int]:
     if not form.errors and not form.form_errors and not probe:
         form.form_errors.append(_("No desks are set up yet."))
     return _render_availability(grid_form, any_form=form, alternatives=alternatives,
-                                status=422)
+                                status=422, refusal=refusal)
 
 
 # --- my bookings and the waiting list ------------------------------------------------------
@@ -484,7 +503,7 @@ def decline_offer(entry_id: int) -> Response:
 def _render_form(
     resource: Resource, form: BookingForm, *, preview: queries.Preview | None = None,
     wanted: Interval | None = None, alternatives: list[dict[str, Any]] | None = None,
-    status: int = 200,
+    status: int = 200, refusal: BookingError | None = None,
 ) -> tuple[str, int]:
     instant = now()
     day = to_local(instant).date()
@@ -498,7 +517,8 @@ def _render_form(
     return render_template(
         "booking/new.html", resource=resource, form=form, desk=_is_desk(resource),
         alternatives=alternatives or [], preview=preview, wanted=wanted, tier=tier,
-        credit=credit, credit_month=day, waitable=waitable,
+        credit=credit, credit_month=day, waitable=waitable, clash=_clash(refusal),
+        preview_clash=_clash(preview.error if preview else None),
     ), status
 
 
@@ -540,6 +560,8 @@ def new(slug: str) -> Response | tuple[str, int]:
                     return _render_form(resource, form, wanted=wanted, status=422,
                                         alternatives=alternatives,
                                         preview=_preview(resource, wanted))
+                return _render_form(resource, form, alternatives=alternatives, status=422,
+                                    refusal=error)
             else:
                 return _after_booking(outcome)
     return _render_form(resource, form, alternatives=alternatives, status=422)

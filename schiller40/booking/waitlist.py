@@ -94,6 +94,9 @@ def _check_wanted(
             credit=snapshots.credit_left(session, actor, day=day, location=loc),
             occupied=taken[resource.id], blocks=blocked[resource.id],
             policy=settings.policy, now=now,
+            # Waiting for a desk the member could not take (they hold one then) is no use.
+            own_desks=snapshots.own_desks(session, actor.id, window, now=now,
+                                          kinds=[resource.kind]),
         )
     except RuleViolation as violation:
         if violation.code == "conflict":

@@ -5,6 +5,8 @@ test client of one app (as one gunicorn worker with threads would), or from sepa
 processes with their own app (as several app servers would). Exactly one request may win a
 slot; every loser must get a clean 409 "conflict", never a 500, a "database is locked" or a
 deadlock, and the database must hold exactly one active booking for the slot afterwards.
+Likewise one member never gets two desks at one time (``desk_limit``): "any free desk" sent
+several times at once books one desk, and the other requests are told it is already theirs.
 
 Nothing here may hang CI: every barrier, join and queue read has a timeout, and processes
 are always terminated.
@@ -199,14 +201,23 @@ def test_several_processes_race_for_one_studio_slot(factory, place, database_url
     members = [new_member(factory, place.tier, induction=INDUCTION) for _ in range(PROCESSES)]
     db.session.commit()  # the processes read the database, not this session
     body = {"resource": "studio", "start": iso(TUE, 14), "end": iso(TUE, 15)}
+    answers = run_processes(database_url, clock(), [(token, body) for token in members])
 
+    assert statuses(answers) == {201: 1, 409: PROCESSES - 1}, explain(answers)
+    assert_losers_got_conflicts(answers)
+    assert len(active_on(place.studio.id, at(TUE, 14), at(TUE, 15))) == 1
+
+
+def run_processes(database_url: str, now: datetime, calls: list[tuple[str, dict]]
+                  ) -> list[Answer]:
+    """Each (token, body) sent by its own process (its own app), released together."""
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(PROCESSES)
+    barrier = ctx.Barrier(len(calls))
     results = ctx.Queue()
     processes = [
         ctx.Process(target=_book_in_own_process, daemon=True,
-                    args=(database_url, clock(), token, body, barrier, results))
-        for token in members
+                    args=(database_url, now, token, body, barrier, results))
+        for token, body in calls
     ]
     answers: list[Answer] = []
     try:
@@ -226,10 +237,23 @@ def test_several_processes_race_for_one_studio_slot(factory, place, database_url
                 process.terminate()
                 process.join(timeout=5)
         results.close()
+    return answers
 
-    assert statuses(answers) == {201: 1, 409: PROCESSES - 1}, explain(answers)
-    assert_losers_got_conflicts(answers)
-    assert len(active_on(place.studio.id, at(TUE, 14), at(TUE, 15))) == 1
+
+def test_several_processes_send_one_members_any_free_desk(factory, place, database_url,
+                                                          clock):
+    for n in range(2):
+        factory.resource(location=place.location, kind=ResourceKind.DESK, slug=f"desk-{n}",
+                         position=n)
+    token = new_member(factory, place.tier)
+    db.session.commit()  # the processes read the database, not this session
+    body = {"kind": "desk", "start": iso(TUE, 13), "end": iso(TUE, 20)}
+    answers = run_processes(database_url, clock(), [(token, body)] * 2)
+
+    assert statuses(answers) == {201: 1, 409: 1}, explain(answers)
+    loser = next(a.body["error"] for a in answers if a.status == 409)
+    assert loser["code"] == "already_booked"
+    assert len(active_desks_of(token)) == 1
 
 
 # --- c) "any free desk": N desks, N + 3 requests ---------------------------------------------
@@ -250,6 +274,56 @@ def test_any_free_desk_race_fills_each_desk_once(app, factory, place, caplog):
     assert won == sorted(d.slug for d in desks), "each desk exactly once"
     for desk in desks:
         assert len(active_on(desk.id, at(TUE, 8), at(TUE, 13))) == 1
+
+
+# --- c2) one member, "any free desk" sent several times at once -------------------------------
+
+
+def active_desks_of(token: str) -> list[Booking]:
+    """The active desk bookings of the member the token belongs to."""
+    db.session.rollback()
+    user_id = db.session.scalar(select(ApiToken.user_id).where(
+        ApiToken.digest == tokens.digest(token)))
+    return list(db.session.scalars(select(Booking).where(
+        Booking.user_id == user_id, Booking.status.in_(ACTIVE_STATUSES))))
+
+
+def test_any_free_desk_sent_four_times_at_once_books_one_desk(app, factory, place, caplog):
+    """A double click (or a retrying client) must not give one member several desks: the
+    member's row is locked before anything is counted, so the later requests see the first
+    one's desk and are told it is already theirs."""
+    for n in range(DESKS):
+        factory.resource(location=place.location, kind=ResourceKind.DESK, slug=f"desk-{n}",
+                         position=n)
+    token = new_member(factory, place.tier)
+    body = {"kind": "desk", "start": iso(TUE, 8), "end": iso(TUE, 13)}
+    answers = race(app, [Call("POST", "/api/v1/bookings", token, body) for _ in range(4)])
+
+    assert statuses(answers) == {201: 1, 409: 3}, explain(answers, caplog)
+    won = next(a.body["booking"]["id"] for a in answers if a.status == 201)
+    for answer in answers:
+        if answer.status == 409:
+            assert answer.body["error"]["code"] == "already_booked", answer.body
+            assert answer.body["error"]["booking_id"] == won
+    assert [b.id for b in active_desks_of(token)] == [won]
+
+
+def test_two_desks_for_one_member_at_once_one_is_refused(app, factory, place, caplog):
+    for n in range(2):
+        factory.resource(location=place.location, kind=ResourceKind.DESK, slug=f"desk-{n}",
+                         position=n)
+    token = new_member(factory, place.tier)
+    calls = [Call("POST", "/api/v1/bookings", token,
+                  {"resource": f"desk-{n}", "start": iso(TUE, 8), "end": iso(TUE, 13)})
+             for n in range(2)]
+    answers = race(app, calls)
+
+    assert statuses(answers) == {201: 1, 422: 1}, explain(answers, caplog)
+    loser = next(a.body["error"] for a in answers if a.status == 422)
+    won = next(a.body["booking"]["id"] for a in answers if a.status == 201)
+    assert loser["code"] == "desk_limit"
+    assert loser["details"]["booking_id"] == won and loser["details"]["limit"] == 1
+    assert [b.id for b in active_desks_of(token)] == [won]
 
 
 # --- d) reschedules (and new bookings) onto the same free slot -------------------------------

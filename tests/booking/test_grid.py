@@ -17,23 +17,11 @@ from schiller40.booking.models import Booking, BookingStatus
 from schiller40.extensions import db
 from schiller40.models import BlockKind, ResourceKind
 from tests.api.helpers import at
-from tests.factories import PASSWORD
+from tests.booking.conftest import browser
 from tests.html import Element, Page, page
 from tests.statements import statements
 
 TUE = "2026-11-24"
-
-
-def browser(app, user):
-    client = app.test_client()
-    assert client.post("/login", data={"email": user.email,
-                                       "password": PASSWORD}).status_code == 302
-    return client
-
-
-@pytest.fixture
-def mia(app, place):
-    return browser(app, place.member)
 
 
 def local(day: str, hour: int, minute: int = 0) -> datetime:

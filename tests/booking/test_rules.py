@@ -10,6 +10,7 @@ import pytest
 
 from schiller40.booking.rules import (
     Credit,
+    HeldDesk,
     Interval,
     KindPrice,
     LocationRules,
@@ -240,6 +241,74 @@ def test_staff_can_never_override_an_overlap():
     booked = span(TUE, (10, 0), (12, 0))
     everything = Overrides(opening_hours=True, blocks=True)
     assert code_of(booked, occupied=[booked], member=STAFF, overrides=everything) == "conflict"
+
+
+# --- the desk limit -------------------------------------------------------------------------
+
+MORNING = span(TUE, (8, 0), (13, 0))
+AFTERNOON = span(TUE, (13, 0), (20, 0))
+WHOLE_DAY = span(TUE, (8, 0), (20, 0))
+
+
+def refusal(booked: Interval, **kw) -> RuleViolation:
+    with pytest.raises(RuleViolation) as exc_info:
+        check(booked, resource=DESK, **kw)
+    return exc_info.value
+
+
+def test_a_second_desk_at_the_same_time_is_refused_with_the_clashing_booking():
+    held = [HeldDesk(MORNING, booking_id=17)]
+    violation = refusal(WHOLE_DAY, own_desks=held)
+    assert violation.code == "desk_limit"
+    assert violation.field == "start"
+    assert violation.params == {
+        "limit": 1, "booking_id": 17,
+        "booking_start": MORNING.start.astimezone(BERLIN).isoformat(),
+        "booking_end": MORNING.end.astimezone(BERLIN).isoformat(),
+    }
+    # The other half of the day touches the morning without overlapping it.
+    assert code_of(AFTERNOON, resource=DESK, own_desks=held) is None
+
+
+def test_the_desk_limit_counts_desks_at_one_moment_not_overlaps():
+    two = Policy(max_concurrent_desks=2)
+    halves = [HeldDesk(MORNING, 1), HeldDesk(AFTERNOON, 2)]
+    # A morning and an afternoon are one desk at a time: a whole day beside them makes two.
+    assert code_of(WHOLE_DAY, resource=DESK, own_desks=halves, policy=two) is None
+    # Two desks all morning already: a third refused, with the limit in the details.
+    crowded = [HeldDesk(WHOLE_DAY, 3), HeldDesk(MORNING, 4)]
+    violation = refusal(MORNING, own_desks=crowded, policy=two)
+    assert (violation.code, violation.params["limit"]) == ("desk_limit", 2)
+    assert violation.params["booking_id"] == 4  # the earliest to start (then to end)
+    assert code_of(AFTERNOON, resource=DESK, own_desks=crowded, policy=two) is None
+
+
+def test_a_desk_of_the_same_request_counts_and_has_no_id():
+    violation = refusal(MORNING, own_desks=[HeldDesk(WHOLE_DAY)])
+    assert violation.code == "desk_limit"
+    assert "booking_id" not in violation.params
+
+
+def test_the_desk_limit_is_about_desks_only():
+    desk_all_day = [HeldDesk(WHOLE_DAY, 1)]
+    assert code_of(span(TUE, (10, 0), (12, 0)), resource=STUDIO, own_desks=desk_all_day) is None
+    assert code_of(span(TUE, (10, 0), (11, 0)), resource=ROOM, own_desks=desk_all_day) is None
+
+
+def test_staff_may_override_the_desk_limit_members_may_not():
+    held = [HeldDesk(MORNING, 1)]
+    override = Overrides(desk_limit=True)
+    assert code_of(WHOLE_DAY, resource=DESK, own_desks=held, member=STAFF) == "desk_limit"
+    assert code_of(WHOLE_DAY, resource=DESK, own_desks=held, member=STAFF,
+                   overrides=override) is None
+    assert code_of(WHOLE_DAY, resource=DESK, own_desks=held, overrides=override) == "desk_limit"
+
+
+def test_the_desk_limit_is_named_before_a_conflict():
+    """The same answer from every desk, so "any free desk" says "you have one" rather than
+    "all taken" when the member's own desk is among the taken ones."""
+    held = [HeldDesk(MORNING, 1)]
+    assert code_of(MORNING, resource=DESK, own_desks=held, occupied=[MORNING]) == "desk_limit"
 
 
 # --- DST ------------------------------------------------------------------------------------

@@ -16,22 +16,10 @@ from schiller40.booking.models import Booking, BookingStatus, WaitlistEntry, Wai
 from schiller40.extensions import db
 from schiller40.models import Resource
 from tests.api.helpers import at
-from tests.factories import PASSWORD
+from tests.booking.conftest import browser
 from tests.html import page
 
 DAY = "2026-11-24"  # a Tuesday; the clock stands on Monday morning
-
-
-def browser(app, user):
-    client = app.test_client()
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302
-    return client
-
-
-@pytest.fixture
-def mia(app, place):
-    return browser(app, place.member)
 
 
 def errors_of(html) -> str:
