@@ -539,3 +539,19 @@ def test_redis_lockout_is_shared_between_app_servers(redis_apps: list[Flask], pl
     assert _attempt(second, place.member.email).status_code == 422
     assert _attempt(first, place.member.email).status_code == 429
     assert _attempt(second, place.member.email, PASSWORD).status_code == 429
+
+
+def test_redis_pair_locks_and_a_reset_are_shared_between_app_servers(
+    redis_apps: list[Flask], place, clock
+):
+    for each in redis_apps:
+        each.config.update({"RATELIMIT_LOGIN": "1000 per minute",
+                            "LOGIN_LOCKOUT_ACCOUNT_FAILURES": 100})
+    first, second = redis_apps
+    for _ in range(3):
+        _attempt(_from(first, ATTACKER), place.member.email)
+    assert _attempt(_from(second, ATTACKER), place.member.email, PASSWORD).status_code == 429
+    assert _attempt(_from(second, HOME), place.member.email, PASSWORD).status_code == 302
+    new = "copper-meadow-violin"
+    _reset(first, place.member, new, clock())
+    assert _attempt(_from(second, ATTACKER), place.member.email, new).status_code == 302
