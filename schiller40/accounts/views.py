@@ -43,12 +43,15 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(configured("RATELIMIT_REGISTER"), methods=["POST"])
 def register() -> str | Response:
+    """The same answer whether the address has an account or not (the owner gets a mail
+    instead, see service.register): so nobody is logged in here, and a new member logs in
+    on the page this sends them to."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = RegistrationForm()
     if form.validate_on_submit():
         try:
-            user = service.create_user(
+            service.register(
                 db.session,
                 email=form.email.data,
                 name=form.name.data,
@@ -60,9 +63,10 @@ def register() -> str | Response:
         except DomainError as exc:
             apply_field_errors(form, exc)
         else:
-            login_user(user)
-            flash(_("Welcome to Schiller40, %(name)s!", name=user.name), "success")
-            return redirect(url_for("main.index"))
+            flash(_("Thank you for registering. We have sent a message to %(email)s: please "
+                    "open the link in it to confirm your address, then log in here.",
+                    email=form.email.data.strip()), "success")
+            return redirect(url_for("accounts.login"))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("accounts/register.html", form=form), status
 
