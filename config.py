@@ -133,31 +133,40 @@ class Config:
     AVAILABILITY_CACHE_MB = 8
 
     # --- Rate limits and the log-in lockout (docs/security.md) -----------------------------
-    # Counted per client address (set TRUSTED_PROXIES behind a proxy, or every visitor shares
-    # the proxy's address). Generous on purpose: members in the space share one public address.
+    # A signed-in member (session or API token) is counted per account, anyone else per client
+    # address (set TRUSTED_PROXIES behind a proxy, or every visitor shares the proxy's
+    # address). The per-address limits are generous on purpose: a full house (some 60 people)
+    # shares the space's one public address.
     RATELIMIT_ENABLED = True
     # "memory://" counts in each process (fine for the embedded default, one process);
     # production needs a shared store: redis://127.0.0.1:6379/0.
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_STRATEGY = "fixed-window"
-    RATELIMIT_HEADERS_ENABLED = True  # Retry-After (and X-RateLimit-*) on limited endpoints
+    # Off: Flask-Limiter would put its Retry-After on every answer of a limited route (a 201
+    # too, and over a 503's own). The 429 handler sets Retry-After itself (errors.py).
+    RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_KEY_PREFIX = "schiller40"
     # A storage that cannot be reached is logged and the request let through (fail open):
     # an outage of Redis must not lock every member out.
     RATELIMIT_SWALLOW_ERRORS = True
-    RATELIMIT_LOGIN = "20 per minute;200 per hour"
-    RATELIMIT_LOGIN_EMAIL = "30 per hour"  # per e-mail address, existing or not
-    RATELIMIT_REGISTER = "10 per hour"
-    RATELIMIT_PASSWORD_RESET = "10 per hour"  # noqa: S105  (a limit, not a password)
-    RATELIMIT_RESEND_VERIFICATION = "10 per hour"
-    RATELIMIT_API_TOKEN = "10 per minute;100 per hour"  # noqa: S105
-    RATELIMIT_BOOKING = "30 per minute;300 per hour"
-    # The LOGIN_LOCKOUT_FAILURES-th failed log-in for one address within a window of
-    # LOGIN_LOCKOUT_WINDOW_MINUTES locks log-in for it for LOGIN_LOCKOUT_MINUTES, for known and
-    # unknown addresses alike (0 failures: no lockout). Off together with RATELIMIT_ENABLED.
+    RATELIMIT_LOGIN = "120 per minute;1200 per hour"  # per client address
+    RATELIMIT_REGISTER = "60 per hour"  # per client address
+    RATELIMIT_PASSWORD_RESET = "60 per hour"  # noqa: S105  (a limit, not a password)
+    RATELIMIT_RESEND_VERIFICATION = "10 per hour"  # per account
+    RATELIMIT_API_TOKEN = "120 per minute;1200 per hour"  # noqa: S105  (per client address)
+    RATELIMIT_BOOKING = "30 per minute;300 per hour"  # per account
+    # Log-in lockout, for known and unknown e-mail addresses alike (0 failures: no lockout;
+    # off together with RATELIMIT_ENABLED). The LOGIN_LOCKOUT_FAILURES-th failed log-in for one
+    # e-mail address from one client address within LOGIN_LOCKOUT_WINDOW_MINUTES locks that
+    # pair for LOGIN_LOCKOUT_MINUTES; failures from elsewhere never lock the owner's address.
     LOGIN_LOCKOUT_FAILURES = 10
     LOGIN_LOCKOUT_WINDOW_MINUTES = 15
     LOGIN_LOCKOUT_MINUTES = 15
+    # The LOGIN_LOCKOUT_ACCOUNT_FAILURES-th failure for one e-mail address from all client
+    # addresses together in a window locks it, for as long, for every client address that has
+    # not logged in to it within LOGIN_KNOWN_ADDRESS_DAYS (0: no such ceiling).
+    LOGIN_LOCKOUT_ACCOUNT_FAILURES = 100
+    LOGIN_KNOWN_ADDRESS_DAYS = 90
 
 
 class DevelopmentConfig(Config):

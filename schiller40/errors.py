@@ -149,7 +149,7 @@ def _retry_after(error: Exception) -> int | None:
     from flask_limiter import RateLimitExceeded
 
     if isinstance(error, RateLimitExceeded):
-        # The breached limit's window ends then (Flask-Limiter adds the header afterwards).
+        # The breached limit's window ends then.
         import time
 
         from .extensions import limiter
@@ -157,6 +157,7 @@ def _retry_after(error: Exception) -> int | None:
         current = limiter.current_limit
         if current is not None:
             return max(1, int(current.reset_at - time.time()))
+        return int(error.limit.limit.get_expiry())  # at most the whole window
     for key, value in error.get_headers():
         if key.lower() == "retry-after" and value.strip().isdigit():
             return int(value)
@@ -172,10 +173,15 @@ def _http_error(exc: HTTPException) -> Response | HTTPException:
         response = json_error(status, code, str(message))
     else:
         response = _error_page(status, exc)
-    # Keep headers the exception carries (Allow on 405, Retry-After on 429).
+    # Keep headers the exception carries (Allow on 405).
     for key, value in exc.get_headers():
         if key.lower() != "content-type":
             response.headers[key] = value
+    # A breached rate limit says when its window ends; only its 429 does (Flask-Limiter's
+    # own headers are off: they went on every answer of a limited route, a 503's included).
+    seconds = _retry_after(exc) if status == 429 else None
+    if seconds is not None:
+        response.headers["Retry-After"] = str(seconds)
     return response
 
 

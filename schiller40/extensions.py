@@ -10,7 +10,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from .core.ratelimit import AppLimiter, client_address
+from .core.ratelimit import AppLimiter, request_key
 
 # Deterministic constraint names: Alembic needs them to alter or drop constraints later, and
 # SQLite's batch mode can only recreate tables whose constraints have names.
@@ -32,6 +32,6 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-# Rate limits per client address; storage, switch and the limits themselves come from config
-# (RATELIMIT_*), see core/ratelimit.py.
-limiter = AppLimiter(key_func=client_address)
+# Rate limits per account (signed in or by API token), else per client address; storage, switch
+# and the limits themselves come from config (RATELIMIT_*), see core/ratelimit.py.
+limiter = AppLimiter(key_func=request_key)

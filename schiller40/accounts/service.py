@@ -23,7 +23,7 @@ from ..membership.models import Membership, MembershipStatus, Tier
 from . import models as account_models
 from .models import Role, User, hash_password, normalize_email
 from .passwords import weakness
-from .verification import queue_verification
+from .verification import queue_already_registered, queue_verification
 
 
 class EmailTaken(DomainError):
@@ -73,19 +73,9 @@ def one_line(text: str) -> bool:
     )
 
 
-def create_user(
-    session: Session,
-    *,
-    email: str,
-    name: str,
-    password: str,
-    now: datetime,
-    role: Role = Role.MEMBER,
-    tier_slug: str | None = None,
-    actor_id: int | None = None,
-    locale: str = "de",
-) -> User:
-    """Create an account (and, with ``tier_slug``, a membership starting today)."""
+def _checked(email: str, name: str, password: str) -> tuple[str, str, str]:
+    """The cleaned address and name and the password's hash, or InvalidInput. Nothing here
+    depends on whether the address has an account, so the answer reveals nothing."""
     email = _clean_email(email)
     name = name.strip()
     # PostgreSQL refuses NUL in text (a 500); no real name or password contains one. A line
@@ -99,19 +89,16 @@ def create_user(
     reason = weakness(password, email=email, name=name)
     if reason:
         raise InvalidInput(reason, fields={"password": [reason]})
-    password_hash = hash_password(password)  # slow on purpose: outside the lock
-    begin_write(session)
-    tier = None
-    if tier_slug is not None:
-        tier = session.scalar(select(Tier).where(Tier.slug == tier_slug))
-        if tier is None:
-            raise NotFound(
-                _l("There is no tier %(slug)s.", slug=tier_slug),
-                fields={"tier": [str(_l("Unknown tier."))]},
-            )
+    return email, name, hash_password(password)  # slow on purpose: outside the lock
+
+
+def _add_user(
+    session: Session, *, email: str, name: str, password_hash: str, now: datetime, role: Role,
+    tier: Tier | None, actor_id: int | None, locale: str,
+) -> User:
+    """Insert the account in the caller's transaction; EmailTaken if the address has one."""
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise EmailTaken(fields={"email": [str(EmailTaken.default_message)]})
-
     user = User(
         email=email, name=name, role=role, locale=locale, created_at=now,
         password_hash=password_hash,
@@ -139,12 +126,70 @@ def create_user(
         actor_id=actor_id or user.id,
         object_type="user",
         object_id=user.id,
-        details={"role": role.value, "tier": tier_slug},
+        details={"role": role.value, "tier": tier.slug if tier is not None else None},
     )
     # The address is not proven yet: the confirmation link goes out with the welcome.
     queue_verification(session, user=user, now=now)
+    return user
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    now: datetime,
+    role: Role = Role.MEMBER,
+    tier_slug: str | None = None,
+    actor_id: int | None = None,
+    locale: str = "de",
+) -> User:
+    """Create an account (and, with ``tier_slug``, a membership starting today), for staff
+    and the command line: an address that has an account already is an EmailTaken error
+    (they may know). Visitors register through ``register``, which never says so."""
+    email, name, password_hash = _checked(email, name, password)
+    begin_write(session)
+    tier = None
+    if tier_slug is not None:
+        tier = session.scalar(select(Tier).where(Tier.slug == tier_slug))
+        if tier is None:
+            raise NotFound(
+                _l("There is no tier %(slug)s.", slug=tier_slug),
+                fields={"tier": [str(_l("Unknown tier."))]},
+            )
+    user = _add_user(session, email=email, name=name, password_hash=password_hash, now=now,
+                     role=role, tier=tier, actor_id=actor_id, locale=locale)
     session.commit()
     return user
+
+
+def register(
+    session: Session, *, email: str, name: str, password: str, now: datetime,
+    locale: str = "de",
+) -> None:
+    """A visitor registers. Whether the address has an account is never the visitor's to
+    learn: a new address gets an account and the confirmation mail; an address that has an
+    account gets a mail to its owner instead (``mail.already_registered``: someone tried,
+    here is how to log in or reset the password), and nothing else changes. Either way one
+    write transaction, the same checks and the same password hashing, and the caller gives
+    the same answer."""
+    email, name, password_hash = _checked(email, name, password)
+    for _attempt in range(2):
+        begin_write(session)
+        owner = session.scalar(select(User).where(User.email == email))
+        if owner is not None:
+            queue_already_registered(session, user=owner, now=now)
+            session.commit()
+            return
+        try:
+            _add_user(session, email=email, name=name, password_hash=password_hash, now=now,
+                      role=Role.MEMBER, tier=None, actor_id=None, locale=locale)
+        except EmailTaken:  # a concurrent registration won: its owner is told, next round
+            session.rollback()
+            continue
+        session.commit()
+        return
 
 
 def authenticate(session: Session, *, email: str, password: str, now: datetime) -> User | None:

@@ -1,7 +1,9 @@
-"""Proving the e-mail address and resetting a forgotten password, both by a link in a mail.
+"""Proving the e-mail address and resetting a forgotten password, both by a link in a mail;
+and telling the owner of an address that someone tried to register it again.
 
-The mails go through the outbox (``mail.verify_email``, ``mail.password_reset``, payload
-``{"user_id"}``); the worker makes the signed link when it composes them (see ``links``).
+The mails go through the outbox (``mail.verify_email``, ``mail.password_reset``,
+``mail.already_registered``, payload ``{"user_id"}``); the worker makes the signed link when
+it composes them (see ``links``).
 Like every service, these take the clock (``now``) and the signing key as arguments.
 """
 
@@ -23,12 +25,15 @@ from .passwords import weakness
 
 VERIFY_TOPIC = "mail.verify_email"
 RESET_TOPIC = "mail.password_reset"
+ALREADY_REGISTERED_TOPIC = "mail.already_registered"
 # A member asks for the confirmation link again at most this often: mail boxes are slow,
 # and a button pressed five times should not send five mails.
 RESEND_INTERVAL = timedelta(minutes=10)
 # Reset mails to one address at most this often, however often the form is sent (nobody
 # can flood a stranger's mailbox through us). The form's answer is the same either way.
 RESET_INTERVAL = timedelta(minutes=2)
+# "Someone tried to register with your address" at most this often, for the same reason.
+ALREADY_REGISTERED_INTERVAL = timedelta(minutes=10)
 
 
 class InvalidLink(DomainError):
@@ -62,6 +67,22 @@ def queue_verification(session: Session, *, user: User, now: datetime) -> None:
     """Queue the confirmation mail in the caller's transaction (registration, new address)."""
     outbox.enqueue(
         session, topic=VERIFY_TOPIC, now=now, payload={"user_id": user.id}, user_id=user.id
+    )
+
+
+def queue_already_registered(session: Session, *, user: User, now: datetime) -> None:
+    """Someone registered with ``user``'s address: tell the owner (how to log in, how to
+    reset the password) instead of telling the visitor, in the caller's transaction. Not
+    again within ALREADY_REGISTERED_INTERVAL, and never to a deleted or deactivated account
+    (the mail handler checks that when it composes)."""
+    if _recent_mail(session, topic=ALREADY_REGISTERED_TOPIC, user_id=user.id,
+                    since=now - ALREADY_REGISTERED_INTERVAL):
+        return
+    outbox.enqueue(session, topic=ALREADY_REGISTERED_TOPIC, now=now,
+                   payload={"user_id": user.id}, user_id=user.id)
+    audit.record(
+        session, action="user.registration_repeated", now=now, actor_id=None,
+        object_type="user", object_id=user.id,
     )
 
 

@@ -43,12 +43,15 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(configured("RATELIMIT_REGISTER"), methods=["POST"])
 def register() -> str | Response:
+    """The same answer whether the address has an account or not (the owner gets a mail
+    instead, see service.register): so nobody is logged in here, and a new member logs in
+    on the page this sends them to."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = RegistrationForm()
     if form.validate_on_submit():
         try:
-            user = service.create_user(
+            service.register(
                 db.session,
                 email=form.email.data,
                 name=form.name.data,
@@ -60,17 +63,16 @@ def register() -> str | Response:
         except DomainError as exc:
             apply_field_errors(form, exc)
         else:
-            login_user(user)
-            flash(_("Welcome to Schiller40, %(name)s!", name=user.name), "success")
-            return redirect(url_for("main.index"))
+            flash(_("Thank you for registering. We have sent a message to %(email)s: please "
+                    "open the link in it to confirm your address, then log in here.",
+                    email=form.email.data.strip()), "success")
+            return redirect(url_for("accounts.login"))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("accounts/register.html", form=form), status
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(configured("RATELIMIT_LOGIN"), methods=["POST"])
-@limiter.limit(configured("RATELIMIT_LOGIN_EMAIL"), methods=["POST"],
-               key_func=ratelimit.login_email, scope="login-email")
 def login() -> str | Response | tuple[str, int, dict[str, str]]:
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
@@ -78,7 +80,8 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
     if form.validate_on_submit():
         moment = now()
         # A locked address is refused before its password is even looked at, so a correct
-        # guess during the lock is no different from a wrong one.
+        # guess during the lock is no different from a wrong one. The lock is per e-mail and
+        # client address (core/ratelimit.py): guessing elsewhere does not lock the owner out.
         locked = ratelimit.locked_for(form.email.data, now=moment)
         if not locked:
             user = service.authenticate(
@@ -265,7 +268,7 @@ def reset_password(token: str) -> Response:
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            verification.reset_password(
+            done = verification.reset_password(
                 db.session, token=token, new=form.new_password.data,
                 secret_key=secret_key, now=now(),
             )
@@ -275,6 +278,9 @@ def reset_password(token: str) -> Response:
         except DomainError as exc:
             apply_field_errors(form, exc)
         else:
+            # Whoever proved they read the mail may log in at once, wherever they are: every
+            # lock and count of the lockout for this address goes with the old password.
+            ratelimit.cleared(done.email, now=now())
             if current_user.is_authenticated:
                 logout_user()  # whoever was logged in here logs in again, with the new password
             flash(_("Your new password is set. Please log in with it."), "success")

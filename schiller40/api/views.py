@@ -64,13 +64,12 @@ def _overrides(override: schemas.Override | None) -> Overrides:
 
 @bp.post("/tokens")
 @limiter.limit(configured("RATELIMIT_API_TOKEN"))
-@limiter.limit(configured("RATELIMIT_LOGIN_EMAIL"), key_func=ratelimit.login_email,
-               scope="login-email")
 def create_token() -> tuple[Response, int]:
     body = json_body(schemas.TokenCreate)
     moment = now()
     issued = None
-    # The same lockout as the log-in form: the API is no way around it.
+    # The same lockout as the log-in form (per e-mail and client address): the API is no
+    # way around it.
     locked = ratelimit.locked_for(body.email, now=moment)
     if not locked:
         issued = tokens.issue(db.session, email=body.email, password=body.password, now=moment)
@@ -172,8 +171,8 @@ def availability() -> Response:
 
 
 @bp.post("/bookings")
+@token_required  # first: the limit counts per account (ratelimit.request_key)
 @limiter.limit(configured("RATELIMIT_BOOKING"))
-@token_required
 def create_booking() -> tuple[Response, int]:
     body = json_body(schemas.BookingCreate)
     if (body.resource is None) == (body.kind is None):

@@ -4,23 +4,32 @@ Flask-Limiter keeps its switch, storage and strategy on the extension object, so
 bound would decide for every app in the process (tests build hundreds). ``AppLimiter`` keeps
 those and the key prefix per app, in ``app.extensions``; the rest is the same for every app.
 
-Limits are config values (``RATELIMIT_*``), read when a request is checked, and count per
-client address (``request.remote_addr``: the proxy's address unless ``TRUSTED_PROXIES`` makes
-ProxyFix put the client's there). The log-in also counts per e-mail address.
+Limits are config values (``RATELIMIT_*``), read when a request is checked. What they count
+per (``request_key``): the account, when the request has one (a session or an API token);
+otherwise the client address (``request.remote_addr``: the proxy's address unless
+``TRUSTED_PROXIES`` makes ProxyFix put the client's there). Members share the space's one
+public address, so counting them by it would refuse a full house; an account of its own
+cannot be shared, so it is the fair key for whoever has one.
+
+The log-in lockout (below) counts per e-mail address *and* client address, so failures from
+elsewhere never lock the owner out at their usual address.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
+import ipaddress
 import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, current_app, has_app_context, request
+from flask import Flask, current_app, g, has_app_context
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 
 _STATE = "schiller40.limiter"
 
@@ -64,32 +73,62 @@ def configured(name: str) -> Callable[[], str]:
 
 
 def client_address() -> str:
-    return get_remote_address() or "unknown"
+    """The client address as counted: an IPv6 address by its /64 network, which one
+    household or phone holds whole (counting single addresses would let it change address
+    for every request)."""
+    address = get_remote_address() or "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is 192.0.2.1
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False).network_address) + "/64"
+    return str(parsed)
 
 
-def _email_key(email: str) -> str:
-    """A stable key for an address, existing or not; the address itself is not stored."""
-    from ..accounts.models import normalize_email
+def request_key() -> str:
+    """Whom a limit counts: the account of an API token or a session, else the address.
 
-    normal = normalize_email(email or "")
-    return hashlib.sha256(normal.encode("utf-8")).hexdigest()[:32]
-
-
-def login_email() -> str:
-    """Key of the per-address log-in limit (form field or JSON body)."""
-    email = request.form.get("email")
-    if email is None:
-        body = request.get_json(silent=True)
-        email = body.get("email") if isinstance(body, dict) else ""
-    return "email:" + _email_key(str(email or ""))
+    API routes check the token before their limit (``token_required`` sets ``g.api_user``)."""
+    user = g.get("api_user")
+    if user is None and current_user.is_authenticated:
+        user = current_user
+    if user is not None:
+        return f"account:{user.id}"
+    return "address:" + client_address()
 
 
 # --- log-in lockout -----------------------------------------------------------------------
-# Failed log-ins are counted per normalised address in windows of LOGIN_LOCKOUT_WINDOW_MINUTES
-# on the app clock; the LOGIN_LOCKOUT_FAILURES-th failure in one window locks log-in for that
-# address for LOGIN_LOCKOUT_MINUTES, whether an account has it or not (so the lock reveals
-# nothing). The counters live in the rate-limit storage (Redis in production), so every app
-# server sees them; the storage's own expiry only tidies up.
+# Failed log-ins are counted per normalised e-mail address, whether an account has it or not
+# (so the lock reveals nothing), in windows of LOGIN_LOCKOUT_WINDOW_MINUTES on the app clock:
+#
+# - per pair (e-mail address, client address): the LOGIN_LOCKOUT_FAILURES-th failure locks
+#   that pair for LOGIN_LOCKOUT_MINUTES. Someone guessing elsewhere locks only themselves.
+# - per e-mail address from all client addresses together: the LOGIN_LOCKOUT_ACCOUNT_FAILURES-th
+#   failure locks the address, as long, for every client address that has not logged in to
+#   it within LOGIN_KNOWN_ADDRESS_DAYS. Guessing spread over many addresses is slowed, and the
+#   owner at a usual address is still not locked out.
+#
+# A completed password reset lifts every lock of its address (``cleared``): the keys carry an
+# epoch, which the reset moves on, so the old counts and locks are never read again.
+# The counters live in the rate-limit storage (Redis in production), so every app server sees
+# them; the storage's own expiry only tidies up. E-mail and client addresses are stored only
+# as keyed digests.
+
+
+def _digest(kind: str, value: str) -> str:
+    """A stable, keyed digest: the store never holds an address, and a copy of it cannot be
+    turned back into addresses by hashing every IPv4 address or a list of e-mails."""
+    secret = str(current_app.config.get("SECRET_KEY") or "").encode("utf-8")
+    return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _email_key(email: str) -> str:
+    from ..accounts.models import normalize_email
+
+    return _digest("email", normalize_email(email or ""))
 
 
 def _key(*parts: str) -> str:
@@ -112,7 +151,7 @@ def _fail_open(function: Callable[..., int | None]) -> Callable[..., int]:
         if not _lockout_on():
             return 0
         try:
-            return function(email, now=now) or 0
+            return function(_Subject(email), now=now) or 0
         except Exception:
             current_app.logger.exception("log-in lockout storage failed; not applied")
             return 0
@@ -120,46 +159,107 @@ def _fail_open(function: Callable[..., int | None]) -> Callable[..., int]:
     return wrapper
 
 
-@_fail_open
-def locked_for(email: str, *, now: datetime) -> int:
-    """Seconds the log-in for ``email`` stays locked (0: not locked)."""
-    until = _store().get(_key("until", _email_key(email)))
-    remaining = int(until) - int(now.timestamp()) if until else 0
-    return max(remaining, 0)
+class _Subject:
+    """The keys of one log-in attempt: its e-mail address (with the address's current
+    epoch) and the client address it comes from."""
+
+    def __init__(self, email: str) -> None:
+        cfg = current_app.config
+        self.email = _email_key(email)
+        self.address = _digest("address", client_address())
+        self.store = _store()
+        self.window = int(cfg["LOGIN_LOCKOUT_WINDOW_MINUTES"]) * 60
+        self.lock = int(cfg["LOGIN_LOCKOUT_MINUTES"]) * 60
+        self.pair_limit = int(cfg["LOGIN_LOCKOUT_FAILURES"])
+        self.account_limit = int(cfg.get("LOGIN_LOCKOUT_ACCOUNT_FAILURES") or 0)
+        self.known_ttl = int(cfg.get("LOGIN_KNOWN_ADDRESS_DAYS") or 0) * 86400
+        self.epoch = str(self.store.get(_key("epoch", self.email)))
+
+    def pair(self, kind: str, *rest: str) -> str:
+        return _key(kind, self.epoch, self.email, self.address, *rest)
+
+    def account(self, kind: str, *rest: str) -> str:
+        return _key(kind, self.epoch, self.email, *rest)
+
+    def known(self) -> str:
+        # Not in an epoch: a reset does not make the owner's usual address a stranger.
+        return _key("known", self.email, self.address)
+
+    def knows_address(self, now: datetime) -> bool:
+        """True if the account was logged in to from this client within the known days
+        (the mark holds the time of the last success, on the app clock)."""
+        last = self.store.get(self.known())
+        return bool(last) and int(now.timestamp()) - int(last) < self.known_ttl
+
+    def remaining(self, until_key: str, now: datetime) -> int:
+        until = self.store.get(until_key)
+        return max(int(until) - int(now.timestamp()), 0) if until else 0
+
+    def count(self, failures_key: str, limit: int, until_key: str, now: datetime) -> bool:
+        """Count a failure; True if it was the one that reached ``limit`` (and locked).
+        Exactly the limit: of several servers counting together, one sets the lock."""
+        if self.store.incr(failures_key, self.window) != limit:
+            return False
+        stamp = int(now.timestamp())
+        self.store.clear(until_key)
+        self.store.incr(until_key, self.lock, amount=stamp + self.lock)
+        # Counting starts afresh: after a lock shorter than the window, as many failures
+        # again lock again.
+        self.store.clear(failures_key)
+        return True
+
+
+def _bucket(subject: _Subject, now: datetime) -> str:
+    return str(int(now.timestamp()) // subject.window)
 
 
 @_fail_open
-def failed(email: str, *, now: datetime) -> int:
-    """Count a failed log-in; the seconds of the lock it started, or 0."""
-    cfg = current_app.config
-    window = int(cfg["LOGIN_LOCKOUT_WINDOW_MINUTES"]) * 60
-    lock = int(cfg["LOGIN_LOCKOUT_MINUTES"]) * 60
-    key = _email_key(email)
-    stamp = int(now.timestamp())
-    bucket = stamp // window
-    failures_key = _key("failures", key, str(bucket))
-    count = _store().incr(failures_key, window)
-    # Exactly the threshold: of several servers counting together, one sets the lock.
-    if count != int(cfg["LOGIN_LOCKOUT_FAILURES"]):
-        return 0
-    until_key = _key("until", key)
-    _store().clear(until_key)
-    _store().incr(until_key, lock, amount=stamp + lock)
-    # Counting starts afresh: after a lock shorter than the window, as many failures again
-    # lock again.
-    _store().clear(failures_key)
-    current_app.logger.warning("log-in locked for %d minutes after %d failures [email key %s]",
-                               lock // 60, count, key[:12])
-    return lock
+def locked_for(subject: _Subject, *, now: datetime) -> int:
+    """Seconds the log-in for this e-mail address from this client stays locked (0: not)."""
+    seconds = subject.remaining(subject.pair("until"), now)
+    if subject.account_limit and not subject.knows_address(now):
+        seconds = max(seconds, subject.remaining(subject.account("until"), now))
+    return seconds
 
 
 @_fail_open
-def succeeded(email: str, *, now: datetime) -> None:
-    """A correct password outside a lock starts the count afresh."""
-    window = int(current_app.config["LOGIN_LOCKOUT_WINDOW_MINUTES"]) * 60
-    _store().clear(
-        _key("failures", _email_key(email), str(int(now.timestamp()) // window))
-    )
+def failed(subject: _Subject, *, now: datetime) -> int:
+    """Count a failed log-in; the seconds this client is locked out now, or 0."""
+    bucket = _bucket(subject, now)
+    if subject.count(subject.pair("failures", bucket), subject.pair_limit,
+                     subject.pair("until"), now):
+        current_app.logger.warning(
+            "log-in locked for %d minutes after %d failures from one client address "
+            "[email key %s]", subject.lock // 60, subject.pair_limit, subject.email[:12])
+    if subject.account_limit and subject.count(
+        subject.account("failures", bucket), subject.account_limit, subject.account("until"),
+        now,
+    ):
+        current_app.logger.warning(
+            "log-in locked for %d minutes for unknown client addresses after %d failures "
+            "from all addresses [email key %s]", subject.lock // 60, subject.account_limit,
+            subject.email[:12])
+    return locked_for.__wrapped__(subject, now=now)
+
+
+@_fail_open
+def succeeded(subject: _Subject, *, now: datetime) -> None:
+    """A correct password outside a lock starts this client's count afresh and makes its
+    address one the account knows (not locked by failures from all addresses together)."""
+    subject.store.clear(subject.pair("failures", _bucket(subject, now)))
+    if subject.known_ttl:
+        subject.store.clear(subject.known())
+        subject.store.incr(subject.known(), subject.known_ttl, amount=int(now.timestamp()))
+
+
+@_fail_open
+def cleared(subject: _Subject, *, now: datetime) -> None:
+    """A completed password reset: every lock and count of this e-mail address is lifted,
+    whichever client address it came from, by moving on to a new epoch. The epoch outlives
+    every key of the old one, so falling back to no epoch cannot bring old counts back."""
+    key = _key("epoch", subject.email)
+    subject.store.clear(key)
+    subject.store.incr(key, 2 * max(subject.window, subject.lock), amount=int(now.timestamp()))
 
 
 def _store() -> Any:

@@ -1,4 +1,5 @@
-"""Messages about the account itself: confirm the e-mail address, reset the password.
+"""Messages about the account itself: confirm the e-mail address, reset the password, and
+"someone tried to register with your address".
 
 The links are made here, when the mail is composed, and never stored (see accounts.links):
 the outbox holds only the user id.
@@ -55,4 +56,21 @@ def password_reset(session: Session, payload: dict[str, Any], now: datetime) -> 
         link=url_for("accounts.reset_password", token=token, _external=True),
         minutes=int(links.RESET_MAX_AGE.total_seconds() // 60),
         subject=lambda: _("Reset your Schiller40 password"),
+    )
+
+
+@message("mail.already_registered")
+def already_registered(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
+    """Someone registered with an address that has an account. The visitor was told nothing
+    of it; the owner learns here, with the ways in: log in, or choose a new password. No
+    secret link: whoever asked may not be the owner, and the reset form mails its own."""
+    user = _user(session, payload)
+    if user is None:
+        return None
+    return render(
+        "already_registered",
+        to=user,
+        login_link=url_for("accounts.login", _external=True),
+        reset_link=url_for("accounts.forgot_password", _external=True),
+        subject=lambda: _("You already have a Schiller40 account"),
     )

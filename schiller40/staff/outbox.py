@@ -35,6 +35,7 @@ TOPIC_LABELS: dict[str, Any] = {
     "mail.membership_ending": _l("Membership ending soon"),
     "mail.verify_email": _l("Confirm e-mail address"),
     "mail.password_reset": _l("Password reset"),
+    "mail.already_registered": _l("Registered again (account exists)"),
     "mail.no_show": _l("Desk released (no check-in)"),
     "job.reconcile_recent": _l("Payment reconciliation"),
 }

@@ -86,7 +86,10 @@ def test_registering_in_english_sends_an_english_link_that_works_logged_in(app, 
     assert message["Subject"] == "Please confirm your e-mail address"
     assert "welcome to Schiller40!" in body(message)
 
-    # Logged in after registering: the notice is on every page until the link is opened.
+    # Logged in (registering does not log in): the notice is on every page until the link
+    # is opened.
+    assert visitor.post("/login", data={"email": "nora@example.org",
+                                        "password": GOOD_PASSWORD}).status_code == 302
     mine = visitor.get("/bookings")
     notice = page(mine).by_id("verify-notice")
     assert notice is not None and "nora@example.org" in notice.text

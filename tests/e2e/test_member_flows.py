@@ -36,7 +36,11 @@ def test_register_log_out_and_log_in_again(page: Page):
     page.get_by_label("Passwort", exact=True).fill("Markthalle Fahrrad Kaffee")
     page.get_by_label("Passwort wiederholen").fill("Markthalle Fahrrad Kaffee")
     page.get_by_role("button", name="Konto erstellen").click()
-    expect(page.get_by_role("status")).to_contain_text("Willkommen bei Schiller40, Lena Albers!")
+    # The same answer whether the address has an account: not logged in, off to log in.
+    expect(page.get_by_role("status")).to_contain_text("Vielen Dank für Ihre Registrierung.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Anmelden")
+    log_in(page, "lena@example.org", "Markthalle Fahrrad Kaffee")
+    expect(nav(page).get_by_role("link", name="Mein Konto")).to_be_visible()
 
     page.get_by_role("button", name="Abmelden").click()
     expect(page.get_by_role("status")).to_contain_text("Sie sind jetzt abgemeldet.")

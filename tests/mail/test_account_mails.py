@@ -89,6 +89,34 @@ def test_the_reset_mail_reaches_the_member_in_their_language(place, clock, inbox
     mail_link(message, "/account/reset/")
 
 
+@pytest.mark.parametrize("locale", ["de", "en"])
+def test_registering_an_existing_address_mails_its_owner_in_their_language(
+    place, clock, inbox, locale
+):
+    """The visitor is told nothing; the owner learns, with the ways in (no secret link)."""
+    place.member.locale = locale
+    db.session.commit()
+    service.register(db.session, email=" MIA@example.org", name="Someone", now=clock(),
+                     password=GOOD_PASSWORD, locale="de" if locale == "en" else "en")
+    [row] = rows("mail.already_registered")
+    assert row.payload == {"user_id": place.member.id} and row.user_id == place.member.id
+    assert rows("mail.verify_email") == []
+
+    assert run_tick(clock).delivery.sent == 1
+    message = inbox.only()
+    assert message["To"].addresses[0].addr_spec == "mia@example.org"
+    assert message["Subject"] == tr("You already have a Schiller40 account", locale)
+    text, html = body(message), body(message, "html")
+    assert f'lang="{locale}"' in html
+    for part in (text, html):
+        assert tr("To log in, open:", locale) in part
+        assert tr("Forgotten your password? Choose a new one here:", locale) in part
+        assert tr("If this was not you, you can ignore this message: nothing has changed in "
+                  "your account.", locale) in part
+    assert mail_link(message, "/login") == "/login"
+    assert mail_link(message, "/account/reset") == "/account/reset"
+
+
 def test_no_confirmation_mail_once_the_address_is_confirmed_or_the_account_gone(
     app, clock, inbox
 ):
