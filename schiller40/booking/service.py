@@ -81,6 +81,9 @@ class BookingRequest:
     on_conflict: str = "fail"  # or "skip": book what is free, report the rest
     note: str = ""
     overrides: Overrides = field(default_factory=Overrides)
+    # The total price staff were shown before confirming (the staff form's preview step):
+    # if the price under the lock differs, nothing is booked (``quote_changed``).
+    expected_gross_cents: int | None = None
 
 
 @dataclass
@@ -117,6 +120,8 @@ def create_bookings(
     """Book one range, a series, or any free resource of a kind, all or nothing (or skip)."""
     if for_user is not None and for_user.id != actor.id and not actor.is_staff:
         raise NotFound()
+    overrides = request.overrides if actor.is_staff else Overrides()
+    check_reason(overrides)
     begin_write(session)
     actor = session.merge(actor)
     target = session.merge(for_user) if for_user is not None else actor
@@ -140,12 +145,16 @@ def create_bookings(
         raise from_violation(violation) from None
     if len(ranges) > 1:
         loc = snapshots.location_rules(location, _years(*ranges))
-    overrides = request.overrides if actor.is_staff else Overrides()
     outcome = _book(
         session, actor=actor, target=target, candidates=candidates, ranges=ranges, loc=loc,
         now=now, settings=settings, overrides=overrides, note=request.note,
         all_or_nothing=request.on_conflict != "skip",
     )
+    if request.expected_gross_cents is not None and request.expected_gross_cents != sum(
+        b.price_gross_cents for b in outcome.bookings
+    ):
+        session.rollback()
+        raise BookingError("quote_changed")
     commit_keeping_loaded(session)
     return outcome
 
@@ -172,8 +181,9 @@ def _book(
     ids = [r.id for r in candidates]
     taken = snapshots.occupied(session, ids, window, now=now, for_user_id=target.id)
     blocked = snapshots.blocks(session, candidates[0].location_id, ids, window)
-    rules_of = {r.id: snapshots.resource_rules(r) for r in candidates}
+    rules_of = rules_for(session, candidates, overrides)
     acting_staff = actor.is_staff
+    internal_use = acting_staff and actor.id == target.id
     credits: dict[tuple[int, int], Credit] = {}
     added = 0
     occurrences: list[Occurrence] = []
@@ -191,7 +201,7 @@ def _book(
             with session.no_autoflush:
                 members[day] = snapshots.member(
                     session, target, day=day, now=now, acting_staff=acting_staff,
-                    future_bookings=upcoming, known=known,
+                    internal_use=internal_use, future_bookings=upcoming, known=known,
                 )[0]
         member = replace(members[day], future_bookings=upcoming + added)
         month = (day.year, day.month)
@@ -278,7 +288,34 @@ def _book(
             session, topic="mail.booking_confirmed", now=now, user_id=target.id,
             payload={"booking_ids": confirmed},
         )
+    held = [b.id for b in outcome.bookings if b.status is BookingStatus.HELD]
+    if held and actor.id != target.id:
+        # Made by staff: the member did not see the checkout and must hear of it now, with
+        # the way to pay and the time it is held until, or the hold lapses unnoticed.
+        outbox.enqueue(
+            session, topic="mail.booking_to_pay", now=now, user_id=target.id,
+            payload={"booking_ids": held},
+        )
     return outcome
+
+
+def check_reason(overrides: Overrides) -> None:
+    """Setting a rule aside needs a reason for the audit log; refused before anything is
+    read or written."""
+    if overrides.used and not overrides.reason.strip():
+        raise BookingError(
+            "invalid", message=str(_l("Please give a reason for setting rules aside.")),
+            fields={"reason": [str(_l("Please give a reason for setting rules aside."))]},
+        )
+
+
+def rules_for(
+    session: Session, resources: list[Resource], overrides: Overrides
+) -> dict[int, ResourceRules]:
+    """The rules' view of each resource; with staff's membership override also its list
+    price (one more query only then)."""
+    prices = snapshots.list_prices(session) if overrides.membership else {}
+    return {r.id: snapshots.resource_rules(r, prices.get(r.kind)) for r in resources}
 
 
 def _own_booking(
@@ -364,14 +401,21 @@ def _audit_created(
     }
     if actor.id != target.id:
         details["on_behalf_of"] = target.id
-    if overrides.opening_hours or overrides.blocks:
-        details["overrides"] = {
-            "opening_hours": overrides.opening_hours, "blocks": overrides.blocks
-        }
+    details.update(override_details(overrides))
     audit.record(
         session, action="booking.created", now=now, actor_id=actor.id,
         object_type="booking", object_id=booking.id, details=details,
     )
+
+
+def override_details(overrides: Overrides) -> dict[str, Any]:
+    """For an audit entry: which rules staff set aside (each ticked one ``true``) and why."""
+    if not overrides.used:
+        return {}
+    return {
+        "overrides": {name: True for name in overrides.used},
+        "override_reason": overrides.reason.strip()[:500],
+    }
 
 
 def _candidates(session: Session, request: BookingRequest, target: User) -> list[Resource]:
@@ -556,6 +600,8 @@ def reschedule(
     The price may not change: a paid booking would need a new payment or a refund, which is
     a cancellation and a new booking, said plainly to the member.
     """
+    if overrides is not None and actor.is_staff:
+        check_reason(overrides)
     for _attempt in range(3):
         begin_write(session)
         actor = session.merge(actor)
@@ -596,7 +642,8 @@ def reschedule(
     loc = snapshots.location_rules(new_resource.location, _years(booked))
     day = loc.local_date(booked.start)
     member = snapshots.member(
-        session, target, day=day, now=now, acting_staff=actor.is_staff
+        session, target, day=day, now=now, acting_staff=actor.is_staff,
+        internal_use=actor.is_staff and actor.id == target.id,
     )[0]
     credit = snapshots.credit_left(session, target, day=day, location=loc)
     if _month(loc, Interval(booking.starts_at, booking.ends_at)) == _month(loc, booked):
@@ -609,8 +656,8 @@ def reschedule(
         for_user_id=target.id,
     )
     blocked = snapshots.blocks(session, new_resource.location_id, [new_resource.id], window)
-    rules = snapshots.resource_rules(new_resource)
     used_overrides = overrides if (overrides and actor.is_staff) else Overrides()
+    rules = rules_for(session, [new_resource], used_overrides)[new_resource.id]
     try:
         price = evaluate(
             booked, resource=rules, location=loc, member=member, credit=credit,
@@ -657,7 +704,7 @@ def reschedule(
             "from": before,
             "to": {"resource": new_resource.slug, "start": start.isoformat(),
                    "end": end.isoformat()},
-            **({"overrides": True} if used_overrides != Overrides() else {}),
+            **override_details(used_overrides),
         },
     )
     if booking.user_id is not None:
