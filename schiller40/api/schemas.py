@@ -101,10 +101,16 @@ class Repeat(Strict):
 
 
 class Override(Strict):
-    """Staff only: book outside opening hours or over a block. Nothing overrides an overlap."""
+    """Staff only: rules set aside for this request (``booking.rules.Overrides``), and why
+    (required when any is true). Nothing overrides an overlap."""
 
+    membership: bool = False
+    induction: bool = False
+    quota: bool = False
     opening_hours: bool = False
     blocks: bool = False
+    desk_limit: bool = False
+    reason: Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_nul)] = ""
 
 
 class BookingCreate(Strict):

@@ -305,7 +305,7 @@ def check_reason(overrides: Overrides) -> None:
     if overrides.used and not overrides.reason.strip():
         raise BookingError(
             "invalid", message=str(_l("Please give a reason for setting rules aside.")),
-            fields={"reason": [str(_l("Please give a reason for setting rules aside."))]},
+            fields={"override.reason": [str(_l("Please give a reason for setting rules aside."))]},
         )
 
 

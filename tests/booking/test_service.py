@@ -277,7 +277,7 @@ def test_an_override_without_a_reason_is_refused_and_changes_nothing(place, cloc
     for reason in ("", "   "):
         error = _refused(nobody, place.staff, clock, Overrides(membership=True, reason=reason),
                          resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
-        assert (error.code, list(error.fields)) == ("invalid", ["reason"])
+        assert (error.code, list(error.fields)) == ("invalid", ["override.reason"])
     assert active() == 0
 
 
