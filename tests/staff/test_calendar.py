@@ -452,6 +452,24 @@ def test_moving_onto_a_taken_time_shows_alternatives_and_changes_nothing(
     assert prefilled.by_id("start").attrs["value"] != ""
 
 
+def test_moving_with_an_exception_needs_a_reason(staff_browser, place, clock):
+    booking = book(place.member, place.room, clock, day=TUE, start=10, end=11)
+    url = f"/staff/calendar/bookings/{booking.id}/move"
+    late = {"resource": "room", "day": "2026-11-24", "start": "20:00", "end": "21:00",
+            "override_hours": "y"}
+    response = staff_browser.post(url, data=late)
+    assert response.status_code == 422
+    assert errors_of(response, "override_reason") == [
+        tr("Please give a reason for setting rules aside.")]
+    assert fresh(Booking, booking.id).starts_at == when(TUE, 10)
+    moved = staff_browser.post(url, data={**late, "override_reason": "Evening pitch"})
+    assert moved.status_code == 302
+    assert fresh(Booking, booking.id).starts_at == when(TUE, 20)
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "booking.rescheduled"))
+    assert entry.details["overrides"] == {"opening_hours": True}
+    assert entry.details["override_reason"] == "Evening pitch"
+
+
 def test_a_past_or_cancelled_booking_cannot_be_moved(staff_browser, factory, place, clock):
     booking = factory.booking(resource=place.room, user=place.member,
                               starts_at=when(MON, 8), duration=timedelta(minutes=30))
