@@ -83,6 +83,9 @@ class Config:
     MAIL_BACKEND = "auto"
     MAIL_FOLDER = ""  # empty: instance/mail
     MAIL_SENDER = "Schiller40 <buchung@schiller40.example>"
+    # Where mail for staff goes (a studio booking waiting for approval), e.g.
+    # "Studio-Team <studio@schiller40.example>"; empty: no mail to staff.
+    STAFF_EMAIL = ""
     SMTP_HOST = ""
     SMTP_PORT = 587
     # "starttls" (port 587), "tls" (implicit TLS, port 465) or "none" (a relay on localhost).

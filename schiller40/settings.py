@@ -58,6 +58,7 @@ STRING_SETTINGS = (
     "SMTP_USER",
     "SMTP_PASSWORD",
     "MAIL_SENDER",
+    "STAFF_EMAIL",
     "MAIL_FOLDER",
     "SMTP_CA_FILE",
     "LOG_FORMAT",
@@ -171,15 +172,25 @@ def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:
     from email.headerregistry import Address
     from email.utils import parseaddr
 
-    _name, address = parseaddr(str(cfg.get("MAIL_SENDER") or ""))
-    try:
-        Address(addr_spec=address)
-    except (ValueError, IndexError):
-        address = ""
-    if "@" not in address:
+    def is_address(value: object) -> bool:
+        _name, address = parseaddr(str(value or ""))
+        try:
+            Address(addr_spec=address)
+        except (ValueError, IndexError):
+            return False
+        return "@" in address
+
+    if not is_address(cfg.get("MAIL_SENDER")):
         raise ConfigError(
             f"SCHILLER40_MAIL_SENDER={cfg.get('MAIL_SENDER')!r} is not an address like "
             "'Schiller40 <buchung@example.org>'"
+        )
+    # Empty: no mail to staff. Anything else must be an address, or the mail meant for
+    # staff would fail at every try and nobody would notice.
+    if str(cfg.get("STAFF_EMAIL") or "").strip() and not is_address(cfg.get("STAFF_EMAIL")):
+        raise ConfigError(
+            f"SCHILLER40_STAFF_EMAIL={cfg.get('STAFF_EMAIL')!r} is not an address like "
+            "'Studio-Team <studio@example.org>'"
         )
     for key, low, high in (
         ("SMTP_PORT", 1, 65535),

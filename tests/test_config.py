@@ -426,6 +426,7 @@ def test_smtp_settings_from_the_environment(tmp_path, monkeypatch):
         ({"MAIL_BACKEND": "smtp"}, "needs SCHILLER40_SMTP_HOST"),
         ({"SMTP_SECURITY": "ssl"}, "SCHILLER40_SMTP_SECURITY='ssl' is unknown"),
         ({"MAIL_SENDER": "nobody"}, "SCHILLER40_MAIL_SENDER='nobody' is not an address"),
+        ({"STAFF_EMAIL": "studio team"}, "SCHILLER40_STAFF_EMAIL='studio team' is not an"),
         ({"SMTP_PORT": 0}, "SCHILLER40_SMTP_PORT=0 must be a whole number from 1 to 65535"),
         ({"OUTBOX_MAX_ATTEMPTS": "8"}, "SCHILLER40_OUTBOX_MAX_ATTEMPTS='8'"),
         ({"CHECKIN_GRACE_MINUTES": True}, "SCHILLER40_CHECKIN_GRACE_MINUTES=True"),
@@ -437,6 +438,12 @@ def test_bad_mail_and_worker_settings_are_refused_at_start(tmp_path, changes, pr
     with pytest.raises(ConfigError) as exc_info:
         load(tmp_path, {"ENV_NAME": "development", **changes})
     assert problem in str(exc_info.value)
+
+
+def test_the_staff_address_is_optional_and_kept_verbatim(tmp_path, monkeypatch):
+    assert load(tmp_path, {"ENV_NAME": "development"}).config["STAFF_EMAIL"] == ""
+    monkeypatch.setenv("SCHILLER40_STAFF_EMAIL", '"Studio-Team" <studio@example.org>')
+    assert load(tmp_path).config["STAFF_EMAIL"] == '"Studio-Team" <studio@example.org>'
 
 
 def test_an_smtp_ca_file_must_exist(tmp_path):

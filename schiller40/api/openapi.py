@@ -397,7 +397,7 @@ def document() -> dict[str, Any]:
             "get": {"summary": "One booking", "responses": {
                 "200": booking, **_errors(401, 404)}},
             "patch": {
-                "summary": "Reschedule (same price; staff may override rules)",
+                "summary": "Reschedule (same price; staff may set rules aside, with a reason)",
                 "requestBody": _body(schemas.BookingUpdate),
                 "responses": {"200": booking, **_errors(401, 403, 404, 409, *BODY_ERRORS)},
             },

@@ -101,12 +101,16 @@ class Repeat(Strict):
 
 
 class Override(Strict):
-    """Staff only: book outside opening hours, over a block, or a desk beyond the member's
-    desk limit. Nothing overrides an overlap."""
+    """Staff only: rules set aside for this request (``booking.rules.Overrides``), and why
+    (required when any is true). Nothing overrides an overlap."""
 
+    membership: bool = False
+    induction: bool = False
+    quota: bool = False
     opening_hours: bool = False
     blocks: bool = False
     desk_limit: bool = False
+    reason: Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_nul)] = ""
 
 
 class BookingCreate(Strict):

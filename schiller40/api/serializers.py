@@ -68,10 +68,11 @@ def payment_json(booking: Booking, status: BookingStatus) -> dict[str, Any] | No
         "net_cents": booking.price_net_cents,
         "tax_cents": booking.price_tax_cents,
         "currency": "EUR",
-        # Pay by then; not for a payment already made (processing) or authorised: their
-        # holds last until the money arrives or staff decide, which is not a deadline to pay.
+        # Pending: pay by then. Authorised: staff must approve by then (the approval
+        # deadline; after it the authorisation is released). Not for a payment already made
+        # (processing): its hold lasts until the money arrives, which is no deadline.
         "due_by": local_iso(booking.hold_expires_at, booking.resource)
-        if label == "pending" else None,
+        if label in ("pending", "authorized") else None,
         "checkout_url": payment.checkout_url
         if (status is BookingStatus.HELD and payment is not None
             and payment.status is PaymentStatus.PENDING) else None,

@@ -55,8 +55,11 @@ def _overrides(override: schemas.Override | None) -> Overrides:
     if not g.api_user.is_staff:
         raise ApiError(403, "forbidden", _("Only staff may override rules."), {"override": [
             "staff only"]})
-    return Overrides(opening_hours=override.opening_hours, blocks=override.blocks,
-                     desk_limit=override.desk_limit)
+    return Overrides(
+        membership=override.membership, induction=override.induction, quota=override.quota,
+        opening_hours=override.opening_hours, blocks=override.blocks,
+        desk_limit=override.desk_limit, reason=override.reason.strip(),
+    )
 
 
 # --- tokens --------------------------------------------------------------------------------

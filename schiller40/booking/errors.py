@@ -49,6 +49,11 @@ CODES: dict[str, tuple[int, Any]] = {
         _l("The new time would change the price of a paid booking. Please cancel it and "
            "book the new time instead."),
     ),
+    "quote_changed": (
+        409,
+        _l("The price has changed since it was shown. Please check the new price and "
+           "confirm again."),
+    ),
     "slot_free": (422, _l("This time is free: you can book it directly.")),
     "already_waiting": (409, _l("You are already on the waiting list for this time.")),
     "offer_expired": (409, _l("This offer has expired.")),

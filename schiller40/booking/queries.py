@@ -26,6 +26,7 @@ from . import snapshots
 from .errors import BookingError, from_violation
 from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import (
+    NO_OVERRIDES,
     Credit,
     Interval,
     LocationRules,
@@ -343,39 +344,48 @@ def preview(
     end: datetime,
     now: datetime,
     settings: BookingSettings,
+    for_user: User | None = None,
+    overrides: Overrides = NO_OVERRIDES,
 ) -> Preview:
     """The engine's own check and quote for ``viewer`` booking ``resource`` from ``start`` to
     ``end``, as the booking service would run it (same snapshots, same ``evaluate``); on a
-    conflict, the alternatives it would offer."""
+    conflict, the alternatives it would offer.
+
+    Staff booking for a member pass ``for_user`` and their ``overrides``: the check and the
+    price are then the member's, as ``create_bookings`` will compute them."""
+    from .service import rules_for  # the service imports this module
+
+    target = for_user if for_user is not None else viewer
+    staff = viewer.is_staff
+    granted = overrides if staff else NO_OVERRIDES
     booked = Interval(start, end)
     loc = snapshots.location_rules(resource.location, {start.year, end.year})
     day = loc.local_date(start)
     member, tier = snapshots.member(
-        session, viewer, day=day, now=now, acting_staff=viewer.is_staff
+        session, target, day=day, now=now, acting_staff=staff,
+        internal_use=staff and target.id == viewer.id,
     )
-    credit = snapshots.credit_left(session, viewer, day=day, location=loc)
+    credit = snapshots.credit_left(session, target, day=day, location=loc)
     window = Interval(start - timedelta(days=1), end + timedelta(days=1))
-    taken = snapshots.occupied(session, [resource.id], window, now=now, for_user_id=viewer.id)
+    taken = snapshots.occupied(session, [resource.id], window, now=now, for_user_id=target.id)
     blocked = snapshots.blocks(session, resource.location_id, [resource.id], window)
     result = Preview(tier=tier, credit=credit)
     try:
         result.quote = evaluate(
-            booked, resource=snapshots.resource_rules(resource), location=loc, member=member,
-            credit=credit, occupied=taken[resource.id], blocks=blocked[resource.id],
-            policy=settings.policy, now=now,
-            own_desks=snapshots.own_desks(session, viewer.id, window, now=now,
+            booked, resource=rules_for(session, [resource], granted)[resource.id],
+            location=loc, member=member, credit=credit, occupied=taken[resource.id],
+            blocks=blocked[resource.id], policy=settings.policy, now=now, overrides=granted,
+            own_desks=snapshots.own_desks(session, target.id, window, now=now,
                                           kinds=[resource.kind]),
         )
     except RuleViolation as violation:
         result.error = from_violation(violation)
         if violation.code == "conflict":
-            # The service's own search (read-only: snapshots and rules), imported here
-            # because the service imports this module.
             from .service import alternatives
 
             result.alternatives = alternatives(
                 session, booked, resource, loc=loc, member=member, credit=credit, now=now,
-                settings=settings, overrides=Overrides(), target=viewer,
+                settings=settings, overrides=granted, target=target,
             )
     return result
 

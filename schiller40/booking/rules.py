@@ -121,6 +121,9 @@ class ResourceRules:
     induction: str | None = None
     active: bool = True
     zone: str | None = None
+    # What someone without a tier that includes this kind pays (staff's ``membership``
+    # override): the highest price any active tier asks for the kind. None: not known.
+    list_price: KindPrice | None = None
 
     def blocked(self, booked: Interval) -> Interval:
         return Interval(
@@ -156,22 +159,65 @@ class Credit:
 
 @dataclass(frozen=True)
 class Member:
-    """What the rules need to know about who the booking is for, and who acts."""
+    """What the rules need to know about who the booking is for, and who acts.
+
+    ``acting_staff``: the person acting is staff. Staff are not held to the minimum notice
+    (it exists so that staff can prepare a studio, and they know when they can), and only
+    staff's ``Overrides`` count. Booking FOR A MEMBER, staff are otherwise bound by every
+    rule of the member's tier (membership, kind, induction, quota, horizon) except the ones
+    they explicitly override.
+
+    ``internal_use``: staff booking for themselves (a team meeting, work in a studio): no
+    membership, induction or quota applies, and without a tier it costs nothing. Opening
+    hours and blocks still apply unless overridden.
+    """
 
     tier: TierRules | None
     inductions: frozenset[str] = frozenset()
     future_bookings: int = 0
-    # Staff acting (for themselves or on a member's behalf) are not bound by tier rules.
     acting_staff: bool = False
+    internal_use: bool = False
+
+
+# The names of the rules staff may set aside, in the order forms and audit entries list them.
+OVERRIDE_NAMES = (
+    "membership", "induction", "quota", "opening_hours", "blocks", "desk_limit",
+)
 
 
 @dataclass(frozen=True)
 class Overrides:
-    """What staff may explicitly set aside. Nothing overrides the overlap check."""
+    """What staff may explicitly set aside for one request. Nothing overrides an overlap.
+
+    - ``opening_hours``: outside the opening hours, also on closed days, holidays and
+      closures (a desk needs the day's opening hours for its half days all the same);
+    - ``blocks``: during a block;
+    - ``membership``: the member has no membership in force, or their tier does not include
+      this kind of space; such a booking is priced at the resource's list price;
+    - ``induction``: the member lacks the studio's induction;
+    - ``quota``: beyond the tier's limits on how many upcoming bookings a member may hold
+      (``max_future_bookings``) and how far ahead they may book (``horizon_days``);
+    - ``desk_limit``: more desks at once than a member may hold.
+
+    ``reason`` is why (required by the service whenever anything is set aside; the audit
+    entry records it). Only honoured for staff (``Member.acting_staff``).
+    """
 
     opening_hours: bool = False
     blocks: bool = False
+    membership: bool = False
+    induction: bool = False
+    quota: bool = False
     desk_limit: bool = False
+    reason: str = ""
+
+    @property
+    def used(self) -> tuple[str, ...]:
+        """The names of the rules set aside, in ``OVERRIDE_NAMES`` order."""
+        return tuple(name for name in OVERRIDE_NAMES if getattr(self, name))
+
+
+NO_OVERRIDES = Overrides()
 
 
 @dataclass(frozen=True)
@@ -268,38 +314,62 @@ def check_opening(booked: Interval, location: LocationRules) -> None:
 
 
 def check_timing(
-    booked: Interval, resource: ResourceRules, member: Member, policy: Policy, now: datetime
+    booked: Interval, resource: ResourceRules, member: Member, policy: Policy, now: datetime,
+    overrides: Overrides = NO_OVERRIDES,
 ) -> None:
+    """Not in the past; the minimum notice (not for staff); the tier's horizon (not for
+    internal use, nor with the ``quota`` override)."""
     if booked.start < now:
         raise RuleViolation("in_past", "start")
-    if member.acting_staff:
+    if not member.acting_staff:
+        notice = policy.min_notice.get(resource.kind, timedelta(0))
+        if booked.start < now + notice:
+            raise RuleViolation(
+                "too_short_notice", "start", notice_minutes=int(notice.total_seconds() // 60)
+            )
+    if member.internal_use or _granted(member, overrides).quota:
         return
-    notice = policy.min_notice.get(resource.kind, timedelta(0))
-    if booked.start < now + notice:
-        raise RuleViolation(
-            "too_short_notice", "start", notice_minutes=int(notice.total_seconds() // 60)
-        )
     if member.tier is not None:
         horizon = now + timedelta(days=member.tier.horizon_days)
         if booked.start > horizon:
             raise RuleViolation("beyond_horizon", "start", horizon_days=member.tier.horizon_days)
 
 
-def check_entitlement(resource: ResourceRules, member: Member, *, new_bookings: int = 1) -> None:
+def _granted(member: Member, overrides: Overrides) -> Overrides:
+    """The overrides that count: staff's, nobody else's."""
+    return overrides if member.acting_staff else NO_OVERRIDES
+
+
+def check_entitlement(
+    resource: ResourceRules, member: Member, *, new_bookings: int = 1,
+    overrides: Overrides = NO_OVERRIDES,
+) -> None:
+    """Membership, the tier's kinds, the induction and the upcoming-booking quota: each
+    applies unless staff override it; none applies to staff's internal use."""
     if not resource.active:
         raise RuleViolation("not_found", "resource")
-    if member.acting_staff:
+    if member.internal_use:
         return
-    if member.tier is None:
+    granted = _granted(member, overrides)
+    tier = member.tier
+    if tier is None and not granted.membership:
         raise RuleViolation("not_entitled", "resource", reason="no_membership")
-    if resource.kind not in member.tier.prices:
+    if tier is not None and resource.kind not in tier.prices and not granted.membership:
         raise RuleViolation("not_entitled", "resource", reason="kind", kind=resource.kind.value)
-    if resource.induction and resource.induction not in member.inductions:
+    if (
+        resource.induction
+        and resource.induction not in member.inductions
+        and not granted.induction
+    ):
         raise RuleViolation(
             "not_entitled", "resource", reason="induction", induction=resource.induction
         )
-    if member.future_bookings + new_bookings > member.tier.max_future_bookings:
-        raise RuleViolation("too_many_bookings", None, limit=member.tier.max_future_bookings)
+    if (
+        tier is not None
+        and not granted.quota
+        and member.future_bookings + new_bookings > tier.max_future_bookings
+    ):
+        raise RuleViolation("too_many_bookings", None, limit=tier.max_future_bookings)
 
 
 def check_blocks(
@@ -384,12 +454,23 @@ def quote(
     """What the booking costs after the member's remaining included credit.
 
     Desks use half days of credit (a whole day is two), studios use minutes; rooms are not
-    covered by credit. Staff bookings without a tier are free (internal use).
+    covered by credit. Staff's internal use without a tier is free. A member booked by staff
+    with the ``membership`` override (no membership, or a tier without this kind) pays the
+    resource's list price (``ResourceRules.list_price``) and uses no credit; without a list
+    price (no active tier sells the kind) that is nothing.
     """
     tier = member.tier
     if tier is None or resource.kind not in tier.prices:
-        return Quote(0, 0, 0, 0, 0)
-    price = tier.prices[resource.kind]
+        if member.internal_use or resource.list_price is None:
+            return Quote(0, 0, 0, 0, 0)
+        return _priced(booked, resource, location, resource.list_price, Credit(), policy)
+    return _priced(booked, resource, location, tier.prices[resource.kind], credit, policy)
+
+
+def _priced(
+    booked: Interval, resource: ResourceRules, location: LocationRules, price: KindPrice,
+    credit: Credit, policy: Policy,
+) -> Quote:
     gross = 0
     credit_half_days = credit_minutes = 0
     if resource.kind is ResourceKind.DESK:
@@ -433,7 +514,7 @@ def evaluate(
     blocks: Sequence[Interval],
     policy: Policy,
     now: datetime,
-    overrides: Overrides = Overrides(),
+    overrides: Overrides = NO_OVERRIDES,
     new_bookings: int = 1,
     own_desks: Sequence[HeldDesk] = (),
 ) -> Quote:
@@ -444,14 +525,15 @@ def evaluate(
     answer for every desk, so "any free desk" explains it rather than "all taken"), and the
     overlap last, because only a conflict gets alternatives offered.
     """
+    granted = _granted(member, overrides)
     check_shape(booked, resource, location)
-    check_timing(booked, resource, member, policy, now)
-    if not (member.acting_staff and overrides.opening_hours):
+    check_timing(booked, resource, member, policy, now, granted)
+    if not granted.opening_hours:
         check_opening(booked, location)
-    if not (member.acting_staff and overrides.blocks):
+    if not granted.blocks:
         check_blocks(booked, blocks, location.tz)
-    check_entitlement(resource, member, new_bookings=new_bookings)
-    if not (member.acting_staff and overrides.desk_limit):
+    check_entitlement(resource, member, new_bookings=new_bookings, overrides=granted)
+    if not granted.desk_limit:
         check_desk_limit(booked, resource, own_desks, policy.max_concurrent_desks, location.tz)
     check_free(resource.blocked(booked), occupied)
     return quote(booked, resource, location, member, credit, policy)

@@ -10,7 +10,7 @@ the session or a clock.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -85,6 +85,9 @@ class BookingRequest:
     on_conflict: str = "fail"  # or "skip": book what is free, report the rest
     note: str = ""
     overrides: Overrides = field(default_factory=Overrides)
+    # The total price staff were shown before confirming (the staff form's preview step):
+    # if the price under the lock differs, nothing is booked (``quote_changed``).
+    expected_gross_cents: int | None = None
 
 
 @dataclass
@@ -121,6 +124,8 @@ def create_bookings(
     """Book one range, a series, or any free resource of a kind, all or nothing (or skip)."""
     if for_user is not None and for_user.id != actor.id and not actor.is_staff:
         raise NotFound()
+    overrides = request.overrides if actor.is_staff else Overrides()
+    check_reason(overrides)
     begin_write(session)
     actor = session.merge(actor)
     target = session.merge(for_user) if for_user is not None else actor
@@ -149,12 +154,16 @@ def create_bookings(
         if own is not None:
             session.rollback()
             raise BookingError("already_booked", extra={"booking_id": own})
-    overrides = request.overrides if actor.is_staff else Overrides()
     outcome = _book(
         session, actor=actor, target=target, candidates=candidates, ranges=ranges, loc=loc,
         now=now, settings=settings, overrides=overrides, note=request.note,
         all_or_nothing=request.on_conflict != "skip",
     )
+    if request.expected_gross_cents is not None and request.expected_gross_cents != sum(
+        b.price_gross_cents for b in outcome.bookings
+    ):
+        session.rollback()
+        raise BookingError("quote_changed")
     commit_keeping_loaded(session)
     return outcome
 
@@ -181,13 +190,14 @@ def _book(
     ids = [r.id for r in candidates]
     taken = snapshots.occupied(session, ids, window, now=now, for_user_id=target.id)
     blocked = snapshots.blocks(session, candidates[0].location_id, ids, window)
-    rules_of = {r.id: snapshots.resource_rules(r) for r in candidates}
+    rules_of = rules_for(session, candidates, overrides)
     # The member's desks at these times (under the member's lock), and then the ones this
     # request books: a series or "skip" must not add a second desk at one time either.
     desks: list[HeldDesk] = snapshots.own_desks(
         session, target.id, window, now=now, kinds=[r.kind for r in candidates]
     )
     acting_staff = actor.is_staff
+    internal_use = acting_staff and actor.id == target.id
     credits: dict[tuple[int, int], Credit] = {}
     added = 0
     occurrences: list[Occurrence] = []
@@ -205,7 +215,7 @@ def _book(
             with session.no_autoflush:
                 members[day] = snapshots.member(
                     session, target, day=day, now=now, acting_staff=acting_staff,
-                    future_bookings=upcoming, known=known,
+                    internal_use=internal_use, future_bookings=upcoming, known=known,
                 )[0]
         member = replace(members[day], future_bookings=upcoming + added)
         month = (day.year, day.month)
@@ -296,7 +306,34 @@ def _book(
             session, topic="mail.booking_confirmed", now=now, user_id=target.id,
             payload={"booking_ids": confirmed},
         )
+    held = [b.id for b in outcome.bookings if b.status is BookingStatus.HELD]
+    if held and actor.id != target.id:
+        # Made by staff: the member did not see the checkout and must hear of it now, with
+        # the way to pay and the time it is held until, or the hold lapses unnoticed.
+        outbox.enqueue(
+            session, topic="mail.booking_to_pay", now=now, user_id=target.id,
+            payload={"booking_ids": held},
+        )
     return outcome
+
+
+def check_reason(overrides: Overrides) -> None:
+    """Setting a rule aside needs a reason for the audit log; refused before anything is
+    read or written."""
+    if overrides.used and not overrides.reason.strip():
+        raise BookingError(
+            "invalid", message=str(_l("Please give a reason for setting rules aside.")),
+            fields={"override.reason": [str(_l("Please give a reason for setting rules aside."))]},
+        )
+
+
+def rules_for(
+    session: Session, resources: list[Resource], overrides: Overrides
+) -> dict[int, ResourceRules]:
+    """The rules' view of each resource; with staff's membership override also its list
+    price (one more query only then)."""
+    prices = snapshots.list_prices(session) if overrides.membership else {}
+    return {r.id: snapshots.resource_rules(r, prices.get(r.kind)) for r in resources}
 
 
 def _own_booking(
@@ -387,13 +424,21 @@ def _audit_created(
     }
     if actor.id != target.id:
         details["on_behalf_of"] = target.id
-    if any(asdict(overrides).values()):
-        # Every rule staff set aside, by name (the desk limit among them).
-        details["overrides"] = asdict(overrides)
+    details.update(override_details(overrides))
     audit.record(
         session, action="booking.created", now=now, actor_id=actor.id,
         object_type="booking", object_id=booking.id, details=details,
     )
+
+
+def override_details(overrides: Overrides) -> dict[str, Any]:
+    """For an audit entry: which rules staff set aside (each ticked one ``true``) and why."""
+    if not overrides.used:
+        return {}
+    return {
+        "overrides": {name: True for name in overrides.used},
+        "override_reason": overrides.reason.strip()[:500],
+    }
 
 
 def _candidates(session: Session, request: BookingRequest, target: User) -> list[Resource]:
@@ -585,6 +630,8 @@ def reschedule(
     The price may not change: a paid booking would need a new payment or a refund, which is
     a cancellation and a new booking, said plainly to the member.
     """
+    if overrides is not None and actor.is_staff:
+        check_reason(overrides)
     for _attempt in range(3):
         begin_write(session)
         actor = session.merge(actor)
@@ -625,7 +672,8 @@ def reschedule(
     loc = snapshots.location_rules(new_resource.location, _years(booked))
     day = loc.local_date(booked.start)
     member = snapshots.member(
-        session, target, day=day, now=now, acting_staff=actor.is_staff
+        session, target, day=day, now=now, acting_staff=actor.is_staff,
+        internal_use=actor.is_staff and actor.id == target.id,
     )[0]
     credit = snapshots.credit_left(session, target, day=day, location=loc)
     if _month(loc, Interval(booking.starts_at, booking.ends_at)) == _month(loc, booked):
@@ -638,13 +686,13 @@ def reschedule(
         for_user_id=target.id,
     )
     blocked = snapshots.blocks(session, new_resource.location_id, [new_resource.id], window)
-    rules = snapshots.resource_rules(new_resource)
     # The owner's other desks (locked with the owner): a move must not put two at one time.
     desks = snapshots.own_desks(
         session, target.id, window, now=now, kinds=[new_resource.kind],
         exclude_booking_id=booking.id,
     )
     used_overrides = overrides if (overrides and actor.is_staff) else Overrides()
+    rules = rules_for(session, [new_resource], used_overrides)[new_resource.id]
     try:
         price = evaluate(
             booked, resource=rules, location=loc, member=member, credit=credit,
@@ -692,7 +740,7 @@ def reschedule(
             "from": before,
             "to": {"resource": new_resource.slug, "start": start.isoformat(),
                    "end": end.isoformat()},
-            **({"overrides": True} if used_overrides != Overrides() else {}),
+            **override_details(used_overrides),
         },
     )
     if booking.user_id is not None:

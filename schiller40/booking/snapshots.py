@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
-from ..membership.models import Membership, MembershipStatus, Tier
+from ..membership.models import Membership, MembershipStatus, Tier, TierKindPrice
 from ..resources.models import Block, Location, Resource, ResourceKind
 from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import (
@@ -52,7 +52,8 @@ def location_rules(location: Location, years: Iterable[int]) -> LocationRules:
     )
 
 
-def resource_rules(resource: Resource) -> ResourceRules:
+def resource_rules(resource: Resource, list_price: KindPrice | None = None) -> ResourceRules:
+    """``list_price``: see ``list_prices`` (only needed with staff's membership override)."""
     return ResourceRules(
         id=resource.id,
         kind=resource.kind,
@@ -64,7 +65,29 @@ def resource_rules(resource: Resource) -> ResourceRules:
         induction=resource.induction,
         active=resource.is_active,
         zone=resource.zone,
+        list_price=list_price,
     )
+
+
+def list_prices(session: Session) -> dict[ResourceKind, KindPrice]:
+    """Per kind, the highest price each unit has in any active tier: what someone pays whom
+    staff book without a membership that includes the kind (``Overrides.membership``).
+
+    There is no separate price list: the tiers are the published prices, and a guest pays
+    the full public rate, never a member's discount. A unit no active tier prices is None.
+    """
+    rows = session.execute(
+        select(
+            TierKindPrice.kind,
+            func.max(TierKindPrice.price_hour_cents),
+            func.max(TierKindPrice.price_half_day_cents),
+            func.max(TierKindPrice.price_day_cents),
+        )
+        .join(Tier, Tier.id == TierKindPrice.tier_id)
+        .where(Tier.is_active.is_(True))
+        .group_by(TierKindPrice.kind)
+    ).all()
+    return {kind: KindPrice(hour, half_day, day) for kind, hour, half_day, day in rows}
 
 
 def tier_rules(tier: Tier) -> TierRules:
@@ -121,11 +144,13 @@ def future_booking_count(session: Session, user_id: int, now: datetime) -> int:
 
 def member(
     session: Session, user: User, *, day: date, now: datetime, acting_staff: bool,
-    future_bookings: int | None = None, known: Known | None = None,
+    internal_use: bool = False, future_bookings: int | None = None, known: Known | None = None,
 ) -> tuple[Member, Tier | None]:
     """The rules' view of the member on a local day, and the tier in force then.
 
-    ``future_bookings``: the caller's own count, when it has one (no second query)."""
+    ``acting_staff``: the actor is staff; ``internal_use``: staff booking for themselves
+    (see ``rules.Member``). ``future_bookings``: the caller's own count, when it has one (no
+    second query)."""
     membership = membership_on(session, user.id, day, known)
     tier = membership.tier if membership else None
     if future_bookings is None:
@@ -136,6 +161,7 @@ def member(
             inductions=frozenset(i.topic for i in user.inductions),
             future_bookings=future_bookings,
             acting_staff=acting_staff,
+            internal_use=internal_use,
         ),
         tier,
     )

@@ -84,7 +84,8 @@ def _check_wanted(
     """Every rule must pass except the overlap: the slot has to be taken to wait for it."""
     loc = snapshots.location_rules(resource.location, {booked.start.year, booked.end.year})
     day = loc.local_date(booked.start)
-    member = snapshots.member(session, actor, day=day, now=now, acting_staff=actor.is_staff)[0]
+    member = snapshots.member(session, actor, day=day, now=now, acting_staff=actor.is_staff,
+                              internal_use=actor.is_staff)[0]
     window = Interval(booked.start - timedelta(days=1), booked.end + timedelta(days=1))
     taken = snapshots.occupied(session, [resource.id], window, now=now, for_user_id=actor.id)
     blocked = snapshots.blocks(session, resource.location_id, [resource.id], window)

@@ -23,7 +23,7 @@ from ..booking.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from ..payments.models import CaptureMethod
+from ..payments.models import CaptureMethod, PaymentStatus
 from ..resources.models import Resource, ResourceKind
 from .catalog import message
 from .compose import Mail, can_receive, render
@@ -69,6 +69,37 @@ def booking_confirmed(session: Session, payload: dict[str, Any], now: datetime) 
         subject=lambda: ngettext(
             "Booking confirmed: %(name)s", "%(num)d bookings confirmed", len(bookings),
             name=bookings[0].resource.name,
+        ),
+        attachments=lambda: [booking_invitation(b, now=now) for b in bookings],
+    )
+
+
+@message("mail.booking_to_pay")
+def booking_to_pay(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
+    """Staff booked for the member and something is owed: the member never saw a checkout,
+    so they hear at once what was booked, what it costs, until when it is held and where to
+    pay (the booking page, which opens the checkout), with a tentative calendar entry.
+    Nothing once the bookings are paid, released or cancelled."""
+    bookings = [
+        b for b in bookings_of(session, payload["booking_ids"])
+        if b.effective_status(now) is BookingStatus.HELD
+        and b.payment is not None and b.payment.status is PaymentStatus.PENDING
+    ]
+    if not bookings or not can_receive(bookings[0].user):
+        return None
+    member = bookings[0].user
+    assert member is not None
+    held_until = min(b.hold_expires_at for b in bookings if b.hold_expires_at is not None)
+    return render(
+        "booking_to_pay",
+        to=member,
+        bookings=bookings,
+        amount=sum(b.price_gross_cents for b in bookings),
+        held_until=held_until,
+        pay_url=url_for("payments.booking_detail", booking_id=bookings[0].id, _external=True),
+        subject=lambda: ngettext(
+            "Booked for you, please pay: %(name)s", "%(num)d bookings for you, please pay",
+            len(bookings), name=bookings[0].resource.name,
         ),
         attachments=lambda: [booking_invitation(b, now=now) for b in bookings],
     )

@@ -48,6 +48,26 @@ class Mail:
     attachments: Sequence[Attachment] = ()
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """An address that is not a member's account (the staff address): what ``render``
+    needs of a ``User``."""
+
+    name: str
+    email: str
+    locale: str
+
+
+def staff_recipient() -> Recipient | None:
+    """``STAFF_EMAIL`` (``"Studio-Team <studio@example.org>"`` or a bare address) in the
+    site's default language; None when no staff address is configured."""
+    name, address = parseaddr(str(current_app.config.get("STAFF_EMAIL") or ""))
+    if "@" not in address:
+        return None
+    return Recipient(name=name or "Schiller40", email=address,
+                     locale=str(current_app.config.get("BABEL_DEFAULT_LOCALE") or "de"))
+
+
 def can_receive(user: User | None) -> bool:
     """Deleted (anonymised) and deactivated accounts get no mail."""
     return user is not None and not user.is_deleted and user.is_active_account
@@ -56,7 +76,7 @@ def can_receive(user: User | None) -> bool:
 def render(
     template: str,
     *,
-    to: User,
+    to: User | Recipient,
     subject: Callable[[], str],
     attachments: Callable[[], Sequence[Attachment]] = lambda: (),
     **context: Any,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -19,10 +20,10 @@ from sqlalchemy.orm import Session
 from ..booking.models import Booking, BookingStatus
 from ..booking.rules import split_vat
 from ..core.money import money
-from ..payments.models import Payment, Refund, RefundReason, RefundStatus
+from ..payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus
 from .booking_messages import bookings_of, confirmed_of
 from .catalog import message
-from .compose import Mail, can_receive, render
+from .compose import Mail, can_receive, render, staff_recipient
 from .ics import booking_invitation
 
 VAT_PERCENT = 19
@@ -92,6 +93,36 @@ def refund_issued(session: Session, payload: dict[str, Any], now: datetime) -> M
         bookings=bookings,
         reason=REFUND_REASONS[refund.reason],  # lazy: translated in the reader's language
         subject=lambda: _("Refund of %(amount)s", amount=money(refund.amount_cents)),
+    )
+
+
+@message("mail.approval_needed")
+def approval_needed(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
+    """To the staff address (``STAFF_EMAIL``): a member's card is authorised for a studio
+    booking that waits for approval; the link opens the approvals page. Nothing when no
+    staff address is configured, or when the bookings were decided (or ran out) meanwhile."""
+    staff = staff_recipient()
+    if staff is None:
+        return None
+    bookings = [
+        b for b in bookings_of(session, payload["booking_ids"])
+        if b.effective_status(now) is BookingStatus.HELD
+        and b.payment is not None and b.payment.status is PaymentStatus.AUTHORIZED
+    ]
+    if not bookings:
+        return None
+    deadline = min(b.hold_expires_at for b in bookings if b.hold_expires_at is not None)
+    return render(
+        "approval_needed",
+        to=staff,
+        bookings=bookings,
+        member=bookings[0].user,
+        deadline=deadline,
+        approvals_url=url_for("staff.approvals", _external=True),
+        subject=lambda: ngettext(
+            "Approval needed: %(name)s", "Approval needed: %(num)d bookings", len(bookings),
+            name=bookings[0].resource.name,
+        ),
     )
 
 

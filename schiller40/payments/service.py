@@ -486,6 +486,15 @@ def _apply(
             for booking in held:
                 booking.hold_expires_at = max(booking.hold_expires_at or now, deadline)
                 booking.updated_at = now
+            if held:
+                # Staff must decide before the deadline: tell them now (to the staff
+                # address, if one is configured; once per payment, however often the
+                # gateway reports the authorisation).
+                outbox.enqueue(
+                    session, topic="mail.approval_needed", now=now,
+                    payload={"booking_ids": [b.id for b in held]},
+                    key=f"mail.approval_needed:{payment.id}",
+                )
         elif after in (PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.CANCELLED):
             _release(session, payment, now=now, settings=settings, why=after.value)
     session.commit()

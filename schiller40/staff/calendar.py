@@ -21,12 +21,12 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
-from wtforms import BooleanField, DateField, SelectField, StringField, TimeField
+from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TimeField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from ..accounts.models import User
-from ..booking import checkin, snapshots
+from ..booking import checkin, queries, snapshots
 from ..booking import service as booking_service
 from ..booking.errors import BookingError
 from ..booking.models import ACTIVE_STATUSES, Booking
@@ -76,7 +76,43 @@ class _TimeRange:
             raise ValidationError(_l("The end must be after the start."))
 
 
-class StaffBookingForm(_TimeRange, FlaskForm):
+class _OverrideFields:
+    """The rules staff may set aside, each ticked on purpose, and why (see
+    ``booking.rules.Overrides``); shared by the booking and move forms."""
+
+    override_membership = BooleanField(
+        _l("No membership: book although the member's membership does not include this "
+           "(charged at the list price)"))
+    override_induction = BooleanField(_l("No induction: book although the member has no "
+                                         "induction for this studio"))
+    override_quota = BooleanField(_l("Over quota: more upcoming bookings, or further ahead, "
+                                     "than the member's tier allows"))
+    override_hours = BooleanField(_l("Outside opening hours (also closed days and public "
+                                     "holidays)"))
+    override_blocks = BooleanField(_l("During a block"))
+    override_desk_limit = BooleanField(_l("More than the desk limit"))
+    override_reason = StringField(
+        _l("Reason for the exception"), validators=[Length(max=500), no_nul],
+        description=_l("Required when you tick an exception; recorded in the audit log."),
+    )
+
+    def overrides(self) -> Overrides:
+        return Overrides(
+            membership=bool(self.override_membership.data),  # type: ignore[attr-defined]
+            induction=bool(self.override_induction.data),  # type: ignore[attr-defined]
+            quota=bool(self.override_quota.data),  # type: ignore[attr-defined]
+            opening_hours=bool(self.override_hours.data),  # type: ignore[attr-defined]
+            blocks=bool(self.override_blocks.data),  # type: ignore[attr-defined]
+            desk_limit=bool(self.override_desk_limit.data),  # type: ignore[attr-defined]
+            reason=(self.override_reason.data or "").strip(),  # type: ignore[attr-defined]
+        )
+
+    def validate_override_reason(self, field: StringField) -> None:
+        if self.overrides().used and not (field.data or "").strip():
+            raise ValidationError(_l("Please give a reason for setting rules aside."))
+
+
+class StaffBookingForm(_TimeRange, _OverrideFields, FlaskForm):
     email = StringField(
         _l("Member's e-mail address"),
         validators=[DataRequired(_l("Please enter the member's e-mail address.")),
@@ -87,8 +123,8 @@ class StaffBookingForm(_TimeRange, FlaskForm):
     start = TimeField(_l("From"), validators=[DataRequired(_l("Please enter a time."))])
     end = TimeField(_l("Until"), validators=[DataRequired(_l("Please enter a time."))])
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500), no_nul])
-    override_hours = BooleanField(_l("Allow outside opening hours"))
-    override_blocks = BooleanField(_l("Allow during a block"))
+    # The total price shown in the preview step, in cents; booking is refused if it moved.
+    quoted = HiddenField(validators=[Optional(), Regexp(r"^\d{1,9}$")])
 
     member: User | None = None
 
@@ -100,13 +136,11 @@ class StaffBookingForm(_TimeRange, FlaskForm):
         self.member = found
 
 
-class MoveForm(_TimeRange, FlaskForm):
+class MoveForm(_TimeRange, _OverrideFields, FlaskForm):
     resource = SelectField(_l("Space"))
     day = DateField(_l("Date"), validators=[DataRequired(_l("Please choose a date."))])
     start = TimeField(_l("From"), validators=[DataRequired(_l("Please enter a time."))])
     end = TimeField(_l("Until"), validators=[DataRequired(_l("Please enter a time."))])
-    override_hours = BooleanField(_l("Allow outside opening hours"))
-    override_blocks = BooleanField(_l("Allow during a block"))
 
 
 KIND_CHOICES = [
@@ -293,10 +327,13 @@ def _render_new(
     status: int = 200,
     alternatives: list[dict[str, Any]] | None = None,
     affected: list[Booking] | None = None,
+    preview: queries.Preview | None = None,
+    wanted: Interval | None = None,
 ) -> tuple[str, int]:
     return render_template(
         "staff/calendar_new.html", resource=resource, booking_form=booking_form,
         block_form=block_form, alternatives=alternatives or [], affected=affected or [],
+        preview=preview, wanted=wanted,
     ), status
 
 
@@ -342,37 +379,55 @@ def _alternative_links(
 @bp.post("/calendar/<slug>/book")
 @staff_required
 def calendar_book(slug: str) -> Response | tuple[str, int]:
+    """Two steps: "Check price" (or "Book" without a price seen yet) shows what the member
+    would pay, or why the booking would be refused, under the exceptions ticked; "Book" then
+    books at that price (refused if it moved meanwhile, with the new price shown)."""
     resource = _calendar_resource(slug)
     booking_form, block_form = _forms(resource)
     alternatives: list[dict[str, Any]] = []
+    preview: queries.Preview | None = None
+    wanted: Interval | None = None
     if booking_form.validate_on_submit():
         assert booking_form.member is not None
         rules = snapshots.location_rules(resource.location, {booking_form.day.data.year})
-        start = rules.local(booking_form.day.data, booking_form.start.data)
-        end = rules.local(booking_form.day.data, booking_form.end.data)
+        wanted = Interval(rules.local(booking_form.day.data, booking_form.start.data),
+                          rules.local(booking_form.day.data, booking_form.end.data))
+        quoted = booking_form.quoted.data
+        if request.form.get("action") == "preview" or not quoted:
+            preview = _staff_preview(resource, booking_form, wanted)
+            booking_form.quoted.data = (
+                str(preview.quote.gross_cents) if preview.quote is not None else "")
+            return _render_new(resource, booking_form, block_form, preview=preview,
+                               wanted=wanted, status=422 if preview.error else 200,
+                               alternatives=_alternative_links(resource, preview.alternatives))
         try:
             outcome = booking_service.create_bookings(
                 db.session, actor=current_user, for_user=booking_form.member, now=now(),
                 settings=from_config(current_app.config),
                 request=booking_service.BookingRequest(
-                    start=start, end=end, resource_slug=resource.slug,
+                    start=wanted.start, end=wanted.end, resource_slug=resource.slug,
                     note=(booking_form.note.data or "").strip(),
-                    overrides=Overrides(
-                        opening_hours=bool(booking_form.override_hours.data),
-                        blocks=bool(booking_form.override_blocks.data),
-                    ),
+                    overrides=booking_form.overrides(),
+                    expected_gross_cents=int(quoted),
                 ),
             )
         except BookingError as error:
             booking_form.form_errors.append(error.message)
             alternatives = _alternative_links(resource, error.extra.get("alternatives", []))
+            if error.code == "quote_changed":
+                preview = _staff_preview(resource, booking_form, wanted)
+                booking_form.quoted.data = (
+                    str(preview.quote.gross_cents) if preview.quote is not None else "")
+            else:
+                booking_form.quoted.data = ""
         else:
             booking = outcome.bookings[0]
             name = booking.user.name if booking.user else ""
             if outcome.payment is not None:
                 flash(_("Booked for %(name)s. %(amount)s is owed: the time is held until "
-                        "%(until)s, and %(name)s pays on the booking page (or it is "
-                        "released).", name=name, amount=money(outcome.payment.amount_cents),
+                        "%(until)s, and %(name)s has been sent an e-mail with the link to pay "
+                        "(or it is released).", name=name,
+                        amount=money(outcome.payment.amount_cents),
                         until=_short_time(booking.hold_expires_at)), "info")
             else:
                 flash(_("Booked for %(name)s.", name=name), "success")
@@ -381,7 +436,18 @@ def calendar_book(slug: str) -> Response | tuple[str, int]:
     block_form.start_time.data = booking_form.start.data
     block_form.end_time.data = booking_form.end.data
     return _render_new(resource, booking_form, block_form, status=422,
-                       alternatives=alternatives)
+                       alternatives=alternatives, preview=preview, wanted=wanted)
+
+
+def _staff_preview(
+    resource: Resource, form: StaffBookingForm, wanted: Interval
+) -> queries.Preview:
+    """The member booking form's own preview, for the member and with staff's exceptions."""
+    return queries.preview(
+        db.session, viewer=current_user, for_user=form.member, resource=resource,
+        start=wanted.start, end=wanted.end, now=now(),
+        settings=from_config(current_app.config), overrides=form.overrides(),
+    )
 
 
 def _short_time(instant: datetime | None) -> str:
@@ -506,8 +572,7 @@ def calendar_move(booking_id: int) -> Response | tuple[str, int]:
                 start=rules.local(form.day.data, form.start.data),
                 end=rules.local(form.day.data, form.end.data),
                 resource_slug=form.resource.data, now=instant,
-                overrides=Overrides(opening_hours=bool(form.override_hours.data),
-                                    blocks=bool(form.override_blocks.data)),
+                overrides=form.overrides(),
                 settings=from_config(current_app.config),
             )
         except BookingError as error:

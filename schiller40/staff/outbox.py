@@ -32,6 +32,8 @@ TOPIC_LABELS: dict[str, Any] = {
     "mail.refund_issued": _l("Refund issued"),
     "mail.booking_approved": _l("Studio booking approved"),
     "mail.booking_rejected": _l("Studio booking rejected"),
+    "mail.booking_to_pay": _l("Booked by staff, to pay"),
+    "mail.approval_needed": _l("Approval needed (to staff)"),
     "mail.membership_ending": _l("Membership ending soon"),
     "mail.verify_email": _l("Confirm e-mail address"),
     "mail.password_reset": _l("Password reset"),

@@ -10,8 +10,11 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
+from schiller40.core.audit import AuditEntry
 from schiller40.core.time import BERLIN
+from schiller40.extensions import db
 from schiller40.models import ResourceKind
 
 from .helpers import MON, TUE, WED, at, booking_rows, span
@@ -356,20 +359,69 @@ def test_staff_override_opening_hours_and_blocks_but_never_an_overlap(place, sta
                                                                       factory):
     evening = {"resource": "room", **span(TUE, 20, 22), "on_behalf_of": place.member.id}
     refused(staff_api, 422, "outside_opening_hours", body=evening)
-    booking = created(staff_api.post(BOOKINGS, json={**evening,
-                                                     "override": {"opening_hours": True}}))
+    booking = created(staff_api.post(BOOKINGS, json={
+        **evening, "override": {"opening_hours": True, "reason": "Pitch rehearsal"}}))
     assert booking["end"] == at(TUE, 22)
     factory.block(resource=place.room, starts_at=instant(TUE, 14), ends_at=instant(TUE, 16))
     blocked = {"resource": "room", **span(TUE, 14, 15)}
     refused(staff_api, 422, "blocked", body=blocked)
-    created(staff_api.post(BOOKINGS, json={**blocked, "override": {"blocks": True}}))
-    refused(staff_api, 409, "conflict",
-            body={**evening, **span(TUE, 21, 23),
-                  "override": {"opening_hours": True, "blocks": True}})
+    created(staff_api.post(BOOKINGS, json={**blocked, "override": {"blocks": True,
+                                                                   "reason": "Press"}}))
+    both = {"opening_hours": True, "blocks": True, "reason": "Late event"}
+    refused(staff_api, 409, "conflict", body={**evening, **span(TUE, 21, 23), "override": both})
     # The very same booking again (a retry): the member's own, named.
-    again = refused(staff_api, 409, "already_booked",
-                    body={**evening, "override": {"opening_hours": True, "blocks": True}})
+    again = refused(staff_api, 409, "already_booked", body={**evening, "override": both})
     assert again["booking_id"] == booking["id"]
+
+
+def test_staff_for_a_member_are_bound_by_the_members_rules_unless_overridden(
+    place, staff_api, factory,
+):
+    guest = factory.user()  # an account without membership
+    db.session.commit()
+    studio = {"resource": "studio", **span(TUE, 10, 12), "on_behalf_of": guest.id}
+    error = refused(staff_api, 403, "not_entitled", body=studio)
+    assert error["details"]["reason"] == "no_membership"
+    error = refused(staff_api, 422, "invalid",
+                    body={**studio, "override": {"membership": True, "reason": "  "}})
+    assert list(error["fields"]) == ["override.reason"]
+    error = refused(staff_api, 403, "not_entitled",
+                    body={**studio, "override": {"membership": True, "reason": "Guest"}})
+    assert error["details"]["reason"] == "induction"
+    booking = created(staff_api.post(BOOKINGS, json={
+        **studio, "override": {"membership": True, "induction": True, "desk_limit": True,
+                               "reason": "Guest of the startup week"}}))
+    assert booking["status"] == "held" and booking["price_cents"] == 7000  # the list price
+    entry = db.session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "booking.created", AuditEntry.object_id == booking["id"]))
+    assert entry.details["overrides"] == {"membership": True, "induction": True,
+                                          "desk_limit": True}
+    assert entry.details["override_reason"] == "Guest of the startup week"
+    refused(staff_api, 422, "invalid",
+            body={**studio, **span(TUE, 14, 15), "override": {"reason": "x" * 501}})
+    refused(staff_api, 422, "invalid",
+            body={**studio, **span(TUE, 14, 15), "override": {"quota": "yes"}})
+
+
+def test_due_by_is_the_approval_deadline_while_a_card_waits_for_approval(
+    place, api, staff_api, clock,
+):
+    from schiller40.models import Booking
+    from schiller40.payments.models import PaymentStatus
+
+    place.studio.requires_approval = True
+    db.session.commit()
+    booking = created(api.post(BOOKINGS, json={"resource": "studio", **span(TUE, 14, 16)}))
+    assert booking["payment"]["status"] == "pending"
+    assert booking["payment"]["due_by"] == at(MON, 9, 30)  # the hold: pay by then
+    row = db.session.get(Booking, booking["id"])
+    row.payment.status = PaymentStatus.AUTHORIZED  # as the gateway's authorisation does
+    row.hold_expires_at = instant(TUE, 14)  # the approval deadline (the start, if sooner)
+    db.session.commit()
+    for client in (api, staff_api):
+        payment = client.get(f"{BOOKINGS}/{booking['id']}").get_json()["booking"]["payment"]
+        assert payment["status"] == "authorized" and payment["awaiting_approval"] is True
+        assert payment["due_by"] == at(TUE, 14)
 
 
 def test_a_retry_after_a_lost_answer_names_the_booking_it_made(place, api, factory):
@@ -573,8 +625,12 @@ def test_a_cancelled_or_started_booking_cannot_be_moved(api, clock):
 
 def test_staff_move_a_members_booking_outside_opening_hours(place, api, staff_api):
     booking = created(api.post(BOOKINGS, json={"resource": "room", **span(TUE, 10, 11)}))
-    response = staff_api.patch(f"{BOOKINGS}/{booking['id']}",
-                               json={**span(TUE, 20, 21), "override": {"opening_hours": True}})
+    late = {**span(TUE, 20, 21), "override": {"opening_hours": True}}
+    error = refused(staff_api, 422, "invalid", method="patch",
+                    path=f"{BOOKINGS}/{booking['id']}", body=late)
+    assert list(error["fields"]) == ["override.reason"]
+    late["override"]["reason"] = "Evening pitch"
+    response = staff_api.patch(f"{BOOKINGS}/{booking['id']}", json=late)
     assert response.status_code == 200
     assert response.get_json()["booking"]["user"]["id"] == place.member.id
 

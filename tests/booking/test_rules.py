@@ -68,7 +68,8 @@ DAY_PASS = TierRules(
     included_studio_hours=0, prices={ResourceKind.DESK: KindPrice(None, 900, 1500)},
 )
 MEMBER = Member(tier=FLEX, inductions=frozenset({"ar-vr-studio"}))
-STAFF = Member(tier=None, acting_staff=True)
+# Staff booking for themselves (internal use).
+STAFF = Member(tier=None, acting_staff=True, internal_use=True)
 POLICY = Policy()
 # Monday 23 November 2026, 09:00 local.
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -188,7 +189,7 @@ def test_desks_need_no_notice():
         pytest.param(ROOM, Member(tier=FLEX, future_bookings=10), "too_many_bookings",
                      id="quota-full"),
         pytest.param(ROOM, Member(tier=FLEX, future_bookings=9), None, id="quota-last-one"),
-        pytest.param(ROOM, Member(tier=None, acting_staff=True, future_bookings=99), None,
+        pytest.param(ROOM, replace(STAFF, future_bookings=99), None,
                      id="staff-no-quota"),
     ],
 )
@@ -309,6 +310,121 @@ def test_the_desk_limit_is_named_before_a_conflict():
     "all taken" when the member's own desk is among the taken ones."""
     held = [HeldDesk(MORNING, 1)]
     assert code_of(MORNING, resource=DESK, own_desks=held, occupied=[MORNING]) == "desk_limit"
+
+
+# --- staff booking for a member: the member's rules, except what staff override ----------------
+
+NO_TIER = Member(tier=None, acting_staff=True)  # staff acting for a member without membership
+FLEX_UNTRAINED = Member(tier=FLEX, acting_staff=True)  # Flex, no induction
+LIST_STUDIO = replace(STUDIO, list_price=KindPrice(hour_cents=6000))
+
+
+@pytest.mark.parametrize(
+    ("booked", "resource", "member", "overrides", "expected"),
+    [
+        pytest.param(span(TUE, (10, 0), (11, 0)), ROOM, NO_TIER, Overrides(), "not_entitled",
+                     id="no-membership-refused"),
+        pytest.param(span(TUE, (10, 0), (11, 0)), ROOM, NO_TIER, Overrides(membership=True),
+                     None, id="no-membership-overridden"),
+        pytest.param(span(TUE, (10, 0), (11, 0)), STUDIO, NO_TIER, Overrides(membership=True),
+                     "not_entitled", id="no-membership-still-needs-induction"),
+        pytest.param(span(TUE, (10, 0), (11, 0)), STUDIO, NO_TIER,
+                     Overrides(membership=True, induction=True), None,
+                     id="no-membership-and-induction-overridden"),
+        pytest.param(span(TUE, (10, 0), (11, 0)), STUDIO, FLEX_UNTRAINED, Overrides(),
+                     "not_entitled", id="induction-refused"),
+        pytest.param(span(TUE, (10, 0), (11, 0)), STUDIO, FLEX_UNTRAINED,
+                     Overrides(induction=True), None, id="induction-overridden"),
+        pytest.param(span(TUE, (10, 0), (11, 0)), STUDIO,
+                     Member(tier=DAY_PASS, acting_staff=True, inductions=frozenset({"ar-vr-studio"})),
+                     Overrides(), "not_entitled", id="tier-without-kind-refused"),
+        pytest.param(span(TUE, (10, 0), (11, 0)), STUDIO,
+                     Member(tier=DAY_PASS, acting_staff=True, inductions=frozenset({"ar-vr-studio"})),
+                     Overrides(membership=True), None, id="tier-without-kind-overridden"),
+        pytest.param(span(TUE, (10, 0), (11, 0)), ROOM,
+                     Member(tier=FLEX, acting_staff=True, future_bookings=10), Overrides(),
+                     "too_many_bookings", id="quota-refused"),
+        pytest.param(span(TUE, (10, 0), (11, 0)), ROOM,
+                     Member(tier=FLEX, acting_staff=True, future_bookings=10),
+                     Overrides(quota=True), None, id="quota-overridden"),
+        pytest.param(span(date(2027, 1, 5), (10, 0), (11, 0)), ROOM,
+                     Member(tier=FLEX, acting_staff=True), Overrides(), "beyond_horizon",
+                     id="horizon-refused"),
+        pytest.param(span(date(2027, 1, 5), (10, 0), (11, 0)), ROOM,
+                     Member(tier=FLEX, acting_staff=True), Overrides(quota=True), None,
+                     id="horizon-is-part-of-quota"),
+        pytest.param(span(SUN, (10, 0), (11, 0)), ROOM, Member(tier=FLEX, acting_staff=True),
+                     Overrides(), "closed_day", id="sunday-refused"),
+        pytest.param(span(SUN, (10, 0), (11, 0)), ROOM, Member(tier=FLEX, acting_staff=True),
+                     Overrides(opening_hours=True), None, id="sunday-with-hours-override"),
+        pytest.param(span(date(2026, 12, 25), (10, 0), (11, 0)), ROOM,
+                     Member(tier=FLEX, acting_staff=True, future_bookings=0),
+                     Overrides(opening_hours=True), "beyond_horizon",
+                     id="hours-override-lifts-holiday-but-not-horizon"),
+        pytest.param(span(date(2026, 11, 23), (9, 30), (10, 30)), STUDIO,
+                     Member(tier=FLEX, acting_staff=True, inductions=frozenset({"ar-vr-studio"})),
+                     Overrides(), None, id="staff-need-no-notice"),
+    ],
+)
+def test_staff_for_a_member_are_bound_by_the_members_rules(
+    booked, resource, member, overrides, expected
+):
+    assert code_of(booked, resource=resource, member=member, overrides=overrides) == expected
+
+
+def test_holiday_lifted_by_the_hours_override():
+    member = Member(tier=replace(FLEX, horizon_days=60), acting_staff=True)
+    christmas = span(date(2026, 12, 25), (10, 0), (11, 0))
+    assert code_of(christmas, resource=ROOM, member=member) == "holiday"
+    assert code_of(christmas, resource=ROOM, member=member,
+                   overrides=Overrides(opening_hours=True)) is None
+
+
+@pytest.mark.parametrize("name", ["membership", "induction", "quota"])
+def test_members_cannot_use_the_new_overrides(name):
+    untrained_full = Member(tier=FLEX, future_bookings=10)
+    overrides = Overrides(**{name: True})
+    assert code_of(span(TUE, (10, 0), (11, 0)), resource=STUDIO, member=untrained_full,
+                   overrides=overrides) is not None
+    assert code_of(span(TUE, (10, 0), (11, 0)), resource=ROOM, member=Member(tier=None),
+                   overrides=Overrides(membership=True)) == "not_entitled"
+
+
+def test_no_membership_override_is_priced_at_the_list_price_without_credit():
+    member = Member(tier=None, acting_staff=True)
+    q = check(span(TUE, (10, 0), (12, 0)), resource=LIST_STUDIO, member=member,
+              credit=Credit(minutes=600), overrides=Overrides(membership=True, induction=True))
+    assert (q.gross_cents, q.credit_minutes) == (12000, 0)
+    assert q.net_cents + q.tax_cents == 12000
+    # a tier without the kind pays the list price too, not the tier's other prices
+    day_pass = Member(tier=DAY_PASS, acting_staff=True, inductions=frozenset({"ar-vr-studio"}))
+    q = check(span(TUE, (10, 0), (11, 0)), resource=LIST_STUDIO, member=day_pass,
+              overrides=Overrides(membership=True))
+    assert q.gross_cents == 6000
+    # no list price known (no active tier sells the kind): nothing to pay, said in the docs
+    q = check(span(TUE, (10, 0), (11, 0)), resource=STUDIO, member=member,
+              overrides=Overrides(membership=True, induction=True))
+    assert q.gross_cents == 0
+
+
+def test_staff_internal_use_stays_free_and_unbound():
+    q = check(span(TUE, (10, 0), (12, 0)), resource=LIST_STUDIO, member=STAFF)
+    assert q.gross_cents == 0
+
+
+def test_member_price_and_credit_apply_when_staff_book_for_them():
+    member = replace(MEMBER, acting_staff=True)
+    q = check(span(TUE, (10, 0), (12, 0)), resource=LIST_STUDIO, member=member,
+              credit=Credit(minutes=60), overrides=Overrides(membership=True))
+    assert (q.gross_cents, q.credit_minutes) == (3500, 60)
+
+
+def test_overrides_list_what_they_set_aside():
+    assert Overrides().used == ()
+    every = Overrides(True, True, True, True, True, True)
+    assert every.used == ("membership", "induction", "quota", "opening_hours", "blocks",
+                          "desk_limit")
+    assert Overrides(desk_limit=True).used == ("desk_limit",)
 
 
 # --- DST ------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from schiller40.booking import service
 from schiller40.booking.errors import BookingError
 from schiller40.booking.models import Booking, BookingStatus
-from schiller40.booking.rules import Overrides
+from schiller40.booking.rules import NO_OVERRIDES, Overrides
 from schiller40.booking.service import BookingRequest
+from schiller40.core.outbox import OutboxMessage
 from schiller40.core.time import BERLIN
 from schiller40.errors import NotFound
 from schiller40.extensions import db
@@ -154,16 +155,163 @@ def test_staff_book_on_behalf_and_override_opening_hours_but_not_overlaps(place,
                                 request=BookingRequest(**evening), now=clock())
     outcome = service.create_bookings(
         db.session, actor=staff, for_user=place.member, now=clock(),
-        request=BookingRequest(**evening, overrides=Overrides(opening_hours=True)))
+        request=BookingRequest(**evening, overrides=Overrides(opening_hours=True,
+                                                               reason="Evening pitch")))
     booking = outcome.bookings[0]
     assert booking.user_id == place.member.id and booking.created_by_id == staff.id
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.object_id == booking.id))
-    assert entry.details["overrides"]["opening_hours"] is True
+    assert entry.details["overrides"] == {"opening_hours": True}
+    assert entry.details["override_reason"] == "Evening pitch"
     with pytest.raises(BookingError) as exc_info:
         service.create_bookings(
             db.session, actor=staff, now=clock(),
-            request=BookingRequest(**evening, overrides=Overrides(True, True)))
+            request=BookingRequest(**evening, overrides=Overrides(True, True, reason="x")))
     assert exc_info.value.code == "conflict"
+
+
+# --- staff booking for a member: the member's rules unless overridden, with a reason ----------
+
+
+def _for(member, staff, clock, overrides=NO_OVERRIDES, **kw):
+    return service.create_bookings(
+        db.session, actor=staff, for_user=member, now=clock(),
+        request=BookingRequest(overrides=overrides, **kw))
+
+
+def _refused(member, staff, clock, overrides=NO_OVERRIDES, **kw) -> BookingError:
+    with pytest.raises(BookingError) as exc_info:
+        _for(member, staff, clock, overrides, **kw)
+    db.session.rollback()
+    return exc_info.value
+
+
+def _created_entry(booking_id):
+    return db.session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "booking.created", AuditEntry.object_id == booking_id))
+
+
+def test_staff_cannot_book_a_studio_for_someone_without_membership_by_default(
+    place, clock, factory,
+):
+    nobody = factory.user()  # an account, no membership
+    factory.induction(user=nobody, topic="ar-vr-studio")
+    db.session.commit()
+    studio = dict(resource_slug="studio", start=at(TUE, 10), end=at(TUE, 12))
+    error = _refused(nobody, place.staff, clock, **studio)
+    assert (error.code, error.extra["details"]["reason"]) == ("not_entitled", "no_membership")
+    assert active() == 0
+    outcome = _for(nobody, place.staff, clock,
+                   Overrides(membership=True, reason="Guest of the city's startup week"),
+                   **studio)
+    booking = outcome.bookings[0]
+    # the list price: the highest hourly studio price of an active tier, no credit
+    assert booking.price_gross_cents == 7000 and booking.credit_minutes == 0
+    assert booking.status is BookingStatus.HELD and outcome.payment is not None
+    entry = _created_entry(booking.id)
+    assert entry.actor_id == place.staff.id
+    assert entry.details["on_behalf_of"] == nobody.id
+    assert entry.details["overrides"] == {"membership": True}
+    assert entry.details["override_reason"] == "Guest of the city's startup week"
+
+
+def test_the_list_price_is_the_highest_active_tier_price(place, clock, factory):
+    factory.tier(slug="premium", prices={ResourceKind.ROOM: (2000, None, None)})
+    factory.tier(slug="retired", is_active=False, prices={ResourceKind.ROOM: (9900, None, None)})
+    nobody = factory.user()
+    db.session.commit()
+    outcome = _for(nobody, place.staff, clock, Overrides(membership=True, reason="Partner"),
+                   resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
+    assert outcome.bookings[0].price_gross_cents == 2000
+
+
+def test_an_induction_is_needed_unless_staff_override_it(place, clock, factory):
+    flex = factory.user(tier=place.tier)  # Flex, no induction
+    db.session.commit()
+    studio = dict(resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
+    error = _refused(flex, place.staff, clock, **studio)
+    assert (error.code, error.extra["details"]["reason"]) == ("not_entitled", "induction")
+    booking = _for(flex, place.staff, clock,
+                   Overrides(induction=True, reason="Induction booked for the same morning"),
+                   **studio).bookings[0]
+    # the member's own price and credit: the included studio hour
+    assert (booking.price_gross_cents, booking.credit_minutes) == (0, 60)
+    assert _created_entry(booking.id).details["overrides"] == {"induction": True}
+
+
+def test_the_quota_applies_unless_staff_override_it(place, clock, factory):
+    small = factory.tier(slug="small", max_future_bookings=1, booking_horizon_days=7)
+    member = factory.user(tier=small)
+    db.session.commit()
+    _for(member, place.staff, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
+    second = dict(resource_slug="room", start=at(TUE, 12), end=at(TUE, 13))
+    assert _refused(member, place.staff, clock, **second).code == "too_many_bookings"
+    far = dict(resource_slug="room", start=at(TUE + timedelta(days=14), 10),
+               end=at(TUE + timedelta(days=14), 11))
+    booking = _for(member, place.staff, clock, Overrides(quota=True, reason="Board meeting"),
+                   **second).bookings[0]
+    assert booking.user_id == member.id
+    # the horizon is part of the quota
+    assert _refused(member, place.staff, clock, **far).code == "beyond_horizon"
+    assert _for(member, place.staff, clock, Overrides(quota=True, reason="Series"),
+                **far).bookings
+
+
+def test_hours_and_blocks_apply_to_staff_unless_overridden(place, clock, factory):
+    factory.block(resource=place.room, starts_at=at(TUE, 9), ends_at=at(TUE, 12))
+    db.session.commit()
+    blocked = dict(resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
+    assert _refused(place.member, place.staff, clock, **blocked).code == "blocked"
+    sunday = TUE + timedelta(days=5)
+    closed = dict(resource_slug="room", start=at(sunday, 10), end=at(sunday, 11))
+    assert _refused(place.member, place.staff, clock, **closed).code == "closed_day"
+    both = Overrides(opening_hours=True, blocks=True, reason="Open day")
+    made = [_for(place.member, place.staff, clock, both, **r).bookings[0]
+            for r in (blocked, closed)]
+    assert _created_entry(made[1].id).details["overrides"] == {
+        "opening_hours": True, "blocks": True}
+
+
+def test_an_override_without_a_reason_is_refused_and_changes_nothing(place, clock, factory):
+    nobody = factory.user()
+    db.session.commit()
+    for reason in ("", "   "):
+        error = _refused(nobody, place.staff, clock, Overrides(membership=True, reason=reason),
+                         resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
+        assert (error.code, list(error.fields)) == ("invalid", ["override.reason"])
+    assert active() == 0
+
+
+def test_a_changed_price_since_the_quote_books_nothing(place, clock):
+    request = dict(resource_slug="studio", start=at(TUE, 10), end=at(TUE, 12))
+    error = _refused(place.member, place.staff, clock, expected_gross_cents=0, **request)
+    assert error.code == "quote_changed" and error.status == 409
+    assert active() == 0
+    outcome = _for(place.member, place.staff, clock, expected_gross_cents=3500, **request)
+    assert outcome.bookings[0].price_gross_cents == 3500
+
+
+def test_a_paid_booking_made_by_staff_tells_the_member_at_once(place, clock):
+    outcome = _for(place.member, place.staff, clock, resource_slug="studio",
+                   start=at(TUE, 10), end=at(TUE, 12))
+    queued = db.session.scalars(select(OutboxMessage)).all()
+    assert [(m.topic, m.user_id, m.payload) for m in queued] == [
+        ("mail.booking_to_pay", place.member.id, {"booking_ids": [outcome.bookings[0].id]})]
+
+
+def test_members_own_paid_bookings_queue_no_such_mail(place, clock):
+    book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 12))
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_members_overrides_are_ignored(place, clock, factory):
+    nobody = factory.user()
+    db.session.commit()
+    with pytest.raises(BookingError) as exc_info:
+        service.create_bookings(
+            db.session, actor=nobody, now=clock(),
+            request=BookingRequest(resource_slug="room", start=at(TUE, 10), end=at(TUE, 11),
+                                   overrides=Overrides(membership=True, reason="me")))
+    assert exc_info.value.code == "not_entitled"
 
 
 def test_members_cannot_book_for_others(place, clock, factory):

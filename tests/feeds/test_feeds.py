@@ -124,7 +124,7 @@ def world(factory, clock) -> World:
             if label in BY_STAFF:
                 w.bookings[label] = book(
                     staff, clock, studio, at(day, h1), at(day, h2), for_user=mia,
-                    overrides=Overrides(opening_hours=True),
+                    overrides=Overrides(opening_hours=True, reason="Evening recording"),
                 )
             else:
                 note = WINTER_NOTE if label == "winter" else ""

@@ -222,8 +222,22 @@ def _booking_form(email: str = "mia@example.org", day: str = "2026-11-26", start
     return data
 
 
+def _quoted(response) -> str:
+    """The price the preview step put into the form (empty if it showed a refusal)."""
+    return page(response).by_id("booking-quoted").attrs.get("value") or ""
+
+
+def _book(browser, url: str, data: dict):
+    """As staff do it: "Check price" first, then "Book" with the price that was shown."""
+    preview = browser.post(url, data={**data, "action": "preview"})
+    if preview.status_code != 200:
+        return preview
+    return browser.post(url, data={**data, "action": "book",
+                                   "booking-quoted": _quoted(preview)})
+
+
 def test_staff_book_an_included_hour_for_a_member(staff_browser, place):
-    response = staff_browser.post("/staff/calendar/studio/book", data=_booking_form())
+    response = _book(staff_browser, "/staff/calendar/studio/book", _booking_form())
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/staff/calendar/studio?week={WEEK}")
     booking = db.session.scalar(select(Booking))
@@ -239,13 +253,13 @@ def test_staff_book_an_included_hour_for_a_member(staff_browser, place):
 
 
 def test_a_paid_booking_on_behalf_is_held_for_the_member_to_pay(staff_browser, place):
-    response = staff_browser.post("/staff/calendar/studio/book",
-                                  data=_booking_form(start="10:00", end="12:00"))
+    response = _book(staff_browser, "/staff/calendar/studio/book",
+                     _booking_form(start="10:00", end="12:00"))
     shown = flashes(staff_browser, response)
     booking = db.session.scalar(select(Booking))
     assert booking.status is BookingStatus.HELD
     assert booking.payment is not None and booking.payment.amount_cents == 3500
-    assert "35,00" in shown and "Buchungsseite" in shown
+    assert "35,00" in shown and "E-Mail" in shown
 
 
 def test_an_unknown_member_is_refused_beside_the_field(staff_browser, place):
@@ -301,14 +315,103 @@ def test_staff_may_book_outside_hours_and_into_a_block_only_when_ticked(
     refused = staff_browser.post("/staff/calendar/room/book", data=_booking_form())
     assert refused.status_code == 422
     assert tr("This space is not available at this time (maintenance or an event).") in text(refused)
-    allowed = staff_browser.post("/staff/calendar/room/book",
-                                 data=_booking_form(override_blocks="y"))
+    allowed = _book(staff_browser, "/staff/calendar/room/book",
+                    _booking_form(override_blocks="y", override_reason="Press event"))
     assert allowed.status_code == 302
     late = _booking_form(start="20:00", end="21:00")
     assert staff_browser.post("/staff/calendar/room/book", data=late).status_code == 422
     late["booking-override_hours"] = "y"
-    assert staff_browser.post("/staff/calendar/room/book", data=late).status_code == 302
+    late["booking-override_reason"] = "Evening pitch"
+    assert _book(staff_browser, "/staff/calendar/room/book", late).status_code == 302
     assert db.session.query(Booking).count() == 2
+
+
+def test_the_form_offers_every_exception_and_a_reason(staff_browser, place):
+    html = page(staff_browser.get("/staff/calendar/studio/new"))
+    for name in ("membership", "induction", "quota", "hours", "blocks", "desk_limit"):
+        box = html.by_id(f"booking-override_{name}")
+        assert box is not None and box.attrs["type"] == "checkbox", name
+        assert not box.attrs.get("checked")
+    assert html.by_id("booking-override_reason") is not None
+    assert tr("More than the desk limit") in html.text
+
+
+def test_book_without_a_price_seen_shows_the_price_and_books_nothing(staff_browser, place):
+    response = staff_browser.post("/staff/calendar/studio/book",
+                                  data={**_booking_form(start="10:00", end="12:00"),
+                                        "action": "book"})
+    assert response.status_code == 200
+    assert db.session.scalar(select(Booking)) is None
+    assert "35,00" in text(response)
+    assert _quoted(response) == "3500"
+    buttons = [b.attrs.get("value") for b in page(response).find_all("button")]
+    assert "book" in buttons
+
+
+def test_a_member_without_membership_is_refused_unless_ticked_with_a_reason(
+    staff_browser, factory, place, clock,
+):
+    guest = factory.user(email="guest@example.org")
+    factory.induction(user=guest, topic="ar-vr-studio")
+    db.session.commit()
+    form = _booking_form(email=guest.email, start="10:00", end="12:00")
+    refused = staff_browser.post("/staff/calendar/studio/book", data={**form, "action": "preview"})
+    assert refused.status_code == 422
+    assert tr("You need an active membership to book. Please talk to the Schiller40 team.") in \
+        text(refused)
+    assert _quoted(refused) == ""
+    assert "book" not in [b.attrs.get("value") for b in page(refused).find_all("button")]
+    # ticked without a reason: refused beside the field, nothing booked
+    no_reason = staff_browser.post("/staff/calendar/studio/book",
+                                   data={**form, "booking-override_membership": "y",
+                                         "action": "preview"})
+    assert no_reason.status_code == 422
+    assert errors_of(no_reason, "booking-override_reason") == [
+        tr("Please give a reason for setting rules aside.")]
+    ticked = {**form, "booking-override_membership": "y",
+              "booking-override_reason": "Guest of the startup week"}
+    preview = staff_browser.post("/staff/calendar/studio/book", data={**ticked,
+                                                                      "action": "preview"})
+    assert preview.status_code == 200 and _quoted(preview) == "7000"
+    assert "70,00" in text(preview)
+    response = _book(staff_browser, "/staff/calendar/studio/book", ticked)
+    assert response.status_code == 302
+    booking = db.session.scalar(select(Booking))
+    assert (booking.user_id, booking.price_gross_cents) == (guest.id, 7000)
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "booking.created"))
+    assert entry.details["overrides"] == {"membership": True}
+    assert entry.details["override_reason"] == "Guest of the startup week"
+
+
+def test_a_flex_member_without_induction_needs_the_induction_exception(
+    staff_browser, factory, place,
+):
+    flex = factory.user(tier=place.tier, email="flex@example.org")
+    db.session.commit()
+    form = _booking_form(email=flex.email)
+    refused = staff_browser.post("/staff/calendar/studio/book", data={**form, "action": "preview"})
+    assert refused.status_code == 422
+    assert tr("This studio needs an induction first. Please ask the studio team for one.") in \
+        text(refused)
+    ticked = {**form, "booking-override_induction": "y",
+              "booking-override_reason": "Inducted on the spot"}
+    assert _book(staff_browser, "/staff/calendar/studio/book", ticked).status_code == 302
+    assert db.session.scalar(select(Booking)).user_id == flex.id
+
+
+def test_a_price_that_moved_since_the_preview_is_shown_again(staff_browser, place):
+    form = _booking_form(start="10:00", end="12:00")
+    response = staff_browser.post("/staff/calendar/studio/book",
+                                  data={**form, "action": "book", "booking-quoted": "0"})
+    assert response.status_code == 422
+    assert tr("The price has changed since it was shown. Please check the new price and "
+              "confirm again.") in text(response)
+    assert _quoted(response) == "3500"
+    assert db.session.scalar(select(Booking)) is None
+    garbage = staff_browser.post("/staff/calendar/studio/book",
+                                 data={**form, "action": "book", "booking-quoted": "-1"})
+    assert garbage.status_code == 422
+    assert db.session.scalar(select(Booking)) is None
 
 
 # --- moving ------------------------------------------------------------------------------------
@@ -349,6 +452,24 @@ def test_moving_onto_a_taken_time_shows_alternatives_and_changes_nothing(
     assert prefilled.by_id("start").attrs["value"] != ""
 
 
+def test_moving_with_an_exception_needs_a_reason(staff_browser, place, clock):
+    booking = book(place.member, place.room, clock, day=TUE, start=10, end=11)
+    url = f"/staff/calendar/bookings/{booking.id}/move"
+    late = {"resource": "room", "day": "2026-11-24", "start": "20:00", "end": "21:00",
+            "override_hours": "y"}
+    response = staff_browser.post(url, data=late)
+    assert response.status_code == 422
+    assert errors_of(response, "override_reason") == [
+        tr("Please give a reason for setting rules aside.")]
+    assert fresh(Booking, booking.id).starts_at == when(TUE, 10)
+    moved = staff_browser.post(url, data={**late, "override_reason": "Evening pitch"})
+    assert moved.status_code == 302
+    assert fresh(Booking, booking.id).starts_at == when(TUE, 20)
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "booking.rescheduled"))
+    assert entry.details["overrides"] == {"opening_hours": True}
+    assert entry.details["override_reason"] == "Evening pitch"
+
+
 def test_a_past_or_cancelled_booking_cannot_be_moved(staff_browser, factory, place, clock):
     booking = factory.booking(resource=place.room, user=place.member,
                               starts_at=when(MON, 8), duration=timedelta(minutes=30))
@@ -370,8 +491,9 @@ def test_the_move_page_in_english(staff_browser, place, clock):
 
 
 def test_a_payment_is_not_created_for_a_free_booking_on_behalf(staff_browser, place):
-    staff_browser.post("/staff/calendar/room/book",
-                       data=_booking_form(email=place.staff.email))
+    response = _book(staff_browser, "/staff/calendar/room/book",
+                     _booking_form(email=place.staff.email))
+    assert response.status_code == 302
     assert db.session.scalar(select(Payment)) is None
 
 
