@@ -48,8 +48,9 @@ def test_staff_may_override_the_desk_limit_members_may_not(place, api, staff_api
     refused(staff_api, 422, "desk_limit", body=second)
     refused(api, 403, "forbidden", body={"resource": "desk-b1", **span(TUE, 8, 13),
                                          "override": {"desk_limit": True}})
-    booking = created(staff_api.post(BOOKINGS, json={**second,
-                                                     "override": {"desk_limit": True}}))
+    refused(staff_api, 422, "invalid", body={**second, "override": {"desk_limit": True}})
+    booking = created(staff_api.post(BOOKINGS, json={**second, "override": {
+        "desk_limit": True, "reason": "Two desks for a workshop"}}))
     assert booking["user"]["id"] == place.member.id and booking["id"] != first["id"]
 
 

@@ -140,6 +140,9 @@ def test_desks_booked_earlier_in_the_same_request_count(place, clock, monkeypatc
     assert "booking_id" not in outcome.occurrences[1].error.extra["details"]
 
 
+SET_ASIDE = Overrides(desk_limit=True, reason="Two desks for a workshop")
+
+
 def test_staff_override_the_limit_and_the_audit_says_so(place, clock):
     book(place.member, clock, resource_slug="desk-a1", **whole_day())
     error = refused(place.staff, clock, for_user=place.member, resource_slug="desk-b1",
@@ -147,10 +150,10 @@ def test_staff_override_the_limit_and_the_audit_says_so(place, clock):
     assert error.code == "desk_limit"
     # A member's own override is ignored.
     error = refused(place.member, clock, resource_slug="desk-b1",
-                    overrides=Overrides(desk_limit=True), **morning())
+                    overrides=SET_ASIDE, **morning())
     assert error.code == "desk_limit"
     booking = book(place.staff, clock, for_user=place.member, resource_slug="desk-b1",
-                   overrides=Overrides(desk_limit=True), **morning()).bookings[0]
+                   overrides=SET_ASIDE, **morning()).bookings[0]
     assert booking.user_id == place.member.id
     entry = db.session.scalar(select(AuditEntry).where(
         AuditEntry.action == "booking.created", AuditEntry.object_id == booking.id))
