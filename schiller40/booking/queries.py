@@ -23,7 +23,7 @@ from ..membership.models import Tier
 from ..payments.models import Payment
 from ..resources.models import Block, Closure, Location, OpeningHours, Resource, ResourceKind
 from . import snapshots
-from .errors import BookingError, from_violation
+from .errors import BookingError, checked_range, from_violation
 from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import (
     Credit,
@@ -347,13 +347,16 @@ def preview(
     """The engine's own check and quote for ``viewer`` booking ``resource`` from ``start`` to
     ``end``, as the booking service would run it (same snapshots, same ``evaluate``); on a
     conflict, the alternatives it would offer."""
-    booked = Interval(start, end)
     loc = snapshots.location_rules(resource.location, {start.year, end.year})
     day = loc.local_date(start)
     member, tier = snapshots.member(
         session, viewer, day=day, now=now, acting_staff=viewer.is_staff
     )
     credit = snapshots.credit_left(session, viewer, day=day, location=loc)
+    try:  # before the window below is built around the range (see checked_range)
+        booked = checked_range(start, end)
+    except BookingError as error:
+        return Preview(tier=tier, credit=credit, error=error)
     window = Interval(start - timedelta(days=1), end + timedelta(days=1))
     taken = snapshots.occupied(session, [resource.id], window, now=now, for_user_id=viewer.id)
     blocked = snapshots.blocks(session, resource.location_id, [resource.id], window)
