@@ -230,7 +230,9 @@ def check_shape(booked: Interval, resource: ResourceRules, location: LocationRul
             k: v for k, v in units.items() if k == "day"
         }
         if not units:
-            raise RuleViolation(location.closed_reason(day) or "closed_day", "start")
+            # The day, as check_opening gives it for rooms and studios (docs/api.md).
+            raise RuleViolation(location.closed_reason(day) or "closed_day", "start",
+                                day=day.isoformat())
         if booked not in allowed.values():
             # Local times, like everything the API answers (these reach it as details).
             raise RuleViolation(
