@@ -13,6 +13,10 @@ threads = int(os.environ.get("SCHILLER40_THREADS", "1"))
 timeout = int(os.environ.get("SCHILLER40_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
+# Longest request line (method, URL, version) in bytes; longer ones get gunicorn's 414 page.
+# gunicorn's default, set here because API v1's OpenAPI document states it
+# (schiller40/api/openapi.py MAX_REQUEST_LINE; a test keeps the two equal).
+limit_request_line = 4094
 # Recycle workers now and then so a slow leak can never take a server down.
 max_requests = 5000
 max_requests_jitter = 500

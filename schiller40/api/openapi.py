@@ -303,16 +303,29 @@ DATABASE_UNAVAILABLE = _json(
 )
 
 
-def _with_database_unavailable(paths: dict[str, Any]) -> dict[str, Any]:
-    """Every operation that reads or writes the database may meet it unreachable: 503.
+# gunicorn (gunicorn.conf.py keeps its default limit_request_line) refuses a request line
+# longer than this before the app sees it, with a short HTML page.
+MAX_REQUEST_LINE = 4094
+URI_TOO_LONG = {
+    "description": f"The request line (method, path and query string) is longer than "
+                   f"{MAX_REQUEST_LINE:,} bytes: the server refuses it before the API reads it, "
+                   "with a short HTML page (not JSON)",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
 
-    Added here rather than to each operation's list, like a status no operation chooses; an
-    operation that documents its own 503 (the payment service) names both causes already."""
+
+def _with_server_answers(paths: dict[str, Any]) -> dict[str, Any]:
+    """Statuses no operation chooses but any may get, added to each operation here.
+
+    503: every operation that reads or writes the database may meet it unreachable (one that
+    documents its own 503, the payment service, names both causes already). 414: any URL may
+    be too long for the server, this document's own included."""
     for path, item in paths.items():
-        if path.endswith("/openapi.json"):
-            continue  # built from code, no database
         for method, operation in item.items():
-            if method != "parameters":
+            if method == "parameters":
+                continue
+            operation["responses"].setdefault("414", URI_TOO_LONG)
+            if not path.endswith("/openapi.json"):  # built from code, no database
                 operation["responses"].setdefault("503", DATABASE_UNAVAILABLE)
     return paths
 
@@ -325,7 +338,8 @@ def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
     schema = model.model_json_schema(ref_template=REF, by_alias=True)
     required = set(schema.get("required", []))
     return [
-        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        {"name": name, "in": "query", "required": name in required, "schema": prop,
+         **({"description": prop["description"]} if "description" in prop else {})}
         for name, prop in schema["properties"].items()
     ]
 
@@ -535,5 +549,5 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": components,
         },
-        "paths": _with_database_unavailable(paths),
+        "paths": _with_server_answers(paths),
     }

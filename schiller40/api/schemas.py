@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from ..core.routing import MAX_ID  # one bound for ids in paths and bodies
@@ -30,8 +31,12 @@ Slug = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^
 # OverflowError on it (a 500) instead of finding nothing, so it is refused here.
 Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
 
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# Nobody books outside this century: the years a date or date-time may be written with, the
+# same in the validators below and in the OpenAPI document (a pattern on the string).
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+EARLIEST = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
+LATEST = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC)
+YEAR_PATTERN = "^20[0-9]{2}-"
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -52,13 +57,9 @@ def _iso_date_text(value: object) -> object:
 
 def _plausible_instant(value: datetime) -> datetime:
     # "0001-01-01T00:00:00+01:00" is valid ISO 8601 but lies before datetime.min in UTC:
-    # converting it raised OverflowError deep in the rules (a 500). Nobody books outside
-    # this century, so anything outside it is an input error.
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("must lie between the years 2000 and 2099") from None
-    if not EARLIEST <= utc < LATEST:
+    # converting it raised OverflowError deep in the rules (a 500). The year as written is
+    # checked, as the document's pattern says; within it no offset can overflow.
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise ValueError("must lie between the years 2000 and 2099")
     return value
 
@@ -79,9 +80,19 @@ def _no_nul(value: str) -> str:
 
 
 Instant = Annotated[
-    AwareDatetime, BeforeValidator(_iso_datetime_text), AfterValidator(_plausible_instant)
+    AwareDatetime, BeforeValidator(_iso_datetime_text), AfterValidator(_plausible_instant),
+    WithJsonSchema({
+        "type": "string", "format": "date-time", "pattern": YEAR_PATTERN,
+        "description": "ISO 8601 with an offset, in the years 2000 to 2099 (as written)",
+    }),
 ]
-Day = Annotated[date, BeforeValidator(_iso_date_text), AfterValidator(_plausible_day)]
+Day = Annotated[
+    date, BeforeValidator(_iso_date_text), AfterValidator(_plausible_day),
+    WithJsonSchema({
+        "type": "string", "format": "date", "pattern": YEAR_PATTERN + "[0-9]{2}-[0-9]{2}$",
+        "description": "YYYY-MM-DD, in the years 2000 to 2099",
+    }),
+]
 
 
 class Strict(BaseModel):
@@ -115,7 +126,15 @@ class Override(Strict):
 
 class BookingCreate(Strict):
     # strict=False on datetimes: JSON has no datetime type, so ISO 8601 strings are parsed.
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+    # Either a resource or a kind ("any free one"), never both, never neither (the view
+    # refuses it); the document says so with oneOf, each branch naming a string.
+    model_config = ConfigDict(
+        extra="forbid", strict=False, frozen=True,
+        json_schema_extra={"oneOf": [
+            {"required": ["resource"], "properties": {"resource": {"type": "string"}}},
+            {"required": ["kind"], "properties": {"kind": {"type": "string"}}},
+        ]},
+    )
 
     resource: Slug | None = None
     kind: ResourceKind | None = None
@@ -169,8 +188,11 @@ class AvailabilityQuery(Strict):
 
     date: Day
     days: Annotated[int, Field(ge=1, le=14)] = 1
-    kind: ResourceKind | None = None
-    resource: Slug | None = None
+    # Query parameters cannot exclude each other in OpenAPI: the descriptions say it.
+    kind: ResourceKind | None = Field(
+        default=None, description="Only this kind of space; not together with resource (422)")
+    resource: Slug | None = Field(
+        default=None, description="Only this space; not together with kind (422)")
 
 
 class BookingListQuery(Strict):

@@ -22,7 +22,7 @@ from ..accounts.models import User
 from ..core.time import to_local
 from ..resources.models import ResourceKind
 from . import queries, service
-from .errors import BookingError
+from .errors import BookingError, checked_range
 from .rules import Interval
 from .snapshots import resource_rules
 
@@ -49,7 +49,8 @@ def book_any_desk(
 ) -> AnyDeskOutcome:
     """Book one free desk for [start, end); raises the engine's ``BookingError`` (with its
     alternatives on a conflict) when no desk can be booked."""
-    slug = _free_desk_in_zone(session, zone, Interval(start, end), now=now, viewer=actor)
+    wanted = checked_range(start, end)  # before the zone's desks are read around it
+    slug = _free_desk_in_zone(session, zone, wanted, now=now, viewer=actor)
     if slug is not None:
         try:
             return AnyDeskOutcome(service.create_bookings(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from ..errors import DomainError
-from .rules import RuleViolation
+from .rules import Interval, RuleViolation, check_range
 
 # code -> (HTTP status, message)
 CODES: dict[str, tuple[int, Any]] = {
@@ -112,3 +113,19 @@ def from_violation(violation: RuleViolation, **extra: Any) -> BookingError:
     if details:
         extra = {"details": details, **extra}
     return BookingError(violation.code, message=text, fields=fields, extra=extra)
+
+
+def checked_range(start: datetime, end: datetime) -> Interval:
+    """The requested range, or the 422 the rules give an end not after the start (or a range
+    longer than any booking).
+
+    Every service that takes a range from outside calls this first, before any database
+    work: the windows it reads are built around the range, and on PostgreSQL an end days
+    before the start made that window itself invalid (``tstzrange`` raised: a 500).
+    """
+    booked = Interval(start, end)
+    try:
+        check_range(booked)
+    except RuleViolation as violation:
+        raise from_violation(violation) from None
+    return booked

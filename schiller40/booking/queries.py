@@ -23,7 +23,7 @@ from ..membership.models import Tier
 from ..payments.models import Payment
 from ..resources.models import Block, Closure, Location, OpeningHours, Resource, ResourceKind
 from . import snapshots
-from .errors import BookingError, from_violation
+from .errors import BookingError, checked_range, from_violation
 from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import (
     NO_OVERRIDES,
@@ -358,7 +358,6 @@ def preview(
     target = for_user if for_user is not None else viewer
     staff = viewer.is_staff
     granted = overrides if staff else NO_OVERRIDES
-    booked = Interval(start, end)
     loc = snapshots.location_rules(resource.location, {start.year, end.year})
     day = loc.local_date(start)
     member, tier = snapshots.member(
@@ -366,6 +365,10 @@ def preview(
         internal_use=staff and target.id == viewer.id,
     )
     credit = snapshots.credit_left(session, target, day=day, location=loc)
+    try:  # before the window below is built around the range (see checked_range)
+        booked = checked_range(start, end)
+    except BookingError as error:
+        return Preview(tier=tier, credit=credit, error=error)
     window = Interval(start - timedelta(days=1), end + timedelta(days=1))
     taken = snapshots.occupied(session, [resource.id], window, now=now, for_user_id=target.id)
     blocked = snapshots.blocks(session, resource.location_id, [resource.id], window)

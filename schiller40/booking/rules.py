@@ -266,12 +266,22 @@ class Quote:
 # --- single checks ---------------------------------------------------------------------------
 
 
-def check_shape(booked: Interval, resource: ResourceRules, location: LocationRules) -> None:
-    """The range fits the resource's booking unit and duration limits."""
+def check_range(booked: Interval) -> None:
+    """The end lies after the start, at most ``MAX_RANGE`` later.
+
+    The services run this before any database work too (``errors.checked_range``): the
+    windows they read around a range are built from it, and an end days before the start
+    made PostgreSQL refuse the window (a 500 instead of this 422).
+    """
     if booked.end <= booked.start:
         raise RuleViolation("invalid", "end", reason="end_before_start")
     if booked.duration > MAX_RANGE:
         raise RuleViolation("invalid", "end", reason="too_long")
+
+
+def check_shape(booked: Interval, resource: ResourceRules, location: LocationRules) -> None:
+    """The range fits the resource's booking unit and duration limits."""
+    check_range(booked)
     day = location.local_date(booked.start)
     if resource.unit in (BookingUnit.HALF_DAY, BookingUnit.DAY):
         units = location.desk_units(day)
@@ -279,7 +289,9 @@ def check_shape(booked: Interval, resource: ResourceRules, location: LocationRul
             k: v for k, v in units.items() if k == "day"
         }
         if not units:
-            raise RuleViolation(location.closed_reason(day) or "closed_day", "start")
+            # The day, as check_opening gives it for rooms and studios (docs/api.md).
+            raise RuleViolation(location.closed_reason(day) or "closed_day", "start",
+                                day=day.isoformat())
         if booked not in allowed.values():
             # Local times, like everything the API answers (these reach it as details).
             raise RuleViolation(

@@ -29,7 +29,7 @@ from ..payments.states import DEFAULT_POLICY as DEFAULT_REFUND_POLICY
 from ..payments.states import RefundStep
 from ..resources.models import BookingUnit, Location, Resource, ResourceKind
 from . import snapshots
-from .errors import BookingError, from_violation
+from .errors import BookingError, checked_range, from_violation
 from .models import ACTIVE_STATUSES, Booking, BookingStatus
 from .queries import get_booking
 from .rules import (
@@ -122,6 +122,7 @@ def create_bookings(
     settings: BookingSettings = DEFAULT_SETTINGS,
 ) -> BookingOutcome:
     """Book one range, a series, or any free resource of a kind, all or nothing (or skip)."""
+    first = checked_range(request.start, request.end)
     if for_user is not None and for_user.id != actor.id and not actor.is_staff:
         raise NotFound()
     overrides = request.overrides if actor.is_staff else Overrides()
@@ -137,7 +138,6 @@ def create_bookings(
     )
 
     location = candidates[0].location
-    first = Interval(request.start, request.end)
     loc = snapshots.location_rules(location, _years(first))
     try:
         ranges = (
@@ -632,6 +632,7 @@ def reschedule(
     """
     if overrides is not None and actor.is_staff:
         check_reason(overrides)
+    booked = checked_range(start, end)
     for _attempt in range(3):
         begin_write(session)
         actor = session.merge(actor)
@@ -668,7 +669,6 @@ def reschedule(
     if not booking.is_active or booking.starts_at <= now:
         raise BookingError("not_changeable")
     target = booking.user or actor
-    booked = Interval(start, end)
     loc = snapshots.location_rules(new_resource.location, _years(booked))
     day = loc.local_date(booked.start)
     member = snapshots.member(

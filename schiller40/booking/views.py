@@ -29,10 +29,10 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, HiddenField, SelectField, StringField, TimeField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
 
 from ..core.clock import now
-from ..core.forms import no_nul
+from ..core.forms import MAX_AHEAD_DAYS, bookable_day, no_nul
 from ..core.ratelimit import configured
 from ..core.time import to_local
 from ..core.urls import safe_redirect_target
@@ -49,7 +49,6 @@ from .settings import from_config
 
 bp = Blueprint("booking", __name__)
 
-MAX_AHEAD_DAYS = 730
 PAST_WINDOW = timedelta(days=92)
 KINDS = {k.value: k for k in ResourceKind}
 PART_CHOICES = [
@@ -59,19 +58,9 @@ PART_CHOICES = [
 ]
 
 
-def _bookable_day(form: FlaskForm, field: DateField) -> None:
-    """Only dates the engine could ever book: far-off years would overflow the time
-    arithmetic (and no tier books more than a year ahead)."""
-    today = now().date()
-    if field.data is not None and not (
-        today - timedelta(days=1) <= field.data <= today + timedelta(days=MAX_AHEAD_DAYS)
-    ):
-        raise ValidationError(_l("Please choose a date within the next two years."))
-
-
 class BookingForm(FlaskForm):
     day = DateField(_l("Date"), validators=[DataRequired(_l("Please choose a date.")),
-                                            _bookable_day])
+                                            bookable_day])
     part = SelectField(_l("Time of day"), choices=PART_CHOICES, validators=[Optional()])
     start = TimeField(_l("From"), validators=[Optional()])
     end = TimeField(_l("Until"), validators=[Optional()])
@@ -103,7 +92,7 @@ class AvailabilityForm(FlaskForm):
 
 class AnyDeskForm(FlaskForm):
     day = DateField(_l("Date"), validators=[DataRequired(_l("Please choose a date.")),
-                                            _bookable_day])
+                                            bookable_day])
     part = SelectField(_l("Time of day"), choices=PART_CHOICES)
     zone = SelectField(_l("Preferred zone (optional)"), default="", validate_choice=True)
 

@@ -21,7 +21,7 @@ from ..core.locking import begin_write, lock_rows
 from ..errors import NotFound
 from ..resources.models import Resource
 from . import snapshots
-from .errors import BookingError, from_violation
+from .errors import BookingError, checked_range, from_violation
 from .models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import Interval, Overrides, RuleViolation, evaluate
 
@@ -42,6 +42,7 @@ def join(
     """Queue for a slot that is taken. A free slot should simply be booked (``slot_free``)."""
     from .service import expire_stale
 
+    booked = checked_range(start, end)
     begin_write(session)
     actor = session.merge(actor)
     resource = session.scalar(select(Resource).where(Resource.slug == resource_slug))
@@ -49,7 +50,6 @@ def join(
         raise BookingError("not_found", fields={"resource": [str(NotFound.default_message)]})
     lock_rows(session, Resource, [resource.id])
     expire_stale(session, [resource.id], now=now, settings=settings)
-    booked = Interval(start, end)
     _check_wanted(session, actor, resource, booked, now=now, settings=settings)
     duplicate = session.scalar(
         select(WaitlistEntry.id).where(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
 
 from ..errors import DomainError
+from .clock import now
+
+# How far ahead the booking and staff calendar forms accept dates: no tier books further, and
+# far-off years would overflow the time arithmetic.
+MAX_AHEAD_DAYS = 730
 
 
 def no_nul(form: Any, field: Any) -> None:
@@ -15,6 +21,23 @@ def no_nul(form: Any, field: Any) -> None:
     rather than fail (500) when the row is written."""
     if isinstance(field.data, str) and "\x00" in field.data:
         raise ValidationError(_l("This field contains a character that is not allowed."))
+
+
+def bookable_day_error(day: date, today: date) -> Any | None:
+    """Why ``day`` cannot be booked from a form, or None: in the past, or more than two years
+    ahead. Yesterday still passes: ``today`` is the server's date, and a member's own day may
+    lag behind it; the booking rules then say whether the time has begun."""
+    if day < today - timedelta(days=1):
+        return _l("This date is in the past. Please choose today or a later date.")
+    if day > today + timedelta(days=MAX_AHEAD_DAYS):
+        return _l("Please choose a date within the next two years.")
+    return None
+
+
+def bookable_day(form: Any, field: Any) -> None:
+    """A form validator: the date field holds a day that can be booked (see above)."""
+    if field.data is not None and (error := bookable_day_error(field.data, now().date())):
+        raise ValidationError(error)
 
 
 def apply_field_errors(form: Any, exc: DomainError) -> None:

@@ -27,6 +27,11 @@ class GatewayRefused(GatewayError):
     """The gateway understood and said no (for example: nothing left to refund)."""
 
 
+class GatewayNotFound(GatewayRefused):
+    """The gateway does not know the object asked for (Stripe's 404): deleted, of another
+    account or mode, or never there. Asking again will not change that."""
+
+
 class IntentStatus(enum.StrEnum):
     """Stripe's PaymentIntent statuses, which the simulation uses too."""
 

@@ -43,6 +43,7 @@ from .gateway import (
     Checkout,
     CheckoutRequest,
     GatewayError,
+    GatewayNotFound,
     GatewayRefused,
     LineItem,
     PaymentGateway,
@@ -359,29 +360,15 @@ def handle_event(
     session.rollback()  # no transaction open while the gateway is asked below
     if seen:
         return "duplicate"
-    checkout_id: str | None = None
-    if not object_id:
-        pass  # an object without an id (a balance): nothing of ours
-    elif event_type.startswith("checkout.session."):
-        checkout_id = object_id
-    elif event_type.startswith("payment_intent.") or _is_charge_event(event_type):
-        intent_id = (
-            object_id if event_type.startswith("payment_intent.")
-            else gateway.intent_of_charge(object_id)
-        )
-        if intent_id:
-            checkout_id = session.scalar(
-                select(Payment.checkout_id).where(Payment.payment_intent_id == intent_id)
-            )
-    elif event_type.startswith(("refund.", "charge.refund.")):
-        # A refund of ours that Stripe had accepted as pending has succeeded or failed. Only
-        # ones we know by id: a refund made in the dashboard comes with "charge.refunded".
-        checkout_id = session.scalar(
-            select(Payment.checkout_id).join(Refund, Refund.payment_id == Payment.id)
-            .where(Refund.provider_refund_id == object_id)
-        )
-    session.rollback()
-    checkout = gateway.get_checkout(checkout_id, now=now) if checkout_id else None
+    try:
+        checkout = _checkout_of_event(session, gateway, event_type, object_id, now=now)
+    except GatewayNotFound as exc:
+        # Deleted, of another account or mode, or never there: no retry changes that, and
+        # a 503 made Stripe retry for three days. Nothing of ours, like the cases below.
+        session.rollback()
+        log.warning("webhook %s (%s): the gateway does not know %s: ignored (%s)",
+                    event_id, event_type, object_id, exc)
+        checkout = None
     payment_id = _payment_for(session, checkout)
     if checkout is None or payment_id is None:
         # Not ours (another integration on the same Stripe account) or not a type we use:
@@ -405,6 +392,38 @@ def handle_event(
         return "duplicate"
     push(session, gateway, payment_id=payment_id, now=now, settings=settings)
     return "handled"
+
+
+def _checkout_of_event(
+    session: Session, gateway: PaymentGateway, event_type: str, object_id: str, *,
+    now: datetime,
+) -> Checkout | None:
+    """The checkout an event is about, fetched afresh from the gateway; None if the event is
+    about nothing of ours. Raises ``GatewayNotFound`` if the gateway does not know its
+    object, ``GatewayError`` if it cannot be asked."""
+    checkout_id: str | None = None
+    if not object_id:
+        pass  # an object without an id (a balance): nothing of ours
+    elif event_type.startswith("checkout.session."):
+        checkout_id = object_id
+    elif event_type.startswith("payment_intent.") or _is_charge_event(event_type):
+        intent_id = (
+            object_id if event_type.startswith("payment_intent.")
+            else gateway.intent_of_charge(object_id)
+        )
+        if intent_id:
+            checkout_id = session.scalar(
+                select(Payment.checkout_id).where(Payment.payment_intent_id == intent_id)
+            )
+    elif event_type.startswith(("refund.", "charge.refund.")):
+        # A refund of ours that Stripe had accepted as pending has succeeded or failed. Only
+        # ones we know by id: a refund made in the dashboard comes with "charge.refunded".
+        checkout_id = session.scalar(
+            select(Payment.checkout_id).join(Refund, Refund.payment_id == Payment.id)
+            .where(Refund.provider_refund_id == object_id)
+        )
+    session.rollback()  # no transaction open while the gateway is asked
+    return gateway.get_checkout(checkout_id, now=now) if checkout_id else None
 
 
 def _is_charge_event(event_type: str) -> bool:

@@ -22,6 +22,7 @@ from ..extensions import db
 from .gateway import (
     Checkout,
     CheckoutRequest,
+    GatewayNotFound,
     GatewayRefused,
     Intent,
     IntentStatus,
@@ -55,7 +56,7 @@ class SimulatedGateway:
             query = query.with_for_update()
         row = session.scalar(query)
         if row is None:
-            raise GatewayRefused(f"No such checkout: {checkout_id!r}")
+            raise GatewayNotFound(f"No such checkout: {checkout_id!r}")
         return row
 
     @staticmethod

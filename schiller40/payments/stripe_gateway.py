@@ -17,6 +17,7 @@ import stripe
 from .gateway import (
     Checkout,
     CheckoutRequest,
+    GatewayNotFound,
     GatewayRefused,
     GatewayUnavailable,
     Intent,
@@ -75,6 +76,8 @@ class StripeGateway:
             # 4xx: authentication, invalid request, a state that does not allow this.
             if exc.http_status is not None and exc.http_status >= 500:
                 raise GatewayUnavailable(str(exc)) from exc
+            if exc.http_status == 404:
+                raise GatewayNotFound(str(exc)) from exc
             raise GatewayRefused(str(exc)) from exc
 
     def create_checkout(self, request: CheckoutRequest, *, now: datetime) -> Checkout:

@@ -33,7 +33,7 @@ from ..booking.models import ACTIVE_STATUSES, Booking
 from ..booking.rules import Interval, Overrides
 from ..booking.settings import from_config
 from ..core.clock import now
-from ..core.forms import no_nul
+from ..core.forms import bookable_day, bookable_day_error, no_nul
 from ..core.money import money
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
@@ -44,7 +44,6 @@ from . import bp, section, staff_required
 from .calendar_grid import booking_state, build_week, iso_week, parse_week
 
 CALENDAR_KINDS = (ResourceKind.STUDIO, ResourceKind.ROOM)
-MAX_AHEAD_DAYS = 730
 
 section(_l("Calendar"), "staff.calendar",
         _l("Week calendars of the studios and meeting rooms: book for members, move bookings, "
@@ -58,17 +57,14 @@ section(_l("Blocks"), "staff.blocks",
 
 
 def _in_range(day: date | None) -> bool:
-    today = now().date()
-    return day is not None and today - timedelta(days=1) <= day <= today + timedelta(
-        days=MAX_AHEAD_DAYS)
+    return day is not None and bookable_day_error(day, now().date()) is None
 
 
 class _TimeRange:
     """The day, from and until fields shared by the booking and move forms."""
 
     def validate_day(self, field: DateField) -> None:
-        if field.data is not None and not _in_range(field.data):
-            raise ValidationError(_l("Please choose a date within the next two years."))
+        bookable_day(self, field)
 
     def validate_end(self, field: TimeField) -> None:
         start = self.start.data  # type: ignore[attr-defined]
@@ -169,12 +165,10 @@ class BlockForm(FlaskForm):
     cancel_conflicting = BooleanField(_l("Cancel overlapping bookings and refund them in full"))
 
     def validate_start_day(self, field: DateField) -> None:
-        if field.data is not None and not _in_range(field.data):
-            raise ValidationError(_l("Please choose a date within the next two years."))
+        bookable_day(self, field)
 
     def validate_end_day(self, field: DateField) -> None:
-        if field.data is not None and not _in_range(field.data):
-            raise ValidationError(_l("Please choose a date within the next two years."))
+        bookable_day(self, field)
 
     def validate_end_time(self, field: TimeField) -> None:
         if None in (field.data, self.end_day.data, self.start_day.data, self.start_time.data):

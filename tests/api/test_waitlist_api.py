@@ -73,6 +73,11 @@ def test_join_refusals_write_nothing(place, people, api_as, factory):
     refused(people.mia, 422, "invalid", WAITLIST,
             {"resource": "studio", "start": "2026-11-24T10:00:00", "end": at(TUE, 11)})
     refused(people.mia, 422, "invalid", WAITLIST, {**SLOT, "kind": "studio"})
+    # An end days before the start was a 500 on PostgreSQL (the range was checked late).
+    error = refused(people.mia, 422, "invalid", WAITLIST,
+                    {"resource": "studio", "start": at(TUE + timedelta(days=3), 10),
+                     "end": at(TUE, 11)})
+    assert error["details"]["reason"] == "end_before_start" and "end" in error["fields"]
     refused(people.mia, 422, "invalid", WAITLIST, {"resource": "studio"})
     uninducted = api_as(factory.user(tier=place.tier))
     error = refused(uninducted, 403, "not_entitled", WAITLIST, SLOT)

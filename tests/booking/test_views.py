@@ -439,3 +439,31 @@ def test_the_reschedule_form_in_english(mia, place, clock):
     english_speaker(mia)
     html = page(mia.get(f"/bookings/{booking_id}/reschedule"))
     assert html.find_all("h1")[0].text == "Change booking"
+
+
+@pytest.mark.parametrize(
+    ("day", "german", "english"),
+    [
+        ("2026-11-01", "Dieses Datum liegt in der Vergangenheit. Bitte wählen Sie heute oder ein "
+                       "späteres Datum.",
+         "This date is in the past. Please choose today or a later date."),
+        ("2029-01-01", "Bitte wählen Sie ein Datum innerhalb der nächsten zwei Jahre.",
+         "Please choose a date within the next two years."),
+    ],
+)
+def test_a_day_in_the_past_is_called_past_not_too_far_ahead(app, mia, place, day, german,
+                                                            english):
+    """A past date was told "choose a date within the next two years" (issue 17): the booking,
+    any-desk and reschedule forms share one validator, which now says which way it is off."""
+    from tests.staff.calendar_helpers import errors_of
+
+    assert errors_of(mia.post("/resources/room/book",
+                              data={"day": day, "start": "10:00", "end": "11:00"}),
+                     "day") == [german]
+    assert errors_of(mia.post("/availability/any-desk",
+                              data={"any-day": day, "any-part": "day"}),
+                     "any-day") == [german]
+    assert mia.post("/language", data={"lang": "en"}).status_code == 302
+    assert errors_of(mia.post("/resources/desk-a1/book", data={"day": day, "part": "day"}),
+                     "day") == [english]
+    assert bookings() == []

@@ -389,6 +389,32 @@ def test_stripe_unreachable_while_handling_asks_for_a_retry(client, completed, s
     assert booking_row(booking["id"]).status is BookingStatus.CONFIRMED
 
 
+def test_events_for_objects_stripe_does_not_know_are_ignored_and_logged(
+    client, paid_room, stripe_server, caplog
+):
+    """Stripe answers 404 for the event's object (deleted, of another mode, never ours): that
+    does not change on a retry, so the answer is 200 "ignored", not a 503 that Stripe would
+    retry for three days. It is logged, recorded, and a replay asks Stripe nothing."""
+    before = snapshot()
+    for type_, obj in [
+        ("checkout.session.completed", {"id": "cs_test_gone", "object": "checkout.session"}),
+        ("charge.succeeded", {"id": "ch_test_gone", "object": "charge"}),
+    ]:
+        event = {"id": f"evt_gone_{type_}", "type": type_, "data": {"object": obj}}
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="schiller40.payments"):
+            response = deliver(client, event)
+        assert response.status_code == 200, (type_, response.get_json())
+        assert response.get_json() == {"received": True, "result": "ignored"}, type_
+        assert any(obj["id"] in r.getMessage() and "ignored" in r.getMessage()
+                   for r in caplog.records), type_
+        assert db.session.get(WebhookEvent, event["id"]) is not None
+        asked = len(stripe_server.request_log)
+        assert deliver(client, event).get_json()["result"] == "duplicate"
+        assert len(stripe_server.request_log) == asked
+    assert snapshot()[:3] == before[:3]
+
+
 def test_event_types_we_do_not_act_on_are_ignored(client, paid_room, stripe_server):
     """A "charge.*" event is not always about a charge: disputes and refunds have their own
     ids, which Stripe does not know as charges. Answering 503 would make Stripe retry for

@@ -558,3 +558,21 @@ def test_cancel_on_behalf_from_the_calendar_with_a_full_refund(app, staff_browse
     # The week no longer shows it.
     week = page(staff_browser.get(f"/staff/calendar/studio?week={WEEK}"))
     assert not any(a.attrs.get("href") == f"/bookings/{booking_id}" for a in week.find_all("a"))
+
+
+def test_a_day_in_the_past_is_called_past_in_the_staff_forms(staff_browser, place):
+    """The staff calendar's booking and block forms share the booking pages' date check: a
+    past date is called past, not "not within the next two years" (issue 17)."""
+    past = "Dieses Datum liegt in der Vergangenheit. Bitte wählen Sie heute oder ein späteres Datum."
+    response = staff_browser.post("/staff/calendar/studio/book",
+                                  data=_booking_form(day="2026-11-01"))
+    assert response.status_code == 422
+    assert errors_of(response, "booking-day") == [past]
+    response = staff_browser.post("/staff/calendar/studio/block", data={
+        "block-scope": "resource", "block-kind": "maintenance", "block-start_day": "2026-11-01",
+        "block-start_time": "10:00", "block-end_day": "2026-11-30", "block-end_time": "11:00",
+        "block-reason": "Wartung"})
+    assert response.status_code == 422
+    assert errors_of(response, "block-start_day") == [past]
+    assert errors_of(response, "block-end_day") == []
+    assert db.session.scalar(select(Booking)) is None
