@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, time, timedelta
+from functools import partial
 from urllib.parse import urlencode
 
 from flask import current_app, render_template, request, url_for
@@ -22,9 +23,11 @@ from wtforms.validators import Length, Optional, Regexp, ValidationError
 from ..core.forms import no_nul
 from ..core.time import local_datetime
 from ..extensions import db
+from ..membership.service import induction_names
 from ..reports.audit_log import AuditFilters, AuditPage, object_types, search
 from . import bp, section, staff_required
 from .audit_text import action_label, object_label, raw_details, readable_details
+from .outbox import TOPIC_LABELS
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 MAX_ID = 2**31 - 1
@@ -114,6 +117,12 @@ def _page_number() -> int:
     return int(raw) if raw.isdigit() and len(raw) < 7 else 1
 
 
+def _topic_names() -> dict[str, str]:
+    """What the keys in a "topic" detail mean: an induction's spaces, a message's kind."""
+    return {**{t: str(label) for t, label in TOPIC_LABELS.items()},
+            **induction_names(db.session)}
+
+
 @bp.get("/audit")
 @staff_required
 def audit_log() -> str:
@@ -133,7 +142,8 @@ def audit_log() -> str:
     return render_template(
         "staff/audit.html", form=form, result=result, page_url=page_url,
         action_label=action_label, object_label=object_label, object_url=object_url,
-        raw_details=raw_details, readable_details=readable_details, filtered=bool(kept),
+        raw_details=raw_details, filtered=bool(kept),
+        readable_details=partial(readable_details, topics=_topic_names()),
         window=page_window(result.page, result.pages) if result else [],
         history_url=lambda t, i: url_for("staff.audit_log") + "?" + urlencode(
             {"object_type": t, "object_id": i}),

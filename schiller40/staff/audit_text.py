@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -235,12 +236,18 @@ def raw_details(details: Any) -> str:
     return json.dumps(details, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def readable_details(details: Any) -> list[DetailLine]:
+def readable_details(details: Any, topics: Mapping[str, str] | None = None) -> list[DetailLine]:
     """The details as labelled lines: instants in the reader's zone (Europe/Berlin) and
-    language, amounts in euros, yes/no, known codes in words."""
+    language, amounts in euros, yes/no, known codes in words. ``topics`` names the values of
+    "topic" (an induction's spaces, a message's kind) where the log holds only a key."""
     if not isinstance(details, dict):
         return [DetailLine(_("Value"), _value("", details))] if details else []
-    return [_line(str(key), value) for key, value in sorted(details.items())]
+    return [
+        DetailLine(_label("topic"), str(topics[value]))
+        if key == "topic" and topics and isinstance(value, str) and value in topics
+        else _line(str(key), value)
+        for key, value in sorted(details.items())
+    ]
 
 
 def _label(key: str) -> str:
