@@ -22,6 +22,12 @@ class Config:
     # hide_parameters: an error logged with its SQL must not carry the values (password
     # hashes, names, e-mail addresses) into the logs.
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
+    # SQLite only (development, the embedded default, tests; production needs PostgreSQL):
+    # how long a request waits for the database-wide write lock, and for a free pooled
+    # connection, before it is answered 503. Writers hold the lock for milliseconds, but on
+    # a loaded machine dozens queued behind each other took longer than the 30 s this used
+    # to be (issue 17). Under gunicorn keep SCHILLER40_TIMEOUT above it.
+    SQLITE_BUSY_TIMEOUT_SECONDS = 60
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     SESSION_COOKIE_HTTPONLY = True

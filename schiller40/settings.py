@@ -94,10 +94,7 @@ def _resolve(app: Flask) -> None:
     cfg["DATABASE_URL"] = url
     cfg["SQLALCHEMY_DATABASE_URI"] = url
     if url.startswith("sqlite"):
-        # Waiting for a lock beats failing at once when two requests write together.
-        options = dict(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-        options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
-        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
+        _sqlite_waits(cfg, url)
 
     _resolve_payments(cfg)
     _resolve_booking(cfg)
@@ -106,6 +103,35 @@ def _resolve(app: Flask) -> None:
 
     if not cfg.get("SECRET_KEY") and cfg["ENV_NAME"] != "production":
         cfg["SECRET_KEY"] = _instance_secret(instance / "secret_key")
+
+
+def _sqlite_waits(cfg: dict[str, Any], url: str) -> None:
+    """Waiting for the write lock (or a pooled connection) beats failing at once when many
+    requests write together: both waits last ``SQLITE_BUSY_TIMEOUT_SECONDS``. The driver's
+    ``timeout`` is SQLite's busy timeout (core/sqlite.py never lowers it)."""
+    from sqlalchemy.engine import make_url
+
+    from .core.sqlite import MIN_BUSY_SECONDS
+
+    seconds = cfg.get("SQLITE_BUSY_TIMEOUT_SECONDS")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not (
+        MIN_BUSY_SECONDS <= seconds <= 3600
+    ):
+        raise ConfigError(
+            f"SCHILLER40_SQLITE_BUSY_TIMEOUT_SECONDS={seconds!r} must be a number of seconds "
+            f"from {MIN_BUSY_SECONDS} to 3600"
+        )
+    options = dict(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options["connect_args"] = {
+        "timeout": float(seconds), "check_same_thread": False,
+        **(options.get("connect_args") or {}),
+    }
+    database = make_url(url).database or ""
+    if database and database != ":memory:" and "mode=memory" not in url:
+        # A file database gets a queue pool (an in-memory one a single connection, which has
+        # no timeout to set).
+        options.setdefault("pool_timeout", float(seconds))
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _resolve_payments(cfg: dict[str, Any]) -> None:

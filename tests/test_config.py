@@ -238,13 +238,51 @@ def test_no_url_means_sqlite_in_the_instance_folder(tmp_path):
     assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'schiller40.db'}"
     # SQLite waits for a lock instead of failing at once, and may be shared across threads.
     connect_args = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
-    assert connect_args == {"timeout": 30, "check_same_thread": False}
+    assert connect_args == {"timeout": 60, "check_same_thread": False}
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
 
 
 def test_postgresql_gets_no_sqlite_connect_args(tmp_path):
     app = load(tmp_path, {"ENV_NAME": "development", "DATABASE_URL": PG_URL})
     assert "connect_args" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert "pool_timeout" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+
+
+def _waits(app: Flask) -> tuple[int, float]:
+    """(SQLite's busy timeout in ms, the pool's timeout in s) of the app's own engine."""
+    with app.app_context():
+        busy = db.session.execute(db.text("PRAGMA busy_timeout")).scalar_one()
+        db.session.rollback()
+        return busy, db.engine.pool.timeout()
+
+
+def test_sqlite_waits_a_minute_for_the_lock_and_for_a_connection(tmp_path):
+    """Issue 17: under heavy load 32 racing requests waited longer than the 30 s SQLite
+    used to wait, and the last were answered 503. A minute by default; more when set; the
+    pool waits as long as the lock."""
+    url = f"sqlite:///{tmp_path / 'waits.db'}"
+    assert _waits(create_app({"ENV_NAME": "testing", "DATABASE_URL": url})) == (60_000, 60)
+    longer = create_app({"ENV_NAME": "testing", "DATABASE_URL": url,
+                         "SQLITE_BUSY_TIMEOUT_SECONDS": 240})
+    assert _waits(longer) == (240_000, 240)
+    memory = load(tmp_path, {"ENV_NAME": "testing", "DATABASE_URL": "sqlite://"})
+    assert "pool_timeout" not in memory.config["SQLALCHEMY_ENGINE_OPTIONS"]  # one connection
+
+
+def test_any_sqlite_engine_waits_at_least_30_seconds(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'other.db'}")  # the driver's 5 s
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar_one() == 30_000
+    engine.dispose()
+
+
+@pytest.mark.parametrize("seconds", [29, 3601, "60", True, None])
+def test_a_bad_sqlite_busy_timeout_stops_the_start(tmp_path, seconds):
+    with pytest.raises(ConfigError) as exc_info:
+        load(tmp_path, {"ENV_NAME": "development", "SQLITE_BUSY_TIMEOUT_SECONDS": seconds})
+    assert "SCHILLER40_SQLITE_BUSY_TIMEOUT_SECONDS" in str(exc_info.value)
 
 
 # --- the development secret ------------------------------------------------------------------

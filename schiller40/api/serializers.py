@@ -118,7 +118,8 @@ def full_payment_json(payment: Payment, viewer: User) -> dict[str, Any]:
 
 def booking_json(booking: Booking, viewer: User) -> dict[str, Any]:
     resource = booking.resource
-    status = booking.effective_status(now())
+    version = booking.shown_version(now())
+    status = version.status
     body: dict[str, Any] = {
         "id": booking.id,
         "uid": booking.uid,
@@ -132,10 +133,10 @@ def booking_json(booking: Booking, viewer: User) -> dict[str, Any]:
             "half_days": booking.credit_half_days, "minutes": booking.credit_minutes
         },
         "payment": payment_json(booking, status),
-        "sequence": booking.sequence,
+        "sequence": version.sequence,
         "note": booking.note,
         "created_at": local_iso(booking.created_at, resource),
-        "updated_at": local_iso(booking.updated_at, resource),
+        "updated_at": local_iso(version.changed_at, resource),
         "cancelled_at": local_iso(booking.cancelled_at, resource),
         "checked_in_at": local_iso(booking.checked_in_at, resource),
         "no_show_at": local_iso(booking.no_show_at, resource),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -59,6 +59,38 @@ def effective_status(
     if status is BookingStatus.HELD and hold_expires_at is not None and hold_expires_at <= now:
         return BookingStatus.EXPIRED
     return status
+
+
+def lapsed(status: BookingStatus, hold_expires_at: datetime | None, now: datetime) -> bool:
+    """A hold whose time has run out, whether or not anything has written that yet."""
+    return effective_status(status, hold_expires_at, now) is not status
+
+
+class Version(NamedTuple):
+    """What a booking shows calendars and the API now: its status, its RFC 5545 SEQUENCE
+    and the moment of its last visible change (LAST-MODIFIED, DTSTAMP)."""
+
+    status: BookingStatus
+    sequence: int
+    changed_at: datetime
+
+
+def shown_version(
+    status: BookingStatus, hold_expires_at: datetime | None, sequence: int,
+    updated_at: datetime, now: datetime,
+) -> Version:
+    """The version of a booking to show at ``now``.
+
+    A hold that ran out unpaid shows as expired from its expiry on, before the worker (or the
+    next booking on the resource) writes that, so the change is counted when it becomes
+    visible: one SEQUENCE step, changed at the expiry. ``Booking.release_hold`` later writes
+    exactly this version, so calendars see the lapse once, not a second time when the row
+    catches up (issue 17).
+    """
+    if lapsed(status, hold_expires_at, now):
+        assert hold_expires_at is not None
+        return Version(BookingStatus.EXPIRED, sequence + 1, max(updated_at, hold_expires_at))
+    return Version(status, sequence, updated_at)
 
 
 class Booking(db.Model):
@@ -145,12 +177,44 @@ class Booking(db.Model):
     def effective_status(self, now: datetime) -> BookingStatus:
         return effective_status(self.status, self.hold_expires_at, now)
 
+    def shown_version(self, now: datetime) -> Version:
+        return shown_version(self.status, self.hold_expires_at, self.sequence,
+                             self.updated_at, now)
+
     def release_hold(self, now: datetime) -> None:
-        """The hold ends unpaid: the slot is free and the included credit it used returns."""
+        """The hold ends unpaid: the slot is free and the included credit it used returns.
+
+        A hold released after its time ran out gets the version feeds have shown since
+        then (``shown_version``): same SEQUENCE, changed at the expiry, not at ``now``.
+        """
+        version = (
+            self.shown_version(now) if self.lapsed(now)
+            else Version(BookingStatus.EXPIRED, self.sequence + 1, now)
+        )
         self.status = BookingStatus.EXPIRED
         self.credit_half_days = 0
         self.credit_minutes = 0
-        self.sequence += 1
+        self.sequence = version.sequence
+        self.updated_at = version.changed_at
+
+    def lapsed(self, now: datetime) -> bool:
+        return lapsed(self.status, self.hold_expires_at, now)
+
+    def confirm(self, now: datetime) -> None:
+        """A held booking is paid (or approved). If its hold had run out unwritten,
+        calendars have shown it cancelled since: that was one change, this is another."""
+        self.sequence = self.shown_version(now).sequence + 1
+        self.status = BookingStatus.CONFIRMED
+        self.updated_at = now
+
+    def keep_hold_until(self, until: datetime, now: datetime) -> None:
+        """The hold lasts at least until ``until`` (a payment is under way). A hold that had
+        run out unwritten comes back: calendars showed it cancelled, now tentative again,
+        so two changes."""
+        was_lapsed = self.lapsed(now)
+        self.hold_expires_at = max(self.hold_expires_at or now, until)
+        if was_lapsed and not self.lapsed(now):
+            self.sequence += 2
         self.updated_at = now
 
     def set_range(self, starts_at: datetime, ends_at: datetime, resource: Resource) -> None:

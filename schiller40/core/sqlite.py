@@ -16,6 +16,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 _BEGIN_MODES = {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}
+# SQLite's busy timeout is never shorter than this, whoever made the engine (the app's own
+# come with SQLITE_BUSY_TIMEOUT_SECONDS, which may only be longer).
+MIN_BUSY_SECONDS = 30
 
 
 @event.listens_for(Engine, "connect")
@@ -27,7 +30,11 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.execute("PRAGMA busy_timeout = 30000")
+    # The app's engines come with SQLITE_BUSY_TIMEOUT_SECONDS (the driver's ``timeout``,
+    # settings.py); any other engine gets at least the floor instead of the driver's 5 s.
+    (busy_ms,) = cursor.execute("PRAGMA busy_timeout").fetchone()
+    if busy_ms < MIN_BUSY_SECONDS * 1000:
+        cursor.execute(f"PRAGMA busy_timeout = {MIN_BUSY_SECONDS * 1000}")
     cursor.close()
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
-from ..booking.models import ACTIVE_STATUSES, Booking, BookingStatus, effective_status
+from ..booking.models import ACTIVE_STATUSES, Booking, BookingStatus, shown_version
 from ..core.digests import rows_digest
 from ..payments.models import Payment, PaymentStatus
 from ..resources.models import Block, Location, Resource, address_of
@@ -331,7 +331,10 @@ def _booking_event(
             lines.append(f"{booking.user_name} <{booking.user_email}>")
         if booking.note:
             lines.append(booking.note)
-    effective = effective_status(booking.status, booking.hold_expires_at, now)
+    # A hold that ran out shows as one change at its expiry, as the worker later writes it.
+    version = shown_version(booking.status, booking.hold_expires_at, booking.sequence,
+                            booking.updated_at, now)
+    effective = version.status
     if effective is BookingStatus.CONFIRMED:
         status = "CONFIRMED"
     elif effective is BookingStatus.HELD:
@@ -359,9 +362,9 @@ def _booking_event(
         end=booking.ends_at,
         summary=title,
         status=status,
-        sequence=booking.sequence,
+        sequence=version.sequence,
         created=booking.created_at,
-        last_modified=booking.updated_at,
+        last_modified=version.changed_at,
         location=f"{resource_name}, {booking.location_name}, {booking.location_address}",
         description="\n".join(lines),
         url=url,

@@ -56,11 +56,19 @@ def _read(name: str) -> EmailMessage:
     return message
 
 
+def _newest_first(name: str) -> tuple[str, int]:
+    """Sort key of a file name "<sent, to the second>-<outbox id>.eml": by the time sent,
+    then by the outbox id as a number. Sorted as text, the tenth mail of a batch (id 10)
+    came before the ninth (issue 17)."""
+    stamp, _, number = name.removesuffix(".eml").partition("-")
+    return stamp, int(number)
+
+
 @bp.get("/")
 def index() -> str:
     folder = _folder()
     names = sorted((p.name for p in folder.glob("*.eml") if _NAME.fullmatch(p.name)),
-                   reverse=True) if folder.is_dir() else []
+                   key=_newest_first, reverse=True) if folder.is_dir() else []
     messages = [(name, _read(name)) for name in names[:SHOWN]]
     return render_template("mail/dev_index.html", messages=messages, total=len(names),
                            folder=folder)

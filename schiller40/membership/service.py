@@ -80,6 +80,23 @@ def induction_topics(session: Session) -> list[str]:
     )
 
 
+def induction_names(session: Session) -> dict[str, str]:
+    """What people call each induction: the names of the spaces that require it
+    ("AR/VR-Studio"), not its topic key ("ar-vr-studio"), which only the resource form needs.
+
+    A topic no space requires any more (a member may still hold it) is not here: shown by
+    its key (``names.get(topic, topic)``), the only thing left to say about it.
+    """
+    names: dict[str, list[str]] = {}
+    for topic, name in session.execute(
+        select(Resource.induction, Resource.name)
+        .where(Resource.induction.is_not(None))
+        .order_by(Resource.position, Resource.name)
+    ):
+        names.setdefault(topic, []).append(name)
+    return {topic: ", ".join(spaces) for topic, spaces in names.items()}
+
+
 # --- memberships ------------------------------------------------------------------------------
 
 

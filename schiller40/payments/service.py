@@ -208,8 +208,7 @@ def _plan_expiry(
         payment.checkout_expires_at = expires_at
         for booking in held:
             if booking.hold_expires_at is None or booking.hold_expires_at < expires_at:
-                booking.hold_expires_at = expires_at
-                booking.updated_at = now
+                booking.keep_hold_until(expires_at, now)
     session.commit()
     payment = session.get(Payment, payment_id)
     assert payment is not None
@@ -497,14 +496,12 @@ def _apply(
             # until the booking ends. (The checkout's 30 minutes would give it away.)
             for booking in payment.bookings:
                 if booking.status is BookingStatus.HELD:
-                    booking.hold_expires_at = max(booking.hold_expires_at or now, booking.ends_at)
-                    booking.updated_at = now
+                    booking.keep_hold_until(booking.ends_at, now)
         elif after is PaymentStatus.AUTHORIZED:
             held = [b for b in payment.bookings if b.status is BookingStatus.HELD]
             deadline = ledger.approval_deadline(held, now)
             for booking in held:
-                booking.hold_expires_at = max(booking.hold_expires_at or now, deadline)
-                booking.updated_at = now
+                booking.keep_hold_until(deadline, now)
             if held:
                 # Staff must decide before the deadline: tell them now (to the staff
                 # address, if one is configured; once per payment, however often the
@@ -590,9 +587,7 @@ def _confirm(session: Session, payment: Payment, *, now: datetime) -> list[Booki
                 details={"reason": "paid_after_the_end"},
             )
         elif booking.status is BookingStatus.HELD:
-            booking.status = BookingStatus.CONFIRMED
-            booking.sequence += 1
-            booking.updated_at = now
+            booking.confirm(now)
             audit.record(
                 session, action="booking.confirmed", now=now, actor_id=None,
                 object_type="booking", object_id=booking.id,

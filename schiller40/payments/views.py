@@ -38,7 +38,7 @@ from ..core.money import money
 from ..core.urls import public_base
 from ..extensions import db
 from . import ledger, service
-from .gateway import GatewayError
+from .gateway import GatewayError, IntentStatus
 from .models import Payment, PaymentStatus, RefundStatus, SimulatedCheckout
 from .service import ReturnUrls
 from .setup import gateway
@@ -319,12 +319,22 @@ def _simulation() -> SimulatedGateway:
     return found
 
 
+def _success_url(row: SimulatedCheckout, checkout_id: str) -> str:
+    return row.success_url.replace("{CHECKOUT_SESSION_ID}", checkout_id)
+
+
 def _back_from_checkout(row: SimulatedCheckout, checkout_id: str) -> Response:
-    return redirect(row.success_url.replace("{CHECKOUT_SESSION_ID}", checkout_id), code=303)
+    return redirect(_success_url(row, checkout_id), code=303)
+
+
+def _onward_url(row: SimulatedCheckout, checkout_id: str) -> str:
+    """The way on from a checkout that is over: our return page (which asks the gateway and
+    goes on to the booking), by the success address once paid, else by the cancel one."""
+    return _success_url(row, checkout_id) if row.status == "complete" else row.cancel_url
 
 
 @bp.route("/pay/simulated/<checkout_id>", methods=["GET", "POST"])
-def simulated_checkout(checkout_id: str) -> str | Response:
+def simulated_checkout(checkout_id: str) -> Response:
     """Stands in for Stripe's hosted page: no log-in (the id is the secret, as on Stripe)."""
     simulation = _simulation()
     if not SIMULATED_ID.fullmatch(checkout_id):
@@ -358,4 +368,12 @@ def simulated_checkout(checkout_id: str) -> str | Response:
         if action == "pay" and row.status == "complete":
             # A second click on Pay (a double click, a resent form) ends where the first did.
             return _back_from_checkout(row, checkout_id)
-    return render_template("payments/simulated_checkout.html", row=row, form=form)
+    # "Back" after paying shows this page again: never a stale copy with a Pay button (no
+    # cache, no back/forward cache), and once it is paid, expired or given back a way on to
+    # the booking (issue 17).
+    response = Response(render_template(
+        "payments/simulated_checkout.html", row=row, form=form,
+        onward=_onward_url(row, checkout_id), IntentStatus=IntentStatus,
+    ))
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -7,10 +7,9 @@ list, never an error page.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, time, timedelta
-from typing import Any
+from functools import partial
 from urllib.parse import urlencode
 
 from flask import current_app, render_template, request, url_for
@@ -24,62 +23,14 @@ from wtforms.validators import Length, Optional, Regexp, ValidationError
 from ..core.forms import no_nul
 from ..core.time import local_datetime
 from ..extensions import db
+from ..membership.service import induction_names
 from ..reports.audit_log import AuditFilters, AuditPage, object_types, search
 from . import bp, section, staff_required
+from .audit_text import action_label, object_label, raw_details, readable_details
+from .outbox import TOPIC_LABELS
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 MAX_ID = 2**31 - 1
-
-# Readable names of the actions the services write. An action not listed here (a new one)
-# is shown by its dotted name, which is stable and still says what happened.
-ACTION_LABELS: dict[str, Any] = {
-    "booking.created": _l("Booking made"),
-    "booking.rescheduled": _l("Booking moved"),
-    "booking.cancelled": _l("Booking cancelled"),
-    "booking.confirmed": _l("Booking confirmed (paid)"),
-    "booking.approved": _l("Booking approved"),
-    "booking.rejected": _l("Booking rejected"),
-    "booking.hold_expired": _l("Reservation expired unpaid"),
-    "booking.hold_released": _l("Reservation released"),
-    "waitlist.joined": _l("Joined the waiting list"),
-    "waitlist.left": _l("Left the waiting list"),
-    "waitlist.offered": _l("Waiting list: slot offered"),
-    "waitlist.accepted": _l("Waiting list: offer accepted"),
-    "waitlist.declined": _l("Waiting list: offer declined"),
-    "waitlist.offer_lapsed": _l("Waiting list: offer lapsed"),
-    "payment.checkout_opened": _l("Checkout opened"),
-    "payment.expired": _l("Payment expired"),
-    "refund.created": _l("Refund started"),
-    "refund.recorded": _l("Refund recorded"),
-    "refund.succeeded": _l("Refund completed"),
-    "refund.failed": _l("Refund failed"),
-    "refund.late_payment": _l("Late payment refunded"),
-    "user.registered": _l("Registered"),
-    "user.created": _l("Account created by staff"),
-    "user.logged_in": _l("Logged in"),
-    "user.password_changed": _l("Password changed"),
-    "api_token.created": _l("API token created"),
-    "api_token.revoked": _l("API token revoked"),
-    "feed.rotated": _l("Calendar feed address renewed"),
-    "feed.revoked": _l("Calendar feed revoked"),
-    "resource.feed_for_members_changed": _l("Calendar for members switched"),
-    "resource.requires_approval_changed": _l("Approval requirement switched"),
-    "demo.seeded": _l("Demo data loaded"),
-    "outbox.retried": _l("Failed message sent again"),
-    "outbox.discarded": _l("Failed message discarded"),
-}
-
-OBJECT_LABELS: dict[str, Any] = {
-    "booking": _l("Booking"),
-    "payment": _l("Payment"),
-    "user": _l("Person"),
-    "resource": _l("Space"),
-    "location": _l("Location"),
-    "waitlist_entry": _l("Waiting list entry"),
-    "api_token": _l("API token"),
-    "calendar_feed": _l("Calendar feed"),
-    "outbox": _l("Message"),
-}
 
 # Where an object can be looked at, if that page exists in this app (endpoint, argument).
 OBJECT_PAGES: dict[str, tuple[str, str]] = {
@@ -87,28 +38,11 @@ OBJECT_PAGES: dict[str, tuple[str, str]] = {
 }
 
 
-def action_label(action: str) -> str:
-    label = ACTION_LABELS.get(action)
-    return str(label) if label is not None else action
-
-
-def object_label(object_type: str) -> str:
-    label = OBJECT_LABELS.get(object_type)
-    return str(label) if label is not None else object_type.replace("_", " ")
-
-
 def object_url(object_type: str, object_id: int | None) -> str | None:
     page = OBJECT_PAGES.get(object_type)
     if page is None or object_id is None or page[0] not in current_app.view_functions:
         return None
     return url_for(page[0], **{page[1]: object_id})
-
-
-def pretty_details(details: Any) -> str:
-    """The details as indented JSON (escaped by the template like any other text)."""
-    if not details:
-        return ""
-    return json.dumps(details, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
 class AuditFilterForm(FlaskForm):
@@ -183,6 +117,12 @@ def _page_number() -> int:
     return int(raw) if raw.isdigit() and len(raw) < 7 else 1
 
 
+def _topic_names() -> dict[str, str]:
+    """What the keys in a "topic" detail mean: an induction's spaces, a message's kind."""
+    return {**{t: str(label) for t, label in TOPIC_LABELS.items()},
+            **induction_names(db.session)}
+
+
 @bp.get("/audit")
 @staff_required
 def audit_log() -> str:
@@ -202,7 +142,8 @@ def audit_log() -> str:
     return render_template(
         "staff/audit.html", form=form, result=result, page_url=page_url,
         action_label=action_label, object_label=object_label, object_url=object_url,
-        pretty_details=pretty_details, filtered=bool(kept),
+        raw_details=raw_details, filtered=bool(kept),
+        readable_details=partial(readable_details, topics=_topic_names()),
         window=page_window(result.page, result.pages) if result else [],
         history_url=lambda t, i: url_for("staff.audit_log") + "?" + urlencode(
             {"object_type": t, "object_id": i}),

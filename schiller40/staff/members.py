@@ -17,7 +17,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
@@ -31,7 +30,6 @@ from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..membership import service
 from ..membership.models import Membership, MembershipStatus
-from ..resources.models import Resource
 from . import bp, section, staff_required
 
 section(
@@ -168,16 +166,17 @@ def membership_state(m: Membership, day: date) -> str:
     return _("current")
 
 
+def _induction_name(topic: str) -> str:
+    """An induction as people call it (the spaces that need it), not its topic key."""
+    return service.induction_names(db.session).get(topic, topic)
+
+
 def _topic_choices() -> list[SelectChoice]:
-    names: dict[str, list[str]] = {}
-    for resource in db.session.scalars(
-        select(Resource).where(Resource.induction.is_not(None)).order_by(Resource.name)
-    ):
-        names.setdefault(resource.induction or "", []).append(resource.name)
-    return [SelectChoice("", _l("Please choose"))] + [
-        SelectChoice(topic, f"{topic} ({', '.join(names[topic])})")
-        for topic in service.induction_topics(db.session)
-    ]
+    names = service.induction_names(db.session)
+    choices = [SelectChoice(topic, names.get(topic, topic))
+               for topic in service.induction_topics(db.session)]
+    return [SelectChoice("", _l("Please choose")),
+            *sorted(choices, key=lambda choice: str(choice.label).casefold())]
 
 
 def _page_number() -> int:
@@ -242,6 +241,7 @@ def member(member_id: int) -> str:
         past=directory.past_bookings(db.session, person.id, now=instant),
         entries=directory.waitlist_entries(db.session, person.id, now=instant),
         notes=directory.induction_notes(db.session, person.id),
+        induction_names=service.induction_names(db.session),
         no_shows=checkin.recent_no_shows(db.session, person.id, now=instant),
         no_show_days=checkin.NO_SHOW_WINDOW.days,
         role_labels=ROLE_LABELS,
@@ -386,8 +386,8 @@ def grant_induction(member_id: int) -> Response | tuple[str, int]:
             apply_field_errors(form, error)
             status = _status(error)
         else:
-            flash(_("%(name)s may now book what needs the induction %(topic)s.",
-                    name=person.name, topic=induction.topic), "success")
+            flash(_("%(name)s may now book what needs the induction “%(topic)s”.",
+                    name=person.name, topic=_induction_name(induction.topic)), "success")
             return redirect(url_for("staff.member", member_id=person.id) + "#inductions")
     elif request.method == "POST":
         status = 422
@@ -413,7 +413,7 @@ def revoke_induction(member_id: int, induction_id: int) -> Response | tuple[str,
             db.session, actor=current_user, member_id=person.id, induction_id=induction.id,
             now=now(),
         )
-        flash(_("The induction %(topic)s was revoked.", topic=topic), "success")
+        flash(_("The induction “%(topic)s” was revoked.", topic=_induction_name(topic)), "success")
         return redirect(url_for("staff.member", member_id=person.id) + "#inductions")
     affected = [
         b for b in queries.list_bookings(
@@ -423,7 +423,7 @@ def revoke_induction(member_id: int, induction_id: int) -> Response | tuple[str,
     ]
     return render_template(
         "staff/member_confirm.html", member=person, form=form, induction=induction,
-        affected=affected,
+        affected=affected, induction_name=_induction_name(induction.topic),
     ), 422 if request.method == "POST" else 200
 
 

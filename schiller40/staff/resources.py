@@ -23,6 +23,7 @@ from ..core.clock import now
 from ..core.forms import apply_field_errors, no_nul
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
+from ..membership.service import induction_names
 from ..resources import admin
 from ..resources.models import BookingUnit, Location, Resource, ResourceKind
 from . import bp, section, staff_required
@@ -163,6 +164,7 @@ def resources() -> str:
     return render_template(
         "staff/resources.html", groups=groups, kind_labels=KIND_LABELS,
         unit_labels=UNIT_LABELS, kind=kind, status=status, kinds=list(ResourceKind),
+        induction_names=induction_names(db.session),
     )
 
 

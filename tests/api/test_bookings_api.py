@@ -115,6 +115,23 @@ def test_an_unpaid_hold_lapses_after_30_minutes_and_frees_the_slot(api, other_ap
     assert lapsed["status"] == "expired" and lapsed["payment"]["status"] == "expired"
 
 
+def test_a_lapsed_hold_is_one_change_before_and_after_it_is_written(api, other_api, clock):
+    """Issue 17: the API showed a lapsed hold as expired with its old sequence and change
+    time; the lapse is one change (sequence + 1) at the hold's expiry, the same before and
+    after the next booking on the room writes it."""
+    held = created(api.post(BOOKINGS, json={"resource": "room", **span(TUE, 10, 11)}))
+    assert held["sequence"] == 0
+    clock.advance(timedelta(minutes=31))
+    expiry = datetime.fromisoformat(held["created_at"]) + timedelta(minutes=30)
+    shown = api.get(f"{BOOKINGS}/{held['id']}").get_json()["booking"]
+    assert (shown["status"], shown["sequence"]) == ("expired", 1)
+    assert datetime.fromisoformat(shown["updated_at"]) == expiry
+    created(other_api.post(BOOKINGS, json={"resource": "room", **span(TUE, 10, 11)}))
+    written = api.get(f"{BOOKINGS}/{held['id']}").get_json()["booking"]
+    assert {k: written[k] for k in ("status", "sequence", "updated_at")} == {
+        k: shown[k] for k in ("status", "sequence", "updated_at")}
+
+
 def test_a_conflict_is_409_with_alternatives_that_really_can_be_booked(api, other_api):
     created(other_api.post(BOOKINGS, json={"resource": "studio", **span(TUE, 10, 11)}))
     error = refused(api, 409, "conflict", body={"resource": "studio", **span(TUE, 11, 12)})

@@ -41,8 +41,28 @@ from schiller40.models import Company, ResourceKind
 
 TUE = date(2026, 11, 24)  # the day after the tests' frozen "now" (Monday 23 Nov, 09:00)
 INDUCTION = "ar-vr-studio"
-# Upper bound for one whole race; the requests themselves take well under a second each.
-RACE_TIMEOUT = 60.0
+# How long a racing request may wait for the write lock or a pooled connection. Each holds
+# them for milliseconds, but 32 of them queue behind each other, and on a shared CI machine
+# under heavy load the queue took longer than the 30 s the app used to wait: the last ones
+# were answered 503 (issue 17). A loser must still get its 409, however slow the machine.
+WAIT_SECONDS = 240
+# Upper bound for one whole race (a hang guard, not a speed test): the requests themselves
+# take well under a second each, about 12 s all together with the machine's load at 16.
+RACE_TIMEOUT = WAIT_SECONDS + 60.0
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Generous waits for the lock and the pool, on both databases."""
+    return wait_config()
+
+
+def wait_config() -> dict[str, Any]:
+    from config import Config
+
+    return {"SQLITE_BUSY_TIMEOUT_SECONDS": WAIT_SECONDS,
+            "SQLALCHEMY_ENGINE_OPTIONS": {**Config.SQLALCHEMY_ENGINE_OPTIONS,
+                                          "pool_timeout": WAIT_SECONDS}}
 
 
 def at(day: date, hh: int, mm: int = 0) -> datetime:
@@ -186,8 +206,8 @@ def _book_in_own_process(database_url: str, now: datetime, token: str, body: dic
     try:
         from schiller40 import create_app
 
-        app = create_app({"ENV_NAME": "testing", "DATABASE_URL": database_url},
-                         clock=FrozenClock(now))
+        app = create_app({"ENV_NAME": "testing", "DATABASE_URL": database_url,
+                          **wait_config()}, clock=FrozenClock(now))
         client = app.test_client()
         client.get("/api/v1/openapi.json")  # warm up (imports, first request), no database
         barrier.wait(timeout=RACE_TIMEOUT)

@@ -90,6 +90,16 @@ def test_a_studio_slot_is_paid_on_the_test_checkout_seen_in_my_bookings_and_canc
     expect(facts(mia, "Preis")).to_contain_text("35,00")
     booking_url = mia.url
 
+    # The browser's Back leads to the checkout again: it says it is paid and leads on to the
+    # booking, instead of a stale Pay button or a dead end (issue 17).
+    mia.go_back()
+    expect(mia.get_by_role("heading", level=1)).to_have_text("Bezahlung")
+    expect(mia.get_by_role("main")).to_contain_text("Diese Bezahlung ist bereits abgeschlossen.")
+    expect(mia.get_by_role("button", name=re.compile(r"bezahlen \(Test\)"))).to_have_count(0)
+    mia.get_by_role("link", name="Zu meiner Buchung").click()
+    expect(mia.get_by_role("heading", level=1)).to_have_text(studio.name)
+    expect(facts(mia, "Status")).to_have_text("bestätigt")
+
     nav(mia).get_by_role("link", name="Meine Buchungen").click()
     expect(mia.get_by_role("heading", level=1)).to_have_text("Meine Buchungen")
     expect(mia.get_by_role("main")).to_contain_text(studio.name)

@@ -307,6 +307,40 @@ def test_an_unpaid_hold_is_tentative_and_says_so(app, client, clock, world):
     assert event["SUMMARY"].startswith("Storniert: ")
 
 
+def test_a_lapsed_hold_is_one_change_shown_when_it_runs_out(app, client, clock, world):
+    """Issue 17: the feed showed the lapse with the old SEQUENCE and LAST-MODIFIED, and the
+    worker raised SEQUENCE later, when nothing visible changed. The lapse is one change, at
+    the hold's expiry; the worker writing it changes nothing a calendar sees."""
+    from schiller40.worker import jobs
+
+    held = world.bookings["mia-room-held"]
+    expiry = held.hold_expires_at
+    path = feed_path(app, clock, world.mia, FeedKind.MEMBER)
+    event = fetch(client, path)[1].event(held.uid)
+    assert (event["STATUS"], event["SEQUENCE"]) == ("TENTATIVE", "0")
+
+    clock.set(expiry + timedelta(minutes=1))  # ran out; nothing has written that yet
+    response, ics = fetch(client, path)
+    lapsed = ics.event(held.uid)
+    assert fresh(held.uid).status is BookingStatus.HELD
+    assert (lapsed["STATUS"], lapsed["SEQUENCE"]) == ("CANCELLED", "1")
+    assert lapsed["LAST-MODIFIED"] == lapsed["DTSTAMP"] == render._utc(expiry)
+    assert parsedate_to_datetime(response.headers["Last-Modified"]) == expiry.replace(
+        microsecond=0)
+
+    clock.advance(timedelta(minutes=9))
+    assert jobs.expire_holds(db.session, jobs.context(clock())) == 1
+    written = fresh(held.uid)
+    assert (written.status, written.sequence) == (BookingStatus.EXPIRED, 1)
+    assert written.updated_at == expiry
+    again, ics = fetch(client, path)
+    def content(event):
+        return [(prop.name, prop.params, prop.value) for prop in event.props]
+
+    assert content(ics.event(held.uid)) == content(lapsed)  # the very same event
+    assert again.headers["Last-Modified"] == response.headers["Last-Modified"]
+
+
 @pytest.mark.parametrize(
     ("locale", "booked", "name", "cancelled"),
     [("de", "Gebucht – AR/VR-Studio", "Schiller40 – AR/VR-Studio", "Storniert: "),

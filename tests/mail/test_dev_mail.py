@@ -36,6 +36,24 @@ def test_messages_are_written_to_the_folder_and_shown(app, client, place, clock,
     assert b"METHOD:REQUEST" in ics.data
 
 
+def test_newest_first_also_with_ten_or_more_mails_in_a_second(client, place, tmp_path):
+    """Issue 17: the list sorted the names as text, so within one second mail 10 came
+    after mail 9 and 100 after 99."""
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    names = [f"20261123T080000-{n}.eml" for n in (8, 9, 10, 11, 99, 100)]
+    names += ["20261123T075959-120.eml", "20261123T080001-7.eml"]
+    for name in names:
+        (folder / name).write_bytes(b"Subject: hello\r\nTo: a@example.org\r\n\r\nhi\r\n")
+    listing = client.get("/dev/mail/").get_data(as_text=True)
+    order = sorted(names, key=listing.index)
+    assert order == [
+        "20261123T080001-7.eml", "20261123T080000-100.eml", "20261123T080000-99.eml",
+        "20261123T080000-11.eml", "20261123T080000-10.eml", "20261123T080000-9.eml",
+        "20261123T080000-8.eml", "20261123T075959-120.eml",
+    ]
+
+
 @pytest.mark.parametrize("name", ["../secret_key", "x.eml", "20261123T080000-1.eml",
                                   "20261123T080000-1.eml%00"])
 def test_unknown_or_malformed_names_are_404(client, place, name):

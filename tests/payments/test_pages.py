@@ -222,6 +222,61 @@ def test_an_expired_checkout_offers_no_pay_button(mia, client, place, clock):
     assert fresh(Booking, booking_id).payment.status is PaymentStatus.PENDING
 
 
+def back_on_checkout(member, checkout: str) -> tuple[str, str]:
+    """What "Back" to a checkout that is over shows: its text, and where its one way on
+    ends after our return page (the path of the booking page)."""
+    shown = member.get(checkout)
+    assert shown.status_code == 200
+    assert shown.headers["Cache-Control"] == "no-store"  # never a stale copy with Pay
+    html = page(shown)
+    assert html.find_all("button", value="pay") == []
+    (onward,) = [a for a in html.find_all("a", **{"class": "button"})
+                 if norm(a.text) == tr("Show my booking")]
+    returned = member.get(onward.attrs["href"])
+    assert returned.status_code == 302
+    return text_of(shown), urlsplit(returned.headers["Location"]).path
+
+
+def test_back_to_a_paid_checkout_says_so_and_leads_to_the_booking(mia, place, clock):
+    """Issue 17: after paying, the browser's Back showed "already paid" and nothing else."""
+    booking_id = booked(place.member, place.room, clock)
+    checkout = open_checkout(mia, booking_id)
+    open_page = mia.get(checkout)
+    assert open_page.headers["Cache-Control"] == "no-store"
+    assert tr("Show my booking") not in text_of(open_page)  # open: pay or cancel
+    pay(mia, booking_id)
+    shown, lands = back_on_checkout(mia, checkout)
+    assert tr("This checkout is already paid.") in shown
+    assert lands == f"/bookings/{booking_id}"
+    assert tr("confirmed") in facts(mia.get(lands))
+
+
+def test_back_to_an_expired_or_called_off_checkout_leads_to_the_booking(
+    mia, staff, place, approval_studio, clock
+):
+    lapsed_id = booked(place.member, place.room, clock)
+    lapsed = open_checkout(mia, lapsed_id)
+    clock.advance(timedelta(minutes=31))
+    shown, lands = back_on_checkout(mia, lapsed)
+    assert tr("This checkout has expired. The reservation was released; please book "
+              "again.") in shown
+    assert lands == f"/bookings/{lapsed_id}"
+    assert tr("expired (not paid in time)") in facts(mia.get(lands))
+
+    # A studio booking authorised on the checkout, then rejected by staff.
+    rejected_id = authorised(mia, approval_studio, clock, start=14)
+    checkout = urlsplit(fresh(Booking, rejected_id).payment.checkout_url).path
+    shown, lands = back_on_checkout(mia, checkout)
+    assert tr("This checkout is complete: your card is authorised and charged only when "
+              "the studio team approves the booking.") in shown
+    assert staff.post(f"/bookings/{rejected_id}/reject", data={"reason": ""}).status_code == 302
+    shown, lands = back_on_checkout(mia, checkout)
+    assert tr("This payment was called off: the authorisation on your card was given back "
+              "and nothing was charged.") in shown
+    assert lands == f"/bookings/{rejected_id}"
+    assert tr("cancelled") in facts(mia.get(lands))
+
+
 # --- cancelling with the refund shown first -----------------------------------------------------
 
 

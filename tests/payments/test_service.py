@@ -318,6 +318,33 @@ def test_money_after_the_hold_time_confirms_unless_the_slot_was_released(
     assert fresh(Booking, other_id).status is BookingStatus.HELD  # untouched
 
 
+def test_a_hold_paid_after_its_time_counts_the_lapse_calendars_saw(fake, place, clock):
+    """Issue 17: from its expiry on a hold shows as cancelled, SEQUENCE 1, before anything
+    is written. Money arriving later (confirmed) or a debit starting later (held again)
+    is a second change, SEQUENCE 2: never a different event under the same SEQUENCE."""
+    paid_id, _, paid_checkout = held(fake, place, clock)
+    debit_id, _, debit_checkout = held(fake, place, clock, start=14, end=15)
+    expiry = fresh(Booking, paid_id).hold_expires_at
+    clock.set(expiry + timedelta(minutes=1))
+    for booking_id in (paid_id, debit_id):
+        shown = fresh(Booking, booking_id).shown_version(clock())
+        assert (shown.status, shown.sequence, shown.changed_at) == (
+            BookingStatus.EXPIRED, 1, expiry)
+
+    fake.pay(paid_checkout)
+    event(fake, clock, paid_checkout)
+    paid = fresh(Booking, paid_id)
+    assert (paid.status, paid.sequence, paid.updated_at) == (
+        BookingStatus.CONFIRMED, 2, clock())
+
+    fake.start_debit(debit_checkout)
+    event(fake, clock, debit_checkout)
+    debit = fresh(Booking, debit_id)
+    shown = debit.shown_version(clock())
+    assert (shown.status, shown.sequence, shown.changed_at) == (
+        BookingStatus.HELD, 2, clock())
+
+
 def test_a_debit_keeps_its_slot_until_the_money_arrives_or_the_debit_fails(
     fake, place, clock, other_member
 ):

@@ -3,7 +3,10 @@ both languages."""
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete
@@ -11,6 +14,8 @@ from sqlalchemy import delete
 from schiller40.core import audit
 from schiller40.core.audit import AuditEntry
 from schiller40.extensions import db
+from schiller40.payments.models import PaymentStatus
+from schiller40.staff.audit_text import ACTION_LABELS, OBJECT_LABELS
 from tests.html import page
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # 10:00 in Wolfsburg
@@ -204,8 +209,100 @@ def test_english(staff_browser, log):
 
 
 def test_an_unknown_action_is_shown_by_its_name(staff_browser, place):
-    entry(at=START, action="tier.updated", object_type="tier", object_id=3,
+    entry(at=START, action="gadget.polished", object_type="gadget_box", object_id=3,
           actor=place.staff)
     db.session.commit()
     html = page(staff_browser.get("/staff/audit"))
-    assert "tier.updated" in html.text and "tier #3" in html.text
+    assert "gadget.polished" in html.text and "gadget box #3" in html.text
+
+
+# --- in words: every action named, details readable, times local (issue 17) ----------------
+
+SOURCE = Path(__file__).resolve().parents[2] / "schiller40"
+
+
+def _audit_calls() -> Iterator[tuple[str, ast.Call]]:
+    """Every call in schiller40/ that passes ``action=`` (audit.record and its helpers)."""
+    for path in SOURCE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and any(k.arg == "action" for k in node.keywords):
+                yield f"{path.relative_to(SOURCE)}:{node.lineno}", node
+
+
+def _written_actions() -> set[str]:
+    """Every action name the code can write, read from the syntax tree: a literal, or either
+    side of ``a if c else b``; ``payment.<status>`` stands for every payment status. Any
+    other kind of expression fails here, so a new way of naming actions cannot slip past
+    the labels."""
+    names: set[str] = set()
+
+    def add(node: ast.expr, where: str) -> None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names.add(node.value)
+        elif isinstance(node, ast.IfExp):
+            add(node.body, where)
+            add(node.orelse, where)
+        elif isinstance(node, ast.JoinedStr) and ast.unparse(node) == "f'payment.{after.value}'":
+            names.update(f"payment.{status.value}" for status in PaymentStatus)
+        elif isinstance(node, ast.Name) and node.id == "action":
+            pass  # passed on by a helper; its callers' literals are found at their calls
+        else:
+            raise AssertionError(f"{where}: action={ast.unparse(node)} is not a name this "
+                                 "test can read; write a literal or teach the test")
+
+    for where, call in _audit_calls():
+        add(next(k.value for k in call.keywords if k.arg == "action"), where)
+    return names
+
+
+def test_every_action_the_code_writes_has_a_readable_label():
+    written = _written_actions()
+    assert {"payment.paid", "booking.created", "induction.granted"} <= written  # it reads
+    assert sorted(written - set(ACTION_LABELS)) == []
+    assert sorted(set(ACTION_LABELS) - written) == []  # no label for an action nobody writes
+
+
+def test_every_object_kind_the_code_writes_has_a_readable_label():
+    kinds = {
+        keyword.value.value
+        for _, call in _audit_calls()
+        for keyword in call.keywords
+        if keyword.arg == "object_type" and isinstance(keyword.value, ast.Constant)
+    }
+    assert "payment" in kinds and sorted(kinds - set(OBJECT_LABELS)) == []
+
+
+def test_details_are_readable_in_local_time_with_the_raw_form_kept(staff_browser, place):
+    db.session.execute(delete(AuditEntry))
+    entry(at=START, action="payment.paid", object_type="payment", object_id=7,
+          details={"from": "pending", "checkout": "cs_1", "received_cents": 1200})
+    entry(at=START + timedelta(minutes=1), action="booking.rescheduled", actor=place.staff,
+          details={"from": {"resource": "studio", "start": "2026-11-02T09:00:00+00:00"},
+                   "to": {"resource": "studio", "start": "2026-07-14T08:00:00+00:00"},
+                   "overrides": True})
+    db.session.commit()
+    html = page(staff_browser.get("/staff/audit"))
+    moved, paid = rows(staff_browser.get("/staff/audit"))
+    assert "Buchung verschoben booking.rescheduled" in moved
+    assert "Zahlung eingegangen payment.paid" in paid
+    shown = [(dt.text, dd.text) for dt, dd in zip(html.find_all("dt"), html.find_all("dd"),
+                                                    strict=True)]
+    assert shown == [
+        # Winter and summer time in Wolfsburg, not the recorded UTC.
+        ("Vorher", "Platz/Raum studio Beginn 02.11.2026, 10:00:00"),
+        ("Platz/Raum", "studio"), ("Beginn", "02.11.2026, 10:00:00"),
+        ("Regeln übergangen", "ja"),
+        ("Nachher", "Platz/Raum studio Beginn 14.07.2026, 10:00:00"),
+        ("Platz/Raum", "studio"), ("Beginn", "14.07.2026, 10:00:00"),
+        ("Bezahlung", "cs_1"), ("Vorher", "wartet auf Zahlung"),
+        ("Eingegangen", "12,00 €"),  # the page's text with its no-break space as a space
+    ]
+    # The recorded form stays one click away, unchanged.
+    raw = [p.text for p in html.find_all("pre")]
+    assert '{ "checkout": "cs_1", "from": "pending", "received_cents": 1200 }' in raw
+    assert "2026-11-02T09:00:00+00:00" in " ".join(raw)
+    staff_browser.post("/language", data={"lang": "en", "next": "/"})
+    english = page(staff_browser.get("/staff/audit"))
+    assert "Payment received" in english.text
+    assert [dd.text for dd in english.find_all("dd")][1:3] == [
+        "studio", "Nov 2, 2026, 10:00:00 AM"]

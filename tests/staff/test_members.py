@@ -217,7 +217,7 @@ def test_the_member_page_shows_profile_memberships_inductions_bookings_waitlist(
     assert "mia@example.org" in html.text and "Deutsch" in html.text
     hrefs = [a.attrs.get("href") for a in html.find_all("a")]
     assert f"/bookings/{upcoming.id}" in hrefs and f"/bookings/{past.id}" in hrefs
-    assert "ar-vr-studio" in html.by_id("inductions").text
+    assert place.studio.name in html.by_id("inductions").text  # the name, not the key
     memberships_text = html.by_id("memberships").text
     assert place.tier.name in memberships_text and "laufend" in memberships_text
     assert place.room.name in html.by_id("waitlist").text
@@ -334,6 +334,40 @@ def test_a_membership_of_someone_else_is_404(staff_browser, place, factory):
 
 
 # --- inductions ----------------------------------------------------------------------------
+
+
+def test_inductions_are_shown_by_the_name_of_the_spaces_not_their_key(
+    staff_browser, place, factory
+):
+    """Issue 17: staff pages, messages and the audit log said "ar-vr-studio"."""
+    place.studio.name = "AR/VR-Studio"
+    factory.resource(location=place.studio.location, name="VR-Labor", slug="vr-lab",
+                     induction="ar-vr-studio", position=9)
+    newcomer = factory.user(name="Nina Neu", tier=place.tier)
+    db.session.commit()
+    name = "AR/VR-Studio, VR-Labor"
+
+    form = page(staff_browser.get(f"/staff/members/{newcomer.id}/inductions/new"))
+    assert [(o.attrs.get("value"), o.text) for o in form.find_all("option")][1:] == [
+        ("ar-vr-studio", name)]
+    granted = staff_browser.post(
+        f"/staff/members/{newcomer.id}/inductions/new",
+        data={"topic": "ar-vr-studio", "trained_on": "2026-11-20"})
+    shown = page(staff_browser.get(granted.headers["Location"]))  # with the message
+    assert name in shown.text and "ar-vr-studio" not in shown.text
+    assert name in shown.by_id("inductions").text
+    induction = db.session.scalars(select(Induction).where(Induction.user_id == newcomer.id)).one()
+
+    url = f"/staff/members/{newcomer.id}/inductions/{induction.id}/revoke"
+    confirm = page(staff_browser.get(url))
+    assert name in confirm.text and "ar-vr-studio" not in confirm.text
+    revoked = page(staff_browser.get(staff_browser.post(url).headers["Location"]))
+    assert name in revoked.text and "ar-vr-studio" not in revoked.text
+
+    spaces = page(staff_browser.get("/staff/resources"))
+    assert f"Einweisung: {name}" in spaces.text and "ar-vr-studio" not in spaces.text
+    log = page(staff_browser.get("/staff/audit", query_string={"action": "induction."}))
+    assert [dd.text for dd in log.find_all("dd") if dd.text == name] == [name, name]
 
 
 def test_grant_and_revoke_an_induction_through_the_pages(staff_browser, place, factory):
