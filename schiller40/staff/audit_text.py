@@ -191,6 +191,9 @@ DETAIL_LABELS: dict[str, Any] = {
 # Codes the services write as values of these keys (free text, such as a cancellation
 # reason typed by staff, is shown as it is).
 CODE_KEYS = frozenset({"by", "from", "reason", "status"})
+# Keys whose values people type (a cancellation reason may be free text, so "reason" is
+# looked up as a code but never read as a date).
+FREE_TEXT_KEYS = frozenset({"note", "override_reason", "message", "name", "new_name"})
 VALUE_LABELS: dict[str, Any] = {
     "authorized": _l("authorised"),
     "cancelled": _l("cancelled"),
@@ -291,16 +294,20 @@ def _value(key: str, value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     text = str(value)
+    if key in FREE_TEXT_KEYS:  # what a person typed is shown as typed, never parsed
+        return text
+    # OverflowError: a year 1 or 9999 instant leaves the datetime range when it is moved
+    # into the reader's zone (a date-shaped value is free text somewhere, so never a 500).
     if _INSTANT.match(text):
         try:
             return format_datetime(datetime.fromisoformat(text.replace("Z", "+00:00")),
                                    "medium")
-        except ValueError:
+        except (ValueError, OverflowError):
             return text
     if _DAY.match(text):
         try:
             return format_date(date.fromisoformat(text), "medium")
-        except ValueError:
+        except (ValueError, OverflowError):
             return text
     if key in CODE_KEYS and text in VALUE_LABELS:
         return str(VALUE_LABELS[text])

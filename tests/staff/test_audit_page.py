@@ -306,3 +306,19 @@ def test_details_are_readable_in_local_time_with_the_raw_form_kept(staff_browser
     assert "Payment received" in english.text
     assert [dd.text for dd in english.find_all("dd")][1:3] == [
         "studio", "Nov 2, 2026, 10:00:00 AM"]
+
+
+def test_date_shaped_text_typed_by_a_person_never_breaks_the_page(staff_browser, place):
+    """A cancellation reason or a note is free text: an instant in year 1 or 9999 left the
+    datetime range when moved into Wolfsburg's zone (500), and a note is shown as typed."""
+    db.session.execute(delete(AuditEntry))
+    entry(at=START, action="booking.cancelled", object_type="booking", object_id=1,
+          details={"reason": "0001-01-01T00:30:00+01:00", "note": "2026-11-02T09:00:00+00:00"})
+    entry(at=START, action="booking.cancelled", object_type="booking", object_id=2,
+          details={"reason": "9999-12-31T23:30:00-01:00"})
+    db.session.commit()
+    response = staff_browser.get("/staff/audit")
+    assert response.status_code == 200
+    shown = [dd.text for dd in page(response).find_all("dd")]
+    assert "0001-01-01T00:30:00+01:00" in shown and "9999-12-31T23:30:00-01:00" in shown
+    assert "2026-11-02T09:00:00+00:00" in shown
