@@ -362,7 +362,7 @@ def preview(
     day = loc.local_date(start)
     member, tier = snapshots.member(
         session, target, day=day, now=now, acting_staff=staff,
-        internal_use=staff and target.id == viewer.id,
+        internal_use=staff and target.is_staff,
     )
     credit = snapshots.credit_left(session, target, day=day, location=loc)
     try:  # before the window below is built around the range (see checked_range)

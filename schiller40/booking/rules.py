@@ -167,7 +167,8 @@ class Member:
     rule of the member's tier (membership, kind, induction, quota, horizon) except the ones
     they explicitly override.
 
-    ``internal_use``: staff booking for themselves (a team meeting, work in a studio): no
+    ``internal_use``: staff booking for staff, themselves or a colleague (a team meeting,
+    work in a studio): no
     membership, induction or quota applies, and without a tier it costs nothing. Opening
     hours and blocks still apply unless overridden.
     """

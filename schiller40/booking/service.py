@@ -197,7 +197,7 @@ def _book(
         session, target.id, window, now=now, kinds=[r.kind for r in candidates]
     )
     acting_staff = actor.is_staff
-    internal_use = acting_staff and actor.id == target.id
+    internal_use = acting_staff and target.is_staff
     credits: dict[tuple[int, int], Credit] = {}
     added = 0
     occurrences: list[Occurrence] = []
@@ -673,7 +673,7 @@ def reschedule(
     day = loc.local_date(booked.start)
     member = snapshots.member(
         session, target, day=day, now=now, acting_staff=actor.is_staff,
-        internal_use=actor.is_staff and actor.id == target.id,
+        internal_use=actor.is_staff and target.is_staff,
     )[0]
     credit = snapshots.credit_left(session, target, day=day, location=loc)
     if _month(loc, Interval(booking.starts_at, booking.ends_at)) == _month(loc, booked):

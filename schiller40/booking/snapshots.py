@@ -148,7 +148,7 @@ def member(
 ) -> tuple[Member, Tier | None]:
     """The rules' view of the member on a local day, and the tier in force then.
 
-    ``acting_staff``: the actor is staff; ``internal_use``: staff booking for themselves
+    ``acting_staff``: the actor is staff; ``internal_use``: staff booking for staff
     (see ``rules.Member``). ``future_bookings``: the caller's own count, when it has one (no
     second query)."""
     membership = membership_on(session, user.id, day, known)

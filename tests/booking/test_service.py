@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from schiller40.booking import service
+from schiller40.booking import queries, service
 from schiller40.booking.errors import BookingError
 from schiller40.booking.models import Booking, BookingStatus
 from schiller40.booking.rules import NO_OVERRIDES, Overrides
@@ -212,6 +212,26 @@ def test_staff_cannot_book_a_studio_for_someone_without_membership_by_default(
     assert entry.details["on_behalf_of"] == nobody.id
     assert entry.details["overrides"] == {"membership": True}
     assert entry.details["override_reason"] == "Guest of the city's startup week"
+
+
+def test_staff_book_and_move_a_colleagues_internal_booking_free_of_member_rules(
+    place, clock, factory,
+):
+    """Internal use is staff booking for staff, themselves or a colleague: moving a
+    colleague's free studio session must not ask for a membership (it could not be done
+    at all: the membership exception prices at the list price, and a move keeps the price)."""
+    colleague = factory.user(role=Role.STAFF)  # no tier, no induction
+    db.session.commit()
+    booking = _for(colleague, place.staff, clock, resource_slug="studio", start=at(TUE, 10),
+                   end=at(TUE, 12)).bookings[0]
+    assert (booking.status, booking.price_gross_cents) == (BookingStatus.CONFIRMED, 0)
+    moved = service.reschedule(db.session, actor=place.staff, booking_id=booking.id,
+                               start=at(TUE, 14), end=at(TUE, 16), now=clock())
+    assert (moved.starts_at, moved.user_id) == (at(TUE, 14), colleague.id)
+    preview = queries.preview(
+        db.session, viewer=place.staff, for_user=colleague, resource=booking.resource,
+        start=at(TUE, 17), end=at(TUE, 18), now=clock(), settings=service.DEFAULT_SETTINGS)
+    assert preview.error is None and preview.quote.gross_cents == 0
 
 
 def test_the_list_price_is_the_highest_active_tier_price(place, clock, factory):
