@@ -264,3 +264,16 @@ def test_gunicorn_post_fork_hook_gives_the_worker_empty_pools(app):
     settings["post_fork"](None, None)
     assert engine.pool.checkedin() == 0
     assert settings["preload_app"] is True  # the reason the hook is needed
+
+
+def test_an_in_memory_sqlite_database_survives_start_up():
+    """``sqlite://`` lives only in its one pooled connection: closing the pools at the end of
+    start-up must not drop the tables the automatic migration has just made."""
+    from sqlalchemy import inspect
+
+    from schiller40 import create_app
+
+    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": "sqlite://",
+                      "AUTO_MIGRATE": True})
+    with app.app_context():
+        assert "booking" in inspect(db.engine).get_table_names()

@@ -21,6 +21,7 @@ import weakref
 
 from flask import Flask
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ..extensions import db
 
@@ -29,8 +30,15 @@ _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def _engines_of(app: Flask) -> list[Engine]:
+    """The app's engines whose pools can be emptied: an in-memory SQLite database
+    (``sqlite://``, kept in one connection by a static or per-thread pool) lives only in
+    its connection, so closing that would drop every table; such a database belongs to one
+    process anyway and cannot be shared across a fork."""
     with app.app_context():
-        return list(db.engines.values())
+        return [
+            engine for engine in db.engines.values()
+            if not isinstance(engine.pool, StaticPool | SingletonThreadPool)
+        ]
 
 
 def track(app: Flask) -> None:
