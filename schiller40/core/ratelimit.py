@@ -118,6 +118,10 @@ def request_key() -> str:
 # as keyed digests.
 
 
+# How long the epoch a reset starts is kept (far longer than any window or lock).
+EPOCH_SECONDS = 366 * 86400
+
+
 def _digest(kind: str, value: str) -> str:
     """A stable, keyed digest: the store never holds an address, and a copy of it cannot be
     turned back into addresses by hashing every IPv4 address or a list of e-mails."""
@@ -255,11 +259,12 @@ def succeeded(subject: _Subject, *, now: datetime) -> None:
 @_fail_open
 def cleared(subject: _Subject, *, now: datetime) -> None:
     """A completed password reset: every lock and count of this e-mail address is lifted,
-    whichever client address it came from, by moving on to a new epoch. The epoch outlives
-    every key of the old one, so falling back to no epoch cannot bring old counts back."""
+    whichever client address it came from, by moving on to a new epoch. The epoch is kept
+    for a year: the counts and locks made after the reset carry it, and an epoch that ran
+    out before them would orphan them (a lock set late would end early)."""
     key = _key("epoch", subject.email)
     subject.store.clear(key)
-    subject.store.incr(key, 2 * max(subject.window, subject.lock), amount=int(now.timestamp()))
+    subject.store.incr(key, EPOCH_SECONDS, amount=int(now.timestamp()))
 
 
 def _store() -> Any:

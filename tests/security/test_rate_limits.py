@@ -10,6 +10,7 @@ their own.
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from datetime import timedelta
 
@@ -404,6 +405,19 @@ def test_a_completed_password_reset_lifts_the_lock(app, place, clock):
     attacker = _from(app, ATTACKER)
     assert [_attempt(attacker, place.member.email).status_code for _ in range(3)] == [
         422, 422, 429]
+
+
+def test_the_epoch_a_reset_starts_outlives_the_locks_made_in_it(app, place, clock):
+    """Counts and locks after a reset carry its epoch; had the epoch expired with the
+    window (30 minutes), a lock set late in it would have been dropped early."""
+    from schiller40.core import ratelimit
+    from schiller40.extensions import limiter
+
+    _reset(app, place.member, "copper-meadow-violin", clock())
+    with app.test_request_context():
+        key = ratelimit._key("epoch", ratelimit._email_key(place.member.email))
+        kept = limiter.storage.get_expiry(key) - time.time()
+    assert kept > 365 * 86400
 
 
 def test_failures_from_many_addresses_lock_only_addresses_the_account_does_not_know(
