@@ -174,6 +174,12 @@ def _resolve_booking(cfg: dict[str, Any]) -> None:
         raise ConfigError(
             f"SCHILLER40_MAX_CONCURRENT_DESKS={desks!r} must be a whole number of at least 1"
         )
+    # Prices are gross; every net/tax split, page, mail and checkout line uses this one rate.
+    vat = cfg.get("VAT_RATE_PERCENT")
+    if not isinstance(vat, int) or isinstance(vat, bool) or not 0 <= vat <= 100:
+        raise ConfigError(
+            f"SCHILLER40_VAT_RATE_PERCENT={vat!r} must be a whole number from 0 to 100"
+        )
 
 
 def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:

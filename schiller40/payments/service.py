@@ -91,7 +91,7 @@ class ReturnUrls:
     cancel: str
 
 
-def _line_item(booking: Booking, locale: str) -> LineItem:
+def _line_item(booking: Booking, locale: str, vat_percent: int) -> LineItem:
     resource = booking.resource
     tz = resource.location.tz
     when = (
@@ -103,7 +103,8 @@ def _line_item(booking: Booking, locale: str) -> LineItem:
     # no Accept-Language, and Stripe shows this text on its page and on the receipt.
     with force_locale(locale):
         description = str(
-            _l("Booking %(id)s · includes 19 %% VAT (%(vat)s)", id=booking.id, vat=vat)
+            _l("Booking %(id)s · includes %(percent)s %% VAT (%(vat)s)", id=booking.id,
+               percent=vat_percent, vat=vat)
         )
     return LineItem(
         name=f"{resource.name}, {when}",
@@ -148,7 +149,7 @@ def start_checkout(
         reference=str(held[0].id),
         booking_ids=tuple(b.id for b in held),
         customer_email=payment.user.email if payment.user else None,
-        items=tuple(_line_item(b, locale) for b in held),
+        items=tuple(_line_item(b, locale, settings.policy.vat_percent) for b in held),
         currency=payment.currency,
         manual_capture=payment.capture_method is CaptureMethod.MANUAL,
         expires_at=payment.checkout_expires_at,
