@@ -16,6 +16,7 @@ from sqlalchemy import select
 from schiller40.booking.models import Booking
 from schiller40.booking.rules import split_vat
 from schiller40.extensions import db
+from schiller40.models import Role
 from schiller40.payments.models import Payment, SimulatedCheckout
 from schiller40.settings import ConfigError
 from tests.booking.conftest import browser
@@ -64,6 +65,11 @@ def test_the_api_stores_and_answers_the_configured_split(api):
 
 def test_the_page_shows_the_stored_tax_and_the_receipt_the_same(app, place, clock, inbox):
     mia = browser(app, place.member)
+    # The price shown before booking (the report's "incl. 7 % VAT: 1,92 €").
+    preview = page(mia.get("/resources/room/book?day=2026-11-24&start=10:00&end=11:00"))
+    preview_section = preview.by_id("preview")
+    assert preview_section is not None
+    assert "inkl. 7 % MwSt.: 0,79 €" in " ".join(preview_section.text.split())
     response = mia.post("/resources/room/book",
                         data={"day": "2026-11-24", "start": "10:00", "end": "11:00"})
     assert response.status_code == 303
@@ -88,3 +94,14 @@ def test_a_bad_rate_stops_the_start(database_url, rate):
     with pytest.raises(ConfigError, match="VAT_RATE_PERCENT"):
         create_app({"ENV_NAME": "testing", "DATABASE_URL": database_url,
                     "VAT_RATE_PERCENT": rate})
+
+
+def test_the_tier_pages_name_the_configured_rate(app, place, factory):
+    admin = factory.user(role=Role.ADMIN, email="admin@example.org")
+    db.session.commit()
+    admin_browser = browser(app, admin)
+    for path in ("/staff/tiers", "/staff/tiers/new", f"/staff/tiers/{place.tier.id}"):
+        response = admin_browser.get(path)
+        assert response.status_code == 200, path
+        text = " ".join(page(response).text.split())
+        assert "inklusive 7 % MwSt." in text and "19 %" not in text, path
