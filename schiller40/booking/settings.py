@@ -23,4 +23,5 @@ def from_config(config: Mapping[str, Any]) -> BookingSettings:
         offer_window=timedelta(minutes=int(config.get("WAITLIST_OFFER_MINUTES", 30))),
         refund_policy=parse_policy(config.get("REFUND_POLICY")),
         payment_provider=str(config.get("PAYMENT_PROVIDER") or "simulated"),
+        currency=str(config.get("CURRENCY") or BookingSettings.currency),
     )

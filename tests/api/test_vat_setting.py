@@ -1,6 +1,7 @@
-"""The VAT rate is one setting (``VAT_RATE_PERCENT``): the stored net/tax split, the API,
-the pages, the checkout line and the receipt all use it. Issue 18: with the rate set to 7 the
-tax was still split at a hard-coded 19 % while the page printed "incl. 7 % VAT: 1,92 €".
+"""The VAT rate is one setting (``VAT_RATE_PERCENT``): the stored net/tax split, the API, the
+pages, the checkout line and the receipt all use it (and the currency is ``CURRENCY``). Issue
+18: with the rate set to 7 the tax was still split at a hard-coded 19 % while the page printed
+"incl. 7 % VAT: 1,92 €".
 
 A room hour costs 12,00 € gross; at 7 % that is 11,21 € net + 0,79 € tax (``split_vat``).
 On both databases, with the simulated gateway.
@@ -105,3 +106,13 @@ def test_the_tier_pages_name_the_configured_rate(app, place, factory):
         assert response.status_code == 200, path
         text = " ".join(page(response).text.split())
         assert "inklusive 7 % MwSt." in text and "19 %" not in text, path
+
+
+@pytest.mark.parametrize("currency", ["USD", "eur", "", None])
+def test_a_currency_other_than_euro_stops_the_start(database_url, currency):
+    """Amounts are entered, shown and charged in euros; a CURRENCY setting that the app would
+    silently ignore in places is refused at start-up."""
+    from schiller40 import create_app
+
+    with pytest.raises(ConfigError, match="CURRENCY"):
+        create_app({"ENV_NAME": "testing", "DATABASE_URL": database_url, "CURRENCY": currency})
