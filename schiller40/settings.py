@@ -161,6 +161,13 @@ def _resolve_payments(cfg: dict[str, Any]) -> None:
             raise ConfigError(
                 f"SCHILLER40_{key}={minutes!r} must be a whole number from 1 to 1440"
             )
+    # Every amount is taken, shown and charged in this currency. Only euros are supported: the
+    # forms read amounts in euros and the prices are set in them; any other value would be
+    # ignored in places, so it stops the start instead.
+    if cfg.get("CURRENCY") != "EUR":
+        raise ConfigError(
+            f"SCHILLER40_CURRENCY={cfg.get('CURRENCY')!r} is not supported; use EUR"
+        )
     try:
         parse_policy(cfg.get("REFUND_POLICY"))
     except ValueError as exc:
@@ -173,6 +180,12 @@ def _resolve_booking(cfg: dict[str, Any]) -> None:
     if not isinstance(desks, int) or isinstance(desks, bool) or desks < 1:
         raise ConfigError(
             f"SCHILLER40_MAX_CONCURRENT_DESKS={desks!r} must be a whole number of at least 1"
+        )
+    # Prices are gross; every net/tax split, page, mail and checkout line uses this one rate.
+    vat = cfg.get("VAT_RATE_PERCENT")
+    if not isinstance(vat, int) or isinstance(vat, bool) or not 0 <= vat <= 100:
+        raise ConfigError(
+            f"SCHILLER40_VAT_RATE_PERCENT={vat!r} must be a whole number from 0 to 100"
         )
 
 

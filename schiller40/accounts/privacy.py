@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, false, or_, select
 from sqlalchemy.orm import Session
@@ -114,7 +115,7 @@ def _booking(booking: Booking, now: datetime) -> dict[str, Any]:
             "gross_cents": booking.price_gross_cents,
             "net_cents": booking.price_net_cents,
             "tax_cents": booking.price_tax_cents,
-            "currency": "EUR",
+            "currency": current_app.config["CURRENCY"],
         },
         "included_credit_used": {
             "half_days": booking.credit_half_days, "minutes": booking.credit_minutes,

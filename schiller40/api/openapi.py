@@ -191,7 +191,7 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             "start": LOCAL_TIME,
             "end": LOCAL_TIME,
             "status": {"enum": ["held", "confirmed", "cancelled", "expired"]},
-            "price_cents": {"type": "integer", "description": "gross, 19 % VAT included"},
+            "price_cents": {"type": "integer", "description": "gross, VAT included"},
             "credit_used": {
                 "type": "object",
                 "properties": {"half_days": {"type": "integer"}, "minutes": {"type": "integer"}},

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
+
 from ..accounts.models import User
 from ..booking.models import Booking, BookingStatus, WaitlistEntry
 from ..booking.rules import Interval
@@ -67,7 +69,7 @@ def payment_json(booking: Booking, status: BookingStatus) -> dict[str, Any] | No
         "amount_cents": booking.price_gross_cents,
         "net_cents": booking.price_net_cents,
         "tax_cents": booking.price_tax_cents,
-        "currency": "EUR",
+        "currency": current_app.config["CURRENCY"],
         # Pending: pay by then. Authorised: staff must approve by then (the approval
         # deadline; after it the authorisation is released). Not for a payment already made
         # (processing): its hold lasts until the money arrives, which is no deadline.

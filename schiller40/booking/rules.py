@@ -247,6 +247,8 @@ class Policy:
             ResourceKind.ROOM: timedelta(hours=2),
         }
     )
+    # The VAT rate in the gross prices. The app always passes ``VAT_RATE_PERCENT`` (see
+    # booking/settings.py); this default only serves rules built without a config (tests).
     vat_percent: int = 19
     # How many desk bookings one member account may hold at any moment (a person sits at
     # one desk; a company books for its people through their own accounts).

@@ -66,6 +66,8 @@ class BookingSettings:
     )
     # The gateway new payments are opened with ("stripe" or "simulated").
     payment_provider: str = "simulated"
+    # The currency payments are opened in (``CURRENCY``, checked at start-up).
+    currency: str = "EUR"
 
 
 DEFAULT_SETTINGS = BookingSettings()
@@ -297,7 +299,8 @@ def _book(
             _audit_created(session, occurrence.booking, actor, target, overrides, now)
     outcome = BookingOutcome(occurrences)
     outcome.payment = ledger.open_payment(
-        session, outcome.bookings, user=target, provider=settings.payment_provider, now=now
+        session, outcome.bookings, user=target, provider=settings.payment_provider,
+        currency=settings.currency, now=now,
     )
     confirmed = [b.id for b in outcome.bookings if b.status is BookingStatus.CONFIRMED]
     if confirmed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_babel import format_currency
 
 
@@ -10,4 +11,4 @@ def money(cents: int | None) -> str:
     default); pages, flashes and service messages all use this one."""
     if cents is None:
         return ""
-    return format_currency(cents / 100, "EUR")
+    return format_currency(cents / 100, current_app.config["CURRENCY"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import url_for
+from flask import current_app, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -25,8 +25,6 @@ from .booking_messages import bookings_of, confirmed_of
 from .catalog import message
 from .compose import Mail, can_receive, render, staff_recipient
 from .ics import booking_invitation
-
-VAT_PERCENT = 19
 
 # Why money came back, as the member reads it.
 REFUND_REASONS = {
@@ -50,11 +48,13 @@ def payment_received(session: Session, payload: dict[str, Any], now: datetime) -
     amount = int(payload.get("amount_cents") or payment.received_cents)
     ids = payload.get("booking_ids") or [b.id for b in payment.bookings]
     lines = bookings_of(session, ids)
+    # The configured rate, the one the prices were split by (checked at start-up).
+    vat_percent = int(current_app.config["VAT_RATE_PERCENT"])
     if sum(b.price_gross_cents for b in lines) == amount:
         net = sum(b.price_net_cents for b in lines)
         tax = sum(b.price_tax_cents for b in lines)
     else:
-        net, tax = split_vat(amount, VAT_PERCENT)
+        net, tax = split_vat(amount, vat_percent)
     return render(
         "payment_received",
         to=member,
@@ -63,7 +63,7 @@ def payment_received(session: Session, payload: dict[str, Any], now: datetime) -
         amount=amount,
         net=net,
         tax=tax,
-        vat_percent=VAT_PERCENT,
+        vat_percent=vat_percent,
         now=now,
         subject=lambda: _("Payment received: %(amount)s", amount=money(amount)),
     )

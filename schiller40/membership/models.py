@@ -15,7 +15,7 @@ from ..resources.models import ResourceKind
 
 
 class Tier(db.Model):
-    """A membership tier. Money is integer cents, gross (19 % VAT included)."""
+    """A membership tier. Money is integer cents, gross (VAT included at ``VAT_RATE_PERCENT``)."""
 
     __tablename__ = "tier"
     __table_args__ = (

@@ -3,7 +3,8 @@ included and what the rest costs.
 
 The booking engine reads these rows on every quote (``booking/snapshots.tier_rules``), so a
 change applies to bookings made afterwards; bookings already made keep the price they were
-quoted. Money is integer cents, gross (19 % VAT included), like everywhere else.
+quoted. Money is integer cents, gross (VAT included at ``VAT_RATE_PERCENT``), like
+everywhere else.
 """
 
 from __future__ import annotations

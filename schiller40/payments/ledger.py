@@ -39,7 +39,8 @@ def approval_deadline(bookings: list[Booking], now: datetime) -> datetime:
 
 
 def open_payment(
-    session: Session, bookings: list[Booking], *, user: User, provider: str, now: datetime
+    session: Session, bookings: list[Booking], *, user: User, provider: str, currency: str,
+    now: datetime,
 ) -> Payment | None:
     """A payment for the bookings that are held until paid (None if nothing is owed)."""
     held = [b for b in bookings if b.status is BookingStatus.HELD and b.price_gross_cents > 0]
@@ -55,7 +56,7 @@ def open_payment(
         amount_cents=sum(b.price_gross_cents for b in held),
         net_cents=sum(b.price_net_cents for b in held),
         tax_cents=sum(b.price_tax_cents for b in held),
-        currency="EUR",
+        currency=currency,
         created_at=now,
         updated_at=now,
     )

@@ -91,19 +91,20 @@ class ReturnUrls:
     cancel: str
 
 
-def _line_item(booking: Booking, locale: str) -> LineItem:
+def _line_item(booking: Booking, locale: str, vat_percent: int, currency: str) -> LineItem:
     resource = booking.resource
     tz = resource.location.tz
     when = (
         f"{format_datetime(booking.starts_at, 'EEE dd.MM.yyyy HH:mm', tzinfo=tz, locale=locale)}"
         f"–{format_datetime(booking.ends_at, 'HH:mm', tzinfo=tz, locale=locale)}"
     )
-    vat = format_currency(booking.price_tax_cents / 100, "EUR", locale=locale)
+    vat = format_currency(booking.price_tax_cents / 100, currency, locale=locale)
     # In the member's language, not the request's: the API answers a token, which carries
     # no Accept-Language, and Stripe shows this text on its page and on the receipt.
     with force_locale(locale):
         description = str(
-            _l("Booking %(id)s · includes 19 %% VAT (%(vat)s)", id=booking.id, vat=vat)
+            _l("Booking %(id)s · includes %(percent)s %% VAT (%(vat)s)", id=booking.id,
+               percent=vat_percent, vat=vat)
         )
     return LineItem(
         name=f"{resource.name}, {when}",
@@ -148,7 +149,9 @@ def start_checkout(
         reference=str(held[0].id),
         booking_ids=tuple(b.id for b in held),
         customer_email=payment.user.email if payment.user else None,
-        items=tuple(_line_item(b, locale) for b in held),
+        items=tuple(
+            _line_item(b, locale, settings.policy.vat_percent, payment.currency) for b in held
+        ),
         currency=payment.currency,
         manual_capture=payment.capture_method is CaptureMethod.MANUAL,
         expires_at=payment.checkout_expires_at,

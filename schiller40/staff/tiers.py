@@ -113,7 +113,7 @@ class TierForm(FlaskForm):
         _l("Description (optional)"), validators=[Optional(), Length(max=4000), no_nul]
     )
     monthly_price_cents = MoneyField(
-        _l("Monthly fee in euros (gross, incl. 19 % VAT)"),
+        _l("Monthly fee in euros (gross, incl. VAT)"),
         description=_l("For example 89,00."),
         validators=[InputRequired(_l("Please enter an amount in euros, e.g. 12,50."))],
     )
