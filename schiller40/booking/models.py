@@ -181,6 +181,15 @@ class Booking(db.Model):
         return shown_version(self.status, self.hold_expires_at, self.sequence,
                              self.updated_at, now)
 
+    def can_reschedule(self, now: datetime) -> bool:
+        """Whether the booking may still be moved: active, its hold not run out, not begun.
+
+        The one definition: ``booking.service.reschedule`` refuses exactly the others, and
+        the member's and staff's pages ask this before offering a form, so nobody is offered
+        a move the service then refuses (a hold that ran out unwritten still says "held").
+        """
+        return self.is_active and not self.lapsed(now) and self.starts_at > now
+
     def release_hold(self, now: datetime) -> None:
         """The hold ends unpaid: the slot is free and the included credit it used returns.
 

@@ -666,7 +666,7 @@ def reschedule(
         session.rollback()
     else:  # pragma: no cover - three concurrent moves of one booking in a row
         raise BookingError("conflict", extra={"alternatives": []})
-    if not booking.is_active or booking.starts_at <= now:
+    if not booking.can_reschedule(now):
         raise BookingError("not_changeable")
     target = booking.user or actor
     loc = snapshots.location_rules(new_resource.location, _years(booked))
