@@ -190,6 +190,18 @@ class Booking(db.Model):
         """
         return self.is_active and not self.lapsed(now) and self.starts_at > now
 
+    def can_cancel(self, now: datetime, *, by_staff: bool) -> bool:
+        """Whether the booking can still be cancelled now: active, its hold not run out, not
+        over, and (for members) not begun. ``booking.service.cancel`` refuses exactly the
+        others; pages and the API ask this first, so nobody is offered a cancellation that
+        would be refused."""
+        return (
+            self.is_active
+            and not self.lapsed(now)
+            and self.ends_at > now
+            and (by_staff or self.starts_at > now)
+        )
+
     def release_hold(self, now: datetime) -> None:
         """The hold ends unpaid: the slot is free and the included credit it used returns.
 

@@ -809,7 +809,7 @@ def cancel(
     if found is None:  # pragma: no cover - moved three times while we tried
         raise BookingError("not_cancellable")
     actor, booking = found
-    if not ledger.cancellable(booking, by_staff=actor.is_staff, now=now):
+    if not booking.can_cancel(now, by_staff=actor.is_staff):
         raise BookingError("not_cancellable")
     notice = settings.policy.credit_return_notice.get(booking.resource.kind, timedelta(0))
     credit_returned = now <= booking.starts_at - notice

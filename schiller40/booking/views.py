@@ -38,7 +38,6 @@ from ..core.time import to_local
 from ..core.urls import safe_redirect_target
 from ..errors import NotFound
 from ..extensions import db, limiter
-from ..payments.ledger import cancellable
 from ..payments.service import PaymentError
 from ..resources.models import BookingUnit, Resource, ResourceKind
 from . import anydesk, checkin, grid, queries, service, snapshots, waitlist
@@ -418,7 +417,6 @@ def mine() -> str:
     grace = checkin.grace_from_config(current_app.config)
     return render_template(
         "booking/mine.html", upcoming=upcoming, past=past, entries=entries, now=instant,
-        cancellable=lambda b: cancellable(b, by_staff=False, now=instant),
         checkin_state=lambda b: checkin.state(b, now=instant, grace=grace, staff=False),
     )
 
