@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import enum_column
 from ..core.time import UTCDateTime
 from ..extensions import db
+from ..resources.models import ResourceKind
 
 if TYPE_CHECKING:
     from ..accounts.models import User
@@ -32,6 +33,9 @@ class BookingStatus(enum.StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"  # a hold that ran out unpaid
 
+
+# Members may check in their desk from this long before the start.
+CHECK_IN_OPENS_BEFORE = timedelta(minutes=30)
 
 # Statuses that occupy the slot. Mirrored by hand in the database guards (migration).
 ACTIVE_STATUSES = (BookingStatus.HELD, BookingStatus.CONFIRMED)
@@ -201,6 +205,44 @@ class Booking(db.Model):
             and self.ends_at > now
             and (by_staff or self.starts_at > now)
         )
+
+    @property
+    def needs_check_in(self) -> bool:
+        """Desks must be checked in (or are released); studios and rooms need not be."""
+        return self.resource.kind is ResourceKind.DESK
+
+    def check_in_refusal(self, now: datetime, *, by_staff: bool) -> str | None:
+        """Why the booking cannot be checked in now (a stable code), or None if it can.
+
+        Members check in their own desks from ``CHECK_IN_OPENS_BEFORE`` the start until the
+        end; staff any confirmed booking on its day, late too. One already checked in is not
+        refused: checking in again keeps the first time. ``booking.checkin`` turns the code
+        into the message; ``can_check_in`` is the same rule for offering the button.
+        """
+        if self.no_show_at is not None:
+            return "released"
+        if self.status is not BookingStatus.CONFIRMED:
+            return "not_confirmed"
+        if self.checked_in_at is not None:
+            return None
+        if by_staff:
+            return None if self.on_its_day(now) else "not_today"
+        if not self.needs_check_in:
+            return "staff_only"
+        if now < self.starts_at - CHECK_IN_OPENS_BEFORE:
+            return "too_early"
+        if now >= self.ends_at:
+            return "over"
+        return None
+
+    def can_check_in(self, now: datetime, *, by_staff: bool) -> bool:
+        """Whether a "Check in" button is offered now: not yet checked in, and not refused."""
+        return self.checked_in_at is None and self.check_in_refusal(now, by_staff=by_staff) is None
+
+    def on_its_day(self, now: datetime) -> bool:
+        """Whether ``now`` is on the booking's first day, in its location's zone."""
+        tz = self.resource.location.tz
+        return self.starts_at.astimezone(tz).date() == now.astimezone(tz).date()
 
     def release_hold(self, now: datetime) -> None:
         """The hold ends unpaid: the slot is free and the included credit it used returns.
