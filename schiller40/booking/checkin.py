@@ -165,13 +165,7 @@ def release_no_shows(
 
 def _release(session: Session, booking: Booking, *, now: datetime, grace: timedelta) -> None:
     """Cancel as a cancellation after the start does: no refund, the credit stays used."""
-    booking.status = BookingStatus.CANCELLED
-    booking.cancelled_at = now
-    booking.cancelled_by_id = None
-    booking.cancel_reason = NO_SHOW_REASON
-    booking.no_show_at = now
-    booking.sequence += 1
-    booking.updated_at = now
+    booking.cancel(now, by_id=None, reason=NO_SHOW_REASON, no_show=True)
     audit.record(
         session, action="booking.no_show_released", now=now, actor_id=None,
         object_type="booking", object_id=booking.id,

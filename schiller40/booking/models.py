@@ -255,10 +255,8 @@ class Booking(db.Model):
             else Version(BookingStatus.EXPIRED, self.sequence + 1, now)
         )
         self.status = BookingStatus.EXPIRED
-        self.credit_half_days = 0
-        self.credit_minutes = 0
-        self.sequence = version.sequence
-        self.updated_at = version.changed_at
+        self._return_credit()
+        self._changed(version.changed_at, steps=version.sequence - self.sequence)
 
     def lapsed(self, now: datetime) -> bool:
         return lapsed(self.status, self.hold_expires_at, now)
@@ -266,9 +264,9 @@ class Booking(db.Model):
     def confirm(self, now: datetime) -> None:
         """A held booking is paid (or approved). If its hold had run out unwritten,
         calendars have shown it cancelled since: that was one change, this is another."""
-        self.sequence = self.shown_version(now).sequence + 1
+        steps = self.shown_version(now).sequence + 1 - self.sequence
         self.status = BookingStatus.CONFIRMED
-        self.updated_at = now
+        self._changed(now, steps=steps)
 
     def keep_hold_until(self, until: datetime, now: datetime) -> None:
         """The hold lasts at least until ``until`` (a payment is under way). A hold that had
@@ -276,9 +274,49 @@ class Booking(db.Model):
         so two changes."""
         was_lapsed = self.lapsed(now)
         self.hold_expires_at = max(self.hold_expires_at or now, until)
-        if was_lapsed and not self.lapsed(now):
-            self.sequence += 2
-        self.updated_at = now
+        self._changed(now, steps=2 if was_lapsed and not self.lapsed(now) else 0)
+
+    def cancel(
+        self, now: datetime, *, by_id: int | None, reason: str | None,
+        return_credit: bool = False, no_show: bool = False,
+    ) -> None:
+        """Cancelled (by a member or staff, ``by_id``; or by the worker as a no-show): the
+        slot is free. The included credit comes back only if ``return_credit`` (cancelled
+        in time); money is the caller's business (``payments.ledger``). One change."""
+        self.status = BookingStatus.CANCELLED
+        self.cancelled_at = now
+        self.cancelled_by_id = by_id
+        self.cancel_reason = reason
+        if no_show:
+            self.no_show_at = now
+        if return_credit:
+            self._return_credit()
+        self._changed(now)
+
+    def move_to(
+        self, resource: Resource, starts_at: datetime, ends_at: datetime, now: datetime
+    ) -> None:
+        """Moved to another time (and perhaps another resource of the same kind): one change.
+
+        A check-in is for a day: moved to another day, the member checks in again then (or
+        the desk is released as a no-show); a move within the day keeps it."""
+        tz = resource.location.tz
+        other_day = self.starts_at.astimezone(tz).date() != starts_at.astimezone(tz).date()
+        self.resource = resource
+        self.set_range(starts_at, ends_at, resource)
+        if other_day:
+            self.checked_in_at = None
+        self._changed(now)
+
+    def _return_credit(self) -> None:
+        self.credit_half_days = 0
+        self.credit_minutes = 0
+
+    def _changed(self, at: datetime, *, steps: int = 1) -> None:
+        """The one place SEQUENCE and LAST-MODIFIED move: each change calendars can see is
+        one SEQUENCE step (RFC 5545), so every transition above says how many it made."""
+        self.sequence += steps
+        self.updated_at = at
 
     def set_range(self, starts_at: datetime, ends_at: datetime, resource: Resource) -> None:
         """Set the booked range and the buffered range together, so they never disagree.

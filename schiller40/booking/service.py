@@ -719,19 +719,9 @@ def reschedule(
         "end": booking.ends_at.isoformat(),
     }
     old_range = Interval(booking.starts_at, booking.ends_at)
-    booking.resource = new_resource
-    booking.set_range(start, end, new_resource)
+    booking.move_to(new_resource, start, end, now)
     booking.credit_half_days = price.credit_half_days
     booking.credit_minutes = price.credit_minutes
-    booking.sequence += 1
-    booking.updated_at = now
-    tz = new_resource.location.tz
-    if booking.checked_in_at is not None and (
-        old_range.start.astimezone(tz).date() != start.astimezone(tz).date()
-    ):
-        # Being here today says nothing about the new day: check in again then (or the desk
-        # is released as a no-show). A move within the day keeps the check-in.
-        booking.checked_in_at = None
     _flush_or_conflict(session)
     audit.record(
         session, action="booking.rescheduled", now=now, actor_id=actor.id,
@@ -826,15 +816,8 @@ def cancel(
         booking, now=now, policy=settings.refund_policy, mode=refund
     )
     money_back = ledger.refund_cancellation(session, booking, terms, actor=actor, now=now)
-    booking.status = BookingStatus.CANCELLED
-    booking.cancelled_at = now
-    booking.cancelled_by_id = actor.id
-    booking.cancel_reason = (reason or "").strip()[:500] or None
-    booking.sequence += 1
-    booking.updated_at = now
-    if credit_returned:
-        booking.credit_half_days = 0
-        booking.credit_minutes = 0
+    booking.cancel(now, by_id=actor.id, reason=(reason or "").strip()[:500] or None,
+                   return_credit=credit_returned)
     audit.record(
         session, action="booking.cancelled", now=now, actor_id=actor.id,
         object_type="booking", object_id=booking.id,
