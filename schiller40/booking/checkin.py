@@ -32,7 +32,6 @@ from .models import CHECK_IN_OPENS_BEFORE, Booking, BookingStatus
 from .rules import Interval
 from .service import BookingSettings, lock_booking
 
-OPENS_BEFORE = CHECK_IN_OPENS_BEFORE
 DEFAULT_GRACE = timedelta(minutes=90)
 # Staff see a member's no-shows of this many days; from this many on they are flagged.
 NO_SHOW_WINDOW = timedelta(days=90)
@@ -104,7 +103,7 @@ def _refuse_unless_allowed(booking: Booking, *, now: datetime, by_staff: bool) -
     elif code == "too_early":
         message = _l("It is too early to check in: you can check in from %(time)s on the day "
                      "of the booking.",
-                     time=format_time(booking.starts_at - OPENS_BEFORE, "short"))
+                     time=format_time(booking.starts_at - CHECK_IN_OPENS_BEFORE, "short"))
     else:
         message = _REFUSALS[code]
     raise CheckInRefused(code, str(message))
@@ -276,7 +275,7 @@ class CheckInState:
 
 def state(booking: Booking, *, now: datetime, grace: timedelta, staff: bool) -> CheckInState:
     today = booking.on_its_day(now)
-    opens = booking.starts_at - OPENS_BEFORE
+    opens = booking.starts_at - CHECK_IN_OPENS_BEFORE
     return CheckInState(
         booking=booking, needed=booking.needs_check_in, deadline=deadline(booking, grace),
         opens=opens, today=today, can_check_in=booking.can_check_in(now, by_staff=staff),
