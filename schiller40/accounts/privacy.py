@@ -319,7 +319,7 @@ def upcoming_bookings(session: Session, user_id: int, now: datetime) -> list[Boo
         .where(Booking.user_id == user_id, Booking.starts_at > now)
         .order_by(Booking.starts_at, Booking.id)
     ).all()
-    return [b for b in candidates if ledger.cancellable(b, by_staff=False, now=now)]
+    return [b for b in candidates if b.can_cancel(now, by_staff=False)]
 
 
 @dataclass(frozen=True)

@@ -321,7 +321,7 @@ def open_checkout(booking_id: int) -> Response:
 def cancellation_terms(booking_id: int) -> Response:
     booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
     instant = now()
-    if not ledger.cancellable(booking, by_staff=g.api_user.is_staff, now=instant):
+    if not booking.can_cancel(instant, by_staff=g.api_user.is_staff):
         # Terms for a cancellation that would be refused (or was made already) mislead.
         raise BookingError("not_cancellable")
     policy = from_config(current_app.config).refund_policy

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import format_time
@@ -28,12 +28,10 @@ from ..core import audit, outbox
 from ..core.locking import begin_write, lock_rows
 from ..errors import DomainError
 from ..resources.models import Resource, ResourceKind
-from .models import Booking, BookingStatus
+from .models import CHECK_IN_OPENS_BEFORE, Booking, BookingStatus
 from .rules import Interval
 from .service import BookingSettings, lock_booking
 
-# Members may check in from this long before the start.
-OPENS_BEFORE = timedelta(minutes=30)
 DEFAULT_GRACE = timedelta(minutes=90)
 # Staff see a member's no-shows of this many days; from this many on they are flagged.
 NO_SHOW_WINDOW = timedelta(days=90)
@@ -60,36 +58,6 @@ def deadline(booking: Booking, grace: timedelta) -> datetime:
     """When a desk booking not checked in is released: always its own start plus the grace
     (a walk-in booked at 11:00 for the afternoon has until 14:30, not 10:30)."""
     return booking.starts_at + grace
-
-
-def needs_checkin(booking: Booking) -> bool:
-    """Desks must be checked in (or are released); studios and rooms need not be."""
-    return booking.resource.kind is ResourceKind.DESK
-
-
-def _local_day(booking: Booking, instant: datetime) -> date:
-    return instant.astimezone(booking.resource.location.tz).date()
-
-
-def member_can_check_in(booking: Booking, now: datetime) -> bool:
-    """Whether the member's own "Check in" button is offered now (the service decides)."""
-    return (
-        booking.status is BookingStatus.CONFIRMED
-        and booking.checked_in_at is None
-        and booking.no_show_at is None
-        and needs_checkin(booking)
-        and booking.starts_at - OPENS_BEFORE <= now < booking.ends_at
-    )
-
-
-def staff_can_check_in(booking: Booking, now: datetime) -> bool:
-    """Whether staff are offered a check-in button: a confirmed booking on its day."""
-    return (
-        booking.status is BookingStatus.CONFIRMED
-        and booking.checked_in_at is None
-        and booking.no_show_at is None
-        and _local_day(booking, booking.starts_at) == _local_day(booking, now)
-    )
 
 
 def check_in(session: Session, *, actor: User, booking_id: int, now: datetime) -> Booking:
@@ -123,36 +91,30 @@ def check_in(session: Session, *, actor: User, booking_id: int, now: datetime) -
 
 
 def _refuse_unless_allowed(booking: Booking, *, now: datetime, by_staff: bool) -> None:
-    if booking.no_show_at is not None:
-        raise CheckInRefused(
-            "released",
-            str(_l("This desk was released at %(time)s because nobody had checked in; it "
-                   "can no longer be checked in.", time=format_time(booking.no_show_at,
-                                                                    "short"))),
-        )
-    if booking.status is not BookingStatus.CONFIRMED:
-        raise CheckInRefused(
-            "not_confirmed", str(_l("Only a confirmed booking can be checked in.")))
-    if booking.checked_in_at is not None:
-        return  # idempotent: already here
-    if by_staff:
-        if _local_day(booking, booking.starts_at) != _local_day(booking, now):
-            raise CheckInRefused(
-                "not_today", str(_l("A booking can only be checked in on its day.")))
+    """Raise the reason ``Booking.check_in_refusal`` gives, in words for the member."""
+    code = booking.check_in_refusal(now, by_staff=by_staff)
+    if code is None:
         return
-    if not needs_checkin(booking):
-        raise CheckInRefused(
-            "staff_only", str(_l("Studios and meeting rooms are checked in by the team on "
-                                 "site.")))
-    opens = booking.starts_at - OPENS_BEFORE
-    if now < opens:
-        raise CheckInRefused(
-            "too_early",
-            str(_l("It is too early to check in: you can check in from %(time)s on the day "
-                   "of the booking.", time=format_time(opens, "short"))),
-        )
-    if now >= booking.ends_at:
-        raise CheckInRefused("over", str(_l("This booking is over.")))
+    if code == "released":
+        assert booking.no_show_at is not None
+        message = _l("This desk was released at %(time)s because nobody had checked in; it "
+                     "can no longer be checked in.", time=format_time(booking.no_show_at,
+                                                                      "short"))
+    elif code == "too_early":
+        message = _l("It is too early to check in: you can check in from %(time)s on the day "
+                     "of the booking.",
+                     time=format_time(booking.starts_at - CHECK_IN_OPENS_BEFORE, "short"))
+    else:
+        message = _REFUSALS[code]
+    raise CheckInRefused(code, str(message))
+
+
+_REFUSALS = {
+    "not_confirmed": _l("Only a confirmed booking can be checked in."),
+    "not_today": _l("A booking can only be checked in on its day."),
+    "staff_only": _l("Studios and meeting rooms are checked in by the team on site."),
+    "over": _l("This booking is over."),
+}
 
 
 # --- the no-show release (periodic worker job) ---------------------------------------------
@@ -202,13 +164,7 @@ def release_no_shows(
 
 def _release(session: Session, booking: Booking, *, now: datetime, grace: timedelta) -> None:
     """Cancel as a cancellation after the start does: no refund, the credit stays used."""
-    booking.status = BookingStatus.CANCELLED
-    booking.cancelled_at = now
-    booking.cancelled_by_id = None
-    booking.cancel_reason = NO_SHOW_REASON
-    booking.no_show_at = now
-    booking.sequence += 1
-    booking.updated_at = now
+    booking.cancel(now, by_id=None, reason=NO_SHOW_REASON, no_show=True)
     audit.record(
         session, action="booking.no_show_released", now=now, actor_id=None,
         object_type="booking", object_id=booking.id,
@@ -318,12 +274,11 @@ class CheckInState:
 
 
 def state(booking: Booking, *, now: datetime, grace: timedelta, staff: bool) -> CheckInState:
-    today = _local_day(booking, booking.starts_at) == _local_day(booking, now)
-    opens = booking.starts_at - OPENS_BEFORE
-    can = staff_can_check_in(booking, now) if staff else member_can_check_in(booking, now)
+    today = booking.on_its_day(now)
+    opens = booking.starts_at - CHECK_IN_OPENS_BEFORE
     return CheckInState(
-        booking=booking, needed=needs_checkin(booking), deadline=deadline(booking, grace),
-        opens=opens, today=today, can_check_in=can,
+        booking=booking, needed=booking.needs_check_in, deadline=deadline(booking, grace),
+        opens=opens, today=today, can_check_in=booking.can_check_in(now, by_staff=staff),
         too_early=(not staff and today and now < opens
-                   and booking.status is BookingStatus.CONFIRMED and needs_checkin(booking)),
+                   and booking.status is BookingStatus.CONFIRMED and booking.needs_check_in),
     )

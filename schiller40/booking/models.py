@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import enum_column
 from ..core.time import UTCDateTime
 from ..extensions import db
+from ..resources.models import ResourceKind
 
 if TYPE_CHECKING:
     from ..accounts.models import User
@@ -32,6 +33,9 @@ class BookingStatus(enum.StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"  # a hold that ran out unpaid
 
+
+# Members may check in their desk from this long before the start.
+CHECK_IN_OPENS_BEFORE = timedelta(minutes=30)
 
 # Statuses that occupy the slot. Mirrored by hand in the database guards (migration).
 ACTIVE_STATUSES = (BookingStatus.HELD, BookingStatus.CONFIRMED)
@@ -181,6 +185,65 @@ class Booking(db.Model):
         return shown_version(self.status, self.hold_expires_at, self.sequence,
                              self.updated_at, now)
 
+    def can_reschedule(self, now: datetime) -> bool:
+        """Whether the booking may still be moved: active, its hold not run out, not begun.
+
+        The one definition: ``booking.service.reschedule`` refuses exactly the others, and
+        the member's and staff's pages ask this before offering a form, so nobody is offered
+        a move the service then refuses (a hold that ran out unwritten still says "held").
+        """
+        return self.is_active and not self.lapsed(now) and self.starts_at > now
+
+    def can_cancel(self, now: datetime, *, by_staff: bool) -> bool:
+        """Whether the booking can still be cancelled now: active, its hold not run out, not
+        over, and (for members) not begun. ``booking.service.cancel`` refuses exactly the
+        others; pages and the API ask this first, so nobody is offered a cancellation that
+        would be refused."""
+        return (
+            self.is_active
+            and not self.lapsed(now)
+            and self.ends_at > now
+            and (by_staff or self.starts_at > now)
+        )
+
+    @property
+    def needs_check_in(self) -> bool:
+        """Desks must be checked in (or are released); studios and rooms need not be."""
+        return self.resource.kind is ResourceKind.DESK
+
+    def check_in_refusal(self, now: datetime, *, by_staff: bool) -> str | None:
+        """Why the booking cannot be checked in now (a stable code), or None if it can.
+
+        Members check in their own desks from ``CHECK_IN_OPENS_BEFORE`` the start until the
+        end; staff any confirmed booking on its day, late too. One already checked in is not
+        refused: checking in again keeps the first time. ``booking.checkin`` turns the code
+        into the message; ``can_check_in`` is the same rule for offering the button.
+        """
+        if self.no_show_at is not None:
+            return "released"
+        if self.status is not BookingStatus.CONFIRMED:
+            return "not_confirmed"
+        if self.checked_in_at is not None:
+            return None
+        if by_staff:
+            return None if self.on_its_day(now) else "not_today"
+        if not self.needs_check_in:
+            return "staff_only"
+        if now < self.starts_at - CHECK_IN_OPENS_BEFORE:
+            return "too_early"
+        if now >= self.ends_at:
+            return "over"
+        return None
+
+    def can_check_in(self, now: datetime, *, by_staff: bool) -> bool:
+        """Whether a "Check in" button is offered now: not yet checked in, and not refused."""
+        return self.checked_in_at is None and self.check_in_refusal(now, by_staff=by_staff) is None
+
+    def on_its_day(self, now: datetime) -> bool:
+        """Whether ``now`` is on the booking's first day, in its location's zone."""
+        tz = self.resource.location.tz
+        return self.starts_at.astimezone(tz).date() == now.astimezone(tz).date()
+
     def release_hold(self, now: datetime) -> None:
         """The hold ends unpaid: the slot is free and the included credit it used returns.
 
@@ -192,10 +255,8 @@ class Booking(db.Model):
             else Version(BookingStatus.EXPIRED, self.sequence + 1, now)
         )
         self.status = BookingStatus.EXPIRED
-        self.credit_half_days = 0
-        self.credit_minutes = 0
-        self.sequence = version.sequence
-        self.updated_at = version.changed_at
+        self._return_credit()
+        self._changed(version.changed_at, steps=version.sequence - self.sequence)
 
     def lapsed(self, now: datetime) -> bool:
         return lapsed(self.status, self.hold_expires_at, now)
@@ -203,9 +264,9 @@ class Booking(db.Model):
     def confirm(self, now: datetime) -> None:
         """A held booking is paid (or approved). If its hold had run out unwritten,
         calendars have shown it cancelled since: that was one change, this is another."""
-        self.sequence = self.shown_version(now).sequence + 1
+        steps = self.shown_version(now).sequence + 1 - self.sequence
         self.status = BookingStatus.CONFIRMED
-        self.updated_at = now
+        self._changed(now, steps=steps)
 
     def keep_hold_until(self, until: datetime, now: datetime) -> None:
         """The hold lasts at least until ``until`` (a payment is under way). A hold that had
@@ -213,9 +274,49 @@ class Booking(db.Model):
         so two changes."""
         was_lapsed = self.lapsed(now)
         self.hold_expires_at = max(self.hold_expires_at or now, until)
-        if was_lapsed and not self.lapsed(now):
-            self.sequence += 2
-        self.updated_at = now
+        self._changed(now, steps=2 if was_lapsed and not self.lapsed(now) else 0)
+
+    def cancel(
+        self, now: datetime, *, by_id: int | None, reason: str | None,
+        return_credit: bool = False, no_show: bool = False,
+    ) -> None:
+        """Cancelled (by a member or staff, ``by_id``; or by the worker as a no-show): the
+        slot is free. The included credit comes back only if ``return_credit`` (cancelled
+        in time); money is the caller's business (``payments.ledger``). One change."""
+        self.status = BookingStatus.CANCELLED
+        self.cancelled_at = now
+        self.cancelled_by_id = by_id
+        self.cancel_reason = reason
+        if no_show:
+            self.no_show_at = now
+        if return_credit:
+            self._return_credit()
+        self._changed(now)
+
+    def move_to(
+        self, resource: Resource, starts_at: datetime, ends_at: datetime, now: datetime
+    ) -> None:
+        """Moved to another time (and perhaps another resource of the same kind): one change.
+
+        A check-in is for a day: moved to another day, the member checks in again then (or
+        the desk is released as a no-show); a move within the day keeps it."""
+        tz = resource.location.tz
+        other_day = self.starts_at.astimezone(tz).date() != starts_at.astimezone(tz).date()
+        self.resource = resource
+        self.set_range(starts_at, ends_at, resource)
+        if other_day:
+            self.checked_in_at = None
+        self._changed(now)
+
+    def _return_credit(self) -> None:
+        self.credit_half_days = 0
+        self.credit_minutes = 0
+
+    def _changed(self, at: datetime, *, steps: int = 1) -> None:
+        """The one place SEQUENCE and LAST-MODIFIED move: each change calendars can see is
+        one SEQUENCE step (RFC 5545), so every transition above says how many it made."""
+        self.sequence += steps
+        self.updated_at = at
 
     def set_range(self, starts_at: datetime, ends_at: datetime, resource: Resource) -> None:
         """Set the booked range and the buffered range together, so they never disagree.

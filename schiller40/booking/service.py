@@ -669,7 +669,7 @@ def reschedule(
         session.rollback()
     else:  # pragma: no cover - three concurrent moves of one booking in a row
         raise BookingError("conflict", extra={"alternatives": []})
-    if not booking.is_active or booking.starts_at <= now:
+    if not booking.can_reschedule(now):
         raise BookingError("not_changeable")
     target = booking.user or actor
     loc = snapshots.location_rules(new_resource.location, _years(booked))
@@ -722,19 +722,9 @@ def reschedule(
         "end": booking.ends_at.isoformat(),
     }
     old_range = Interval(booking.starts_at, booking.ends_at)
-    booking.resource = new_resource
-    booking.set_range(start, end, new_resource)
+    booking.move_to(new_resource, start, end, now)
     booking.credit_half_days = price.credit_half_days
     booking.credit_minutes = price.credit_minutes
-    booking.sequence += 1
-    booking.updated_at = now
-    tz = new_resource.location.tz
-    if booking.checked_in_at is not None and (
-        old_range.start.astimezone(tz).date() != start.astimezone(tz).date()
-    ):
-        # Being here today says nothing about the new day: check in again then (or the desk
-        # is released as a no-show). A move within the day keeps the check-in.
-        booking.checked_in_at = None
     _flush_or_conflict(session)
     audit.record(
         session, action="booking.rescheduled", now=now, actor_id=actor.id,
@@ -812,7 +802,7 @@ def cancel(
     if found is None:  # pragma: no cover - moved three times while we tried
         raise BookingError("not_cancellable")
     actor, booking = found
-    if not ledger.cancellable(booking, by_staff=actor.is_staff, now=now):
+    if not booking.can_cancel(now, by_staff=actor.is_staff):
         raise BookingError("not_cancellable")
     notice = settings.policy.credit_return_notice.get(booking.resource.kind, timedelta(0))
     credit_returned = now <= booking.starts_at - notice
@@ -829,15 +819,8 @@ def cancel(
         booking, now=now, policy=settings.refund_policy, mode=refund
     )
     money_back = ledger.refund_cancellation(session, booking, terms, actor=actor, now=now)
-    booking.status = BookingStatus.CANCELLED
-    booking.cancelled_at = now
-    booking.cancelled_by_id = actor.id
-    booking.cancel_reason = (reason or "").strip()[:500] or None
-    booking.sequence += 1
-    booking.updated_at = now
-    if credit_returned:
-        booking.credit_half_days = 0
-        booking.credit_minutes = 0
+    booking.cancel(now, by_id=actor.id, reason=(reason or "").strip()[:500] or None,
+                   return_credit=credit_returned)
     audit.record(
         session, action="booking.cancelled", now=now, actor_id=actor.id,
         object_type="booking", object_id=booking.id,

@@ -38,12 +38,11 @@ from ..core.time import to_local
 from ..core.urls import safe_redirect_target
 from ..errors import NotFound
 from ..extensions import db, limiter
-from ..payments.ledger import cancellable
 from ..payments.service import PaymentError
 from ..resources.models import BookingUnit, Resource, ResourceKind
 from . import anydesk, checkin, grid, queries, service, snapshots, waitlist
 from .errors import BookingError
-from .models import Booking, BookingStatus
+from .models import Booking
 from .rules import Interval
 from .settings import from_config
 
@@ -418,8 +417,6 @@ def mine() -> str:
     grace = checkin.grace_from_config(current_app.config)
     return render_template(
         "booking/mine.html", upcoming=upcoming, past=past, entries=entries, now=instant,
-        cancellable=lambda b: cancellable(b, by_staff=False, now=instant),
-        movable=lambda b: _movable(b, instant),
         checkin_state=lambda b: checkin.state(b, now=instant, grace=grace, staff=False),
     )
 
@@ -450,15 +447,6 @@ def check_in(booking_id: int) -> Response:
         flash(_("Checked in at %(time)s.", time=format_time(booking.checked_in_at, "short")),
               "success")
     return redirect(target)
-
-
-def _movable(booking: Booking, instant: datetime) -> bool:
-    """What the reschedule service accepts: active and not yet begun."""
-    return (
-        booking.is_active
-        and booking.effective_status(instant) is not BookingStatus.EXPIRED
-        and booking.starts_at > instant
-    )
 
 
 @bp.post("/waitlist/<id:entry_id>/accept")
@@ -601,7 +589,7 @@ def reschedule(booking_id: int) -> Response | tuple[str, int]:
     """Move a booking to another time, or another space of the same kind."""
     booking = _own_booking(booking_id)
     instant = now()
-    if not _movable(booking, instant):
+    if not booking.can_reschedule(instant):
         flash(_("This booking can no longer be changed."), "info")
         return redirect(url_for("payments.booking_detail", booking_id=booking_id))
     current = booking.resource

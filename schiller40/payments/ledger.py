@@ -79,18 +79,6 @@ class CancellationTerms:
     payment_state: str
 
 
-def cancellable(booking: Booking, *, by_staff: bool, now: datetime) -> bool:
-    """Whether the booking can still be cancelled now: active, not run out, not over, and
-    (for members) not started. ``booking.service.cancel`` refuses exactly the others; pages
-    and the API ask this first, so nobody is offered a cancellation that would be refused."""
-    return (
-        booking.is_active
-        and booking.effective_status(now) is not BookingStatus.EXPIRED
-        and booking.ends_at > now
-        and (by_staff or booking.starts_at > now)
-    )
-
-
 def cancellation_terms(
     booking: Booking,
     *,

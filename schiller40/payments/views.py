@@ -133,7 +133,7 @@ def booking_detail(booking_id: int) -> str:
             if current_user.is_staff or r.booking_id in (booking.id, None)
         ]
     terms = None
-    if ledger.cancellable(booking, by_staff=current_user.is_staff, now=instant):
+    if booking.can_cancel(instant, by_staff=current_user.is_staff):
         terms = ledger.cancellation_terms(
             booking, now=instant, policy=_settings().refund_policy
         )
@@ -209,7 +209,7 @@ def payment_return(payment_id: int) -> Response:
 def cancel(booking_id: int) -> str | Response:
     booking = _own_booking(booking_id)
     instant = now()
-    if not ledger.cancellable(booking, by_staff=current_user.is_staff, now=instant):
+    if not booking.can_cancel(instant, by_staff=current_user.is_staff):
         flash(_("This booking can no longer be cancelled."), "info")
         return redirect(url_for("payments.booking_detail", booking_id=booking_id))
     form = CancelForm()

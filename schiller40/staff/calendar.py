@@ -550,7 +550,7 @@ def calendar_move(booking_id: int) -> Response | tuple[str, int]:
         siblings.insert(0, resource)
     form.resource.choices = [SelectChoice(r.slug, r.name) for r in siblings]
     instant = now()
-    changeable = booking.is_active and booking.starts_at > instant
+    changeable = booking.can_reschedule(instant)
     if request.method == "GET":
         form.resource.data = resource.slug
         form.day.data = booking.starts_at.astimezone(tz).date()

@@ -434,6 +434,23 @@ def test_only_my_own_upcoming_bookings_can_be_moved(app, client, mia, place, fac
     assert bookings()[0].starts_at == local(DAY, 10)
 
 
+def test_a_hold_that_ran_out_is_not_offered_a_move(mia, place, factory, clock):
+    """The member's list, booking page and move form ask ``Booking.can_reschedule``, as the
+    service and the staff move page do: a hold that ran out unwritten is not moved."""
+    booking = factory.booking(resource=db.session.get(Resource, place.room.id),
+                              user=place.member, starts_at=local(DAY, 10),
+                              duration=timedelta(hours=1), status=BookingStatus.HELD,
+                              hold_expires_at=clock() - timedelta(minutes=1))
+    db.session.commit()
+    move = f"/bookings/{booking.id}/reschedule"
+    assert move not in actions(mia.get("/bookings"))
+    detail = page(mia.get(f"/bookings/{booking.id}"))
+    assert move not in {str(a.attrs.get("href")) for a in detail.find_all("a")}
+    refused = mia.get(move)
+    assert refused.status_code == 302
+    assert refused.headers["Location"].endswith(f"/bookings/{booking.id}")
+
+
 def test_the_reschedule_form_in_english(mia, place, clock):
     booking_id = book(place.member, clock, DAY, 10, 11)
     english_speaker(mia)

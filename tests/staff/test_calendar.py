@@ -483,6 +483,21 @@ def test_a_past_or_cancelled_booking_cannot_be_moved(staff_browser, factory, pla
     assert staff_browser.get("/staff/calendar/bookings/999999/move").status_code == 404
 
 
+def test_a_held_booking_whose_hold_ran_out_is_not_offered_a_move(
+    staff_browser, factory, place, clock,
+):
+    """The move page asks the booking (``can_reschedule``), as the service does: a hold that
+    ran out unwritten is expired, so no form is offered that the service would refuse."""
+    booking = factory.booking(resource=place.room, user=place.member, starts_at=when(TUE, 10),
+                              duration=timedelta(hours=1), status=BookingStatus.HELD,
+                              hold_expires_at=clock() - timedelta(minutes=1))
+    db.session.commit()
+    html = page(staff_browser.get(f"/staff/calendar/bookings/{booking.id}/move"))
+    assert tr("This booking can no longer be changed.") in html.text
+    assert html.by_id("day") is None
+    assert fresh(Booking, booking.id).starts_at == when(TUE, 10)
+
+
 def test_the_move_page_in_english(staff_browser, place, clock):
     booking = book(place.member, place.room, clock)
     in_english(place.staff)
