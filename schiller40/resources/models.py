@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import enum_column
+from ..core.columns import enum_column
 from ..core.time import UTCDateTime
 from ..extensions import db
 
