@@ -18,23 +18,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..core.columns import enum_column
 from ..core.time import UTCDateTime
 from ..extensions import db
+from .kinds import BookingUnit, ResourceKind
 
 if TYPE_CHECKING:
     from ..accounts.models import User
-
-
-class ResourceKind(enum.StrEnum):
-    DESK = "desk"
-    STUDIO = "studio"
-    ROOM = "room"
-
-
-class BookingUnit(enum.StrEnum):
-    """The grid bookings snap to: half days or whole days for desks, 30-minute slots otherwise."""
-
-    HALF_DAY = "half_day"
-    DAY = "day"
-    SLOT_30 = "slot_30"
 
 
 class BlockKind(enum.StrEnum):
