@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..core.columns import enum_column
-from ..core.time import UTCDateTime
+from ..core.time import UTCDateTime, to_local
 from ..extensions import db
 
 if TYPE_CHECKING:
@@ -126,8 +126,6 @@ class User(UserMixin, db.Model):
 
     def active_membership(self, on: datetime) -> Membership | None:
         """The membership in force on an instant (by local date), if any."""
-        from ..core.time import to_local
-
         day = to_local(on).date()
         for membership in self.memberships:
             if membership.is_valid_on(day):
