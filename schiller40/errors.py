@@ -11,11 +11,13 @@ as one warning line, and its page is rendered without the database.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
+from flask_limiter import RateLimitExceeded
 from markupsafe import escape
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -23,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 from .core import dbfaults
 from .core.logs import redact_path
 from .core.urls import safe_redirect_target
-from .extensions import db, login_manager
+from .extensions import db, limiter, login_manager
 
 log = logging.getLogger(__name__)
 
@@ -146,14 +148,8 @@ def _retry_after(error: Exception) -> int | None:
     """Seconds to wait, when a 429 (or 503) says so in whole seconds."""
     if not isinstance(error, HTTPException):
         return None
-    from flask_limiter import RateLimitExceeded
-
     if isinstance(error, RateLimitExceeded):
         # The breached limit's window ends then.
-        import time
-
-        from .extensions import limiter
-
         current = limiter.current_limit
         if current is not None:
             return max(1, int(current.reset_at - time.time()))

@@ -9,6 +9,9 @@ from flask_login import current_user, user_logged_in
 from werkzeug.wrappers import Response
 
 from . import catalogs
+from .accounts.service import set_locale
+from .extensions import db
+from .settings import ConfigError
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 LANG_COOKIE = "lang"
@@ -60,8 +63,6 @@ def check_catalogs(app: Flask) -> None:
     Without one, Flask-Babel silently shows the English source text under ``<html lang="de">``.
     Production refuses to start; elsewhere a warning says how to compile them.
     """
-    from .settings import ConfigError
-
     missing = catalogs.missing_catalogs(TRANSLATIONS, app.config["LANGUAGES"])
     if not missing:
         return
@@ -90,9 +91,6 @@ def carry_choice_to_account(sender: Flask, user, **extra) -> None:
         return
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen in sender.config["LANGUAGES"] and chosen != user.locale:
-        from .accounts.service import set_locale
-        from .extensions import db
-
         set_locale(db.session, user=user, locale=chosen)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ..core import audit
 from ..core.locking import begin_write, lock_rows
 from ..errors import Conflict, InvalidInput, NotFound
+from ..membership.service import load_member
 from .models import Company, Role, User
 
 COMPANY_NAME_MAX = 200
@@ -44,8 +45,6 @@ def set_company(
     A new name that matches an existing company (ignoring case) joins that company rather
     than making a near-duplicate.
     """
-    from ..membership.service import load_member
-
     member = load_member(session, actor, member_id)
     name = (new_name or "").strip()
     if company_id is not None and name:

@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..core.time import UTCDateTime
+from ..core.columns import enum_column
+from ..core.time import UTCDateTime, to_local
 from ..extensions import db
 
 if TYPE_CHECKING:
@@ -32,31 +33,6 @@ PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105  (a method name, not a password)
 
 def hash_password(password: str) -> str:
     return generate_password_hash(password, method=PASSWORD_HASH_METHOD)
-
-
-def normalize_email(email: str) -> str:
-    """The form under which an address is stored and looked up.
-
-    Addresses are unique case-insensitively: ``Anna@Example.org`` and ``anna@example.org`` are one
-    person in practice, whatever RFC 5321 allows for local parts.
-    """
-    return email.strip().lower()
-
-
-def enum_column(enum_cls: type[enum.Enum], name: str) -> Enum:
-    """A portable enum column: VARCHAR plus a CHECK constraint, on SQLite and PostgreSQL alike.
-
-    Native PostgreSQL enums need a migration for every new value; a CHECK is one line to change.
-    """
-    return Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda e: [m.value for m in e],
-        validate_strings=True,
-    )
 
 
 class Company(db.Model):
@@ -150,8 +126,6 @@ class User(UserMixin, db.Model):
 
     def active_membership(self, on: datetime) -> Membership | None:
         """The membership in force on an instant (by local date), if any."""
-        from ..core.time import to_local
-
         day = to_local(on).date()
         for membership in self.memberships:
             if membership.is_valid_on(day):

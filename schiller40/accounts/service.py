@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
 from ..core import audit
+from ..core.emails import normalize_email
 from ..core.locking import begin_write
 from ..core.time import to_local
 from ..errors import DomainError, InvalidInput, NotFound
 from ..membership.models import Membership, MembershipStatus, Tier
 from . import models as account_models
-from .models import Role, User, hash_password, normalize_email
+from .models import Role, User, hash_password
 from .passwords import weakness
 from .verification import queue_already_registered, queue_verification
 

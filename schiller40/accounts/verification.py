@@ -16,11 +16,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..core import audit, outbox
+from ..core.emails import normalize_email
 from ..core.locking import begin_write, lock_rows
 from ..core.outbox import OutboxMessage, OutboxStatus
 from ..errors import DomainError, InvalidInput
 from . import links
-from .models import ApiToken, User, hash_password, normalize_email
+from .models import ApiToken, User, hash_password
 from .passwords import weakness
 
 VERIFY_TOPIC = "mail.verify_email"

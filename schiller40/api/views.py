@@ -12,6 +12,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from ..accounts import tokens
+from ..accounts.models import User
 from ..booking import checkin, queries, service, waitlist
 from ..booking.errors import BookingError
 from ..booking.models import BookingStatus
@@ -25,12 +26,17 @@ from ..core.locking import begin_snapshot, ensure_snapshot
 from ..core.ratelimit import configured
 from ..core.time import to_local
 from ..extensions import csrf, db, limiter
+from ..feeds import service as feeds
+from ..feeds.queries import feed_name
+from ..feeds.views import feed_url, webcal_url
 from ..payments import ledger
 from ..payments import service as pay_service
 from ..payments.setup import gateway
+from ..payments.views import open_checkout as open_payment_checkout
 from ..resources.models import Resource
 from . import schemas
 from .auth import token_required
+from .openapi import document
 from .parsing import ApiError, json_body, optional_json_body, query_args
 from .serializers import (
     booking_json,
@@ -183,8 +189,6 @@ def create_booking() -> tuple[Response, int]:
                        {"resource": ["give either resource or kind"]})
     for_user = None
     if body.on_behalf_of is not None:
-        from ..accounts.models import User
-
         if not g.api_user.is_staff:
             raise ApiError(403, "forbidden", _("Only staff may book for someone else."),
                            {"on_behalf_of": ["staff only"]})
@@ -291,13 +295,11 @@ def check_in_booking(booking_id: int) -> Response:
 def _open_checkout(payment_id: int) -> None:
     """Open the checkout for a new payment; unreachable gateway: the holds are released and
     the caller gets 503 (raised by the service)."""
-    from ..payments.views import open_checkout
-
     # The checkout speaks the member's language, not the one of this request's headers: the
     # line items are translated while it is opened, and amounts are formatted for ``locale``.
     locale = g.api_user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
     with force_locale(locale):
-        open_checkout(payment_id, locale)
+        open_payment_checkout(payment_id, locale)
 
 
 def _staff() -> None:
@@ -432,8 +434,6 @@ def decline_offer(entry_id: int) -> Response:
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
-    from .openapi import document
-
     return jsonify(document())
 
 
@@ -441,9 +441,6 @@ def openapi_document() -> Response:
 
 
 def _feed_json(feed: Any) -> dict[str, Any]:
-    from ..feeds.queries import feed_name
-    from ..feeds.views import feed_url, webcal_url
-
     url = feed_url(feed)
     return {
         "id": feed.id,
@@ -459,8 +456,6 @@ def _feed_json(feed: Any) -> dict[str, Any]:
 @bp.get("/feeds")
 @token_required
 def list_feeds() -> Response:
-    from ..feeds import service as feeds
-
     rows = feeds.feeds_for(db.session, user=g.api_user, now=now())
     return jsonify({"feeds": [_feed_json(f) for f in rows]})
 
@@ -468,8 +463,6 @@ def list_feeds() -> Response:
 @bp.post("/feeds/<id:feed_id>/rotate")
 @token_required
 def rotate_feed(feed_id: int) -> Response:
-    from ..feeds import service as feeds
-
     feed = feeds.rotate(db.session, user=g.api_user, feed_id=feed_id, now=now())
     return jsonify({"feed": _feed_json(feed)})
 
@@ -477,7 +470,5 @@ def rotate_feed(feed_id: int) -> Response:
 @bp.delete("/feeds/<id:feed_id>")
 @token_required
 def revoke_feed(feed_id: int) -> tuple[str, int]:
-    from ..feeds import service as feeds
-
     feeds.revoke(db.session, user=g.api_user, feed_id=feed_id, now=now())
     return "", 204

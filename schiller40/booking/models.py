@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import enum_column
+from ..core.columns import enum_column
 from ..core.time import UTCDateTime
 from ..extensions import db
 from ..resources.models import ResourceKind

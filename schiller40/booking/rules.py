@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from ..resources.models import BookingUnit, ResourceKind
+from ..resources.kinds import BookingUnit, ResourceKind
 
 SLOT = timedelta(minutes=30)
 MAX_RANGE = timedelta(days=1)

@@ -15,6 +15,8 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, scoped_session
 
+from ..errors import NotFound
+
 T = TypeVar("T")
 
 
@@ -106,8 +108,6 @@ def lock_rows(session: Session, model: type, ids: Iterable[int]) -> None:
 def locked_get(session: Session, model: type[T], row_id: int) -> T:
     """The row, locked and freshly read (not a stale copy from the identity map); NotFound
     if it is gone. For services that edit one row that staff may edit concurrently."""
-    from ..errors import NotFound
-
     lock_rows(session, model, [row_id])
     row = session.get(model, row_id, populate_existing=True)
     if row is None:

@@ -24,18 +24,23 @@ from __future__ import annotations
 import enum
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from ..accounts.models import User, enum_column
 from ..extensions import db
 from .audit import JSONType
+from .columns import enum_column
 from .locking import begin_write
 from .time import UTCDateTime
+
+if TYPE_CHECKING:
+    # Only for the annotation: the relationship is resolved by name in the model registry,
+    # so core never imports a feature package at run time.
+    from ..accounts.models import User
 
 log = logging.getLogger(__name__)
 

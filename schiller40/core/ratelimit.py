@@ -27,9 +27,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app, g, has_app_context
+from flask_babel import ngettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+
+from .emails import normalize_email
 
 _STATE = "schiller40.limiter"
 
@@ -130,8 +133,6 @@ def _digest(kind: str, value: str) -> str:
 
 
 def _email_key(email: str) -> str:
-    from ..accounts.models import normalize_email
-
     return _digest("email", normalize_email(email or ""))
 
 
@@ -268,6 +269,7 @@ def cleared(subject: _Subject, *, now: datetime) -> None:
 
 
 def _store() -> Any:
+    # At call time: extensions imports this module to build the limiter.
     from ..extensions import limiter
 
     return limiter.storage
@@ -275,8 +277,6 @@ def _store() -> Any:
 
 def locked_message(seconds: int) -> str:
     """The same words for every address, known or not: the lock reveals nothing."""
-    from flask_babel import ngettext
-
     minutes = max(1, math.ceil(seconds / 60))
     return ngettext(
         "Too many failed log-ins with this e-mail address. Log-in with it is paused for "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from flask import current_app, has_request_context, request
+
 # Browsers drop tabs and newlines inside URLs, so "/\t/evil.example" becomes
 # "//evil.example" (another host). Remove them before judging the target.
 _IGNORED_BY_BROWSERS = re.compile(r"[\t\r\n]")
@@ -31,8 +33,6 @@ def public_base() -> str:
     """The site's address for links that leave the page (feeds, mails, payment returns):
     ``PUBLIC_URL`` when set, else the request's own root; without a request, "" (a path
     alone). Without a trailing slash."""
-    from flask import current_app, has_request_context, request
-
     public = str(current_app.config.get("PUBLIC_URL") or "")
     if not public and has_request_context():
         public = request.url_root

@@ -35,14 +35,14 @@ def healthz() -> Response:
 
 
 def _expected_heads() -> set[str]:
-    from .. import MIGRATIONS_DIR
-
     cached = current_app.extensions.get("schiller40.migration_heads")
     if cached is None:
         from alembic.config import Config as AlembicConfig
 
         config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        # The directory create_app gave Flask-Migrate (not the package root, which imports
+        # every blueprint: main stays below the other front ends).
+        config.set_main_option("script_location", current_app.extensions["migrate"].directory)
         cached = set(ScriptDirectory.from_config(config).get_heads())
         current_app.extensions["schiller40.migration_heads"] = cached
     return cached

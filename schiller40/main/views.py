@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
+from ..accounts.service import set_locale
 from ..core.clock import now
 from ..core.urls import safe_redirect_target
 from ..extensions import db
@@ -59,7 +60,5 @@ def set_language() -> Response:
         redirect(safe_redirect_target(request.form.get("next"), "/")), lang
     )
     if current_user.is_authenticated and current_user.locale != lang:
-        from ..accounts.service import set_locale
-
         set_locale(db.session, user=current_user._get_current_object(), locale=lang)
     return response

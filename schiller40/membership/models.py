@@ -8,7 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import User, enum_column
+from ..accounts.models import User
+from ..core.columns import enum_column
 from ..core.time import UTCDateTime
 from ..extensions import db
 from ..resources.models import ResourceKind

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import enum_column
 from ..core.audit import JSONType
+from ..core.columns import enum_column
 from ..core.time import UTCDateTime
 from ..extensions import db
 

@@ -15,26 +15,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import enum_column
+from ..core.columns import enum_column
 from ..core.time import UTCDateTime
 from ..extensions import db
+from .kinds import BookingUnit, ResourceKind
 
 if TYPE_CHECKING:
     from ..accounts.models import User
-
-
-class ResourceKind(enum.StrEnum):
-    DESK = "desk"
-    STUDIO = "studio"
-    ROOM = "room"
-
-
-class BookingUnit(enum.StrEnum):
-    """The grid bookings snap to: half days or whole days for desks, 30-minute slots otherwise."""
-
-    HALF_DAY = "half_day"
-    DAY = "day"
-    SLOT_30 = "slot_30"
 
 
 class BlockKind(enum.StrEnum):

@@ -18,12 +18,20 @@ from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..accounts.models import User
+from ..booking import checkin
 from ..booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from ..booking.service import BookingSettings, expire_stale
 from ..booking.settings import from_config
-from ..core import outbox
+from ..core import audit, outbox
+from ..core.audit import AuditEntry
 from ..core.locking import begin_write, lock_rows
 from ..core.time import local_datetime
+from ..membership.ending import ending_soon, successor
+from ..membership.models import Membership, MembershipStatus
+from ..membership.service import today
+from ..payments import service
+from ..payments.setup import gateway
 from ..resources.models import Location, Resource
 from .delivery import job_handler
 
@@ -92,8 +100,6 @@ def expire_holds(session: Session, ctx: JobContext) -> int:
 def release_no_shows(session: Session, ctx: JobContext) -> int:
     """Release desks nobody checked in to by their deadline (start + CHECKIN_GRACE_MINUTES):
     cancelled as a no-show, offered to the waiting list, the member told. Returns how many."""
-    from ..booking import checkin
-
     return checkin.release_no_shows(
         session, now=ctx.now, grace=checkin.grace_from_config(ctx.config),
         settings=ctx.settings,
@@ -151,9 +157,6 @@ def reconcile_open_payments(session: Session, ctx: JobContext) -> int:
     """Every pass: payments still open (a lost webhook, a checkout to expire at the gateway
     after its hold ran out). Once an hour, through the outbox so only one worker does it:
     also those changed in the last three days (refunds that settle late)."""
-    from ..payments import service
-    from ..payments.setup import gateway
-
     report = service.reconcile(
         session, gateway(), now=ctx.now, settings=ctx.settings, recent=timedelta(0)
     )
@@ -169,9 +172,6 @@ def reconcile_open_payments(session: Session, ctx: JobContext) -> int:
 
 @job_handler("job.reconcile_recent")
 def reconcile_recent(session: Session, payload: dict[str, Any], now: datetime) -> None:
-    from ..payments import service
-    from ..payments.setup import gateway
-
     days = int(payload.get("recent_days", 3))
     report = service.reconcile(
         session, gateway(), now=now, settings=from_config(current_app.config),
@@ -200,12 +200,6 @@ def membership_ending(session: Session, ctx: JobContext) -> int:
     passes see it (the membership row is locked, the mail keyed), and again if staff move the
     end date. The audit entry remembers it after the outbox row was purged. Returns the mails
     queued."""
-    from ..core import audit
-    from ..core.audit import AuditEntry
-    from ..membership.ending import ending_soon, successor
-    from ..membership.models import Membership, MembershipStatus
-    from ..membership.service import today
-
     days = int(ctx.config.get("MEMBERSHIP_ENDING_NOTICE_DAYS", 14))
     candidates = [
         (m.id, m.user_id, m.valid_until.isoformat() if m.valid_until else "")
@@ -311,9 +305,6 @@ def retention(session: Session, ctx: JobContext) -> int:
     short write transaction, so other writers wait only briefly. Setting a value to what it
     should be anyway is harmless, so several workers may run this together, and a pass that
     finds nothing left to do writes nothing. Returns the rows changed."""
-    from ..accounts.models import User
-    from ..core.audit import AuditEntry
-
     cutoff = ctx.now - timedelta(days=int(ctx.config["AUDIT_DETAILS_RETENTION_DAYS"]))
     # Entries are written with the time of writing, so what was older than the cutoff of this
     # process's last complete pass has been seen: only the window since then is searched
