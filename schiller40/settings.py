@@ -155,9 +155,7 @@ def _resolve_payments(cfg: dict[str, Any]) -> None:
     # paid; a waitlist offer beyond a day would block the slot longer than a hold may.
     for key in ("BOOKING_HOLD_MINUTES", "WAITLIST_OFFER_MINUTES"):
         minutes = cfg.get(key)
-        if not isinstance(minutes, int) or isinstance(minutes, bool) or not (
-            1 <= minutes <= 24 * 60
-        ):
+        if not _whole(minutes, 1, 24 * 60):
             raise ConfigError(
                 f"SCHILLER40_{key}={minutes!r} must be a whole number from 1 to 1440"
             )
@@ -174,16 +172,25 @@ def _resolve_payments(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"SCHILLER40_{exc}") from None
 
 
+def _whole(value: Any, low: int, high: int | None = None) -> bool:
+    """A whole number from ``low`` to ``high`` (inclusive; no upper bound without one). A bool
+    is an int in Python, but ``true`` is no number of minutes: refused."""
+    return (
+        isinstance(value, int) and not isinstance(value, bool)
+        and value >= low and (high is None or value <= high)
+    )
+
+
 def _resolve_booking(cfg: dict[str, Any]) -> None:
     """Check the booking rules' settings at start-up (the rules trust them)."""
     desks = cfg.get("MAX_CONCURRENT_DESKS")
-    if not isinstance(desks, int) or isinstance(desks, bool) or desks < 1:
+    if not _whole(desks, 1):
         raise ConfigError(
             f"SCHILLER40_MAX_CONCURRENT_DESKS={desks!r} must be a whole number of at least 1"
         )
     # Prices are gross; every net/tax split, page, mail and checkout line uses this one rate.
     vat = cfg.get("VAT_RATE_PERCENT")
-    if not isinstance(vat, int) or isinstance(vat, bool) or not 0 <= vat <= 100:
+    if not _whole(vat, 0, 100):
         raise ConfigError(
             f"SCHILLER40_VAT_RATE_PERCENT={vat!r} must be a whole number from 0 to 100"
         )
@@ -243,7 +250,7 @@ def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:
         ("MEMBERSHIP_ENDING_NOTICE_DAYS", 1, 90),
     ):
         value = cfg.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        if not _whole(value, low, high):
             raise ConfigError(
                 f"SCHILLER40_{key}={value!r} must be a whole number from {low} to {high}"
             )
@@ -264,7 +271,7 @@ def _resolve_operations(cfg: dict[str, Any]) -> None:
     """Check the log format, the retention period, the HSTS max-age and the caches'
     sizes at start-up."""
     hsts = cfg.get("HSTS_SECONDS")
-    if not isinstance(hsts, int) or isinstance(hsts, bool) or not 0 <= hsts <= 2 * 365 * 86400:
+    if not _whole(hsts, 0, 2 * 365 * 86400):
         raise ConfigError(
             f"SCHILLER40_HSTS_SECONDS={hsts!r} must be a whole number from 0 to 63072000 "
             "(0: no Strict-Transport-Security header)"
@@ -275,16 +282,14 @@ def _resolve_operations(cfg: dict[str, Any]) -> None:
         )
     days = cfg.get("AUDIT_DETAILS_RETENTION_DAYS")
     # At least 30 days: staff need the details of recent changes to answer questions.
-    if not isinstance(days, int) or isinstance(days, bool) or not 30 <= days <= 3650:
+    if not _whole(days, 30, 3650):
         raise ConfigError(
             f"SCHILLER40_AUDIT_DETAILS_RETENTION_DAYS={days!r} must be a whole number "
             "from 30 to 3650"
         )
     for key in ("FEED_CACHE_MB", "AVAILABILITY_CACHE_MB"):
         megabytes = cfg.get(key)
-        if not isinstance(megabytes, int) or isinstance(megabytes, bool) or not (
-            0 <= megabytes <= 1024
-        ):
+        if not _whole(megabytes, 0, 1024):
             raise ConfigError(
                 f"SCHILLER40_{key}={megabytes!r} must be a whole number from 0 to 1024 "
                 "(0: nothing kept)"
