@@ -28,6 +28,11 @@ class Config:
     # a loaded machine dozens queued behind each other took longer than the 30 s this used
     # to be (issue 17). Under gunicorn keep SCHILLER40_TIMEOUT above it.
     SQLITE_BUSY_TIMEOUT_SECONDS = 60
+    # PostgreSQL only: how long a statement waits for a row lock (another booking of the same
+    # resource, a payment being confirmed) before it gives up and the request is answered 503
+    # with Retry-After. Locks are held for milliseconds; the wait must stay well below
+    # gunicorn's SCHILLER40_TIMEOUT (30 s), which would kill the worker instead.
+    LOCK_TIMEOUT_SECONDS = 10
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     SESSION_COOKIE_HTTPONLY = True

@@ -95,6 +95,8 @@ def _resolve(app: Flask) -> None:
     cfg["SQLALCHEMY_DATABASE_URI"] = url
     if url.startswith("sqlite"):
         _sqlite_waits(cfg, url)
+    elif url.startswith("postgresql"):
+        _postgresql_waits(cfg)
 
     _resolve_payments(cfg)
     _resolve_booking(cfg)
@@ -131,6 +133,26 @@ def _sqlite_waits(cfg: dict[str, Any], url: str) -> None:
         # A file database gets a queue pool (an in-memory one a single connection, which has
         # no timeout to set).
         options.setdefault("pool_timeout", float(seconds))
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _postgresql_waits(cfg: dict[str, Any]) -> None:
+    """Every PostgreSQL connection is opened with ``lock_timeout``: a request stuck behind a
+    row lock gives up with SQLSTATE 55P03 (answered 503, see core/dbfaults.py) instead of
+    waiting until gunicorn kills the worker. Set at connect, not per transaction, so it costs
+    no round trip; it covers ``lock_rows`` and the overlap guard's wait for a rival insert."""
+    seconds = cfg.get("LOCK_TIMEOUT_SECONDS")
+    if not _whole(seconds, 1, 600):
+        raise ConfigError(
+            f"SCHILLER40_LOCK_TIMEOUT_SECONDS={seconds!r} must be a whole number of seconds "
+            "from 1 to 600"
+        )
+    options = dict(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    given = str(connect_args.get("options") or "")
+    if "lock_timeout" not in given:
+        connect_args["options"] = f"{given} -c lock_timeout={int(seconds) * 1000}".strip()
+    options["connect_args"] = connect_args
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 

@@ -244,7 +244,9 @@ def test_no_url_means_sqlite_in_the_instance_folder(tmp_path):
 
 def test_postgresql_gets_no_sqlite_connect_args(tmp_path):
     app = load(tmp_path, {"ENV_NAME": "development", "DATABASE_URL": PG_URL})
-    assert "connect_args" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    # Only the lock timeout (issue 18): no SQLite busy timeout, no check_same_thread.
+    connect_args = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
+    assert connect_args == {"options": "-c lock_timeout=10000"}
     assert "pool_timeout" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
 
 
@@ -518,3 +520,21 @@ def test_the_feed_cache_holds_16_megabytes_unless_told_otherwise(tmp_path):
 def test_a_bad_feed_cache_size_stops_the_start(tmp_path, value):
     with pytest.raises(ConfigError, match=r"SCHILLER40_FEED_CACHE_MB=.* must be a whole number"):
         load(tmp_path, {"ENV_NAME": "development", "FEED_CACHE_MB": value})
+
+
+@pytest.mark.parametrize("seconds", [0, 601, "10", True, None, 2.5])
+def test_a_bad_lock_timeout_stops_the_start(tmp_path, seconds):
+    with pytest.raises(ConfigError) as exc_info:
+        load(tmp_path, {"ENV_NAME": "development", "LOCK_TIMEOUT_SECONDS": seconds,
+                        "DATABASE_URL": "postgresql://localhost/unused"})
+    assert "SCHILLER40_LOCK_TIMEOUT_SECONDS" in str(exc_info.value)
+
+
+def test_the_lock_timeout_joins_options_the_operator_set(tmp_path):
+    app = load(tmp_path, {
+        "ENV_NAME": "development", "DATABASE_URL": "postgres://localhost/unused",
+        "LOCK_TIMEOUT_SECONDS": 3,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c search_path=s40"}},
+    })
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"]
+    assert options == "-c search_path=s40 -c lock_timeout=3000"

@@ -14,7 +14,10 @@ Unavailable:
   cannot connect (refused, timed out) or the server went away mid-conversation;
 - SQLSTATE class 08 (connection exception), ``57P01``/``57P02``/``57P03`` (the server is
   shutting down, crashed or is still starting: what a restart looks like from a live
-  connection) and ``53300`` (too many connections: the server refused us a session);
+  connection), ``53300`` (too many connections: the server refused us a session) and
+  ``55P03`` (lock not available: a row lock stayed taken for
+  ``SCHILLER40_LOCK_TIMEOUT_SECONDS``; the statement that gave up wrote nothing, and the
+  transaction is rolled back);
 - SQLite ``SQLITE_BUSY`` after the 30 s busy timeout (``database is locked``): another writer
   held the write lock the whole time. Our writers hold it for milliseconds, so this is an
   overloaded or stuck neighbour (a backup, a long CLI import), and the statement that gave
@@ -37,8 +40,9 @@ from sqlalchemy.orm import Session
 RETRY_AFTER_SECONDS = 10
 
 # PostgreSQL SQLSTATEs (besides class 08) a working server sends when it drops or refuses a
-# session: admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections.
-_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# session (admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections), and
+# lock_not_available: our lock_timeout ran out behind another transaction's row lock.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "55P03"})
 
 # SQLite result codes (extended, as Python's sqlite3 reports them) for "waited, still busy":
 # SQLITE_BUSY, SQLITE_BUSY_RECOVERY (another connection is recovering the WAL) and

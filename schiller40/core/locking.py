@@ -9,7 +9,8 @@ fail with SQLITE_BUSY instead of waiting.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -35,14 +36,68 @@ def _begin(session: Session, options: dict[str, str]) -> Session:
     return real
 
 
-def begin_write(session: Session) -> None:
-    """Start this use case's transaction with the write lock it needs.
+_WRITE = "schiller40.write_transaction"
+
+
+def _begin_write(session: Session) -> Session:
+    """Start a transaction with the write lock it needs (SQLite: ``BEGIN IMMEDIATE``).
 
     Anything the caller read before belongs to an older snapshot and is discarded; a view
     must not have pending changes when it calls a service.
     """
     sqlite = session.get_bind().dialect.name == "sqlite"
-    _begin(session, {"sqlite_begin": "IMMEDIATE"} if sqlite else {})
+    real = _begin(session, {"sqlite_begin": "IMMEDIATE"} if sqlite else {})
+    real.info[_WRITE] = real.get_transaction()
+    return real
+
+
+def begin_write(session: Session) -> None:
+    """Being replaced by ``write``; kept only until the last service has moved over."""
+    _begin_write(session)
+
+
+def in_write(session: Session) -> bool:
+    """True inside the transaction a ``write`` block opened (and not yet ended)."""
+    real = _real(session)
+    return real.in_transaction() and real.info.get(_WRITE) is real.get_transaction()
+
+
+@contextmanager
+def write(session: Session, *, keep_loaded: bool = False) -> Iterator[Session]:
+    """The one way a use case writes: begin with the write lock, commit if the block ends
+    normally, roll back if anything at all is raised (a ``DomainError`` refusing the change
+    included, so a refusal never leaves half a change behind), and re-raise.
+
+    Services do not commit or roll back by hand: a forgotten rollback after an early
+    ``raise`` used to leave a transaction (and on SQLite the database-wide write lock) open
+    until the request ended. A ``write`` inside another one joins it: the outer block
+    commits. ``keep_loaded`` commits without expiring what the session holds (see
+    ``commit_keeping_loaded``), for use cases that answer from the rows right after.
+    """
+    if in_write(session):
+        yield session
+        return
+    real = _begin_write(session)
+    try:
+        yield session
+        if keep_loaded:
+            commit_keeping_loaded(real)
+        else:
+            real.commit()
+    except BaseException:
+        real.rollback()
+        raise
+    finally:
+        real.info.pop(_WRITE, None)
+
+
+def end_read(session: Session) -> None:
+    """End the read transaction the session has open, if any, so that no connection (and on
+    SQLite no snapshot) is held while we wait for something slow outside the database (a
+    payment gateway, the SMTP server). Nothing is written: a read has nothing to undo."""
+    real = _real(session)
+    if real.in_transaction():
+        real.rollback()
 
 
 def begin_snapshot(session: Session) -> None:
@@ -89,8 +144,20 @@ def commit_keeping_loaded(session: Session) -> None:
         real.expire_on_commit = before
 
 
+class LockOutsideWrite(RuntimeError):
+    """``lock_rows`` was called outside a ``write`` block: a programming error. A lock taken
+    in an ordinary transaction (or on SQLite without ``BEGIN IMMEDIATE``) would not protect
+    what the caller goes on to check, and nothing would be sure to release it."""
+
+
 def lock_rows(session: Session, model: type, ids: Iterable[int]) -> None:
-    """Row locks in id order (PostgreSQL); a no-op on SQLite, whose lock is already held."""
+    """Row locks in id order (PostgreSQL); on SQLite the database-wide lock ``write`` took
+    is already held. Only inside ``write``. A waiter gives up after the connection's
+    ``lock_timeout`` (``SCHILLER40_LOCK_TIMEOUT_SECONDS``, set when each PostgreSQL
+    connection is opened): SQLSTATE 55P03, which the error handler answers with 503 and
+    ``Retry-After`` instead of the worker being killed by gunicorn's timeout."""
+    if not in_write(session):
+        raise LockOutsideWrite(f"lock_rows({model.__name__}) outside a write block")
     wanted = sorted(set(ids))
     if not wanted or session.get_bind().dialect.name == "sqlite":
         return
