@@ -13,7 +13,7 @@ accounting (HGB § 257, AO § 147), so the row stays as an anonymous stub they p
 order:
 
 1. the password is checked and the last active administrator is refused (nothing written);
-2. every upcoming booking is cancelled through ``payments.service.cancel_booking``, the same
+2. every upcoming booking is cancelled through ``payments.cancellation.cancel_booking``, the same
    way the member's own "Cancel" button does: the cancellation policy's refund is recorded and
    sent to the gateway after that booking's commit; open waitlist entries are withdrawn (an
    offer passes to the next in line);
@@ -48,8 +48,7 @@ from ..core.time import to_local
 from ..errors import Conflict, DomainError, NotFound
 from ..feeds.models import CalendarFeed
 from ..membership.models import Induction, MembershipStatus
-from ..payments import ledger
-from ..payments import service as payments_service
+from ..payments import cancellation, ledger
 from ..payments.gateway import PaymentGateway
 from ..payments.ledger import CancellationTerms
 from ..payments.models import Payment, RefundStatus
@@ -412,7 +411,7 @@ def delete_account(
         for booking in upcoming_bookings(session, user_id, now):
             booking_id = booking.id
             try:
-                done, refund = payments_service.cancel_booking(
+                done, refund = cancellation.cancel_booking(
                     session, gateway, actor=actor, booking_id=booking_id, now=now,
                     reason=str(_l("Account deleted")), refund="policy", settings=settings,
                     notify=False,  # the account is going: no mail to it

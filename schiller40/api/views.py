@@ -29,8 +29,7 @@ from ..extensions import csrf, db, limiter
 from ..feeds import service as feeds
 from ..feeds.queries import feed_name
 from ..feeds.views import feed_url, webcal_url
-from ..payments import ledger
-from ..payments import service as pay_service
+from ..payments import approval, cancellation, ledger
 from ..payments.setup import gateway
 from ..payments.views import open_checkout as open_payment_checkout
 from ..resources.models import Resource
@@ -272,7 +271,7 @@ def reschedule_booking(booking_id: int) -> Response:
 @token_required
 def cancel_booking(booking_id: int) -> Response:
     body = optional_json_body(schemas.BookingCancel)
-    booking, refund = pay_service.cancel_booking(
+    booking, refund = cancellation.cancel_booking(
         db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
         reason=body.reason, refund=body.refund, settings=from_config(current_app.config),
     )
@@ -353,7 +352,7 @@ def booking_payments(booking_id: int) -> Response:
 def create_refund(booking_id: int) -> tuple[Response, int]:
     _staff()
     body = json_body(schemas.RefundCreate)
-    refund = pay_service.refund_by_hand(
+    refund = cancellation.refund_by_hand(
         db.session, gateway(), actor=g.api_user, booking_id=booking_id,
         amount_cents=body.amount_cents, note=body.note, now=now(),
         settings=from_config(current_app.config),
@@ -366,7 +365,7 @@ def create_refund(booking_id: int) -> tuple[Response, int]:
 def approve_booking(booking_id: int) -> Response:
     _staff()
     # Recorded either way; a capture the gateway did not confirm is left for reconcile.
-    pay_service.approve(
+    approval.approve(
         db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
         settings=from_config(current_app.config),
     )
@@ -379,7 +378,7 @@ def approve_booking(booking_id: int) -> Response:
 def reject_booking(booking_id: int) -> Response:
     _staff()
     body = optional_json_body(schemas.BookingReject)
-    pay_service.reject(
+    approval.reject(
         db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
         reason=body.reason, settings=from_config(current_app.config),
     )

@@ -38,7 +38,7 @@ from ..core.time import to_local
 from ..core.urls import safe_redirect_target
 from ..errors import NotFound
 from ..extensions import db, limiter
-from ..payments.service import PaymentError
+from ..payments.errors import PaymentError
 from ..resources.models import BookingUnit, Resource, ResourceKind
 from . import anydesk, checkin, grid, queries, service, snapshots, waitlist
 from .errors import BookingError

@@ -1,9 +1,10 @@
 """Messages about money and staff decisions: payment received, refund issued, a studio
 booking approved or turned down.
 
-Queued by ``payments.service`` on the transition that causes them (a payment becoming paid,
-a refund succeeding at the gateway, staff approving or rejecting), each with a key, so a
-replayed webhook or a second reconciliation never queues one twice.
+Queued by the payment use cases (``payments.apply``, ``push``, ``approval``) on the
+transition that causes them (a payment becoming paid, a refund succeeding at the gateway,
+staff approving or rejecting), each with a key, so a replayed webhook or a second
+reconciliation never queues one twice.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -9,7 +11,7 @@ from flask.cli import AppGroup
 from ..booking.settings import from_config
 from ..core.clock import now
 from ..extensions import db
-from . import service
+from .reconcile import reconcile
 from .setup import gateway
 
 payments_cli = AppGroup("payments", help="Payments: reconcile with the gateway.")
@@ -26,10 +28,8 @@ def reconcile_command(recent_days: int) -> None:
     Safe to run every few minutes, on several machines at once. Exits 1 if the gateway
     could not be reached for some payment (they are retried on the next run).
     """
-    from datetime import timedelta
-
     found = gateway()
-    report = service.reconcile(
+    report = reconcile(
         db.session, found, now=now(), settings=from_config(current_app.config),
         recent=timedelta(days=recent_days),
     )

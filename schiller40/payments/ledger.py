@@ -3,7 +3,7 @@
 The booking service calls these while it holds its locks, so a held booking and the payment
 that will pay for it are written together, and a cancellation and the refund it is owed are
 written together. Talking to the gateway happens later, after the commit
-(``service.push``), and is retried by reconciliation if it fails.
+(``push.push``), and is retried by reconciliation if it fails.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ..accounts.models import User
 from ..booking.models import Booking, BookingStatus
 from ..resources.models import ResourceKind
-from .models import CaptureMethod, Payment, PaymentStatus, Refund, RefundReason, RefundStatus
+from .models import CaptureMethod, Payment, PaymentStatus, Refund, RefundReason
 from .states import RefundQuote, RefundStep, refund_quote
 
 # Cards can be authorised for about seven days; a studio booking that needs approval is only
@@ -107,10 +107,7 @@ def cancellation_terms(
     # Never more than this booking still has to give back (staff may have refunded part of
     # it by hand), nor than the payment still holds: in a series the payment's remainder
     # also carries the other dates' money.
-    given_back = sum(
-        r.amount_cents for r in payment.refunds
-        if r.booking_id == booking.id and r.status is not RefundStatus.FAILED
-    )
+    given_back = payment.given_back_cents(booking.id)
     amount = max(min(quote.amount_cents, paid - given_back, payment.refundable_cents), 0)
     return CancellationTerms(paid, RefundQuote(quote.percent, amount, quote.step), "paid")
 

@@ -7,22 +7,31 @@ reordered webhook can never take a paid booking back to "pending".
 
 Money is integer cents, EUR, gross. The gateway's own figures (received, refunded) are copied
 here on every sync so staff pages and reconciliation read one place.
+
+State changes and the questions asked before them (``awaits_payment``, ``needs_capture``,
+``learn``, ``fail``, ...) are methods here, as on ``Booking``: the services in this package
+orchestrate (locks, gateway calls, audit, mails), pages and the API ask.
 """
 
 from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..booking.models import BookingStatus
 from ..core.audit import JSONType
 from ..core.columns import enum_column
 from ..core.time import UTCDateTime
 from ..extensions import db
+
+# PaymentStatus is defined beside its order in states.py (which imports no models), so the
+# methods below can use ``advance``; it is used here for the column.
+from .states import OPEN_STATUSES, PaymentStatus, advance
 
 if TYPE_CHECKING:
     from ..accounts.models import User
@@ -31,16 +40,6 @@ if TYPE_CHECKING:
 
 def new_key() -> str:
     return uuid.uuid4().hex
-
-
-class PaymentStatus(enum.StrEnum):
-    PENDING = "pending"  # checkout opened (or about to be); nothing paid yet
-    PROCESSING = "processing"  # paid with a slow method (SEPA); the money is on its way
-    FAILED = "failed"  # the slow method failed, or the checkout could not be opened
-    EXPIRED = "expired"  # the checkout ran out unpaid
-    AUTHORIZED = "authorized"  # card authorised, not captured: waits for staff approval
-    CANCELLED = "cancelled"  # an authorisation given back (rejected or run out)
-    PAID = "paid"
 
 
 class CaptureMethod(enum.StrEnum):
@@ -115,18 +114,220 @@ class Payment(db.Model):
     def __repr__(self) -> str:
         return f"<Payment {self.id} {self.provider} {self.status.value} {self.amount_cents}>"
 
+    # --- questions ---------------------------------------------------------------------
+
     @property
     def is_open(self) -> bool:
         """Still waiting for the member or the gateway: reconciliation looks at these."""
-        return self.status in (
-            PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.AUTHORIZED
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_pending(self) -> bool:
+        """Nothing paid yet and nothing given up: a checkout may (still) be opened."""
+        return self.status is PaymentStatus.PENDING
+
+    @property
+    def captures_on_approval(self) -> bool:
+        """Authorised at the checkout, charged only when staff approve (a studio booking)."""
+        return self.capture_method is CaptureMethod.MANUAL
+
+    def held_bookings(self, now: datetime) -> list[Booking]:
+        """Its bookings still held at ``now`` (a hold whose time ran out unwritten is not)."""
+        return [b for b in self.bookings if b.effective_status(now) is BookingStatus.HELD]
+
+    def active_bookings(self, now: datetime) -> list[Booking]:
+        """Its bookings that still occupy their slot at ``now``: held or confirmed."""
+        return [
+            b for b in self.bookings
+            if b.effective_status(now) in (BookingStatus.HELD, BookingStatus.CONFIRMED)
+        ]
+
+    def awaits_payment(self, now: datetime, booking: Booking | None = None) -> bool:
+        """Whether the member may pay now: pending, and ``booking`` (or, without one, any
+        booking it pays for) still held. ``checkout.start_checkout`` refuses the others; the
+        booking page asks this before offering "Pay now"."""
+        if not self.is_pending:
+            return False
+        if booking is None:
+            return bool(self.held_bookings(now))
+        return booking.effective_status(now) is BookingStatus.HELD
+
+    def awaits_approval(self, booking: Booking, now: datetime) -> bool:
+        """Whether staff may approve or reject ``booking`` now: the card is authorised and
+        the booking still held. ``approval.approve``/``reject`` refuse the others."""
+        return (
+            self.status is PaymentStatus.AUTHORIZED
+            and booking.effective_status(now) is BookingStatus.HELD
         )
+
+    def checkout_never_opened(self, now: datetime) -> bool:
+        """Pending without a checkout, and nothing left to pay for: the process died between
+        the booking's commit and the gateway call, and the holds have run out since."""
+        return self.is_pending and self.checkout_id is None and not self.active_bookings(now)
+
+    def may_have_stray_checkout(self, now: datetime) -> bool:
+        """Given up on (failed or expired) without ever learning a checkout id, while the
+        checkout we asked for would still be open: the gateway may have opened it after all
+        (a create that timed out at our end), and somebody could still pay for it."""
+        return (
+            self.status in (PaymentStatus.FAILED, PaymentStatus.EXPIRED)
+            and self.checkout_id is None
+            and self.checkout_expires_at is not None
+            and self.checkout_expires_at > now
+        )
+
+    # What our records say is due at the gateway (``push``): each a question on its own, so
+    # every caller asks the same one.
+
+    def needs_checkout_expired(self, now: datetime) -> bool:
+        """An open checkout nobody may pay any more: every booking it was for is gone."""
+        return self.is_pending and bool(self.checkout_id) and not self.active_bookings(now)
+
+    def needs_authorization_released(self, now: datetime) -> bool:
+        """An authorisation for bookings that are all gone (rejected, cancelled, run out)."""
+        return self.status is PaymentStatus.AUTHORIZED and not self.active_bookings(now)
+
+    def needs_capture(self, now: datetime) -> bool:
+        """Staff approved, and some booking is still there to be charged for."""
+        return (
+            self.status is PaymentStatus.AUTHORIZED
+            and self.approved_at is not None
+            and bool(self.active_bookings(now))
+        )
+
+    @property
+    def needs_refunds_sent(self) -> bool:
+        """Refunds recorded that the gateway has not accepted yet (and money to take them
+        from: a payment intent)."""
+        return bool(self.payment_intent_id) and any(r.is_unsent for r in self.refunds)
+
+    # --- money --------------------------------------------------------------------------
 
     @property
     def refundable_cents(self) -> int:
         """Money received that is neither refunded nor promised back by a pending refund."""
         promised = sum(r.amount_cents for r in self.refunds if r.status is RefundStatus.PENDING)
         return max(self.received_cents - self.refunded_cents - promised, 0)
+
+    @property
+    def excess_cents(self) -> int:
+        """Money still held beyond what its confirmed bookings cost: paid for holds that were
+        released (or bookings cancelled) meanwhile, and owed back in full. Zero or less if
+        nothing is."""
+        kept = sum(
+            b.price_gross_cents for b in self.bookings if b.status is BookingStatus.CONFIRMED
+        )
+        return self.refundable_cents - kept
+
+    def capture_cents(self, now: datetime) -> int:
+        """What an approval charges: the bookings still held. Those cancelled before the
+        approval are not charged."""
+        return sum(b.price_gross_cents for b in self.held_bookings(now))
+
+    def given_back_cents(self, booking_id: int) -> int:
+        """Refunded, or on its way back, for one booking (a refund that failed gave nothing)."""
+        return sum(
+            r.amount_cents for r in self.refunds
+            if r.booking_id == booking_id and r.status is not RefundStatus.FAILED
+        )
+
+    def cancellation_refund_of(self, booking_id: int) -> Refund | None:
+        """The refund the booking's cancellation made, not one made by hand before it: a
+        booking is cancelled once, so it has one cancellation refund at most."""
+        made = [
+            r for r in self.refunds
+            if r.booking_id == booking_id and r.reason is RefundReason.CANCELLATION
+        ]
+        return made[-1] if made else None
+
+    # --- changes ------------------------------------------------------------------------
+
+    def plan_checkout_expiry(self, min_lifetime: timedelta, now: datetime) -> None:
+        """Fix, once, when the checkout will expire, and hold the slots exactly that long: as
+        long as the holds, but never shorter than the gateway allows (Stripe: 30 minutes)."""
+        held = [b for b in self.bookings if b.status is BookingStatus.HELD]
+        if self.checkout_expires_at is not None or not held:
+            return
+        hold = min(b.hold_expires_at for b in held if b.hold_expires_at is not None)
+        shortest = now + min_lifetime
+        if shortest.microsecond:  # Stripe counts whole seconds; never end early
+            shortest = shortest.replace(microsecond=0) + timedelta(seconds=1)
+        expires_at = max(hold, shortest)
+        self.checkout_expires_at = expires_at
+        for booking in held:
+            if booking.hold_expires_at is None or booking.hold_expires_at < expires_at:
+                booking.keep_hold_until(expires_at, now)
+
+    def checkout_opened(
+        self, checkout_id: str, url: str, expires_at: datetime, now: datetime
+    ) -> None:
+        """The gateway opened our checkout: the member can pay there until ``expires_at``."""
+        self.checkout_id = checkout_id
+        self.checkout_url = url
+        self.checkout_expires_at = expires_at
+        self.updated_at = now
+        for booking in self.bookings:
+            # The hold lasts exactly as long as the checkout (Stripe's shortest is 30 minutes).
+            if (
+                booking.status is BookingStatus.HELD
+                and booking.hold_expires_at is not None
+                and booking.hold_expires_at < expires_at
+            ):
+                booking.hold_expires_at = expires_at
+
+    def adopt_checkout(self, checkout_id: str, url: str, expires_at: datetime) -> None:
+        """A checkout of ours learned from the gateway rather than from our create (we crashed
+        before writing its id, or gave up on a create the gateway carried out after all).
+        One we know already is kept."""
+        if self.checkout_id is None:
+            self.checkout_id = checkout_id
+            self.checkout_url = url
+            self.checkout_expires_at = expires_at
+
+    def record_intent(self, intent_id: str, received_cents: int) -> None:
+        """The gateway's payment behind the checkout. Money received only ever grows here: a
+        stale answer showing less changes nothing."""
+        self.payment_intent_id = intent_id
+        self.received_cents = max(self.received_cents, received_cents)
+
+    def learn(self, observed: PaymentStatus, now: datetime) -> bool:
+        """Move to what the gateway says if that lies ahead (``states.advance``), never back:
+        late, repeated or reordered news changes nothing. True if the status changed."""
+        after = advance(self.status, observed)
+        if after is self.status:
+            return False
+        self._moved(after, now)
+        return True
+
+    def fail(self, reason: str, now: datetime) -> None:
+        """Nobody can pay this pending payment (its checkout could not be opened)."""
+        self._moved(advance(self.status, PaymentStatus.FAILED), now)
+        self.failure_reason = reason
+
+    def expire_unopened(self, now: datetime) -> None:
+        """Its checkout was never opened and its holds ran out (``checkout_never_opened``)."""
+        self._moved(advance(self.status, PaymentStatus.EXPIRED), now)
+        self.failure_reason = "checkout_never_opened"
+
+    def approve(self, now: datetime) -> None:
+        """Staff accepted the booking: the capture is due (``needs_capture``) until done."""
+        self.approved_at = now
+        self.updated_at = now
+
+    def count_refund(self, amount_cents: int) -> None:
+        """A refund of ours succeeded at the gateway: counted at once, never beyond what was
+        received (``recount_refunds`` later counts from the rows)."""
+        self.refunded_cents = min(self.refunded_cents + amount_cents, self.received_cents)
+
+    def recount_refunds(self) -> None:
+        """Refunded is what the succeeded refunds add up to, from the rows, not a running
+        total: a refund that failed after all is given back."""
+        done = sum(r.amount_cents for r in self.refunds if r.status is RefundStatus.SUCCEEDED)
+        self.refunded_cents = min(done, self.received_cents)
+
+    def _moved(self, status: PaymentStatus, now: datetime) -> None:
+        self.status = status
+        self.updated_at = now
 
 
 class Refund(db.Model):
@@ -160,6 +361,34 @@ class Refund(db.Model):
 
     def __repr__(self) -> str:
         return f"<Refund {self.id} {self.amount_cents} {self.status.value} {self.reason.value}>"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status is RefundStatus.PENDING
+
+    @property
+    def has_failed(self) -> bool:
+        """Refused for good, or failed after it was reported done: the money is not back."""
+        return self.status is RefundStatus.FAILED
+
+    @property
+    def is_unsent(self) -> bool:
+        """Recorded, and the gateway has not accepted it yet. One it accepted and still shows
+        as pending (a SEPA refund goes back by bank transfer, over days) is never sent again:
+        the idempotency key would answer for 24 hours only, and then make a second refund.
+        Pulling the checkout learns how it ends."""
+        return self.is_pending and self.provider_refund_id is None
+
+    def succeed(self, now: datetime) -> None:
+        self.status = RefundStatus.SUCCEEDED
+        self.updated_at = now
+
+    def fail(self, message: str, now: datetime) -> None:
+        """Also after it was reported succeeded: a card refund can still fail later, and then
+        the money has not reached the member; staff must see that."""
+        self.status = RefundStatus.FAILED
+        self.failure_message = message[:500]
+        self.updated_at = now
 
 
 class WebhookEvent(db.Model):

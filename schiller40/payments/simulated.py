@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..core.locking import write
 from ..extensions import db
 from .gateway import (
     Checkout,
@@ -41,12 +42,12 @@ class SimulatedGateway:
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
+        """The "remote server's" own transaction: written (with SQLite's write lock taken at
+        the start), committed as a whole or not at all, never part of the caller's."""
         session = Session(db.engine, expire_on_commit=False)
         try:
-            if db.engine.dialect.name == "sqlite":
-                session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-            yield session
-            session.commit()
+            with write(session):
+                yield session
         finally:
             session.close()
 

@@ -8,18 +8,35 @@ the order below is the only order a payment can take, so stale news changes noth
 
 "expired" and "failed" sit below "authorized" and "paid" on purpose: money (or an
 authorisation) that turns up for a checkout we had already given up on is a fact we must
-record and then give back (see the late-payment refund in the service).
+record and then give back (see the late-payment refund in ``apply.py``).
 """
 
 from __future__ import annotations
 
+import enum
 import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..resources.models import ResourceKind
+from ..resources.kinds import ResourceKind
 from .gateway import Checkout, IntentStatus
-from .models import PaymentStatus
+
+
+class PaymentStatus(enum.StrEnum):
+    """The states themselves live here, beside their order, so that ``Payment`` (models.py)
+    can move forward through ``advance`` without this module importing the models."""
+
+    PENDING = "pending"  # checkout opened (or about to be); nothing paid yet
+    PROCESSING = "processing"  # paid with a slow method (SEPA); the money is on its way
+    FAILED = "failed"  # the slow method failed, or the checkout could not be opened
+    EXPIRED = "expired"  # the checkout ran out unpaid
+    AUTHORIZED = "authorized"  # card authorised, not captured: waits for staff approval
+    CANCELLED = "cancelled"  # an authorisation given back (rejected or run out)
+    PAID = "paid"
+
+
+# Still waiting for the member or the gateway: reconciliation looks at these.
+OPEN_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.AUTHORIZED)
 
 RANK: dict[PaymentStatus, int] = {
     PaymentStatus.PENDING: 0,

@@ -37,10 +37,11 @@ from ..core.forms import no_nul
 from ..core.money import money
 from ..core.urls import public_base
 from ..extensions import db
-from . import ledger, service
+from . import approval, cancellation, ledger
+from .checkout import ReturnUrls, start_checkout
 from .gateway import GatewayError, IntentStatus
 from .models import Payment, PaymentStatus, RefundStatus, SimulatedCheckout
-from .service import ReturnUrls
+from .pull import handle_event, refresh
 from .setup import gateway
 from .simulated import SimulatedGateway
 
@@ -109,7 +110,7 @@ def return_urls(payment_id: int) -> ReturnUrls:
 def open_checkout(payment_id: int, locale: str) -> Payment:
     """Open (or reopen) a payment's checkout with this app's return addresses: the one way
     pages and the API send a member to pay."""
-    return service.start_checkout(
+    return start_checkout(
         db.session, gateway(), payment_id=payment_id, now=now(), urls=return_urls(payment_id),
         locale=locale, settings=_settings(),
     )
@@ -142,10 +143,7 @@ def booking_detail(booking_id: int) -> str:
         refunds=refunds, terms=terms, now=instant,
         checkin=checkin.state(booking, now=instant, staff=current_user.is_staff,
                               grace=checkin.grace_from_config(current_app.config)),
-        awaiting_approval=(
-            payment is not None and payment.status is PaymentStatus.AUTHORIZED
-            and status is BookingStatus.HELD
-        ),
+        awaiting_approval=payment is not None and payment.awaits_approval(booking, instant),
         refund_form=RefundForm(), reject_form=RejectForm(),
         RefundStatus=RefundStatus, PaymentStatus=PaymentStatus,
     )
@@ -155,11 +153,7 @@ def booking_detail(booking_id: int) -> str:
 @login_required
 def pay(booking_id: int) -> Response:
     booking = _own_booking(booking_id)
-    if (
-        booking.payment is None
-        or booking.payment.status is not PaymentStatus.PENDING  # paid, authorised, failed
-        or booking.effective_status(now()) is not BookingStatus.HELD
-    ):
+    if booking.payment is None or not booking.payment.awaits_payment(now(), booking):
         flash(_("This booking is not waiting for payment."), "info")
         return redirect(url_for("payments.booking_detail", booking_id=booking_id))
     payment = open_checkout(booking.payment.id, _locale())
@@ -176,7 +170,7 @@ def payment_return(payment_id: int) -> Response:
         abort(404)
     first = payment.bookings[0].id if payment.bookings else None
     try:
-        payment = service.refresh(
+        payment = refresh(
             db.session, gateway(), payment_id=payment_id, now=now(), settings=_settings()
         )
     except GatewayError:
@@ -218,13 +212,11 @@ def cancel(booking_id: int) -> str | Response:
     settings = _settings()
     if form.validate_on_submit():
         mode = form.refund.data if current_user.is_staff else "policy"
-        done, refund = service.cancel_booking(
+        done, refund = cancellation.cancel_booking(
             db.session, gateway(), actor=current_user, booking_id=booking_id, now=instant,
             reason=form.reason.data, refund=mode, settings=settings,
         )
-        refund_cents = (
-            refund.amount_cents if refund and refund.status is not RefundStatus.FAILED else 0
-        )
+        refund_cents = refund.amount_cents if refund and not refund.has_failed else 0
         if refund_cents:
             flash(_("Your booking is cancelled. %(amount)s will be refunded to your card "
                     "(this takes a few days).", amount=money(refund_cents)), "success")
@@ -254,7 +246,7 @@ def approve(booking_id: int) -> Response:
         abort(400)
     # The approval is recorded either way; a capture the gateway did not confirm is left for
     # reconciliation, and the booking is then still held.
-    booking = service.approve(
+    booking = approval.approve(
         db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),
         settings=_settings(),
     )
@@ -275,7 +267,7 @@ def reject(booking_id: int) -> Response:
         flash(str(form.reason.errors[0]) if form.reason.errors
               else _("The reason is too long (500 characters at most)."), "error")
         return redirect(url_for("payments.booking_detail", booking_id=booking_id))
-    service.reject(
+    approval.reject(
         db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),
         reason=form.reason.data, settings=_settings(),
     )
@@ -293,7 +285,7 @@ def refund(booking_id: int) -> Response | str:
     if cents is None or cents <= 0:
         flash(_("Please enter the amount in euros, for example 12,50."), "error")
         return redirect(url_for("payments.booking_detail", booking_id=booking_id) + "#refund")
-    made = service.refund_by_hand(
+    made = cancellation.refund_by_hand(
         db.session, gateway(), actor=current_user, booking_id=booking_id, amount_cents=cents,
         note=form.note.data or "", now=now(), settings=_settings(),
     )
@@ -359,7 +351,7 @@ def simulated_checkout(checkout_id: str) -> Response:
                 assert row is not None
             else:
                 # The same path a verified Stripe webhook takes.
-                service.handle_event(
+                handle_event(
                     db.session, simulation, event_id=f"evt_sim_{uuid.uuid4().hex}",
                     event_type="checkout.session.completed", object_id=checkout_id,
                     now=instant, settings=_settings(),

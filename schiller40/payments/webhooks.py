@@ -14,8 +14,8 @@ from ..booking.settings import from_config
 from ..core.clock import now
 from ..errors import json_error
 from ..extensions import csrf, db
-from . import service
 from .gateway import GatewayError
+from .pull import handle_event
 from .setup import gateway
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def stripe_webhook() -> Response | tuple[Response, int]:
         return json_error(400, "invalid", "The body is not a Stripe event.")
     event_id, event_type, object_id = fields
     try:
-        result = service.handle_event(
+        result = handle_event(
             db.session, gateway(), event_id=event_id, event_type=event_type,
             object_id=object_id, now=now(), settings=from_config(current_app.config),
         )

@@ -226,11 +226,11 @@ def _cancel_all(
 ) -> None:
     """Cancel each booking with a full refund, each in its own transaction (see the module
     docstring); the refund goes to the gateway right after each commit."""
-    from ..payments import service as payments_service
+    from ..payments.cancellation import cancel_booking
 
     for booking_id in booking_ids:
         try:
-            _booking, refund = payments_service.cancel_booking(
+            _booking, refund = cancel_booking(
                 session, gateway, actor=actor, booking_id=booking_id, now=now,
                 reason=str(_l("Cancelled by the Schiller40 team: %(reason)s", reason=reason)),
                 refund="full", settings=settings,

@@ -25,7 +25,8 @@ from ..booking.settings import from_config
 from ..core.clock import now
 from ..core.forms import no_nul
 from ..extensions import db
-from ..payments import service as payments_service
+from ..payments import approval
+from ..payments.errors import PaymentError
 from ..payments.models import Payment, PaymentStatus
 from ..payments.setup import gateway
 from ..resources.models import Resource
@@ -94,11 +95,11 @@ def approval_approve(booking_id: int) -> Response:
         flash(_("The form had expired. Please try again."), "error")
         return redirect(url_for("staff.approvals"))
     try:
-        booking = payments_service.approve(
+        booking = approval.approve(
             db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),
             settings=from_config(current_app.config),
         )
-    except payments_service.PaymentError as error:  # decided by someone else meanwhile
+    except PaymentError as error:  # decided by someone else meanwhile
         flash(error.message, "error")
         return redirect(url_for("staff.approvals"))
     name = booking.user.name if booking.user else "—"
@@ -120,11 +121,11 @@ def approval_reject(booking_id: int) -> Response:
               else _("The form had expired. Please try again."), "error")
         return redirect(url_for("staff.approvals"))
     try:
-        booking = payments_service.reject(
+        booking = approval.reject(
             db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),
             reason=form.reason.data, settings=from_config(current_app.config),
         )
-    except (payments_service.PaymentError, BookingError) as error:
+    except (PaymentError, BookingError) as error:
         flash(error.message, "error")
         return redirect(url_for("staff.approvals"))
     name = booking.user.name if booking.user else "—"

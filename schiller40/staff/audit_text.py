@@ -55,7 +55,7 @@ ACTION_LABELS: dict[str, Any] = {
     "membership.withdrawn": _l("Membership withdrawn"),
     "outbox.discarded": _l("Failed message discarded"),
     "outbox.retried": _l("Failed message sent again"),
-    # payment.<status>: a payment reached that state (payments/service.py).
+    # payment.<status>: a payment reached that state (payments/apply.py).
     "payment.authorized": _l("Payment authorised (awaiting approval)"),
     "payment.cancelled": _l("Payment authorisation given back"),
     "payment.checkout_opened": _l("Checkout opened"),

@@ -30,7 +30,7 @@ from ..core.time import local_datetime
 from ..membership.ending import ending_soon, successor
 from ..membership.models import Membership, MembershipStatus
 from ..membership.service import today
-from ..payments import service
+from ..payments.reconcile import reconcile
 from ..payments.setup import gateway
 from ..resources.models import Location, Resource
 from .delivery import job_handler
@@ -157,7 +157,7 @@ def reconcile_open_payments(session: Session, ctx: JobContext) -> int:
     """Every pass: payments still open (a lost webhook, a checkout to expire at the gateway
     after its hold ran out). Once an hour, through the outbox so only one worker does it:
     also those changed in the last three days (refunds that settle late)."""
-    report = service.reconcile(
+    report = reconcile(
         session, gateway(), now=ctx.now, settings=ctx.settings, recent=timedelta(0)
     )
     outbox.enqueue(
@@ -173,7 +173,7 @@ def reconcile_open_payments(session: Session, ctx: JobContext) -> int:
 @job_handler("job.reconcile_recent")
 def reconcile_recent(session: Session, payload: dict[str, Any], now: datetime) -> None:
     days = int(payload.get("recent_days", 3))
-    report = service.reconcile(
+    report = reconcile(
         session, gateway(), now=now, settings=from_config(current_app.config),
         recent=timedelta(days=days),
     )

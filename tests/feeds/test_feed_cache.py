@@ -89,7 +89,7 @@ def _hold_runs_out(world, clock):
 
 
 def _payment_processing(world, clock):
-    """What payments.service._apply does for a slow payment method, stamped at the feed's
+    """What payments.apply does for a slow payment method, stamped at the feed's
     newest instant (as when its `now` was taken before another change committed)."""
     held = world.bookings["mia-room-held"]
     db.session.refresh(held)

@@ -1,7 +1,8 @@
-"""Mails about payments, refunds and staff approvals: queued by ``payments.service`` on the
-transition that causes them (driven here through its real webhook and reconcile paths
-against the in-memory gateway), sent by the worker to the real SMTP server, in German and
-English, once however often the gateway repeats itself."""
+"""Mails about payments, refunds and staff approvals: queued by the payment use cases
+(``payments.apply``, ``push``, ``approval``) on the transition that causes them (driven here
+through its real webhook and reconcile paths against the in-memory gateway), sent by the
+worker to the real SMTP server, in German and English, once however often the gateway
+repeats itself."""
 
 from __future__ import annotations
 
@@ -20,9 +21,14 @@ from schiller40.booking.service import DEFAULT_SETTINGS
 from schiller40.core.money import money
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
-from schiller40.payments import service
+from schiller40.payments.approval import approve, reject
+from schiller40.payments.cancellation import refund_by_hand
+from schiller40.payments.checkout import ReturnUrls, start_checkout
+from schiller40.payments.errors import PaymentError
 from schiller40.payments.models import Payment, PaymentStatus, Refund, RefundStatus
-from schiller40.payments.service import ReturnUrls
+from schiller40.payments.pull import handle_event
+from schiller40.payments.push import push
+from schiller40.payments.reconcile import reconcile as reconcile_payments
 from schiller40.payments.setup import KEY
 from tests.payments import helpers
 from tests.payments.fake_gateway import FakeGateway
@@ -78,7 +84,7 @@ def addressed_to(message, member) -> None:
 
 def event(fake, clock, object_id: str, kind: str = "checkout.session.completed",
           event_id: str | None = None) -> str:
-    return service.handle_event(
+    return handle_event(
         db.session, fake, event_id=event_id or f"evt_{uuid.uuid4().hex}", event_type=kind,
         object_id=object_id, now=clock(), settings=SETTINGS,
     )
@@ -88,14 +94,14 @@ def held(fake, place, clock, *, day: date = TUE, start: int = 10, end: int = 11,
          resource=None) -> tuple[int, int, str]:
     (booking,) = book(place.member, resource or place.room, clock, day=day, start=start,
                       end=end)
-    payment = service.start_checkout(db.session, fake, payment_id=booking.payment_id,
-                                     now=clock(), urls=URLS, settings=SETTINGS)
+    payment = start_checkout(db.session, fake, payment_id=booking.payment_id,
+                             now=clock(), urls=URLS, settings=SETTINGS)
     assert payment.checkout_id is not None
     return booking.id, payment.id, payment.checkout_id
 
 
 def reconcile(fake, clock) -> None:
-    report = service.reconcile(db.session, fake, now=clock(), settings=SETTINGS)
+    report = reconcile_payments(db.session, fake, now=clock(), settings=SETTINGS)
     assert report.failed == []
 
 
@@ -187,9 +193,9 @@ def test_no_mail_when_the_checkout_could_not_be_opened(fake, place, clock):
     """The member sees that on the page at once; a mail would only repeat it."""
     (booking,) = book(place.member, place.room, clock)
     fake.down.add("create_checkout")
-    with pytest.raises(service.PaymentError):
-        service.start_checkout(db.session, fake, payment_id=booking.payment_id, now=clock(),
-                               urls=URLS, settings=SETTINGS)
+    with pytest.raises(PaymentError):
+        start_checkout(db.session, fake, payment_id=booking.payment_id, now=clock(),
+                       urls=URLS, settings=SETTINGS)
     assert fresh(Booking, booking.id).status is BookingStatus.EXPIRED
     assert rows("mail.hold_expired") == []
 
@@ -214,13 +220,13 @@ def test_a_cancellation_refund_is_announced_once_when_the_gateway_has_made_it(
     fake.down.add("refund")
     booking_service.cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
                            settings=SETTINGS)
-    service.push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
+    push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
     (refund,) = fresh(Payment, payment_id).refunds
     assert refund.status is RefundStatus.PENDING
     assert rows("mail.refund_issued") == []  # recorded, not made: nothing to announce yet
 
     fake.down.clear()
-    service.push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
+    push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
     reconcile(fake, clock)
     charge = "ch_" + fresh(Payment, payment_id).checkout_id.removeprefix("cs_")
     assert event(fake, clock, charge, "charge.refunded") == "handled"
@@ -254,9 +260,9 @@ def test_a_refund_by_hand_and_a_late_payment_refund_are_announced_with_their_rea
     fake, place, clock, inbox, factory
 ):
     booking_id, _payment_id = paid(fake, place, clock)
-    made = service.refund_by_hand(db.session, fake, actor=place.staff, booking_id=booking_id,
-                                  amount_cents=500, note="internal: coffee machine",
-                                  now=clock(), settings=SETTINGS)
+    made = refund_by_hand(db.session, fake, actor=place.staff, booking_id=booking_id,
+                          amount_cents=500, note="internal: coffee machine",
+                          now=clock(), settings=SETTINGS)
     assert made.status is RefundStatus.SUCCEEDED
 
     # Paid after the hold was released and the slot given to someone else: all goes back.
@@ -311,8 +317,8 @@ def test_an_approved_studio_booking_gets_approved_instead_of_confirmed(
     speaks(place.member, locale)
     booking_id, _payment_id = authorised(fake, place, clock)
     assert rows("mail.payment_received") == []  # authorised is not received
-    service.approve(db.session, fake, actor=place.staff, booking_id=booking_id, now=clock(),
-                    settings=SETTINGS)
+    approve(db.session, fake, actor=place.staff, booking_id=booking_id, now=clock(),
+            settings=SETTINGS)
     reconcile(fake, clock)
     booking = fresh(Booking, booking_id)
     assert booking.status is BookingStatus.CONFIRMED
@@ -350,8 +356,8 @@ def test_a_rejected_studio_booking_says_why_and_cancels_the_calendar_entry(
 ):
     speaks(place.member, locale)
     booking_id, payment_id = authorised(fake, place, clock)
-    service.reject(db.session, fake, actor=place.staff, booking_id=booking_id, now=clock(),
-                   reason=reason, settings=SETTINGS)
+    reject(db.session, fake, actor=place.staff, booking_id=booking_id, now=clock(),
+           reason=reason, settings=SETTINGS)
     reconcile(fake, clock)
     assert fresh(Payment, payment_id).status is PaymentStatus.CANCELLED
     [row] = rows("mail.booking_rejected")

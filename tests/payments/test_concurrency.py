@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from schiller40.booking.models import Booking, BookingStatus
+from schiller40.booking.service import BookingSettings
 from schiller40.extensions import db
-from schiller40.payments import service
 from schiller40.payments.models import Payment, PaymentStatus, RefundReason, RefundStatus
+from schiller40.payments.pull import handle_event
 from schiller40.payments.setup import KEY
 from tests.api.helpers import TUE, at, span
 from tests.booking.test_concurrency import (
@@ -95,10 +96,10 @@ def test_after_the_hold_runs_out_one_racer_wins_and_the_late_money_goes_back(
     checkout_id = db.session.get(Payment, payment_id).checkout_id
     db.session.rollback()
     fake.pay(checkout_id)
-    result = service.handle_event(
+    result = handle_event(
         db.session, fake, event_id=f"evt_{uuid.uuid4().hex}",
         event_type="checkout.session.completed", object_id=checkout_id, now=clock(),
-        settings=service.BookingSettings(payment_provider="simulated"),
+        settings=BookingSettings(payment_provider="simulated"),
     )
     assert result == "handled"
 

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from schiller40.booking.models import BookingStatus
 from schiller40.booking.settings import from_config
 from schiller40.extensions import db
-from schiller40.payments import service
 from schiller40.payments.models import PaymentStatus, Refund, RefundReason, RefundStatus
+from schiller40.payments.reconcile import ReconcileReport
+from schiller40.payments.reconcile import reconcile as reconcile_payments
 from schiller40.payments.setup import gateway
 from tests.api.helpers import WED
 
@@ -132,14 +133,14 @@ def test_a_refund_whose_answer_was_lost_is_not_sent_twice(
 def test_two_reconcilers_at_once_send_each_refund_once(
     app, stripe_server, clock, refund_left_pending
 ):
-    def run() -> service.ReconcileReport:
+    def run() -> ReconcileReport:
         with app.app_context():
-            return service.reconcile(
+            return reconcile_payments(
                 db.session, gateway(), now=clock(), settings=from_config(app.config)
             )
 
     reports = at_once(run)
-    assert [type(r) for r in reports] == [service.ReconcileReport] * 2, reports
+    assert [type(r) for r in reports] == [ReconcileReport] * 2, reports
     assert [r.failed for r in reports] == [[], []]
     refund = db.session.scalars(select(Refund)).one()
     assert refund.status is RefundStatus.SUCCEEDED

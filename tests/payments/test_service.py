@@ -19,8 +19,12 @@ from schiller40.booking import service as booking_service
 from schiller40.booking.models import Booking, BookingStatus
 from schiller40.booking.service import DEFAULT_SETTINGS
 from schiller40.core.audit import AuditEntry
+from schiller40.errors import NotFound
 from schiller40.extensions import db
-from schiller40.payments import service
+from schiller40.payments.approval import approve, reject
+from schiller40.payments.cancellation import refund_by_hand
+from schiller40.payments.checkout import ReturnUrls, start_checkout
+from schiller40.payments.errors import PaymentError
 from schiller40.payments.gateway import IntentStatus
 from schiller40.payments.models import (
     CaptureMethod,
@@ -31,7 +35,9 @@ from schiller40.payments.models import (
     RefundStatus,
     WebhookEvent,
 )
-from schiller40.payments.service import PaymentError, ReturnUrls
+from schiller40.payments.pull import handle_event, refresh
+from schiller40.payments.push import push
+from schiller40.payments.reconcile import reconcile
 from schiller40.payments.setup import KEY
 
 from . import helpers
@@ -54,7 +60,7 @@ def fake(app) -> FakeGateway:
 
 
 def open_checkout(fake, clock, payment_id: int, **kw) -> Payment:
-    return service.start_checkout(
+    return start_checkout(
         db.session, fake, payment_id=payment_id, now=clock(), urls=URLS, settings=SETTINGS, **kw
     )
 
@@ -71,7 +77,7 @@ def held(fake, place, clock, day: date = TUE, start: int = 10, end: int = 11,
 
 def event(fake, clock, object_id: str, kind: str = "checkout.session.completed",
           event_id: str | None = None) -> str:
-    return service.handle_event(
+    return handle_event(
         db.session, fake, event_id=event_id or f"evt_{uuid.uuid4().hex}", event_type=kind,
         object_id=object_id, now=clock(), settings=SETTINGS,
     )
@@ -298,8 +304,8 @@ def test_money_after_the_hold_time_confirms_unless_the_slot_was_released(
     other_id = other.id
     assert fresh(Booking, released_id).status is BookingStatus.EXPIRED
     # Nobody may pay for the released hold: its checkout is expired at the gateway.
-    service.push(db.session, fake, payment_id=released_payment, now=clock(),
-                 settings=SETTINGS)
+    push(db.session, fake, payment_id=released_payment, now=clock(),
+         settings=SETTINGS)
     assert fake.made("expire") == [("expire", released_checkout)]
     assert fresh(Payment, released_payment).status is PaymentStatus.EXPIRED
     # The gateway raced the expiry: the member's money arrives anyway, and goes back.
@@ -404,8 +410,8 @@ def test_approving_captures_only_the_bookings_still_active(fake, approval_studio
                            now=clock(), settings=SETTINGS)
     assert fresh(Payment, payment_id).refunds == []  # nothing was charged for it
 
-    service.approve(db.session, fake, actor=approval_studio.staff, booking_id=ids[1],
-                    now=clock(), settings=SETTINGS)
+    approve(db.session, fake, actor=approval_studio.staff, booking_id=ids[1],
+            now=clock(), settings=SETTINGS)
     payment = fresh(Payment, payment_id)
     # The amount is part of the key: a retry for another amount is another capture request.
     assert fake.made("capture") == [
@@ -424,12 +430,12 @@ def test_an_approval_whose_capture_failed_is_captured_by_reconcile(
 ):
     ids, payment_id, _ = authorised_series(fake, approval_studio, clock)
     fake.down.add("capture")
-    service.approve(db.session, fake, actor=approval_studio.staff, booking_id=ids[0],
-                    now=clock(), settings=SETTINGS)
+    approve(db.session, fake, actor=approval_studio.staff, booking_id=ids[0],
+            now=clock(), settings=SETTINGS)
     payment = fresh(Payment, payment_id)
     assert payment.status is PaymentStatus.AUTHORIZED and payment.approved_at is not None
     fake.down.clear()
-    report = service.reconcile(db.session, fake, now=clock(), settings=SETTINGS)
+    report = reconcile(db.session, fake, now=clock(), settings=SETTINGS)
     assert (report.checked, report.changed, report.failed) == (1, 1, [])
     assert fresh(Payment, payment_id).status is PaymentStatus.PAID
     assert {fresh(Booking, i).status for i in ids} == {BookingStatus.CONFIRMED}
@@ -442,9 +448,9 @@ def test_only_staff_decide_and_rejecting_gives_the_authorisation_back(
 ):
     ids, payment_id, _ = authorised_series(fake, approval_studio, clock)
     # Members do not decide (someone else's booking or not: "not found").
-    for decide in (service.approve, service.reject):
-        kw = {"reason": None} if decide is service.reject else {}
-        with pytest.raises(service.NotFound):
+    for decide in (approve, reject):
+        kw = {"reason": None} if decide is reject else {}
+        with pytest.raises(NotFound):
             decide(db.session, fake, actor=approval_studio.member, booking_id=ids[0],
                    now=clock(), settings=SETTINGS, **kw)
     assert fresh(Payment, payment_id).approved_at is None
@@ -452,12 +458,12 @@ def test_only_staff_decide_and_rejecting_gives_the_authorisation_back(
     # Staff decide only on authorised bookings.
     pending_id, _, _ = held(fake, approval_studio, clock, day=FRI)  # a room: paid at once
     with pytest.raises(PaymentError) as exc_info:
-        service.approve(db.session, fake, actor=approval_studio.staff, booking_id=pending_id,
-                        now=clock(), settings=SETTINGS)
+        approve(db.session, fake, actor=approval_studio.staff, booking_id=pending_id,
+                now=clock(), settings=SETTINGS)
     assert (exc_info.value.code, exc_info.value.status) == ("not_awaiting_approval", 409)
 
-    service.reject(db.session, fake, actor=approval_studio.staff, booking_id=ids[0],
-                   now=clock(), reason="Studio closed for filming", settings=SETTINGS)
+    reject(db.session, fake, actor=approval_studio.staff, booking_id=ids[0],
+           now=clock(), reason="Studio closed for filming", settings=SETTINGS)
     booking = fresh(Booking, ids[0])
     assert booking.status is BookingStatus.CANCELLED
     assert booking.cancel_reason == "Studio closed for filming"
@@ -466,8 +472,8 @@ def test_only_staff_decide_and_rejecting_gives_the_authorisation_back(
     assert fake.made("cancel") == [] and fresh(Payment, payment_id).status is (
         PaymentStatus.AUTHORIZED)
 
-    service.reject(db.session, fake, actor=approval_studio.staff, booking_id=ids[1],
-                   now=clock(), reason=None, settings=SETTINGS)
+    reject(db.session, fake, actor=approval_studio.staff, booking_id=ids[1],
+           now=clock(), reason=None, settings=SETTINGS)
     payment = fresh(Payment, payment_id)
     assert len(fake.made("cancel")) == 1 and fake.made("capture") == []
     assert payment.status is PaymentStatus.CANCELLED and payment.received_cents == 0
@@ -481,11 +487,11 @@ def test_an_authorisation_nobody_decided_on_is_given_back(fake, approval_studio,
     assert first.status is second.status is BookingStatus.HELD
     # Staff must decide before the first booking starts (or within six days).
     assert first.hold_expires_at == second.hold_expires_at == first.starts_at
-    report = service.reconcile(db.session, fake, now=clock(), settings=SETTINGS)
+    report = reconcile(db.session, fake, now=clock(), settings=SETTINGS)
     assert (report.checked, report.changed) == (1, 0)  # waiting is fine until then
 
     clock.advance(timedelta(days=1, hours=6))  # past the first start: the deadline
-    report = service.reconcile(db.session, fake, now=clock(), settings=SETTINGS)
+    report = reconcile(db.session, fake, now=clock(), settings=SETTINGS)
     assert (report.checked, report.changed) == (1, 1)
     assert len(fake.made("cancel")) == 1 and fake.made("capture") == []
     assert fresh(Payment, payment_id).status is PaymentStatus.CANCELLED
@@ -512,7 +518,7 @@ def cancelled_while_refunds_fail(fake, place, clock, failure: str, start: int) -
     getattr(fake, failure).add("refund")
     booking_service.cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
                            settings=SETTINGS)
-    service.push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
+    push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
     return payment_id
 
 
@@ -524,7 +530,7 @@ def test_refunds_are_retried_while_the_gateway_is_down_and_failed_when_it_refuse
     assert (refund.status, refund.amount_cents, refund.reason) == (
         RefundStatus.PENDING, 1200, RefundReason.CANCELLATION)  # 100 %: three days ahead
     fake.down.clear()
-    service.push(db.session, fake, payment_id=retried, now=clock(), settings=SETTINGS)
+    push(db.session, fake, payment_id=retried, now=clock(), settings=SETTINGS)
     payment = fresh(Payment, retried)
     (refund,) = payment.refunds
     assert refund.status is RefundStatus.SUCCEEDED and refund.provider_refund_id
@@ -541,13 +547,13 @@ def test_refunds_are_retried_while_the_gateway_is_down_and_failed_when_it_refuse
     assert payment.refunded_cents == 0
     assert audit_count("refund.failed") == 1
     # Not sent again: staff must look at it.
-    service.push(db.session, fake, payment_id=refused, now=clock(), settings=SETTINGS)
+    push(db.session, fake, payment_id=refused, now=clock(), settings=SETTINGS)
     assert len(fake.made("refund")) == 3
 
 
 def test_a_refund_by_hand_is_sent_and_limited_to_what_is_left(fake, place, clock):
     booking_id, payment_id = paid(fake, place, clock)
-    made = service.refund_by_hand(
+    made = refund_by_hand(
         db.session, fake, actor=place.staff, booking_id=booking_id, amount_cents=450,
         note="  projector broken  ", now=clock(), settings=SETTINGS,
     )
@@ -556,16 +562,16 @@ def test_a_refund_by_hand_is_sent_and_limited_to_what_is_left(fake, place, clock
     assert made.created_by_id == place.staff.id
     for amount in (751, 0, -5):
         with pytest.raises(PaymentError) as too_much:
-            service.refund_by_hand(
+            refund_by_hand(
                 db.session, fake, actor=place.staff, booking_id=booking_id,
                 amount_cents=amount, note="", now=clock(), settings=SETTINGS,
             )
         assert (too_much.value.code, too_much.value.status) == ("invalid", 422)
-    service.refund_by_hand(db.session, fake, actor=place.staff, booking_id=booking_id,
-                           amount_cents=750, note="", now=clock(), settings=SETTINGS)
+    refund_by_hand(db.session, fake, actor=place.staff, booking_id=booking_id,
+                   amount_cents=750, note="", now=clock(), settings=SETTINGS)
     with pytest.raises(PaymentError) as nothing_left:
-        service.refund_by_hand(db.session, fake, actor=place.staff, booking_id=booking_id,
-                               amount_cents=1, note="", now=clock(), settings=SETTINGS)
+        refund_by_hand(db.session, fake, actor=place.staff, booking_id=booking_id,
+                       amount_cents=1, note="", now=clock(), settings=SETTINGS)
     assert (nothing_left.value.code, nothing_left.value.status) == ("not_refundable", 409)
     assert fresh(Payment, payment_id).refunded_cents == 1200
     assert db.session.scalar(select(func.count()).select_from(Refund)) == 2
@@ -582,7 +588,7 @@ def test_reconcile_repairs_what_lost_webhooks_left_and_reports(fake, place, cloc
     fake.pay(lost_checkout)  # paid, but the webhook never came
     fake.broken.add(unreachable_checkout)
 
-    report = service.reconcile(db.session, fake, now=clock(), settings=SETTINGS)
+    report = reconcile(db.session, fake, now=clock(), settings=SETTINGS)
     assert (report.checked, report.changed, report.failed) == (3, 1, [unreachable])
     assert fresh(Payment, lost).status is PaymentStatus.PAID
     assert fresh(Booking, lost_id).status is BookingStatus.CONFIRMED
@@ -590,21 +596,21 @@ def test_reconcile_repairs_what_lost_webhooks_left_and_reports(fake, place, cloc
     assert fresh(Payment, unreachable).status is PaymentStatus.PENDING
     # Again: nothing left to change. Payments of another gateway are not its business.
     fake.broken.clear()
-    again = service.reconcile(db.session, fake, now=clock(), settings=SETTINGS)
+    again = reconcile(db.session, fake, now=clock(), settings=SETTINGS)
     assert (again.checked, again.changed, again.failed) == (3, 0, [])
-    assert service.reconcile(db.session, other_provider, now=clock(),
-                             settings=SETTINGS).checked == 0
+    assert reconcile(db.session, other_provider, now=clock(),
+                     settings=SETTINGS).checked == 0
 
 
 def test_reconcile_ends_a_payment_whose_checkout_was_never_opened(fake, place, clock):
     # The process died between the booking's commit and the gateway call.
     (booking,) = book(place.member, place.room, clock)
     booking_id, payment_id = booking.id, booking.payment_id
-    service.reconcile(db.session, fake, now=clock(), settings=SETTINGS)
+    reconcile(db.session, fake, now=clock(), settings=SETTINGS)
     assert fresh(Payment, payment_id).status is PaymentStatus.PENDING  # its hold still runs
     assert fresh(Booking, booking_id).status is BookingStatus.HELD
     clock.advance(timedelta(minutes=30))
-    report = service.reconcile(db.session, fake, now=clock(), settings=SETTINGS)
+    report = reconcile(db.session, fake, now=clock(), settings=SETTINGS)
     assert report.changed == 1
     assert fake.requests == [] and fake.calls == []  # nothing to ask the gateway
     payment = fresh(Payment, payment_id)
@@ -635,9 +641,9 @@ def test_a_cancellation_never_refunds_more_than_the_booking_cost(fake, place, cl
     payment = open_checkout(fake, clock, payment_id)
     fake.pay(payment.checkout_id)
     event(fake, clock, payment.checkout_id)
-    service.refund_by_hand(db.session, fake, actor=place.staff, booking_id=ids[0],
-                           amount_cents=1200, note="Beamer defekt", now=clock(),
-                           settings=SETTINGS)
+    refund_by_hand(db.session, fake, actor=place.staff, booking_id=ids[0],
+                   amount_cents=1200, note="Beamer defekt", now=clock(),
+                   settings=SETTINGS)
     booking_service.cancel(db.session, actor=place.member, booking_id=ids[0], now=clock(),
                            settings=SETTINGS)
     refunds = fresh(Payment, payment_id).refunds
@@ -650,13 +656,13 @@ def test_a_refund_that_fails_after_succeeding_is_shown_as_failed(fake, place, cl
     event(fake, clock, checkout_id)
     booking_service.cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
                            settings=SETTINGS)
-    service.push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
+    push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
     (refund,) = fresh(Payment, payment_id).refunds
     assert refund.status is RefundStatus.SUCCEEDED
     assert fresh(Payment, payment_id).refunded_cents == 1200
     fake.remotes[checkout_id].refunds[0] = replace(fake.remotes[checkout_id].refunds[0],
                                                    status="failed")
-    service.refresh(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
+    refresh(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
     (refund,) = fresh(Payment, payment_id).refunds
     assert refund.status is RefundStatus.FAILED
     assert fresh(Payment, payment_id).refunded_cents == 0
