@@ -38,6 +38,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, false, or_, select
 from sqlalchemy.orm import Session
 
+from ..accounts.models import ApiToken, Role, User
+from ..accounts.service import WrongPassword
 from ..booking import waitlist
 from ..booking.models import Booking, WaitlistEntry, WaitlistStatus
 from ..booking.service import BookingSettings
@@ -53,8 +55,6 @@ from ..payments import service as payments_service
 from ..payments.gateway import PaymentGateway
 from ..payments.ledger import CancellationTerms
 from ..payments.models import Payment, RefundStatus
-from .models import ApiToken, Role, User
-from .service import WrongPassword
 
 log = logging.getLogger(__name__)
 
