@@ -18,8 +18,8 @@ from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
 from schiller40.members import privacy
 from schiller40.payments.setup import gateway
-from schiller40.resources import blocks
 from schiller40.resources.models import BlockKind
+from schiller40.venue import blocks
 from tests.factories import PASSWORD
 from tests.staff.calendar_helpers import pay
 from tests.staff.conftest import login
