@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ..core import audit
 from ..core.locking import begin_write, lock_rows
 from ..errors import Conflict, InvalidInput, NotFound
-from ..membership.service import load_member
+from .locks import load_member
 from .models import Company, Role, User
 
 COMPANY_NAME_MAX = 200

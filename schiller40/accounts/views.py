@@ -21,8 +21,9 @@ from ..core.urls import safe_redirect_target
 from ..errors import DomainError
 from ..extensions import db, limiter
 from ..i18n import remember_language
+from ..members import privacy
 from ..payments.setup import gateway
-from . import privacy, service, verification
+from . import service, verification
 from .forms import (
     ChangePasswordForm,
     DeleteAccountForm,

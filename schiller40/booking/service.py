@@ -15,11 +15,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, inspect, select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from ..accounts.models import Company, User
+from ..accounts.locks import lock_member
+from ..accounts.models import User
 from ..core import audit, outbox
 from ..core.locking import begin_write, commit_keeping_loaded, is_overlap_violation, lock_rows
 from ..errors import NotFound
@@ -886,27 +887,6 @@ def lock_booking(
             return actor, booking
         session.rollback()
     return None
-
-
-def lock_member(session: Session, user: User | None) -> None:
-    """Lock the member (and their company) before any resource, on PostgreSQL.
-
-    Resource locks keep two bookings off one slot, but the per-member rules (upcoming-booking
-    quota, monthly credit, a company's shared pool) span resources: two bookings on
-    different desks could both pass them. Members and companies are always locked before
-    resources, so no two transactions wait on each other in a cycle.
-    """
-    if user is None:
-        return
-    user_id = inspect(user).identity[0]  # not user.id: that would read an expired row first
-    if session.get_bind().dialect.name == "postgresql":
-        # The member's row comes with its lock: one statement, not a refresh and then a lock.
-        user = session.scalars(
-            select(User).where(User.id == user_id).with_for_update(key_share=True)
-            .execution_options(populate_existing=True)
-        ).one()
-    if user.company_id is not None:
-        lock_rows(session, Company, [user.company_id])
 
 
 def expire_stale(

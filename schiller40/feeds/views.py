@@ -20,7 +20,6 @@ from werkzeug.http import is_resource_modified
 
 from ..accounts import service as account_service
 from ..accounts.forms import ProfileForm
-from ..accounts.overview import account_overview
 from ..booking import queries as booking_queries
 from ..core.clock import now
 from ..core.forms import apply_field_errors
@@ -28,6 +27,7 @@ from ..core.locking import begin_snapshot
 from ..core.urls import public_base
 from ..errors import DomainError
 from ..extensions import db
+from ..members.overview import account_overview
 from . import cache, queries, render, service, tokens
 
 bp = Blueprint("feeds", __name__)

@@ -20,10 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..accounts.locks import load_member
 from ..accounts.models import User
-from ..booking.service import lock_member
 from ..core import audit
-from ..core.locking import begin_write
 from ..core.time import local_datetime, to_local
 from ..errors import Conflict, InvalidInput, NotFound
 from ..resources.models import Resource
@@ -41,23 +40,6 @@ OCCUPYING = (MembershipStatus.ACTIVE, MembershipStatus.PAUSED)
 
 def _field(name: str, message: Any) -> InvalidInput:
     return InvalidInput(message, fields={name: [str(message)]})
-
-
-def _require_staff(actor: User) -> None:
-    if not actor.is_staff:
-        raise NotFound()
-
-
-def load_member(session: Session, actor: User, member_id: int) -> User:
-    """Start the write transaction and lock the member (and their company) row."""
-    _require_staff(actor)
-    begin_write(session)
-    member = session.get(User, member_id)
-    if member is None:
-        raise NotFound()
-    lock_member(session, member)
-    session.refresh(member)  # anything read before the lock may be stale
-    return member
 
 
 def today(now: datetime) -> date:

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from ..core import audit
 from ..core.locking import begin_write, locked_get
 from ..core.money import money
+from ..core.slugs import check_slug
 from ..errors import InvalidInput
-from ..resources.admin import check_slug
 from ..resources.models import ResourceKind
 from .models import Membership, Tier, TierKindPrice
 

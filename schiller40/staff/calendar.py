@@ -38,8 +38,8 @@ from ..core.money import money
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..payments.setup import gateway
-from ..resources import blocks as block_service
 from ..resources.models import Block, BlockKind, Location, Resource, ResourceKind
+from ..venue import blocks as block_service
 from . import bp, section, staff_required
 from .calendar_grid import booking_state, build_week, iso_week, parse_week
 

@@ -34,8 +34,8 @@ from ..core.clock import now
 from ..core.forms import no_nul
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
-from ..resources import admin
 from ..resources.models import Closure, Location
+from ..venue import admin
 from . import bp, section, staff_required
 
 

@@ -21,13 +21,14 @@ from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from ..accounts import admin, directory
+from ..accounts import admin
 from ..accounts.models import Role, User
 from ..booking import checkin, queries
 from ..core.clock import now
 from ..core.forms import apply_field_errors, no_nul
 from ..errors import DomainError, NotFound
 from ..extensions import db
+from ..members import directory
 from ..membership import service
 from ..membership.models import Membership, MembershipStatus
 from . import bp, section, staff_required

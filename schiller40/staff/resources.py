@@ -1,6 +1,6 @@
 """Staff pages for resources: list them, create and edit one, take it out of booking.
 
-The views only parse the form and call one service in ``resources/admin.py``; every rule
+The views only parse the form and call one service in ``venue/admin.py``; every rule
 (what the engine accepts for a desk or a studio, unique slugs, ...) lives there, and its
 field errors come back beside the field that caused them.
 """
@@ -24,8 +24,8 @@ from ..core.forms import apply_field_errors, no_nul
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..membership.service import induction_names
-from ..resources import admin
 from ..resources.models import BookingUnit, Location, Resource, ResourceKind
+from ..venue import admin
 from . import bp, section, staff_required
 
 KIND_LABELS = {

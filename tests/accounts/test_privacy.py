@@ -10,7 +10,7 @@ import pytest
 from flask import current_app
 from sqlalchemy import func, select
 
-from schiller40.accounts import privacy, tokens
+from schiller40.accounts import tokens
 from schiller40.accounts.models import ApiToken
 from schiller40.booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from schiller40.booking.settings import from_config
@@ -20,6 +20,7 @@ from schiller40.extensions import db
 from schiller40.feeds import service as feed_service
 from schiller40.feeds import tokens as feed_tokens
 from schiller40.feeds.models import CalendarFeed
+from schiller40.members import privacy
 from schiller40.models import Induction, Membership, MembershipStatus, Role, User
 from schiller40.payments.models import Payment, PaymentStatus, RefundStatus, SimulatedCheckout
 from schiller40.payments.setup import gateway

@@ -285,8 +285,8 @@ def test_factories_make_confirmed_members_unless_asked(factory):
 
 
 def test_the_data_export_says_when_the_address_was_confirmed(app, place, clock):
-    from schiller40.accounts import privacy
     from schiller40.core.time import to_local
+    from schiller40.members import privacy
 
     data = privacy.export_data(db.session, user=place.member, now=clock())
     assert data["profile"]["email_verified_at"] == to_local(

@@ -11,15 +11,15 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
-from schiller40.accounts import privacy
 from schiller40.booking import service
 from schiller40.booking.models import Booking, BookingStatus
 from schiller40.booking.settings import from_config
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
+from schiller40.members import privacy
 from schiller40.payments.setup import gateway
-from schiller40.resources import blocks
 from schiller40.resources.models import BlockKind
+from schiller40.venue import blocks
 from tests.factories import PASSWORD
 from tests.staff.calendar_helpers import pay
 from tests.staff.conftest import login

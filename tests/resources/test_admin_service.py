@@ -1,4 +1,4 @@
-"""Resource, opening-hours and closure administration (resources/admin.py): what is
+"""Resource, opening-hours and closure administration (venue/admin.py): what is
 validated, what is written, what is audited, and that the booking engine follows."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from schiller40.models import (
     Resource,
     ResourceKind,
 )
-from schiller40.resources import admin
+from schiller40.venue import admin
 
 
 def _room(**kw) -> admin.ResourceData:

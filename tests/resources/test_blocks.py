@@ -19,8 +19,8 @@ from schiller40.errors import InvalidInput, NotFound
 from schiller40.extensions import db
 from schiller40.payments.models import PaymentStatus, RefundReason, RefundStatus
 from schiller40.payments.setup import gateway
-from schiller40.resources import blocks
 from schiller40.resources.models import Block, BlockKind
+from schiller40.venue import blocks
 from tests.staff.calendar_helpers import THU, TUE, book, fresh, pay, when
 from tests.staff.conftest import login
 

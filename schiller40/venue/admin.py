@@ -10,7 +10,6 @@ request) becomes the same clean error instead of a 500.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
@@ -21,15 +20,18 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..booking import snapshots
+from ..booking.models import ACTIVE_STATUSES, Booking
+from ..booking.rules import Interval, RuleViolation, check_opening
 from ..core import audit
 from ..core.locking import begin_write, lock_rows, locked_get
+from ..core.slugs import SLUG_RE, check_slug
 from ..errors import DomainError, InvalidInput, NotFound
-from .models import BookingUnit, Closure, Location, OpeningHours, Resource, ResourceKind
+from ..resources.models import BookingUnit, Closure, Location, OpeningHours, Resource, ResourceKind
 
 if TYPE_CHECKING:
     from ..accounts.models import User
 
-SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_DAY_MINUTES = 24 * 60  # the engine never books a range longer than a day
 MAX_BUFFER_MINUTES = 8 * 60
 MAX_CAPACITY = 1000
@@ -106,16 +108,6 @@ EDITABLE = (
 
 def _add(errors: dict[str, list[str]], name: str, message: Any) -> None:
     errors.setdefault(name, []).append(str(message))
-
-
-def check_slug(value: str, errors: dict[str, list[str]], name: str = "slug") -> None:
-    if not value:
-        _add(errors, name, _l("Please enter a short name for the address."))
-    elif len(value) > 64 or not SLUG_RE.match(value):
-        _add(errors, name, _l(
-            "Use lower-case letters a–z, digits and single hyphens (at most 64), "
-            "for example “meeting-room-2”."
-        ))
 
 
 def _validate(data: ResourceData, *, creating: bool) -> dict[str, list[str]]:
@@ -298,8 +290,6 @@ def set_active(
 
 
 def has_bookings(session: Session, resource_id: int) -> bool:
-    from ..booking.models import Booking
-
     return bool(session.scalar(select(exists().where(Booking.resource_id == resource_id))))
 
 
@@ -410,10 +400,6 @@ def bookings_outside_hours(
     no longer allow, judged by the engine's own opening check. Bookings on closure days
     are listed with their closure instead; bookings staff made outside the hours on
     purpose appear here too."""
-    from ..booking import snapshots
-    from ..booking.models import ACTIVE_STATUSES, Booking
-    from ..booking.rules import Interval, RuleViolation, check_opening
-
     bookings = list(session.scalars(
         select(Booking)
         .join(Resource, Resource.id == Booking.resource_id)
@@ -453,8 +439,6 @@ def bookings_on_days(
     session: Session, location: Location, first_day: date, last_day: date
 ) -> list[AffectedBooking]:
     """Active bookings (held or confirmed) that touch one of these local days."""
-    from ..booking.models import ACTIVE_STATUSES, Booking
-
     tz = location.tz
     start = datetime.combine(first_day, time()).replace(tzinfo=tz)
     end = datetime.combine(last_day + timedelta(days=1), time()).replace(tzinfo=tz)

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from ..accounts.models import Company, Role, User
 from ..booking.models import Booking, WaitlistEntry, WaitlistStatus
 from ..core.audit import AuditEntry
 from ..membership.models import Induction, Membership, MembershipStatus, Tier
 from ..payments.models import Payment
-from .models import Company, Role, User
 
 PER_PAGE = 25
 # Filter value for members without a membership in force today.

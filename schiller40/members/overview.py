@@ -15,12 +15,12 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..accounts.models import Company, User
 from ..booking import snapshots
 from ..booking.rules import Credit, LocationRules
 from ..core.time import BERLIN, to_local
 from ..membership.models import Membership, MembershipStatus, Tier
 from ..resources.models import Location
-from .models import Company, User
 
 
 @dataclass(frozen=True)

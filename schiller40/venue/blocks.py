@@ -4,7 +4,7 @@ A block is written like a booking: under the write lock and the resource row loc
 stale holds have expired, so no booking can slip into the range between the check and the
 insert. A block never silently overrides a member's booking: if active bookings overlap it,
 ``create_block`` refuses (409, naming them) unless staff chose to cancel them, and then each
-is cancelled with a full refund through the payments service, which sends the refund to the
+is cancelled with a full refund through `payments.cancellation`, which sends the refund to the
 gateway after its own commit (as the cancel page does).
 
 The block is committed before the bookings are cancelled: from that moment nobody can book
@@ -26,11 +26,13 @@ from ..accounts.models import User
 from ..booking.models import ACTIVE_STATUSES, Booking
 from ..booking.rules import Interval
 from ..booking.service import BookingSettings, expire_stale
+from ..booking.waitlist import offer_freed
 from ..core import audit
 from ..core.locking import begin_write, lock_rows
 from ..errors import Conflict, DomainError, InvalidInput, NotFound
+from ..payments.cancellation import cancel_booking
 from ..payments.gateway import PaymentGateway
-from .models import Block, BlockKind, Location, Resource
+from ..resources.models import Block, BlockKind, Location, Resource
 
 MAX_REASON = 200
 # A block longer than this is almost certainly a typing mistake (a wrong year); a location
@@ -226,8 +228,6 @@ def _cancel_all(
 ) -> None:
     """Cancel each booking with a full refund, each in its own transaction (see the module
     docstring); the refund goes to the gateway right after each commit."""
-    from ..payments.cancellation import cancel_booking
-
     for booking_id in booking_ids:
         try:
             _booking, refund = cancel_booking(
@@ -288,8 +288,6 @@ def delete_block(
         session, action="block.deleted", now=now, actor_id=actor.id, object_type="block",
         object_id=block_id, details=details,
     )
-    from ..booking.waitlist import offer_freed
-
     if freed.end > now:
         for resource in resources:
             offer_freed(session, resource, freed, now=now, settings=settings)

@@ -38,12 +38,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, false, or_, select
 from sqlalchemy.orm import Session
 
+from ..accounts.models import ApiToken, Role, User
+from ..accounts.service import WrongPassword
 from ..booking import waitlist
 from ..booking.models import Booking, WaitlistEntry, WaitlistStatus
 from ..booking.service import BookingSettings
 from ..core import audit
 from ..core.audit import AuditEntry
-from ..core.locking import begin_write, lock_rows
+from ..core.locking import end_read, lock_rows, write
 from ..core.time import to_local
 from ..errors import Conflict, DomainError, NotFound
 from ..feeds.models import CalendarFeed
@@ -52,8 +54,6 @@ from ..payments import cancellation, ledger
 from ..payments.gateway import PaymentGateway
 from ..payments.ledger import CancellationTerms
 from ..payments.models import Payment, RefundStatus
-from .models import ApiToken, Role, User
-from .service import WrongPassword
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +407,7 @@ def delete_account(
     cancelled: list[int] = []
     refund_cents = 0
     for _round in range(ROUNDS):
-        session.rollback()
+        end_read(session)  # each round starts from what is committed now
         for booking in upcoming_bookings(session, user_id, now):
             booking_id = booking.id
             try:
@@ -419,6 +419,9 @@ def delete_account(
             except DomainError as exc:  # started or cancelled meanwhile: nothing to do
                 log.info("account %s: booking %s not cancelled: %s", user_id, booking_id,
                          exc.code)
+                # Each cancellation is its own use case and this loop goes on after a refused
+                # one: end whatever it left open (a service not yet on ``write`` may leave
+                # its transaction, and on SQLite the write lock, behind when it refuses).
                 session.rollback()
                 continue
             cancelled.append(done.id)
@@ -430,7 +433,7 @@ def delete_account(
                     session, actor=actor, entry_id=entry_id, now=now, settings=settings
                 )
             except DomainError:  # lapsed or accepted meanwhile
-                session.rollback()
+                session.rollback()  # as above: the loop goes on after a refused use case
         if _erase(session, user_id=user_id, cancelled=cancelled, refund_cents=refund_cents,
                   now=now):
             return DeletionReport(user_id, cancelled, refund_cents)
@@ -441,32 +444,45 @@ def _erase(
     session: Session, *, user_id: int, cancelled: list[int], refund_cents: int, now: datetime
 ) -> bool:
     """The final, all-or-nothing step. False if something new needs cancelling first."""
-    begin_write(session)
-    # Every active admin too, in id order: two last admins deleting themselves at once must
-    # not both see the other one still there.
-    lock_rows(session, User, [user_id, *_other_active_admins(session, user_id)])
-    user = session.get(User, user_id)
-    if user is None or user.is_deleted:
-        session.rollback()
-        raise NotFound()
-    session.refresh(user)
-    if upcoming_bookings(session, user_id, now) or _open_waitlist_ids(session, user_id):
-        session.rollback()
-        return False
-    _refuse_last_admin(session, user)
+    with write(session):
+        # Every active admin too, in id order: two last admins deleting themselves at once
+        # must not both see the other one still there.
+        lock_rows(session, User, [user_id, *_other_active_admins(session, user_id)])
+        user = session.get(User, user_id)
+        if user is None or user.is_deleted:
+            raise NotFound()
+        session.refresh(user)
+        if upcoming_bookings(session, user_id, now) or _open_waitlist_ids(session, user_id):
+            return False  # nothing written: the block ends (and its locks go) as it is
+        _refuse_last_admin(session, user)
+        _remove_personal_rows(session, user, now=now)
+        _blank_free_text(session, user_id, kept_reason=set(cancelled))
+        _anonymise(session, user, now=now)
+        audit.record(
+            session, action="user.deleted", now=now, actor_id=user_id,
+            object_type="user", object_id=user_id,
+            details={"bookings_cancelled": len(cancelled), "refund_cents": refund_cents},
+        )
+    return True
 
+
+def _remove_personal_rows(session: Session, user: User, *, now: datetime) -> None:
+    """End the memberships; delete inductions, waitlist entries, feeds and API tokens."""
     today = to_local(now).date()
     for membership in user.memberships:
         if membership.valid_until is None or membership.valid_until >= today:
             membership.valid_until = max(membership.valid_from, today)
             membership.status = MembershipStatus.CANCELLED
-    session.execute(delete(Induction).where(Induction.user_id == user_id))
-    session.execute(delete(WaitlistEntry).where(WaitlistEntry.user_id == user_id))
-    session.execute(delete(CalendarFeed).where(CalendarFeed.owner_id == user_id))
-    session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+    session.execute(delete(Induction).where(Induction.user_id == user.id))
+    session.execute(delete(WaitlistEntry).where(WaitlistEntry.user_id == user.id))
+    session.execute(delete(CalendarFeed).where(CalendarFeed.owner_id == user.id))
+    session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
 
+
+def _blank_free_text(session: Session, user_id: int, *, kept_reason: set[int]) -> None:
+    """What the member wrote on their kept bookings and in the audit details about them.
+    The reason stays on the bookings this deletion cancelled (it says "Account deleted")."""
     bookings = session.scalars(select(Booking).where(Booking.user_id == user_id)).all()
-    kept_reason = set(cancelled)
     for booking in bookings:
         booking.note = ""
         if booking.id not in kept_reason:
@@ -488,8 +504,11 @@ def _erase(
                 k: (None if k in FREE_TEXT_KEYS else v) for k, v in entry.details.items()
             }
 
+
+def _anonymise(session: Session, user: User, *, now: datetime) -> None:
+    """The stub the kept bookings and payments point at: no name, address or way in."""
     user.name = DELETED_NAME
-    user.email = deleted_email(user_id)
+    user.email = deleted_email(user.id)
     user.password_hash = UNUSABLE_PASSWORD
     user.role = Role.MEMBER
     user.locale = "de"
@@ -498,10 +517,3 @@ def _erase(
     user.last_login_at = None
     user.email_verified_at = None  # a fact about the address, which is gone
     user.deleted_at = now
-    audit.record(
-        session, action="user.deleted", now=now, actor_id=user_id,
-        object_type="user", object_id=user_id,
-        details={"bookings_cancelled": len(cancelled), "refund_cents": refund_cents},
-    )
-    session.commit()
-    return True
