@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from ..booking import waitlist
 from ..booking.models import Booking, WaitlistEntry, WaitlistStatus
-from ..booking.service import BookingSettings
+from ..booking.settings import BookingSettings
 from ..core import audit
 from ..core.audit import AuditEntry
 from ..core.locking import begin_write, lock_rows

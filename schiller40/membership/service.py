@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
-from ..booking.service import lock_member
+from ..booking.locks import lock_member
 from ..core import audit
 from ..core.locking import begin_write
 from ..core.time import local_datetime, to_local

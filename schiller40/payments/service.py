@@ -31,8 +31,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
+from ..booking.locks import lock_member
 from ..booking.models import Booking, BookingStatus
-from ..booking.service import BookingSettings, lock_member
+from ..booking.settings import BookingSettings
 from ..core import audit, outbox
 from ..core.locking import begin_write, lock_rows
 from ..core.money import money
@@ -697,8 +698,8 @@ def _refund_excess(session: Session, payment: Payment, *, now: datetime) -> Refu
 def _release(
     session: Session, payment: Payment, *, now: datetime, settings: BookingSettings, why: str
 ) -> None:
+    from ..booking.offers import offer_freed
     from ..booking.rules import Interval
-    from ..booking.waitlist import offer_freed
 
     released: list[int] = []
     for booking in payment.bookings:
@@ -915,9 +916,9 @@ def cancel_booking(
 ) -> tuple[Booking, Refund | None]:
     """Cancel a booking and send the refund it is owed at once (reconciliation retries it
     if the gateway is down). Answers the booking and that refund, if any."""
-    from ..booking import service as booking_service
+    from ..booking.cancel import cancel
 
-    booking = booking_service.cancel(
+    booking = cancel(
         session, actor=actor, booking_id=booking_id, now=now, reason=reason, refund=refund,
         settings=settings, notify=notify,
     )
@@ -983,7 +984,7 @@ def reject(
     reason: str | None, settings: BookingSettings,
 ) -> Booking:
     """Staff turn a studio booking down: it is cancelled and the authorisation given back."""
-    from ..booking import service as booking_service
+    from ..booking.cancel import cancel
 
     payment_id = _awaiting_approval(session, actor, booking_id, now)
     session.rollback()
@@ -1000,7 +1001,7 @@ def reject(
             key=f"mail.booking_rejected:{booking_id}",
         )
 
-    booking_service.cancel(
+    cancel(
         session, actor=actor, booking_id=booking_id, now=now,
         reason=reason or str(_l("Not approved by the studio team.")), refund="none",
         settings=settings, only_if_authorized=True,

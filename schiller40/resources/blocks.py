@@ -23,9 +23,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
+from ..booking.locks import expire_stale
 from ..booking.models import ACTIVE_STATUSES, Booking
 from ..booking.rules import Interval
-from ..booking.service import BookingSettings, expire_stale
+from ..booking.settings import BookingSettings
 from ..core import audit
 from ..core.locking import begin_write, lock_rows
 from ..errors import Conflict, DomainError, InvalidInput, NotFound
@@ -288,7 +289,7 @@ def delete_block(
         session, action="block.deleted", now=now, actor_id=actor.id, object_type="block",
         object_id=block_id, details=details,
     )
-    from ..booking.waitlist import offer_freed
+    from ..booking.offers import offer_freed
 
     if freed.end > now:
         for resource in resources:
