@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from schiller40.booking.models import Booking, BookingStatus
+from schiller40.booking.settings import BookingSettings
 from schiller40.extensions import db
 from schiller40.payments import service
 from schiller40.payments.models import Payment, PaymentStatus, RefundReason, RefundStatus
@@ -98,7 +99,7 @@ def test_after_the_hold_runs_out_one_racer_wins_and_the_late_money_goes_back(
     result = service.handle_event(
         db.session, fake, event_id=f"evt_{uuid.uuid4().hex}",
         event_type="checkout.session.completed", object_id=checkout_id, now=clock(),
-        settings=service.BookingSettings(payment_provider="simulated"),
+        settings=BookingSettings(payment_provider="simulated"),
     )
     assert result == "handled"
 
