@@ -195,8 +195,8 @@ def seed(app, progress: Callable[[str], None]) -> dict[str, str]:
     payment for the demo member."""
     from sqlalchemy import select
 
-    from schiller40.booking import service
-    from schiller40.booking.service import BookingRequest
+    from schiller40.booking.create import create_bookings
+    from schiller40.booking.requests import BookingRequest
     from schiller40.booking.settings import from_config
     from schiller40.core.time import BERLIN
     from schiller40.demo import seed as seed_demo
@@ -216,7 +216,7 @@ def seed(app, progress: Callable[[str], None]) -> dict[str, str]:
             ("held", "ar-vr-studio", date(2026, 11, 26), 10, 12),
         ):
             progress(f"Booking {slug} for the demo member ...")
-            outcome = service.create_bookings(
+            outcome = create_bookings(
                 db.session, actor=member, now=NOW, settings=settings,
                 request=BookingRequest(start=at(day, start), end=at(day, end),
                                        resource_slug=slug),

@@ -13,11 +13,13 @@ from flask_babel import gettext as _
 
 from ..accounts import tokens
 from ..accounts.models import User
-from ..booking import checkin, queries, service, waitlist
+from ..booking import checkin, queries, waitlist
+from ..booking.create import create_bookings
 from ..booking.errors import BookingError
 from ..booking.models import BookingStatus
+from ..booking.requests import BookingRequest
+from ..booking.reschedule import reschedule
 from ..booking.rules import Overrides
-from ..booking.service import BookingRequest
 from ..booking.settings import from_config
 from ..core import ratelimit
 from ..core.bytecache import kept
@@ -207,7 +209,7 @@ def create_booking() -> tuple[Response, int]:
         overrides=_overrides(body.override),
     )
     settings = from_config(current_app.config)
-    outcome = service.create_bookings(
+    outcome = create_bookings(
         db.session, actor=g.api_user, request=request, now=now(), for_user=for_user,
         settings=settings,
     )
@@ -259,7 +261,7 @@ def get_booking(booking_id: int) -> Response:
 @token_required
 def reschedule_booking(booking_id: int) -> Response:
     body = json_body(schemas.BookingUpdate)
-    booking = service.reschedule(
+    booking = reschedule(
         db.session, actor=g.api_user, booking_id=booking_id, start=body.start, end=body.end,
         now=now(), resource_slug=body.resource, overrides=_overrides(body.override),
         settings=from_config(current_app.config),

@@ -4,7 +4,7 @@ The booking engine already books any free desk of the kind (``BookingRequest`` w
 and no slug), preferring the member's usual zone. A member may name another zone for this
 once: then the first desk of that zone that the read-only grid shows free is asked for by
 name, and if someone took it a moment ago (or none is free there), the engine's own "any desk"
-runs instead. Every rule is checked by ``service.create_bookings`` under its locks either way.
+runs instead. Every rule is checked by ``create.create_bookings`` under its locks either way.
 
 Both attempts are "any desk" requests (they carry the kind): the member's own desk for the
 same time is the form sent twice, answered ``already_booked`` with that booking, so a double
@@ -21,9 +21,12 @@ from sqlalchemy.orm import Session
 from ..accounts.models import User
 from ..core.time import to_local
 from ..resources.models import ResourceKind
-from . import queries, service
+from . import queries
+from .create import create_bookings
 from .errors import BookingError, checked_range
+from .requests import BookingOutcome, BookingRequest
 from .rules import Interval
+from .settings import BookingSettings
 from .snapshots import resource_rules
 
 # Refusals about the member, not the desk: no other desk would be answered differently.
@@ -32,7 +35,7 @@ MEMBER_REFUSALS = frozenset({"already_booked", "desk_limit"})
 
 @dataclass
 class AnyDeskOutcome:
-    outcome: service.BookingOutcome
+    outcome: BookingOutcome
     # False when a zone was asked for but the desk booked lies elsewhere.
     in_zone: bool = True
 
@@ -44,7 +47,7 @@ def book_any_desk(
     start: datetime,
     end: datetime,
     now: datetime,
-    settings: service.BookingSettings,
+    settings: BookingSettings,
     zone: str | None = None,
 ) -> AnyDeskOutcome:
     """Book one free desk for [start, end); raises the engine's ``BookingError`` (with its
@@ -53,19 +56,19 @@ def book_any_desk(
     slug = _free_desk_in_zone(session, zone, wanted, now=now, viewer=actor)
     if slug is not None:
         try:
-            return AnyDeskOutcome(service.create_bookings(
+            return AnyDeskOutcome(create_bookings(
                 session, actor=actor, now=now, settings=settings,
-                request=service.BookingRequest(start=start, end=end, resource_slug=slug,
-                                               kind=ResourceKind.DESK),
+                request=BookingRequest(start=start, end=end, resource_slug=slug,
+                                       kind=ResourceKind.DESK),
             ))
         except BookingError as error:
             if error.code in MEMBER_REFUSALS:
                 raise
             # Taken a moment ago, or that desk is whole days only: let the engine choose
             # among all desks (and explain itself if it cannot).
-    outcome = service.create_bookings(
+    outcome = create_bookings(
         session, actor=actor, now=now, settings=settings,
-        request=service.BookingRequest(start=start, end=end, kind=ResourceKind.DESK),
+        request=BookingRequest(start=start, end=end, kind=ResourceKind.DESK),
     )
     booked_zone = outcome.bookings[0].resource.zone if outcome.bookings else None
     return AnyDeskOutcome(outcome, in_zone=not zone or booked_zone == zone)

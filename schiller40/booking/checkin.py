@@ -25,12 +25,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
 from ..core import audit, outbox
-from ..core.locking import begin_write, lock_rows
+from ..core.locking import end_read, lock_rows, write
 from ..errors import DomainError
 from ..resources.models import Resource, ResourceKind
+from .locks import locked_booking
 from .models import CHECK_IN_OPENS_BEFORE, Booking, BookingStatus
+from .offers import offer_freed
 from .rules import Interval
-from .service import BookingSettings, lock_booking
+from .settings import BookingSettings
 
 DEFAULT_GRACE = timedelta(minutes=90)
 # Staff see a member's no-shows of this many days; from this many on they are flagged.
@@ -67,26 +69,20 @@ def check_in(session: Session, *, actor: User, booking_id: int, now: datetime) -
     end. Staff check in any confirmed booking (desk, studio, room) on its day, late too.
     Nobody checks in a booking that was released as a no-show, cancelled or is unpaid.
     """
-    found = lock_booking(session, actor=actor, booking_id=booking_id)
-    if found is None:  # pragma: no cover - moved three times while we tried
-        raise CheckInRefused("not_checkable", str(_l("Please try again.")))
-    actor, booking = found
-    try:
+    with locked_booking(
+        session, actor=actor, booking_id=booking_id,
+        moved=lambda: CheckInRefused("not_checkable", str(_l("Please try again."))),
+    ) as (actor, booking):
         _refuse_unless_allowed(booking, now=now, by_staff=actor.is_staff)
-    except CheckInRefused:
-        session.rollback()
-        raise
-    if booking.checked_in_at is not None:
-        session.rollback()
-        return booking
-    booking.checked_in_at = now
-    audit.record(
-        session, action="booking.checked_in", now=now, actor_id=actor.id,
-        object_type="booking", object_id=booking.id,
-        details={"by": "self" if booking.user_id == actor.id else "staff",
-                 "resource": booking.resource.slug},
-    )
-    session.commit()
+        if booking.checked_in_at is not None:
+            return booking  # checking in again keeps the first time: nothing to write
+        booking.checked_in_at = now
+        audit.record(
+            session, action="booking.checked_in", now=now, actor_id=actor.id,
+            object_type="booking", object_id=booking.id,
+            details={"by": "self" if booking.user_id == actor.id else "staff",
+                     "resource": booking.resource.slug},
+        )
     return booking
 
 
@@ -140,25 +136,23 @@ def release_no_shows(
 ) -> int:
     """Release every due desk, one resource at a time under its lock (re-checked there, so
     several workers release each booking once). Returns the number released."""
-    from .waitlist import offer_freed
-
     ids = sorted(set(session.scalars(_due(now, grace).with_only_columns(Booking.resource_id))))
-    session.rollback()
+    end_read(session)
     released = 0
     for resource_id in ids:
-        begin_write(session)
-        lock_rows(session, Resource, [resource_id])
-        due = session.scalars(
-            _due(now, grace).where(Booking.resource_id == resource_id)
-            .order_by(Booking.starts_at, Booking.id)
-            .execution_options(populate_existing=True)
-        ).all()
-        for booking in due:
-            _release(session, booking, now=now, grace=grace)
-            offer_freed(session, booking.resource, Interval(booking.starts_at, booking.ends_at),
-                        now=now, settings=settings)
-            released += 1
-        session.commit()
+        with write(session):
+            lock_rows(session, Resource, [resource_id])
+            due = session.scalars(
+                _due(now, grace).where(Booking.resource_id == resource_id)
+                .order_by(Booking.starts_at, Booking.id)
+                .execution_options(populate_existing=True)
+            ).all()
+            for booking in due:
+                _release(session, booking, now=now, grace=grace)
+                offer_freed(session, booking.resource,
+                            Interval(booking.starts_at, booking.ends_at),
+                            now=now, settings=settings)
+                released += 1
     return released
 
 

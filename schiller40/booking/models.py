@@ -188,7 +188,7 @@ class Booking(db.Model):
     def can_reschedule(self, now: datetime) -> bool:
         """Whether the booking may still be moved: active, its hold not run out, not begun.
 
-        The one definition: ``booking.service.reschedule`` refuses exactly the others, and
+        The one definition: ``booking.reschedule.reschedule`` refuses exactly the others, and
         the member's and staff's pages ask this before offering a form, so nobody is offered
         a move the service then refuses (a hold that ran out unwritten still says "held").
         """
@@ -196,7 +196,7 @@ class Booking(db.Model):
 
     def can_cancel(self, now: datetime, *, by_staff: bool) -> bool:
         """Whether the booking can still be cancelled now: active, its hold not run out, not
-        over, and (for members) not begun. ``booking.service.cancel`` refuses exactly the
+        over, and (for members) not begun. ``booking.cancel.cancel`` refuses exactly the
         others; pages and the API ask this first, so nobody is offered a cancellation that
         would be refused."""
         return (

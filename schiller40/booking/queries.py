@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -23,6 +23,7 @@ from ..membership.models import Tier
 from ..payments.models import Payment
 from ..resources.models import Block, Closure, Location, OpeningHours, Resource, ResourceKind
 from . import snapshots
+from .alternatives import alternatives
 from .errors import BookingError, checked_range, from_violation
 from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import (
@@ -36,9 +37,7 @@ from .rules import (
     evaluate,
     free_ranges,
 )
-
-if TYPE_CHECKING:  # the service imports this module
-    from .service import BookingSettings
+from .settings import BookingSettings
 
 
 def availability(
@@ -353,8 +352,6 @@ def preview(
 
     Staff booking for a member pass ``for_user`` and their ``overrides``: the check and the
     price are then the member's, as ``create_bookings`` will compute them."""
-    from .service import rules_for  # the service imports this module
-
     target = for_user if for_user is not None else viewer
     staff = viewer.is_staff
     granted = overrides if staff else NO_OVERRIDES
@@ -375,7 +372,7 @@ def preview(
     result = Preview(tier=tier, credit=credit)
     try:
         result.quote = evaluate(
-            booked, resource=rules_for(session, [resource], granted)[resource.id],
+            booked, resource=snapshots.rules_for(session, [resource], granted)[resource.id],
             location=loc, member=member, credit=credit, occupied=taken[resource.id],
             blocks=blocked[resource.id], policy=settings.policy, now=now, overrides=granted,
             own_desks=snapshots.own_desks(session, target.id, window, now=now,
@@ -384,8 +381,6 @@ def preview(
     except RuleViolation as violation:
         result.error = from_violation(violation)
         if violation.code == "conflict":
-            from .service import alternatives
-
             result.alternatives = alternatives(
                 session, booked, resource, loc=loc, member=member, credit=credit, now=now,
                 settings=settings, overrides=granted, target=target,

@@ -1,14 +1,37 @@
-"""Booking settings from the app config (views build them and pass them to services)."""
+"""What the booking use cases are configured with, and how it is read from the app config
+(views and the worker build the settings and pass them to the use cases)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from ..payments.states import parse_policy
+from ..payments.states import DEFAULT_POLICY as DEFAULT_REFUND_POLICY
+from ..payments.states import RefundStep, parse_policy
+from ..resources.models import ResourceKind
 from .rules import Policy
-from .service import BookingSettings
+
+
+@dataclass(frozen=True)
+class BookingSettings:
+    policy: Policy = field(default_factory=Policy)
+    # How long an unpaid booking keeps its slot while the member pays.
+    hold: timedelta = timedelta(minutes=30)
+    # How long a waitlist offer reserves a freed slot for the member it was offered to.
+    offer_window: timedelta = timedelta(minutes=30)
+    # What a cancelled paid booking gets back, by resource kind.
+    refund_policy: Mapping[ResourceKind, tuple[RefundStep, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_REFUND_POLICY)
+    )
+    # The gateway new payments are opened with ("stripe" or "simulated").
+    payment_provider: str = "simulated"
+    # The currency payments are opened in (``CURRENCY``, checked at start-up).
+    currency: str = "EUR"
+
+
+DEFAULT_SETTINGS = BookingSettings()
 
 
 def from_config(config: Mapping[str, Any]) -> BookingSettings:

@@ -26,6 +26,7 @@ from .rules import (
     KindPrice,
     LocationRules,
     Member,
+    Overrides,
     ResourceRules,
     TierRules,
 )
@@ -34,6 +35,11 @@ from .rules import (
 @lru_cache(maxsize=64)
 def _holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     return frozenset(holidays_lib.country_holidays(country, subdiv=subdivision, years=year))
+
+
+def years_of(*ranges: Interval) -> set[int]:
+    """The years whose holidays ``location_rules`` needs for these ranges."""
+    return {r.start.year for r in ranges} | {r.end.year for r in ranges}
 
 
 def location_rules(location: Location, years: Iterable[int]) -> LocationRules:
@@ -67,6 +73,15 @@ def resource_rules(resource: Resource, list_price: KindPrice | None = None) -> R
         zone=resource.zone,
         list_price=list_price,
     )
+
+
+def rules_for(
+    session: Session, resources: list[Resource], overrides: Overrides
+) -> dict[int, ResourceRules]:
+    """The rules' view of each resource; with staff's membership override also its list
+    price (one more query only then)."""
+    prices = list_prices(session) if overrides.membership else {}
+    return {r.id: resource_rules(r, prices.get(r.kind)) for r in resources}
 
 
 def list_prices(session: Session) -> dict[ResourceKind, KindPrice]:
@@ -165,6 +180,12 @@ def member(
         ),
         tier,
     )
+
+
+def credit_month(location: LocationRules, booked: Interval) -> tuple[int, int]:
+    """The month (year, month) whose included credit a booking of ``booked`` uses."""
+    day = location.local_date(booked.start)
+    return (day.year, day.month)
 
 
 def month_bounds(location: LocationRules, day: date) -> Interval:

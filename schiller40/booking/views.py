@@ -40,11 +40,14 @@ from ..errors import NotFound
 from ..extensions import db, limiter
 from ..payments.errors import PaymentError
 from ..resources.models import BookingUnit, Resource, ResourceKind
-from . import anydesk, checkin, grid, queries, service, snapshots, waitlist
+from . import anydesk, checkin, grid, queries, snapshots, waitlist
+from .create import create_bookings
 from .errors import BookingError
 from .models import Booking
+from .requests import BookingOutcome, BookingRequest
+from .reschedule import reschedule as reschedule_booking
 from .rules import Interval
-from .settings import from_config
+from .settings import BookingSettings, from_config
 
 bp = Blueprint("booking", __name__)
 
@@ -189,7 +192,7 @@ def _alternative_links(
     return links
 
 
-def _after_booking(outcome: service.BookingOutcome, message: str | None = None) -> Response:
+def _after_booking(outcome: BookingOutcome, message: str | None = None) -> Response:
     """Confirmed: to the booking. Something to pay: straight on to the checkout."""
     booking = outcome.bookings[0]
     if outcome.payment is None:
@@ -233,7 +236,7 @@ def _clash(error: BookingError | None) -> dict[str, Any] | None:
     }
 
 
-def _settings() -> service.BookingSettings:
+def _settings() -> BookingSettings:
     return from_config(current_app.config)
 
 
@@ -521,9 +524,9 @@ def new(slug: str) -> Response | tuple[str, int]:
                                 status=422 if preview.error else 200)
         if wanted is not None:
             try:
-                outcome = service.create_bookings(
+                outcome = create_bookings(
                     db.session, actor=current_user, now=now(), settings=_settings(),
-                    request=service.BookingRequest(
+                    request=BookingRequest(
                         start=wanted.start, end=wanted.end, resource_slug=resource.slug,
                         note=(form.note.data or "").strip(),
                     ),
@@ -621,7 +624,7 @@ def reschedule(booking_id: int) -> Response | tuple[str, int]:
         wanted = _wanted(form, target)
         if wanted is not None:
             try:
-                moved = service.reschedule(
+                moved = reschedule_booking(
                     db.session, actor=current_user, booking_id=booking_id,
                     start=wanted.start, end=wanted.end, now=instant, settings=_settings(),
                     resource_slug=target.slug,

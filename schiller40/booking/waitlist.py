@@ -3,30 +3,31 @@
 An offer reserves the freed slot for its member for a limited time (``offer_window``); the
 booking service treats it like a booking for everyone else. The member accepts (and the
 booking is made with every rule re-checked) or declines; an unanswered offer lapses and the
-next in line is asked. Nothing is booked without the member's consent.
+next in line is asked. Nothing is booked without the member's consent. Making offers, and
+lapsing them, happens under the locks of whatever freed the slot (``offers``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
-from ..core import audit, outbox
-from ..core.locking import begin_write, lock_rows
+from ..core import audit
+from ..core.locking import lock_rows, write
 from ..errors import NotFound
 from ..resources.models import Resource
 from . import snapshots
+from .create import book
 from .errors import BookingError, checked_range, from_violation
+from .locks import expire_stale, lock_member, overlap_is_conflict
 from .models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
+from .offers import offer_freed
+from .requests import BookingOutcome
 from .rules import Interval, Overrides, RuleViolation, evaluate
-
-if TYPE_CHECKING:  # the service imports this module, so only for annotations
-    from .service import BookingOutcome, BookingSettings
+from .settings import BookingSettings
 
 
 def join(
@@ -40,40 +41,40 @@ def join(
     settings: BookingSettings,
 ) -> WaitlistEntry:
     """Queue for a slot that is taken. A free slot should simply be booked (``slot_free``)."""
-    from .service import expire_stale
-
     booked = checked_range(start, end)
-    begin_write(session)
-    actor = session.merge(actor)
-    resource = session.scalar(select(Resource).where(Resource.slug == resource_slug))
-    if resource is None or not resource.is_active:
-        raise BookingError("not_found", fields={"resource": [str(NotFound.default_message)]})
-    lock_rows(session, Resource, [resource.id])
-    expire_stale(session, [resource.id], now=now, settings=settings)
-    _check_wanted(session, actor, resource, booked, now=now, settings=settings)
-    duplicate = session.scalar(
-        select(WaitlistEntry.id).where(
-            WaitlistEntry.user_id == actor.id,
-            WaitlistEntry.resource_id == resource.id,
-            WaitlistEntry.starts_at == start,
-            WaitlistEntry.ends_at == end,
-            WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+    with write(session):
+        actor = session.merge(actor)
+        resource = session.scalar(select(Resource).where(Resource.slug == resource_slug))
+        if resource is None or not resource.is_active:
+            raise BookingError(
+                "not_found", fields={"resource": [str(NotFound.default_message)]}
+            )
+        lock_rows(session, Resource, [resource.id])
+        expire_stale(session, [resource.id], now=now, settings=settings)
+        _check_wanted(session, actor, resource, booked, now=now, settings=settings)
+        duplicate = session.scalar(
+            select(WaitlistEntry.id).where(
+                WaitlistEntry.user_id == actor.id,
+                WaitlistEntry.resource_id == resource.id,
+                WaitlistEntry.starts_at == start,
+                WaitlistEntry.ends_at == end,
+                WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
+            )
         )
-    )
-    if duplicate is not None:
-        raise BookingError("already_waiting")
-    entry = WaitlistEntry(
-        resource=resource, user=actor, starts_at=start, ends_at=end,
-        status=WaitlistStatus.WAITING, created_at=now, updated_at=now,
-    )
-    session.add(entry)
-    session.flush()
-    audit.record(
-        session, action="waitlist.joined", now=now, actor_id=actor.id,
-        object_type="waitlist_entry", object_id=entry.id,
-        details={"resource": resource.slug, "start": start.isoformat(), "end": end.isoformat()},
-    )
-    session.commit()
+        if duplicate is not None:
+            raise BookingError("already_waiting")
+        entry = WaitlistEntry(
+            resource=resource, user=actor, starts_at=start, ends_at=end,
+            status=WaitlistStatus.WAITING, created_at=now, updated_at=now,
+        )
+        session.add(entry)
+        session.flush()
+        audit.record(
+            session, action="waitlist.joined", now=now, actor_id=actor.id,
+            object_type="waitlist_entry", object_id=entry.id,
+            details={"resource": resource.slug, "start": start.isoformat(),
+                     "end": end.isoformat()},
+        )
     return entry
 
 
@@ -102,9 +103,7 @@ def _check_wanted(
     except RuleViolation as violation:
         if violation.code == "conflict":
             return
-        session.rollback()
         raise from_violation(violation) from None
-    session.rollback()
     raise BookingError("slot_free")
 
 
@@ -118,8 +117,6 @@ def list_entries(
     "offered" past its time, and the next member never saw theirs, until somebody happened to
     book that resource. Only then is this read a write.
     """
-    from .service import expire_stale
-
     waiting_on = select(WaitlistEntry.resource_id).where(
         WaitlistEntry.user_id == actor.id,
         WaitlistEntry.status.in_([WaitlistStatus.WAITING, WaitlistStatus.OFFERED]),
@@ -139,10 +136,9 @@ def list_entries(
         )
     ))
     if stale:
-        begin_write(session)
-        lock_rows(session, Resource, stale)
-        expire_stale(session, sorted(stale), now=now, settings=settings)
-        session.commit()
+        with write(session):
+            lock_rows(session, Resource, stale)
+            expire_stale(session, sorted(stale), now=now, settings=settings)
     return list(
         session.scalars(
             select(WaitlistEntry)
@@ -164,36 +160,34 @@ def accept(
     settings: BookingSettings,
 ) -> BookingOutcome:
     """Take an offered slot: the booking is made now, with every rule checked again."""
-    from .service import _book, expire_stale, lock_member
-
-    begin_write(session)
-    actor = session.merge(actor)
-    entry = _own_entry(session, actor, entry_id)
-    lock_member(session, actor)  # accepting makes a booking: quota and credit apply
-    lock_rows(session, Resource, [entry.resource_id])
-    expire_stale(session, [entry.resource_id], now=now, settings=settings, member=actor)
-    session.refresh(entry)
-    if entry.status is WaitlistStatus.LAPSED:
-        raise BookingError("offer_expired")
-    if entry.status is not WaitlistStatus.OFFERED:
-        raise BookingError("not_offered")
-    resource = entry.resource
-    booked = Interval(entry.starts_at, entry.ends_at)
-    loc = snapshots.location_rules(resource.location, {booked.start.year, booked.end.year})
-    entry.status = WaitlistStatus.ACCEPTED
-    entry.updated_at = now
-    session.flush()
-    outcome = _book(
-        session, actor=actor, target=actor, candidates=[resource], ranges=[booked], loc=loc,
-        now=now, settings=settings, overrides=Overrides(), note="", all_or_nothing=True,
-    )
-    entry.booking_id = outcome.bookings[0].id
-    audit.record(
-        session, action="waitlist.accepted", now=now, actor_id=actor.id,
-        object_type="waitlist_entry", object_id=entry.id,
-        details={"booking_id": entry.booking_id},
-    )
-    session.commit()
+    with overlap_is_conflict(), write(session):
+        actor = session.merge(actor)
+        entry = _own_entry(session, actor, entry_id)
+        lock_member(session, actor)  # accepting makes a booking: quota and credit apply
+        lock_rows(session, Resource, [entry.resource_id])
+        expire_stale(session, [entry.resource_id], now=now, settings=settings, member=actor)
+        session.refresh(entry)
+        if entry.status is WaitlistStatus.LAPSED:
+            raise BookingError("offer_expired")
+        if entry.status is not WaitlistStatus.OFFERED:
+            raise BookingError("not_offered")
+        resource = entry.resource
+        booked = Interval(entry.starts_at, entry.ends_at)
+        loc = snapshots.location_rules(resource.location, {booked.start.year, booked.end.year})
+        entry.status = WaitlistStatus.ACCEPTED
+        entry.updated_at = now
+        session.flush()
+        outcome = book(
+            session, actor=actor, target=actor, candidates=[resource], ranges=[booked],
+            loc=loc, now=now, settings=settings, overrides=Overrides(), note="",
+            all_or_nothing=True,
+        )
+        entry.booking_id = outcome.bookings[0].id
+        audit.record(
+            session, action="waitlist.accepted", now=now, actor_id=actor.id,
+            object_type="waitlist_entry", object_id=entry.id,
+            details={"booking_id": entry.booking_id},
+        )
     return outcome
 
 
@@ -202,130 +196,24 @@ def decline(
     settings: BookingSettings,
 ) -> WaitlistEntry:
     """Decline an offer, or leave the waitlist; the next in line is asked at once."""
-    begin_write(session)
-    actor = session.merge(actor)
-    entry = _own_entry(session, actor, entry_id)
-    lock_rows(session, Resource, [entry.resource_id])
-    session.refresh(entry)
-    if not entry.is_open:
-        raise BookingError("not_offered")
-    was_offered = entry.status is WaitlistStatus.OFFERED
-    entry.status = WaitlistStatus.DECLINED if was_offered else WaitlistStatus.CANCELLED
-    entry.updated_at = now
-    session.flush()
-    audit.record(
-        session, action="waitlist.declined" if was_offered else "waitlist.left", now=now,
-        actor_id=actor.id, object_type="waitlist_entry", object_id=entry.id,
-    )
-    if was_offered:
-        offer_freed(
-            session, entry.resource, Interval(entry.starts_at, entry.ends_at), now=now,
-            settings=settings,
-        )
-    session.commit()
-    return entry
-
-
-def lapsed_offers(resource_ids: list[int], now: datetime) -> list:
-    """Offers on these resources that ran out unanswered."""
-    return [
-        WaitlistEntry.resource_id.in_(resource_ids),
-        WaitlistEntry.status == WaitlistStatus.OFFERED,
-        WaitlistEntry.offer_expires_at <= now,
-    ]
-
-
-def passed_entries(resource_ids: list[int], now: datetime) -> list:
-    """Entries on these resources still waiting for a slot that has begun."""
-    return [
-        WaitlistEntry.resource_id.in_(resource_ids),
-        WaitlistEntry.status == WaitlistStatus.WAITING,
-        WaitlistEntry.starts_at <= now,
-    ]
-
-
-def advance(
-    session: Session,
-    resource_ids: Iterable[int],
-    *,
-    now: datetime,
-    settings: BookingSettings,
-    freed: Iterable[Booking] = (),
-) -> bool:
-    """Lapse expired offers, drop entries whose time has come, and offer what is free.
-
-    Runs under the resources' locks, inside the caller's transaction. True if it changed
-    anything.
-    """
-    ids = sorted(set(resource_ids))
-    if not ids:
-        return False
-    lapsed = session.scalars(select(WaitlistEntry).where(*lapsed_offers(ids, now))).all()
-    for entry in lapsed:
-        entry.status = WaitlistStatus.LAPSED
-        entry.updated_at = now
-        audit.record(
-            session, action="waitlist.offer_lapsed", now=now, actor_id=None,
-            object_type="waitlist_entry", object_id=entry.id,
-        )
-    passed = session.scalars(select(WaitlistEntry).where(*passed_entries(ids, now))).all()
-    for entry in passed:
-        entry.status = WaitlistStatus.CANCELLED
-        entry.updated_at = now
-    session.flush()
-    ranges = [(e.resource, Interval(e.starts_at, e.ends_at)) for e in lapsed]
-    ranges += [(b.resource, Interval(b.starts_at, b.ends_at)) for b in freed]
-    offered = [
-        offer_freed(session, resource, freed_range, now=now, settings=settings)
-        for resource, freed_range in ranges
-    ]
-    return bool(lapsed or passed or any(offered))
-
-
-def offer_freed(
-    session: Session,
-    resource: Resource,
-    freed: Interval,
-    *,
-    now: datetime,
-    settings: BookingSettings,
-) -> list[WaitlistEntry]:
-    """Offer a freed range to the first waiting members whose wanted slot is now free."""
-    waiting = session.scalars(
-        select(WaitlistEntry)
-        .where(
-            WaitlistEntry.resource_id == resource.id,
-            WaitlistEntry.status == WaitlistStatus.WAITING,
-            WaitlistEntry.starts_at > now,
-            WaitlistEntry.starts_at < freed.end + timedelta(minutes=resource.buffer_before_minutes),
-            WaitlistEntry.ends_at > freed.start - timedelta(minutes=resource.buffer_after_minutes),
-        )
-        .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
-    ).all()
-    if not waiting:
-        return []
-    rules = snapshots.resource_rules(resource)
-    offered = []
-    for entry in waiting:
-        wanted = Interval(entry.starts_at, entry.ends_at)
-        window = Interval(wanted.start - timedelta(days=1), wanted.end + timedelta(days=1))
-        taken = snapshots.occupied(session, [resource.id], window, now=now)[resource.id]
-        if any(t.overlaps(rules.blocked(wanted)) for t in taken):
-            continue
-        entry.status = WaitlistStatus.OFFERED
-        entry.offered_at = now
-        entry.offer_expires_at = min(now + settings.offer_window, entry.starts_at)
+    with write(session):
+        actor = session.merge(actor)
+        entry = _own_entry(session, actor, entry_id)
+        lock_rows(session, Resource, [entry.resource_id])
+        session.refresh(entry)
+        if not entry.is_open:
+            raise BookingError("not_offered")
+        was_offered = entry.status is WaitlistStatus.OFFERED
+        entry.status = WaitlistStatus.DECLINED if was_offered else WaitlistStatus.CANCELLED
         entry.updated_at = now
         session.flush()
         audit.record(
-            session, action="waitlist.offered", now=now, actor_id=None,
-            object_type="waitlist_entry", object_id=entry.id,
-            details={"expires_at": entry.offer_expires_at.isoformat()},
+            session, action="waitlist.declined" if was_offered else "waitlist.left", now=now,
+            actor_id=actor.id, object_type="waitlist_entry", object_id=entry.id,
         )
-        # An entry is offered once at most; the key keeps it one mail whatever happens.
-        outbox.enqueue(
-            session, topic="mail.waitlist_offer", now=now, user_id=entry.user_id,
-            payload={"entry_id": entry.id}, key=f"mail.waitlist_offer:{entry.id}",
-        )
-        offered.append(entry)
-    return offered
+        if was_offered:
+            offer_freed(
+                session, entry.resource, Interval(entry.starts_at, entry.ends_at), now=now,
+                settings=settings,
+            )
+    return entry

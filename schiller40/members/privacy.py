@@ -42,7 +42,7 @@ from ..accounts.models import ApiToken, Role, User
 from ..accounts.service import WrongPassword
 from ..booking import waitlist
 from ..booking.models import Booking, WaitlistEntry, WaitlistStatus
-from ..booking.service import BookingSettings
+from ..booking.settings import BookingSettings
 from ..core import audit
 from ..core.audit import AuditEntry
 from ..core.locking import end_read, lock_rows, write

@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..booking.models import Booking, BookingStatus
+from ..booking.offers import offer_freed
 from ..booking.rules import Interval
-from ..booking.service import BookingSettings
-from ..booking.waitlist import offer_freed
+from ..booking.settings import BookingSettings
 from ..core import audit, outbox
 from ..core.locking import write
 from . import ledger

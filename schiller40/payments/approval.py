@@ -12,9 +12,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
-from ..booking import service as booking_service
+from ..booking.cancel import cancel
 from ..booking.models import Booking
-from ..booking.service import BookingSettings
+from ..booking.settings import BookingSettings
 from ..core import audit, outbox
 from ..core.locking import write
 from ..errors import NotFound
@@ -85,7 +85,7 @@ def reject(
             key=f"mail.booking_rejected:{booking_id}",
         )
 
-    booking_service.cancel(
+    cancel(
         session, actor=actor, booking_id=booking_id, now=now,
         reason=reason or str(_l("Not approved by the studio team.")), refund="none",
         settings=settings, only_if_authorized=True,

@@ -12,9 +12,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
-from ..booking import service as booking_service
+from ..booking.cancel import cancel
 from ..booking.models import Booking
-from ..booking.service import BookingSettings
+from ..booking.settings import BookingSettings
 from ..core import audit
 from ..core.locking import write
 from ..core.money import money
@@ -40,7 +40,7 @@ def cancel_booking(
 ) -> tuple[Booking, Refund | None]:
     """Cancel a booking and send the refund it is owed at once (reconciliation retries it
     if the gateway is down). Answers the booking and that refund, if any."""
-    booking = booking_service.cancel(
+    booking = cancel(
         session, actor=actor, booking_id=booking_id, now=now, reason=reason, refund=refund,
         settings=settings, notify=notify,
     )

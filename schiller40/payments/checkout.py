@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from ..booking.models import Booking, BookingStatus
-from ..booking.service import BookingSettings
+from ..booking.settings import BookingSettings
 from ..core import audit
 from ..core.locking import end_read, write
 from ..errors import NotFound

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from ..booking.service import lock_member
+from ..accounts.locks import lock_member
 from ..core.locking import lock_rows
 from ..errors import NotFound
 from ..resources.models import Resource

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..booking.service import BookingSettings
+from ..booking.settings import BookingSettings
 from ..core import audit
 from ..core.locking import end_read, write
 from ..errors import NotFound

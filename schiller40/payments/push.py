@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ..booking.service import BookingSettings
+from ..booking.settings import BookingSettings
 from ..core import audit
 from ..core.locking import end_read, lock_rows, write
 from ..errors import NotFound

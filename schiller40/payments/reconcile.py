@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ..booking.service import BookingSettings
+from ..booking.settings import BookingSettings
 from ..core.locking import end_read
 from .gateway import GatewayError, PaymentGateway
 from .models import Payment, Refund, RefundStatus

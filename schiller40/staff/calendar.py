@@ -27,9 +27,11 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp, Validatio
 
 from ..accounts.models import User
 from ..booking import checkin, queries, snapshots
-from ..booking import service as booking_service
+from ..booking.create import create_bookings
 from ..booking.errors import BookingError
 from ..booking.models import ACTIVE_STATUSES, Booking
+from ..booking.requests import BookingRequest
+from ..booking.reschedule import reschedule as reschedule_booking
 from ..booking.rules import Interval, Overrides
 from ..booking.settings import from_config
 from ..core.clock import now
@@ -395,10 +397,10 @@ def calendar_book(slug: str) -> Response | tuple[str, int]:
                                wanted=wanted, status=422 if preview.error else 200,
                                alternatives=_alternative_links(resource, preview.alternatives))
         try:
-            outcome = booking_service.create_bookings(
+            outcome = create_bookings(
                 db.session, actor=current_user, for_user=booking_form.member, now=now(),
                 settings=from_config(current_app.config),
-                request=booking_service.BookingRequest(
+                request=BookingRequest(
                     start=wanted.start, end=wanted.end, resource_slug=resource.slug,
                     note=(booking_form.note.data or "").strip(),
                     overrides=booking_form.overrides(),
@@ -561,7 +563,7 @@ def calendar_move(booking_id: int) -> Response | tuple[str, int]:
     if changeable and form.validate_on_submit():
         rules = snapshots.location_rules(resource.location, {form.day.data.year})
         try:
-            moved = booking_service.reschedule(
+            moved = reschedule_booking(
                 db.session, actor=current_user, booking_id=booking.id,
                 start=rules.local(form.day.data, form.start.data),
                 end=rules.local(form.day.data, form.end.data),

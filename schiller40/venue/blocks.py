@@ -23,10 +23,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
+from ..booking.locks import expire_stale
 from ..booking.models import ACTIVE_STATUSES, Booking
+from ..booking.offers import offer_freed
 from ..booking.rules import Interval
-from ..booking.service import BookingSettings, expire_stale
-from ..booking.waitlist import offer_freed
+from ..booking.settings import BookingSettings
 from ..core import audit
 from ..core.locking import begin_write, lock_rows
 from ..errors import Conflict, DomainError, InvalidInput, NotFound

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from ..accounts.models import User
 from ..booking import checkin
+from ..booking.locks import expire_stale
 from ..booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
-from ..booking.service import BookingSettings, expire_stale
-from ..booking.settings import from_config
+from ..booking.settings import BookingSettings, from_config
 from ..core import audit, outbox
 from ..core.audit import AuditEntry
 from ..core.locking import begin_write, lock_rows

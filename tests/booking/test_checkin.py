@@ -373,7 +373,7 @@ def _race(app, *jobs):
 
 
 def test_two_workers_at_once_release_each_desk_once(app, place, factory, clock):
-    from schiller40.booking.service import DEFAULT_SETTINGS
+    from schiller40.booking.settings import DEFAULT_SETTINGS
 
     for n in range(4):
         desk_booking(factory, place, desk=n)
@@ -392,7 +392,7 @@ def test_two_workers_at_once_release_each_desk_once(app, place, factory, clock):
 
 
 def test_a_check_in_racing_the_release_never_both_win(app, place, factory, clock):
-    from schiller40.booking.service import DEFAULT_SETTINGS
+    from schiller40.booking.settings import DEFAULT_SETTINGS
 
     booking = desk_booking(factory, place)
     member_id, booking_id = place.member.id, booking.id
@@ -423,18 +423,18 @@ def test_a_check_in_racing_the_release_never_both_win(app, place, factory, clock
 def test_a_move_to_another_day_needs_a_new_check_in_a_move_within_the_day_keeps_it(
     place, factory, clock,
 ):
-    from schiller40.booking import service
+    from schiller40.booking.reschedule import reschedule
 
     booking = desk_booking(factory, place, hh=13, hours=7)  # the afternoon half day
     clock.set(at(MON, 12, 40))
     check_in(place.member, booking, clock)
-    moved = service.reschedule(db.session, actor=place.staff, booking_id=booking.id,
-                               start=at(MON, 13), end=at(MON, 20), now=clock(),
-                               resource_slug=place.desks[1].slug)
+    moved = reschedule(db.session, actor=place.staff, booking_id=booking.id,
+                       start=at(MON, 13), end=at(MON, 20), now=clock(),
+                       resource_slug=place.desks[1].slug)
     assert moved.checked_in_at == at(MON, 12, 40)  # another desk, same day: still here
     tuesday = MON + timedelta(days=1)
-    moved = service.reschedule(db.session, actor=place.member, booking_id=booking.id,
-                               start=at(tuesday, 13), end=at(tuesday, 20), now=clock())
+    moved = reschedule(db.session, actor=place.member, booking_id=booking.id,
+                       start=at(tuesday, 13), end=at(tuesday, 20), now=clock())
     assert moved.checked_in_at is None
     # Tuesday without a check-in: released as a no-show at 14:30 like any other.
     clock.set(at(tuesday, 14, 30))

@@ -14,11 +14,14 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from schiller40.booking import service, waitlist
+from schiller40.booking import waitlist
+from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
 from schiller40.booking.models import ACTIVE_STATUSES, Booking, BookingStatus
+from schiller40.booking.requests import BookingRequest
+from schiller40.booking.reschedule import reschedule
 from schiller40.booking.rules import Overrides, Policy
-from schiller40.booking.service import BookingRequest, BookingSettings
+from schiller40.booking.settings import DEFAULT_SETTINGS, BookingSettings
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.models import AuditEntry, ResourceKind
@@ -40,10 +43,10 @@ def whole_day(day: date = TUE) -> dict:
     return dict(start=at(day, 8), end=at(day, 20))
 
 
-def book(member, clock, *, settings: BookingSettings = service.DEFAULT_SETTINGS,
+def book(member, clock, *, settings: BookingSettings = DEFAULT_SETTINGS,
          for_user=None, **kw):
-    return service.create_bookings(db.session, actor=member, request=BookingRequest(**kw),
-                                   now=clock(), settings=settings, for_user=for_user)
+    return create_bookings(db.session, actor=member, request=BookingRequest(**kw),
+                           now=clock(), settings=settings, for_user=for_user)
 
 
 def refused(member, clock, **kw) -> BookingError:
@@ -128,10 +131,10 @@ def test_a_series_skips_the_days_the_member_already_has_a_desk(place, clock):
 def test_desks_booked_earlier_in_the_same_request_count(place, clock, monkeypatch):
     """Occurrences of one series never overlap each other, so the counting of this request's
     own desks is shown by a recurrence that returns the same day twice."""
-    from schiller40.booking import service as service_module
+    from schiller40.booking import create as create_module
 
-    real = service_module.recurrence
-    monkeypatch.setattr(service_module, "recurrence",
+    real = create_module.recurrence
+    monkeypatch.setattr(create_module, "recurrence",
                         lambda first, **kw: [*real(first, **kw)] * 2)
     outcome = book(place.member, clock, kind=ResourceKind.DESK, repeat_freq="daily",
                    repeat_count=1, on_conflict="skip", **morning())
@@ -187,12 +190,12 @@ def test_moving_a_desk_onto_another_of_ones_desks_is_refused(place, clock):
     book(place.member, clock, resource_slug="desk-a1", **morning())
     later = book(place.member, clock, resource_slug="desk-b1", **morning(WED)).bookings[0]
     with pytest.raises(BookingError) as exc_info:
-        service.reschedule(db.session, actor=place.member, booking_id=later.id,
-                           now=clock(), **morning())
+        reschedule(db.session, actor=place.member, booking_id=later.id,
+                   now=clock(), **morning())
     assert exc_info.value.code == "desk_limit"
     # Moving a booking within its own time does not count it against itself.
-    moved = service.reschedule(db.session, actor=place.member, booking_id=later.id,
-                               now=clock(), resource_slug="desk-b2", **morning(WED))
+    moved = reschedule(db.session, actor=place.member, booking_id=later.id,
+                       now=clock(), resource_slug="desk-b2", **morning(WED))
     assert moved.resource.slug == "desk-b2"
 
 
@@ -203,6 +206,6 @@ def test_no_waiting_for_a_desk_the_member_could_not_take(place, clock, factory):
     book(place.member, clock, resource_slug="desk-a1", **whole_day())
     with pytest.raises(BookingError) as exc_info:
         waitlist.join(db.session, actor=place.member, resource_slug="desk-b1", now=clock(),
-                      settings=service.DEFAULT_SETTINGS, **whole_day())
+                      settings=DEFAULT_SETTINGS, **whole_day())
     assert exc_info.value.code == "desk_limit"
     assert db.session.scalar(select(func.count()).select_from(Booking)) == 2

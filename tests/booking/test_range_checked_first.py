@@ -14,9 +14,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from schiller40.booking import anydesk, queries, service, waitlist
+from schiller40.booking import anydesk, queries, waitlist
+from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
-from schiller40.booking.service import DEFAULT_SETTINGS, BookingRequest
+from schiller40.booking.requests import BookingRequest
+from schiller40.booking.reschedule import reschedule
+from schiller40.booking.settings import DEFAULT_SETTINGS
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.models import ResourceKind
@@ -45,7 +48,7 @@ BAD_RANGES = [
 @pytest.fixture
 def own_booking(place, clock):
     """The member's room booking on Tuesday, for the reschedule cases."""
-    outcome = service.create_bookings(
+    outcome = create_bookings(
         db.session, actor=place.member, now=clock(),
         request=BookingRequest(start=at(TUE, 10), end=at(TUE, 11), resource_slug="room"),
     )
@@ -53,22 +56,22 @@ def own_booking(place, clock):
 
 
 ENTRY_POINTS = {
-    "book a resource": lambda p, now, _b, s, e: service.create_bookings(
+    "book a resource": lambda p, now, _b, s, e: create_bookings(
         db.session, actor=p.member, now=now,
         request=BookingRequest(start=s, end=e, resource_slug="studio")),
-    "book any of a kind": lambda p, now, _b, s, e: service.create_bookings(
+    "book any of a kind": lambda p, now, _b, s, e: create_bookings(
         db.session, actor=p.member, now=now,
         request=BookingRequest(start=s, end=e, kind=ResourceKind.DESK)),
-    "book a series": lambda p, now, _b, s, e: service.create_bookings(
+    "book a series": lambda p, now, _b, s, e: create_bookings(
         db.session, actor=p.member, now=now,
         request=BookingRequest(start=s, end=e, resource_slug="room", repeat_freq="weekly",
                                repeat_count=3)),
-    "staff book for a member": lambda p, now, _b, s, e: service.create_bookings(
+    "staff book for a member": lambda p, now, _b, s, e: create_bookings(
         db.session, actor=p.staff, for_user=p.member, now=now,
         request=BookingRequest(start=s, end=e, resource_slug="room")),
-    "reschedule": lambda p, now, booking, s, e: service.reschedule(
+    "reschedule": lambda p, now, booking, s, e: reschedule(
         db.session, actor=p.member, booking_id=booking, start=s, end=e, now=now),
-    "staff move": lambda p, now, booking, s, e: service.reschedule(
+    "staff move": lambda p, now, booking, s, e: reschedule(
         db.session, actor=p.staff, booking_id=booking, start=s, end=e, now=now),
     "join the waitlist": lambda p, now, _b, s, e: waitlist.join(
         db.session, actor=p.member, resource_slug="studio", start=s, end=e, now=now,

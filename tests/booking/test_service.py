@@ -8,11 +8,15 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from schiller40.booking import queries, service
+from schiller40.booking import queries
+from schiller40.booking.cancel import cancel
+from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
 from schiller40.booking.models import Booking, BookingStatus
+from schiller40.booking.requests import BookingRequest
+from schiller40.booking.reschedule import reschedule
 from schiller40.booking.rules import NO_OVERRIDES, Overrides
-from schiller40.booking.service import BookingRequest
+from schiller40.booking.settings import DEFAULT_SETTINGS
 from schiller40.core.outbox import OutboxMessage
 from schiller40.core.time import BERLIN
 from schiller40.errors import NotFound
@@ -27,8 +31,8 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
 
 
 def book(member, clock, **kw):
-    return service.create_bookings(db.session, actor=member, request=BookingRequest(**kw),
-                                   now=clock())
+    return create_bookings(db.session, actor=member, request=BookingRequest(**kw),
+                           now=clock())
 
 
 def active(resource_id=None) -> int:
@@ -74,8 +78,8 @@ def test_conflict_offers_real_alternatives(place, clock, factory):
                        start=datetime.fromisoformat(alt["start"]),
                        end=datetime.fromisoformat(alt["end"]))
         assert outcome.bookings
-        service.cancel(db.session, actor=place.member, booking_id=outcome.bookings[0].id,
-                       now=clock())
+        cancel(db.session, actor=place.member, booking_id=outcome.bookings[0].id,
+               now=clock())
     assert active(place.room.id) == 1
 
 
@@ -151,9 +155,9 @@ def test_staff_book_on_behalf_and_override_opening_hours_but_not_overlaps(place,
     db.session.commit()
     evening = dict(resource_slug="room", start=at(TUE, 20), end=at(TUE, 22))
     with pytest.raises(BookingError):
-        service.create_bookings(db.session, actor=staff, for_user=place.member,
-                                request=BookingRequest(**evening), now=clock())
-    outcome = service.create_bookings(
+        create_bookings(db.session, actor=staff, for_user=place.member,
+                        request=BookingRequest(**evening), now=clock())
+    outcome = create_bookings(
         db.session, actor=staff, for_user=place.member, now=clock(),
         request=BookingRequest(**evening, overrides=Overrides(opening_hours=True,
                                                                reason="Evening pitch")))
@@ -163,7 +167,7 @@ def test_staff_book_on_behalf_and_override_opening_hours_but_not_overlaps(place,
     assert entry.details["overrides"] == {"opening_hours": True}
     assert entry.details["override_reason"] == "Evening pitch"
     with pytest.raises(BookingError) as exc_info:
-        service.create_bookings(
+        create_bookings(
             db.session, actor=staff, now=clock(),
             request=BookingRequest(**evening, overrides=Overrides(True, True, reason="x")))
     assert exc_info.value.code == "conflict"
@@ -173,7 +177,7 @@ def test_staff_book_on_behalf_and_override_opening_hours_but_not_overlaps(place,
 
 
 def _for(member, staff, clock, overrides=NO_OVERRIDES, **kw):
-    return service.create_bookings(
+    return create_bookings(
         db.session, actor=staff, for_user=member, now=clock(),
         request=BookingRequest(overrides=overrides, **kw))
 
@@ -225,12 +229,12 @@ def test_staff_book_and_move_a_colleagues_internal_booking_free_of_member_rules(
     booking = _for(colleague, place.staff, clock, resource_slug="studio", start=at(TUE, 10),
                    end=at(TUE, 12)).bookings[0]
     assert (booking.status, booking.price_gross_cents) == (BookingStatus.CONFIRMED, 0)
-    moved = service.reschedule(db.session, actor=place.staff, booking_id=booking.id,
-                               start=at(TUE, 14), end=at(TUE, 16), now=clock())
+    moved = reschedule(db.session, actor=place.staff, booking_id=booking.id,
+                       start=at(TUE, 14), end=at(TUE, 16), now=clock())
     assert (moved.starts_at, moved.user_id) == (at(TUE, 14), colleague.id)
     preview = queries.preview(
         db.session, viewer=place.staff, for_user=colleague, resource=booking.resource,
-        start=at(TUE, 17), end=at(TUE, 18), now=clock(), settings=service.DEFAULT_SETTINGS)
+        start=at(TUE, 17), end=at(TUE, 18), now=clock(), settings=DEFAULT_SETTINGS)
     assert preview.error is None and preview.quote.gross_cents == 0
 
 
@@ -327,7 +331,7 @@ def test_members_overrides_are_ignored(place, clock, factory):
     nobody = factory.user()
     db.session.commit()
     with pytest.raises(BookingError) as exc_info:
-        service.create_bookings(
+        create_bookings(
             db.session, actor=nobody, now=clock(),
             request=BookingRequest(resource_slug="room", start=at(TUE, 10), end=at(TUE, 11),
                                    overrides=Overrides(membership=True, reason="me")))
@@ -338,16 +342,16 @@ def test_members_cannot_book_for_others(place, clock, factory):
     other = factory.user(tier=place.tier)
     db.session.commit()
     with pytest.raises(NotFound):
-        service.create_bookings(db.session, actor=place.member, for_user=other, now=clock(),
-                                request=BookingRequest(resource_slug="room", start=at(TUE, 10),
+        create_bookings(db.session, actor=place.member, for_user=other, now=clock(),
+                        request=BookingRequest(resource_slug="room", start=at(TUE, 10),
                                                        end=at(TUE, 11)))
 
 
 def test_cancel_in_time_returns_credit_and_frees_the_slot(place, clock, factory):
     b = book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
     booking_id = b.bookings[0].id
-    cancelled = service.cancel(db.session, actor=place.member, booking_id=booking_id,
-                               now=clock())
+    cancelled = cancel(db.session, actor=place.member, booking_id=booking_id,
+                       now=clock())
     assert cancelled.status is BookingStatus.CANCELLED and cancelled.credit_minutes == 0
     assert cancelled.sequence == 1
     again = book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
@@ -357,8 +361,8 @@ def test_cancel_in_time_returns_credit_and_frees_the_slot(place, clock, factory)
 def test_late_cancellation_keeps_the_credit_used(place, clock):
     b = book(place.member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
     clock.set(at(TUE, 9))  # one hour before: inside the studio's 24 h notice
-    cancelled = service.cancel(db.session, actor=place.member, booking_id=b.bookings[0].id,
-                               now=clock())
+    cancelled = cancel(db.session, actor=place.member, booking_id=b.bookings[0].id,
+                       now=clock())
     assert cancelled.credit_minutes == 60
     again = book(place.member, clock, resource_slug="studio", start=at(TUE, 14), end=at(TUE, 15))
     assert again.bookings[0].price_gross_cents == 3500
@@ -375,7 +379,7 @@ def test_a_hold_that_ran_out_cannot_be_cancelled_and_keeps_no_credit(place, cloc
     assert (held.status, held.credit_minutes) == (BookingStatus.HELD, 60)
     clock.set(at(TUE, 9))  # the 15-minute hold ran out long ago; the booking is in 1 hour
     with pytest.raises(BookingError) as exc_info:
-        service.cancel(db.session, actor=place.member, booking_id=held.id, now=clock())
+        cancel(db.session, actor=place.member, booking_id=held.id, now=clock())
     assert exc_info.value.code == "not_cancellable"
     again = book(place.member, clock, resource_slug="studio", start=at(TUE, 14),
                  end=at(TUE, 15))
@@ -389,30 +393,30 @@ def test_someone_elses_booking_is_not_found(place, clock, factory):
     db.session.commit()
     b = book(place.member, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
     with pytest.raises(NotFound):
-        service.cancel(db.session, actor=other, booking_id=b.bookings[0].id, now=clock())
+        cancel(db.session, actor=other, booking_id=b.bookings[0].id, now=clock())
     with pytest.raises(NotFound):
-        service.reschedule(db.session, actor=other, booking_id=b.bookings[0].id,
-                           start=at(TUE, 12), end=at(TUE, 13), now=clock())
+        reschedule(db.session, actor=other, booking_id=b.bookings[0].id,
+                   start=at(TUE, 12), end=at(TUE, 13), now=clock())
 
 
 def test_reschedule_keeps_uid_raises_sequence_and_checks_conflicts(place, clock, factory):
     b = book(place.member, clock, resource_slug="room", start=at(TUE, 10), end=at(TUE, 11))
     booking = b.bookings[0]
     uid = booking.uid
-    moved = service.reschedule(db.session, actor=place.member, booking_id=booking.id,
-                               start=at(TUE, 10, 30), end=at(TUE, 11, 30), now=clock())
+    moved = reschedule(db.session, actor=place.member, booking_id=booking.id,
+                       start=at(TUE, 10, 30), end=at(TUE, 11, 30), now=clock())
     assert (moved.uid, moved.sequence) == (uid, 1)
     assert moved.starts_at == at(TUE, 10, 30)
     other = factory.user(tier=place.tier)
     db.session.commit()
     book(other, clock, resource_slug="room", start=at(TUE, 14), end=at(TUE, 15))
     with pytest.raises(BookingError) as exc_info:
-        service.reschedule(db.session, actor=place.member, booking_id=booking.id,
-                           start=at(TUE, 14), end=at(TUE, 15), now=clock())
+        reschedule(db.session, actor=place.member, booking_id=booking.id,
+                   start=at(TUE, 14), end=at(TUE, 15), now=clock())
     assert exc_info.value.code == "conflict"
     with pytest.raises(BookingError) as exc_info:
-        service.reschedule(db.session, actor=place.member, booking_id=booking.id,
-                           start=at(TUE, 10), end=at(TUE, 12), now=clock())
+        reschedule(db.session, actor=place.member, booking_id=booking.id,
+                   start=at(TUE, 10), end=at(TUE, 12), now=clock())
     assert exc_info.value.code == "price_changed"
 
 

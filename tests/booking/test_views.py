@@ -10,9 +10,12 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from schiller40.booking import service as booking_service
 from schiller40.booking import waitlist
+from schiller40.booking.cancel import cancel
+from schiller40.booking.create import create_bookings
 from schiller40.booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
+from schiller40.booking.requests import BookingRequest
+from schiller40.booking.settings import DEFAULT_SETTINGS
 from schiller40.extensions import db
 from schiller40.models import Resource
 from tests.api.helpers import at
@@ -157,9 +160,9 @@ def test_a_mangled_link_gives_an_empty_form_not_an_error(mia):
 
 
 def book(user, clock, day: str, start: int, end: int, slug: str = "room") -> int:
-    outcome = booking_service.create_bookings(
+    outcome = create_bookings(
         db.session, actor=user, now=clock(),
-        request=booking_service.BookingRequest(start=local(day, start), end=local(day, end),
+        request=BookingRequest(start=local(day, start), end=local(day, end),
                                                resource_slug=slug),
     )
     db.session.commit()
@@ -205,12 +208,12 @@ def test_a_waiting_list_offer_is_booked_or_left_from_my_bookings(mia, place, fac
     taken = book(other, clock, DAY, 10, 11)
     entry = waitlist.join(db.session, actor=place.member, resource_slug="room",
                           start=local(DAY, 10), end=local(DAY, 11), now=clock(),
-                          settings=booking_service.DEFAULT_SETTINGS)
+                          settings=DEFAULT_SETTINGS)
     entry_id = entry.id
     # Not offered yet: only leaving is possible.
     found = actions(mia.get("/bookings"))
     assert f"/waitlist/{entry_id}/accept" not in found and f"/waitlist/{entry_id}/decline" in found
-    booking_service.cancel(db.session, actor=other, booking_id=taken, now=clock())
+    cancel(db.session, actor=other, booking_id=taken, now=clock())
     assert f"/waitlist/{entry_id}/accept" in actions(mia.get("/bookings"))
     accepted = mia.post(f"/waitlist/{entry_id}/accept")
     assert accepted.status_code == 303  # the room costs money: on to the checkout
@@ -228,7 +231,7 @@ def test_leaving_the_waiting_list(mia, place, factory, clock):
     book(other, clock, DAY, 10, 11)
     entry_id = waitlist.join(db.session, actor=place.member, resource_slug="room",
                              start=local(DAY, 10), end=local(DAY, 11), now=clock(),
-                             settings=booking_service.DEFAULT_SETTINGS).id
+                             settings=DEFAULT_SETTINGS).id
     assert mia.post(f"/waitlist/{entry_id}/decline").status_code == 302
     db.session.expire_all()
     assert db.session.get(WaitlistEntry, entry_id).status is WaitlistStatus.CANCELLED

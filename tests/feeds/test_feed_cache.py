@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.cancel import cancel
 from schiller40.core.bytecache import ByteCache
 from schiller40.extensions import db
 from schiller40.feeds import cache, queries
@@ -61,13 +61,13 @@ def test_a_member_feed_is_rendered_once_and_then_sent_from_memory(app, client, c
 
 
 def _cancel_jonas(world, clock):
-    booking_service.cancel(db.session, actor=world.jonas,
-                           booking_id=world.bookings["jonas-studio"].id, now=clock())
+    cancel(db.session, actor=world.jonas,
+           booking_id=world.bookings["jonas-studio"].id, now=clock())
 
 
 def _cancel_mia(world, clock):
-    booking_service.cancel(db.session, actor=world.mia,
-                           booking_id=world.bookings["winter"].id, now=clock())
+    cancel(db.session, actor=world.mia,
+           booking_id=world.bookings["winter"].id, now=clock())
 
 
 def _book_for_mia(world, clock):

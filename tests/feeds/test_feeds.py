@@ -25,10 +25,12 @@ import vobject
 from flask import Flask
 from sqlalchemy import select
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.cancel import cancel
+from schiller40.booking.create import create_bookings
 from schiller40.booking.models import Booking, BookingStatus
+from schiller40.booking.requests import BookingRequest
+from schiller40.booking.reschedule import reschedule
 from schiller40.booking.rules import Overrides
-from schiller40.booking.service import BookingRequest
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.feeds import render, tokens
@@ -94,7 +96,7 @@ class World:
 
 
 def book(actor, clock, resource, start, end, *, for_user=None, **kw) -> Booking:
-    outcome = booking_service.create_bookings(
+    outcome = create_bookings(
         db.session, actor=actor, for_user=for_user, now=clock(),
         request=BookingRequest(start=start, end=end, resource_slug=resource.slug, **kw),
     )
@@ -365,8 +367,8 @@ def test_resource_feed_for_a_member_shows_others_only_as_booked(
     for secret in (b"Jonas", b"Wei\xc3\x9f", b"jonas@", b"Wartung", b"Heiligabend"):
         assert secret not in response.data
     assert world.bookings["mia-room-held"].uid not in ics.uids()  # another resource
-    booking_service.cancel(db.session, actor=world.jonas,
-                           booking_id=world.bookings["jonas-studio"].id, now=clock())
+    cancel(db.session, actor=world.jonas,
+           booking_id=world.bookings["jonas-studio"].id, now=clock())
     _, ics = fetch(client, feed_path(app, clock, world.mia, FeedKind.RESOURCE, world.studio))
     assert ics.event(world.bookings["jonas-studio"].uid)["SUMMARY"] == cancelled + booked
 
@@ -471,7 +473,7 @@ def test_reschedule_keeps_the_uid_and_raises_sequence_and_last_modified(
     assert before["LAST-MODIFIED"] == "20261123T080000Z"
     clock.advance(timedelta(hours=3, minutes=7, seconds=11))
     # Saturday 10:00 winter time -> Sunday 14:00 summer time, across the clock change.
-    booking_service.reschedule(
+    reschedule(
         db.session, actor=world.mia, booking_id=world.bookings["spring-eve"].id,
         start=at(date(2027, 3, 28), 14), end=at(date(2027, 3, 28), 16), now=clock(),
     )
@@ -493,7 +495,7 @@ def test_a_cancelled_booking_stays_30_days_as_cancelled_then_leaves(app, client,
     path = feed_path(app, clock, world.mia, FeedKind.MEMBER)
     summer = world.bookings["summer"]
     clock.advance(timedelta(minutes=5))
-    booking_service.cancel(db.session, actor=world.mia, booking_id=summer.id, now=clock())
+    cancel(db.session, actor=world.mia, booking_id=summer.id, now=clock())
     _, ics = fetch(client, path)
     event = ics.event(summer.uid)
     assert (event["STATUS"], event["SEQUENCE"], event["TRANSP"]) == ("CANCELLED", "1",
@@ -669,12 +671,12 @@ def test_single_booking_download_and_detail_page(app, client, world):
 def _feeds_to_compare(app, client, clock, world) -> list[tuple[str, bytes, Ics]]:
     """Member, member's resource view, and the staff location feed, after a reschedule and a
     cancellation, so SEQUENCE and STATUS vary."""
-    booking_service.reschedule(  # Saturday in winter time to Sunday in summer time
+    reschedule(  # Saturday in winter time to Sunday in summer time
         db.session, actor=world.mia, booking_id=world.bookings["spring-eve"].id,
         start=at(date(2027, 3, 28), 15), end=at(date(2027, 3, 28), 17), now=clock(),
     )
-    booking_service.cancel(db.session, actor=world.mia,
-                           booking_id=world.bookings["winter"].id, now=clock())
+    cancel(db.session, actor=world.mia,
+           booking_id=world.bookings["winter"].id, now=clock())
     result = []
     for name, path in (
         ("member", feed_path(app, clock, world.mia, FeedKind.MEMBER)),

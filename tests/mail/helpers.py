@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, time
 
 import vobject
 
-from schiller40.booking import service
-from schiller40.booking.service import BookingRequest
+from schiller40.booking.create import create_bookings
+from schiller40.booking.requests import BookingRequest
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.worker.runner import TickReport, tick
@@ -22,7 +22,7 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
 
 
 def book(member, clock, **kw):
-    return service.create_bookings(
+    return create_bookings(
         db.session, actor=member, request=BookingRequest(**kw), now=clock()
     )
 

@@ -11,8 +11,9 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
-from schiller40.booking import service
+from schiller40.booking.cancel import cancel
 from schiller40.booking.models import Booking, BookingStatus
+from schiller40.booking.reschedule import reschedule
 from schiller40.booking.settings import from_config
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
@@ -77,8 +78,8 @@ def test_a_moved_booking_mails_old_and_new_time_with_an_updated_invitation(
     set_locale(place.member, locale)
     booking = studio_booking(place, clock, inbox)
     old = (booking.starts_at, booking.ends_at)
-    service.reschedule(db.session, actor=place.member, booking_id=booking.id,
-                       start=at(TUE, 14), end=at(TUE, 15), now=clock())
+    reschedule(db.session, actor=place.member, booking_id=booking.id,
+               start=at(TUE, 14), end=at(TUE, 15), now=clock())
     [row] = queued("mail.booking_changed")
     assert row.payload == {
         "booking_id": booking.id, "old_start": old[0].isoformat(),
@@ -109,8 +110,8 @@ def test_a_moved_booking_mails_old_and_new_time_with_an_updated_invitation(
 
 def test_a_move_by_staff_says_the_team_changed_it(place, clock, inbox):
     booking = studio_booking(place, clock, inbox)
-    service.reschedule(db.session, actor=place.staff, booking_id=booking.id,
-                       start=at(TUE, 12), end=at(TUE, 13), now=clock())
+    reschedule(db.session, actor=place.staff, booking_id=booking.id,
+               start=at(TUE, 12), end=at(TUE, 13), now=clock())
     [row] = queued("mail.booking_changed")
     assert row.payload["by_staff"] is True and row.user_id == place.member.id
     run_tick(clock)
@@ -138,9 +139,9 @@ def test_a_move_in_the_staff_calendar_mails_the_member(app, place, clock, inbox)
 
 def test_a_change_then_cancelled_before_sending_says_only_cancelled(place, clock, inbox):
     booking = studio_booking(place, clock, inbox)
-    service.reschedule(db.session, actor=place.member, booking_id=booking.id,
-                       start=at(TUE, 14), end=at(TUE, 15), now=clock())
-    service.cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
+    reschedule(db.session, actor=place.member, booking_id=booking.id,
+               start=at(TUE, 14), end=at(TUE, 15), now=clock())
+    cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
     report = run_tick(clock)
     assert (report.delivery.sent, report.delivery.skipped) == (1, 1)
     calendar = invitation(inbox.only())
@@ -154,7 +155,7 @@ def test_a_change_then_cancelled_before_sending_says_only_cancelled(place, clock
 def test_a_free_booking_cancelled_by_the_member(place, clock, inbox, locale):
     set_locale(place.member, locale)
     booking = studio_booking(place, clock, inbox)
-    service.cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
+    cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
     [row] = queued("mail.booking_cancelled")
     assert row.payload == {
         "booking_ids": [booking.id], "refund_cents": 0, "by_staff": False, "reason": "",
@@ -193,8 +194,8 @@ def cancellation_with_refund_receipt(inbox, locale: str):
 def test_a_paid_booking_cancelled_in_time_states_the_refund(app, place, clock, inbox, locale):
     set_locale(place.member, locale)
     booking = paid_room(app, place, clock, inbox)
-    service.cancel(db.session, actor=place.member, booking_id=booking.id, now=clock(),
-                   settings=from_config(current_app.config))
+    cancel(db.session, actor=place.member, booking_id=booking.id, now=clock(),
+           settings=from_config(current_app.config))
     [row] = queued("mail.booking_cancelled")
     assert row.payload["refund_cents"] == booking.price_gross_cents  # 100 %: days ahead
     run_tick(clock)
@@ -212,8 +213,8 @@ def test_a_paid_booking_cancelled_in_time_states_the_refund(app, place, clock, i
 def test_a_paid_booking_cancelled_late_gets_no_refund_and_says_so(app, place, clock, inbox):
     booking = paid_room(app, place, clock, inbox, day=TUE)
     clock.set(at(TUE, 9, 30))  # half an hour before: nothing back under the terms
-    service.cancel(db.session, actor=place.member, booking_id=booking.id, now=clock(),
-                   settings=from_config(current_app.config))
+    cancel(db.session, actor=place.member, booking_id=booking.id, now=clock(),
+           settings=from_config(current_app.config))
     [row] = queued("mail.booking_cancelled")
     assert (row.payload["refund_cents"], row.payload["paid_cents"]) == (
         0, booking.price_gross_cents)
@@ -230,7 +231,7 @@ def test_a_paid_booking_cancelled_late_gets_no_refund_and_says_so(app, place, cl
 def test_an_unpaid_reservation_cancelled_says_nothing_was_charged(place, clock, inbox):
     (booking,) = book(place.member, clock, resource_slug="room", start=at(TUE, 10),
                       end=at(TUE, 11)).bookings
-    service.cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
+    cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
     run_tick(clock)
     readable(inbox.only(), to=place.member.email, locale="de",
              subject=tr("Booking cancelled: %(name)s", "de", name=place.room.name),
@@ -282,8 +283,8 @@ def test_deleting_the_account_cancels_without_mail(place, clock, inbox):
 
 def test_a_cancellation_mail_for_a_since_deleted_account_is_not_sent(place, clock, inbox):
     booking = studio_booking(place, clock, inbox)
-    service.cancel(db.session, actor=place.staff, booking_id=booking.id, now=clock(),
-                   reason="Veranstaltung")
+    cancel(db.session, actor=place.staff, booking_id=booking.id, now=clock(),
+           reason="Veranstaltung")
     place.member.deleted_at = clock()
     db.session.commit()
     report = run_tick(clock)

@@ -15,9 +15,9 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import select
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.cancel import cancel
 from schiller40.booking.models import Booking, BookingStatus
-from schiller40.booking.service import DEFAULT_SETTINGS
+from schiller40.booking.settings import DEFAULT_SETTINGS
 from schiller40.core.money import money
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
@@ -218,8 +218,8 @@ def test_a_cancellation_refund_is_announced_once_when_the_gateway_has_made_it(
     speaks(place.member, locale)
     booking_id, payment_id = paid(fake, place, clock)
     fake.down.add("refund")
-    booking_service.cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
-                           settings=SETTINGS)
+    cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
+           settings=SETTINGS)
     push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
     (refund,) = fresh(Payment, payment_id).refunds
     assert refund.status is RefundStatus.PENDING

@@ -11,8 +11,9 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
-from schiller40.booking import service
+from schiller40.booking.cancel import cancel
 from schiller40.booking.models import Booking
+from schiller40.booking.reschedule import reschedule
 from schiller40.core.outbox import OutboxMessage
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
@@ -113,7 +114,7 @@ def test_a_desk_reminder_says_until_when_to_check_in(place, clock, inbox, app):
 
 def test_no_reminder_for_a_cancelled_booking(place, clock, inbox):
     booking = studio(place, clock)
-    service.cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
+    cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
     clock.set(at(MON, 17))
     run_tick(clock)
     assert reminders() == []
@@ -129,7 +130,7 @@ def test_a_reminder_queued_but_cancelled_before_sending_is_dropped(place, clock,
     clock.set(at(MON, 17))
     run_tick(clock)
     app.config["SMTP_PORT"] = port
-    service.cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
+    cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
     clock.advance(timedelta(minutes=5))
     report = run_tick(clock)
     assert report.delivery.skipped == 1  # the reminder: nothing to remind of
@@ -151,8 +152,8 @@ def test_a_booking_moved_to_another_day_is_reminded_again_for_that_day(place, cl
     clock.set(at(MON, 17))
     run_tick(clock)
     assert len(reminders()) == 1
-    service.reschedule(db.session, actor=place.member, booking_id=booking.id,
-                       start=at(WED, 10), end=at(WED, 11), now=clock())
+    reschedule(db.session, actor=place.member, booking_id=booking.id,
+               start=at(WED, 10), end=at(WED, 11), now=clock())
     clock.set(at(TUE, 17))
     inbox.clear()
     run_tick(clock)
@@ -178,9 +179,9 @@ def test_a_reminder_for_a_time_the_booking_has_left_is_dropped(place, clock, inb
     from schiller40.worker import jobs
 
     jobs.reminders(db.session, jobs.context(clock()))  # queued, not yet delivered
-    service.reschedule(db.session, actor=place.member, booking_id=booking.id,
-                       start=at(TUE + timedelta(days=2), 10),
-                       end=at(TUE + timedelta(days=2), 11), now=clock())
+    reschedule(db.session, actor=place.member, booking_id=booking.id,
+               start=at(TUE + timedelta(days=2), 10),
+               end=at(TUE + timedelta(days=2), 11), now=clock())
     report = run_tick(clock)
     assert report.delivery.skipped == 1
     assert [m["Subject"] for m in inbox.messages] == [

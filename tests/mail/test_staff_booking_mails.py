@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 from flask_babel import force_locale
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.cancel import cancel
+from schiller40.booking.create import create_bookings
 from schiller40.booking.models import BookingStatus
-from schiller40.booking.service import BookingRequest
+from schiller40.booking.requests import BookingRequest
 from schiller40.core.money import money
 from schiller40.extensions import db
 from tests.payments.helpers import fresh
@@ -23,7 +24,7 @@ STAFF_ADDRESS = "studio@schiller40.example"
 
 def staff_books(place, clock, **kw):
     wanted = {"resource_slug": "studio", "start": at(TUE, 10), "end": at(TUE, 12), **kw}
-    return booking_service.create_bookings(
+    return create_bookings(
         db.session, actor=place.staff, for_user=place.member, now=clock(),
         request=BookingRequest(**wanted),
     )
@@ -59,7 +60,7 @@ def test_the_member_gets_the_pay_link_and_the_calendar_file_at_once(
 
 def test_no_such_mail_once_the_booking_is_paid_or_cancelled(place, clock, inbox):
     (booking,) = staff_books(place, clock).bookings
-    booking_service.cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
+    cancel(db.session, actor=place.member, booking_id=booking.id, now=clock())
     run_tick(clock)
     assert rows("mail.booking_to_pay") and sent(inbox, "mail.booking_to_pay") == []
 

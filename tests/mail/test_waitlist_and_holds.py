@@ -61,9 +61,9 @@ def queue(place, clock, factory, inbox):
 
 
 def free_the_slot(place, clock, queue) -> None:
-    from schiller40.booking import service
+    from schiller40.booking.cancel import cancel
 
-    service.cancel(db.session, actor=place.member, booking_id=queue.taken.id, now=clock())
+    cancel(db.session, actor=place.member, booking_id=queue.taken.id, now=clock())
 
 
 @pytest.mark.parametrize("locale", ["de", "en"])

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from schiller40.accounts import admin
-from schiller40.booking import service as booking_service
+from schiller40.booking.cancel import cancel
+from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
-from schiller40.booking.service import BookingRequest
+from schiller40.booking.requests import BookingRequest
 from schiller40.core.time import BERLIN
 from schiller40.errors import Conflict, InvalidInput, NotFound
 from schiller40.extensions import db
@@ -214,7 +215,7 @@ def test_another_members_membership_is_not_found(place, clock, factory):
 
 
 def book_studio(member, clock):
-    return booking_service.create_bookings(
+    return create_bookings(
         db.session, actor=member, now=clock(),
         request=BookingRequest(resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11)),
     )
@@ -242,7 +243,7 @@ def test_a_granted_induction_lets_the_member_book_the_studio_and_a_revoked_one_s
 
     booked = book_studio(newcomer, clock).bookings[0]
     assert booked.resource.slug == "studio"
-    booking_service.cancel(db.session, actor=newcomer, booking_id=booked.id, now=clock())
+    cancel(db.session, actor=newcomer, booking_id=booked.id, now=clock())
 
     service.revoke_induction(db.session, actor=place.staff, member_id=newcomer.id,
                              induction_id=induction.id, now=clock())

@@ -7,10 +7,10 @@ from datetime import date, datetime, time
 
 from flask import current_app
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.create import create_bookings
 from schiller40.booking.models import Booking
-from schiller40.booking.service import BookingRequest, BookingSettings
-from schiller40.booking.settings import from_config
+from schiller40.booking.requests import BookingRequest
+from schiller40.booking.settings import BookingSettings, from_config
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from tests.api.helpers import TUE
@@ -31,7 +31,7 @@ def fresh(model, row_id):
 def book(user, resource, clock, *, day: date = TUE, start: int = 10, end: int = 11,
          settings: BookingSettings | None = None, **request) -> list[Booking]:
     """Book through the booking service; a paid booking comes back held, with its payment."""
-    outcome = booking_service.create_bookings(
+    outcome = create_bookings(
         db.session, actor=user, now=clock(),
         settings=settings or from_config(current_app.config),
         request=BookingRequest(start=when(day, start), end=when(day, end),

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from schiller40.booking.models import Booking, BookingStatus
-from schiller40.booking.service import BookingSettings
+from schiller40.booking.settings import BookingSettings
 from schiller40.extensions import db
 from schiller40.payments.models import Payment, PaymentStatus, RefundReason, RefundStatus
 from schiller40.payments.pull import handle_event

@@ -15,9 +15,10 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.cancel import cancel
+from schiller40.booking.errors import BookingError
 from schiller40.booking.models import Booking, BookingStatus
-from schiller40.booking.service import DEFAULT_SETTINGS
+from schiller40.booking.settings import DEFAULT_SETTINGS
 from schiller40.core.audit import AuditEntry
 from schiller40.errors import NotFound
 from schiller40.extensions import db
@@ -364,7 +365,7 @@ def test_a_debit_keeps_its_slot_until_the_money_arrives_or_the_debit_fails(
     clock.advance(timedelta(hours=2))
     # "Your reservation stays held": the slots must not go to someone else meanwhile.
     for hour in (10, 14):
-        with pytest.raises(booking_service.BookingError) as taken:
+        with pytest.raises(BookingError) as taken:
             book(other_member, place.room, clock, start=hour, end=hour + 1)
         assert taken.value.code == "conflict"
     assert fresh(Booking, failing_id).status is BookingStatus.HELD
@@ -406,8 +407,8 @@ def test_approving_captures_only_the_bookings_still_active(fake, approval_studio
     first, second = (fresh(Booking, i) for i in ids)
     keep_price = second.price_gross_cents
     assert first.price_gross_cents > 0 and keep_price > 0
-    booking_service.cancel(db.session, actor=approval_studio.member, booking_id=ids[0],
-                           now=clock(), settings=SETTINGS)
+    cancel(db.session, actor=approval_studio.member, booking_id=ids[0],
+           now=clock(), settings=SETTINGS)
     assert fresh(Payment, payment_id).refunds == []  # nothing was charged for it
 
     approve(db.session, fake, actor=approval_studio.staff, booking_id=ids[1],
@@ -516,8 +517,8 @@ def cancelled_while_refunds_fail(fake, place, clock, failure: str, start: int) -
     are ``down`` or ``refusing``; the refund is pushed once. Returns the payment id."""
     booking_id, payment_id = paid(fake, place, clock, start=start)
     getattr(fake, failure).add("refund")
-    booking_service.cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
-                           settings=SETTINGS)
+    cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
+           settings=SETTINGS)
     push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
     return payment_id
 
@@ -644,8 +645,8 @@ def test_a_cancellation_never_refunds_more_than_the_booking_cost(fake, place, cl
     refund_by_hand(db.session, fake, actor=place.staff, booking_id=ids[0],
                    amount_cents=1200, note="Beamer defekt", now=clock(),
                    settings=SETTINGS)
-    booking_service.cancel(db.session, actor=place.member, booking_id=ids[0], now=clock(),
-                           settings=SETTINGS)
+    cancel(db.session, actor=place.member, booking_id=ids[0], now=clock(),
+           settings=SETTINGS)
     refunds = fresh(Payment, payment_id).refunds
     assert [(r.reason, r.amount_cents) for r in refunds] == [(RefundReason.STAFF, 1200)]
 
@@ -654,8 +655,8 @@ def test_a_refund_that_fails_after_succeeding_is_shown_as_failed(fake, place, cl
     booking_id, payment_id, checkout_id = held(fake, place, clock, day=FRI)
     fake.pay(checkout_id)
     event(fake, clock, checkout_id)
-    booking_service.cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
-                           settings=SETTINGS)
+    cancel(db.session, actor=place.member, booking_id=booking_id, now=clock(),
+           settings=SETTINGS)
     push(db.session, fake, payment_id=payment_id, now=clock(), settings=SETTINGS)
     (refund,) = fresh(Payment, payment_id).refunds
     assert refund.status is RefundStatus.SUCCEEDED

@@ -9,8 +9,9 @@ from datetime import date, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
+from schiller40.booking.requests import BookingRequest
 from schiller40.booking.snapshots import location_rules
 from schiller40.errors import InvalidInput, NotFound
 from schiller40.extensions import db
@@ -290,16 +291,16 @@ def test_the_engine_refuses_a_booking_on_a_closed_day(place, clock):
                       last_day=date(2026, 11, 27), reason="Betriebsausflug",
                       actor=place.staff, now=clock())
     rules = location_rules(place.location, {2026})
-    request = booking_service.BookingRequest(
+    request = BookingRequest(
         start=rules.local(date(2026, 11, 27), time(10)),
         end=rules.local(date(2026, 11, 27), time(11)), resource_slug="room",
     )
     with pytest.raises(BookingError) as caught:
-        booking_service.create_bookings(db.session, actor=place.member, request=request,
-                                        now=clock())
+        create_bookings(db.session, actor=place.member, request=request,
+                        now=clock())
     assert caught.value.code == "closure"
     # The day after is bookable.
-    outcome = booking_service.create_bookings(
+    outcome = create_bookings(
         db.session, actor=place.member, now=clock(),
         request=replace(request, start=request.start + timedelta(days=1),
                         end=request.end + timedelta(days=1)),

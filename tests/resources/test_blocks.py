@@ -9,10 +9,10 @@ import pytest
 from flask import current_app
 from sqlalchemy import select
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
 from schiller40.booking.models import Booking, BookingStatus
-from schiller40.booking.service import BookingRequest
+from schiller40.booking.requests import BookingRequest
 from schiller40.booking.settings import from_config
 from schiller40.core.audit import AuditEntry
 from schiller40.errors import InvalidInput, NotFound
@@ -151,7 +151,7 @@ def test_cancelling_an_unpaid_hold_releases_it_without_a_refund(place, clock):
 
 
 def test_a_whole_location_block_covers_every_resource(place, clock):
-    on_desk = booking_service.create_bookings(
+    on_desk = create_bookings(
         db.session, actor=place.member, now=clock(), settings=from_config(current_app.config),
         request=BookingRequest(start=when(THU, 8), end=when(THU, 13),
                                resource_slug=place.desks[0].slug),
@@ -169,7 +169,7 @@ def test_a_whole_location_block_covers_every_resource(place, clock):
         desk = resource.kind.value == "desk"
         start, end = (when(THU, 13), when(THU, 20)) if desk else (when(THU, 14), when(THU, 15))
         with pytest.raises(BookingError) as refused:
-            booking_service.create_bookings(
+            create_bookings(
                 db.session, actor=place.member, now=clock(),
                 settings=from_config(current_app.config),
                 request=BookingRequest(start=start, end=end, resource_slug=resource.slug),
@@ -241,7 +241,7 @@ def test_a_block_and_a_booking_racing_for_one_slot_never_both_win(app, place, cl
                         now=clock(), settings=settings,
                     )
                 else:
-                    booking_service.create_bookings(
+                    create_bookings(
                         db.session, actor=db.session.get(User, member_id), now=clock(),
                         settings=settings,
                         request=BookingRequest(start=when(THU, hour), end=when(THU, hour + 1),

@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
 from schiller40.accounts.models import ApiToken
 from schiller40.accounts.tokens import TOKEN_LIFETIME, digest
 from schiller40.api.openapi import document
-from schiller40.booking import service
-from schiller40.booking.service import BookingRequest
+from schiller40.booking.create import create_bookings
+from schiller40.booking.requests import BookingRequest
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from tests.mail.helpers import TUE, at
@@ -88,7 +88,7 @@ def scene(place, factory, clock, backend):
         (place.room, at(TUE, 10), at(TUE, 12)),          # paid: held until checkout
         (place.studio, at(TUE, 14), at(TUE, 15)),        # studio: waits for approval
     ):
-        service.create_bookings(
+        create_bookings(
             db.session, actor=member, now=clock(),
             request=BookingRequest(start=start, end=end, resource_slug=resource.slug),
         )

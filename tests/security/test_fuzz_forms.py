@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from schiller40.accounts.models import User
-from schiller40.booking import service
-from schiller40.booking.service import BookingRequest
+from schiller40.booking.create import create_bookings
+from schiller40.booking.requests import BookingRequest
 from schiller40.extensions import db
 from tests.factories import PASSWORD
 from tests.mail.helpers import TUE, at
@@ -88,7 +88,7 @@ def member_client(client, place):
 
 @pytest.fixture
 def own_booking(place, clock):
-    outcome = service.create_bookings(
+    outcome = create_bookings(
         db.session, actor=place.member, now=clock(),
         request=BookingRequest(start=at(TUE, 10), end=at(TUE, 12), resource_slug="studio"),
     )

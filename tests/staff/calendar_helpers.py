@@ -9,9 +9,9 @@ from flask import current_app
 from flask.testing import FlaskClient
 from flask_babel import force_locale, gettext
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.create import create_bookings
 from schiller40.booking.models import Booking
-from schiller40.booking.service import BookingRequest
+from schiller40.booking.requests import BookingRequest
 from schiller40.booking.settings import from_config
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
@@ -35,7 +35,7 @@ def fresh(model, row_id):
 
 def book(user, resource, clock, *, day: date = TUE, start: int = 10, end: int = 11) -> Booking:
     """Book through the booking service, as a member would (a paid booking comes back held)."""
-    outcome = booking_service.create_bookings(
+    outcome = create_bookings(
         db.session, actor=user, now=clock(), settings=from_config(current_app.config),
         request=BookingRequest(start=when(day, start), end=when(day, end),
                                resource_slug=resource.slug),

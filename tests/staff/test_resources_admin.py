@@ -9,8 +9,9 @@ from datetime import date, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
+from schiller40.booking.requests import BookingRequest
 from schiller40.booking.snapshots import location_rules
 from schiller40.extensions import db
 from schiller40.models import AuditEntry, Closure, OpeningHours, Resource, ResourceKind
@@ -406,9 +407,9 @@ def test_staff_add_a_closure_and_the_engine_refuses_that_day(place, staff_browse
     assert "Betriebsausflug" in html.text
     rules = location_rules(place.location, {2026})
     with pytest.raises(BookingError) as caught:
-        booking_service.create_bookings(
+        create_bookings(
             db.session, actor=place.member, now=clock(),
-            request=booking_service.BookingRequest(
+            request=BookingRequest(
                 start=rules.local(date(2026, 11, 27), time(10)),
                 end=rules.local(date(2026, 11, 27), time(11)), resource_slug="room"),
         )

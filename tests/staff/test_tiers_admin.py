@@ -9,8 +9,9 @@ from datetime import date, time
 import pytest
 from sqlalchemy import select
 
-from schiller40.booking import service as booking_service
+from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
+from schiller40.booking.requests import BookingRequest
 from schiller40.booking.snapshots import location_rules
 from schiller40.extensions import db
 from schiller40.membership import tiers as tier_service
@@ -202,12 +203,12 @@ def test_the_edit_form_shows_amounts_in_the_readers_format(place, admin_browser,
 
 def _book_room(place, clock):
     rules = location_rules(place.location, {2026})
-    request = booking_service.BookingRequest(
+    request = BookingRequest(
         start=rules.local(date(2026, 11, 25), time(10)),
         end=rules.local(date(2026, 11, 25), time(11)), resource_slug="room",
     )
-    return booking_service.create_bookings(db.session, actor=place.member, request=request,
-                                           now=clock())
+    return create_bookings(db.session, actor=place.member, request=request,
+                           now=clock())
 
 
 def test_an_edited_price_is_what_the_engine_then_quotes(place, admin_browser, clock):
