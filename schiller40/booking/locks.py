@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ..accounts.locks import lock_member
 from ..accounts.models import User
 from ..core import audit, outbox
-from ..core.locking import begin_write, is_overlap_violation, lock_rows, write
+from ..core.locking import commit_and_continue, is_overlap_violation, lock_rows, write
 from ..resources.models import Resource
 from .errors import BookingError
 from .models import Booking, BookingStatus
@@ -163,12 +163,10 @@ def expire_stale(
         )
     session.flush()
     if advance(session, ids, now=now, settings=settings, freed=stale) or stale:
-        # The housekeeping is committed on its own, inside the caller's write block (see
-        # above), and the block goes on in a new write transaction, which it commits or
-        # rolls back as usual. The commit released every lock: take the caller's locks
-        # again, in the same order.
-        session.commit()
-        begin_write(session)
+        # The housekeeping is committed on its own (see above); the caller's block goes on
+        # in a new write transaction. The commit released every lock: take the caller's
+        # locks again, in the same order.
+        commit_and_continue(session)
         lock_member(session, member)
         lock_rows(session, Resource, ids)
 

@@ -91,6 +91,17 @@ def write(session: Session, *, keep_loaded: bool = False) -> Iterator[Session]:
         real.info.pop(_WRITE, None)
 
 
+def commit_and_continue(session: Session) -> None:
+    """Inside a ``write`` block: commit what is done so far and go on in a new write
+    transaction, which the block commits or rolls back as usual. For housekeeping that must
+    stand even if the request is then refused (``booking.locks.expire_stale``). Every lock
+    is released by the commit: the caller takes its locks again, in the same order."""
+    if not in_write(session):
+        raise LockOutsideWrite("commit_and_continue outside a write block")
+    _real(session).commit()
+    _begin_write(session)
+
+
 def end_read(session: Session) -> None:
     """End the read transaction the session has open, if any, so that no connection (and on
     SQLite no snapshot) is held while we wait for something slow outside the database (a

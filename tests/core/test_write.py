@@ -10,7 +10,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from schiller40.accounts.models import Company, User
-from schiller40.core.locking import LockOutsideWrite, in_write, lock_rows, write
+from schiller40.core.locking import (
+    LockOutsideWrite,
+    commit_and_continue,
+    in_write,
+    lock_rows,
+    write,
+)
 from schiller40.errors import DomainError
 from schiller40.extensions import db
 from schiller40.resources.models import Resource
@@ -76,3 +82,17 @@ def test_locks_are_refused_outside_a_write_block(app, place):
 def test_every_connection_waits_for_a_lock_only_as_long_as_configured(app):
     assert app.config["LOCK_TIMEOUT_SECONDS"] == 10
     assert db.session.scalar(text("SHOW lock_timeout")) == "10s"
+
+
+def test_housekeeping_committed_midway_stands_when_the_block_then_fails(app):
+    """``commit_and_continue`` (used by expire_stale): what came before it is kept even though
+    the rest of the block is refused; the rest is rolled back as usual."""
+    with pytest.raises(DomainError), write(db.session) as session:
+        session.add(Company(name="Housekeeping GmbH", created_at=NOW))
+        commit_and_continue(session)
+        assert in_write(session)
+        session.add(Company(name="Refused GmbH", created_at=NOW))
+        raise DomainError()
+    assert db.session.scalars(select(Company.name)).all() == ["Housekeeping GmbH"]
+    with pytest.raises(LockOutsideWrite):
+        commit_and_continue(db.session)
