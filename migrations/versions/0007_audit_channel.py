@@ -4,7 +4,8 @@ Written by hand. A VARCHAR with a CHECK, like every enum here, NOT NULL with the
 'unknown': the entries written before this revision get it, because nobody can tell now whether
 they came from a page, the API, a command or the worker (guessing from the action would put
 a claim in the log that nobody recorded). The default stays, so a row written without a
-channel is marked the same honest way.
+channel is marked the same honest way, and app servers still on the previous release keep
+writing entries while the others are upgraded.
 
 The CHECK is part of the column (a named column constraint), not of the table: both databases
 then add the column in place (SQLite's ALTER TABLE ADD COLUMN, no rebuild of a table that
