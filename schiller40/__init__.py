@@ -14,7 +14,7 @@ from flask import Flask, Response, g, request
 from config import Config
 
 from . import errors, settings
-from .core import forksafe
+from .core import audit, forksafe
 from .core import sqlite as _sqlite  # noqa: F401  (registers the SQLite connection hooks)
 from .core.time import Clock, utcnow
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -134,6 +134,17 @@ def _init_request_hooks(app: Flask) -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
 
+    @app.before_request
+    def audit_channel() -> None:
+        # What a request changes came in on the web; the API blueprint says "api" instead.
+        g.audit_channel = audit.set_channel(audit.Channel.WEB)
+
+    @app.teardown_request
+    def reset_audit_channel(_exc: BaseException | None) -> None:
+        token = g.pop("audit_channel", None)
+        if token is not None:  # None: an earlier hook answered before ours ran
+            audit.reset_channel(token)
+
     @app.after_request
     def baseline_headers(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "-")
@@ -181,9 +192,10 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from .accounts.cli import users_cli
-    from .cli import seed_demo_command, translations_cli
+    from .cli import install_audited_group, seed_demo_command, translations_cli
     from .resources.cli import resources_cli
 
+    install_audited_group(app)  # first: every command of app.cli is audited as "cli"
     app.cli.add_command(users_cli)
     app.cli.add_command(resources_cli)
     app.cli.add_command(seed_demo_command)

@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from .core import audit
 from .core.clock import now
 from .extensions import db
 from .i18n import compile_catalogs
+
+
+class AuditedGroup(AppGroup):
+    """The app's own command group (``app.cli``): every ``flask …`` command it holds runs
+    with the audit channel "cli", without each command having to say so.
+
+    ``flask`` (and ``app.test_cli_runner()``) look a command up here just before running it,
+    in the context that ends when the command has; the channel is set for that context.
+    ``flask worker`` and ``flask tick`` are commands too, but their passes say "worker"
+    (worker/runner.py), an inner setting that wins while it lasts.
+    """
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            ctx.with_resource(audit.using_channel(audit.Channel.CLI))
+        return command
+
+
+def install_audited_group(app: Flask) -> None:
+    """Put an ``AuditedGroup`` in the place of Flask's ``app.cli``, keeping its commands
+    (blueprints may have added some), and mark ``flask shell`` as "cli" too: it is Flask's
+    command, not one of ``app.cli``, but it builds its namespace with the app's shell context
+    processors in the thread the shell then runs in."""
+    group = AuditedGroup(app.cli.name, commands=app.cli.commands)
+    app.cli = group
+
+    @app.shell_context_processor
+    def shell_channel() -> dict[str, Any]:
+        audit.set_channel(audit.Channel.CLI)  # for the rest of the shell session
+        return {}
 
 
 @click.command("seed-demo")

@@ -1,4 +1,4 @@
-"""Bearer-token authentication for the API."""
+"""Bearer-token authentication for the API, and the API's channel in the audit log."""
 
 from __future__ import annotations
 
@@ -10,11 +10,19 @@ from flask import g, request
 from flask_babel import gettext as _
 
 from ..accounts import tokens
+from ..core import audit
 from ..core.clock import now
 from ..extensions import db
 from .parsing import ApiError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def api_channel() -> None:
+    """Before every request of the API blueprint: what it changes is recorded as coming
+    through the API, whether it carries a bearer token or asks for one (POST /tokens). The
+    app's request hooks have set "web" and reset the channel at teardown (create_app)."""
+    audit.set_channel(audit.Channel.API)
 
 
 def token_required(view: F) -> F:

@@ -36,7 +36,7 @@ from ..payments.setup import gateway
 from ..payments.views import open_checkout as open_payment_checkout
 from ..resources.models import Resource
 from . import schemas
-from .auth import token_required
+from .auth import api_channel, token_required
 from .openapi import document
 from .parsing import ApiError, json_body, optional_json_body, query_args
 from .serializers import (
@@ -50,6 +50,7 @@ from .serializers import (
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer tokens, not cookies: no cross-site request can carry one
+bp.before_request(api_channel)  # its audit entries say "api"
 
 
 def _created(body: dict[str, Any]) -> tuple[Response, int]:

@@ -191,6 +191,7 @@ def _audit_entries(
             "at": _iso(entry.at),
             "action": entry.action,
             "actor": actor,
+            "channel": entry.channel.value,
             "object_type": entry.object_type,
             "object_id": entry.object_id,
             "details": entry.details if mine else {},

@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
-from ..core.audit import AuditEntry
+from ..core.audit import AuditEntry, Channel
 
 PER_PAGE = 50
 
@@ -24,6 +24,7 @@ class AuditFilters:
     actor: str | None = None  # part of an e-mail address or a name, any case
     object_type: str | None = None
     object_id: int | None = None
+    channel: Channel | None = None
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
 
@@ -66,6 +67,8 @@ def _filtered(query: Select, filters: AuditFilters) -> Select:
         query = query.where(AuditEntry.object_type == filters.object_type)
     if filters.object_id is not None:
         query = query.where(AuditEntry.object_id == filters.object_id)
+    if filters.channel is not None:
+        query = query.where(AuditEntry.channel == filters.channel)
     if filters.since is not None:
         query = query.where(AuditEntry.at >= filters.since)
     if filters.until is not None:

@@ -20,13 +20,21 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
+from ..core.audit import Channel
 from ..core.forms import no_nul
 from ..core.time import local_datetime
 from ..extensions import db
 from ..membership.service import induction_names
 from ..reports.audit_log import AuditFilters, AuditPage, object_types, search
 from . import bp, section, staff_required
-from .audit_text import action_label, object_label, raw_details, readable_details
+from .audit_text import (
+    CHANNEL_LABELS,
+    action_label,
+    channel_label,
+    object_label,
+    raw_details,
+    readable_details,
+)
 from .outbox import TOPIC_LABELS
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -59,12 +67,17 @@ class AuditFilterForm(FlaskForm):
         _l("Who"), validators=[Optional(), Length(max=100), no_nul],
         description=_l("Part of a name or an e-mail address."),
     )
+    channel = SelectField(_l("Channel"), validators=[Optional()], validate_choice=False)
     object_type = SelectField(_l("Object"), validators=[Optional()], validate_choice=False)
     object_id = StringField(
         _l("Object number"), validators=[Optional(), Length(max=12), no_nul],
     )
     since = DateField(_l("From day"), validators=[Optional()])
     until = DateField(_l("Until day (inclusive)"), validators=[Optional()])
+
+    def validate_channel(self, field: SelectField) -> None:
+        if field.data and field.data not in {str(c.value) for c in field.choices}:
+            raise ValidationError(_l("Please choose a channel from the list."))
 
     def validate_object_type(self, field: SelectField) -> None:
         if field.data and field.data not in {str(c.value) for c in field.choices}:
@@ -92,6 +105,7 @@ def _filters(form: AuditFilterForm) -> AuditFilters:
     return AuditFilters(
         action_prefix=(form.action.data or "").strip() or None,
         actor=(form.actor.data or "").strip() or None,
+        channel=Channel(form.channel.data) if form.channel.data else None,
         object_type=form.object_type.data or None,
         object_id=int(form.object_id.data) if (form.object_id.data or "").strip() else None,
         since=local_datetime(since, time(0)) if since else None,
@@ -131,6 +145,9 @@ def audit_log() -> str:
     form.object_type.choices = [SelectChoice("", _("All objects"))] + [
         SelectChoice(t, object_label(t)) for t in types
     ]
+    form.channel.choices = [SelectChoice("", _("All channels"))] + [
+        SelectChoice(c.value, str(label)) for c, label in CHANNEL_LABELS.items()
+    ]
     result: AuditPage | None = None
     if form.validate() if request.args else True:
         result = search(db.session, _filters(form), page=_page_number())
@@ -142,6 +159,7 @@ def audit_log() -> str:
     return render_template(
         "staff/audit.html", form=form, result=result, page_url=page_url,
         action_label=action_label, object_label=object_label, object_url=object_url,
+        channel_label=channel_label,
         raw_details=raw_details, filtered=bool(kept),
         readable_details=partial(readable_details, topics=_topic_names()),
         window=page_window(result.page, result.pages) if result else [],

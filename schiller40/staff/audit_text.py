@@ -21,6 +21,7 @@ from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..core.audit import Channel
 from ..core.money import money
 
 # Readable names of the actions the services write. An action not listed here is shown by
@@ -114,6 +115,15 @@ OBJECT_LABELS: dict[str, Any] = {
     "tier": _l("Tier"),
     "user": _l("Person"),
     "waitlist_entry": _l("Waiting list entry"),
+}
+
+# Through which door a change came in (core/audit.py says how each is set).
+CHANNEL_LABELS: dict[Channel, Any] = {
+    Channel.WEB: _l("Web"),
+    Channel.API: _l("API"),
+    Channel.CLI: _l("Command line"),
+    Channel.WORKER: _l("Background worker"),
+    Channel.UNKNOWN: _l("Not recorded"),
 }
 
 # The keys the services write into details. A key not listed is shown with its
@@ -235,6 +245,10 @@ def action_label(action: str) -> str:
 def object_label(object_type: str) -> str:
     label = OBJECT_LABELS.get(object_type)
     return str(label) if label is not None else object_type.replace("_", " ")
+
+
+def channel_label(channel: Channel) -> str:
+    return str(CHANNEL_LABELS[channel])
 
 
 def raw_details(details: Any) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..core import dbfaults
+from ..core import audit, dbfaults
 from ..core.logs import current_worker
 from ..extensions import db
 from . import jobs
@@ -58,8 +58,10 @@ def tick(*, clock: Callable[[], datetime], worker: str | None = None) -> TickRep
     session = db.session
     worker = worker or worker_name()
     report = TickReport()
-    # Log lines of this pass name the worker (in place of a request id).
+    # Log lines of this pass name the worker (in place of a request id), and what it changes
+    # is the worker's in the audit log (also when `flask tick` runs it).
     named = current_worker.set(worker)
+    channel = audit.set_channel(audit.Channel.WORKER)
     try:
         for name, job in jobs.PERIODIC:
             try:
@@ -70,6 +72,7 @@ def tick(*, clock: Callable[[], datetime], worker: str | None = None) -> TickRep
                 report.job_errors[name] = f"{type(exc).__name__}: {exc}"
         report.delivery = deliver(session, worker=worker, clock=clock)
     finally:
+        audit.reset_channel(channel)
         current_worker.reset(named)
     return report
 
