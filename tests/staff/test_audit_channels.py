@@ -28,12 +28,13 @@ def log(place):
     db.session.commit()
 
 
-def channel_cells(response) -> list[str]:
-    """The text of the column headed "Channel", row by row."""
+def channel_cells(response, heading: str | None = None) -> list[str]:
+    """The text of the column headed "Channel" (in German unless ``heading`` says), row by
+    row."""
     html = page(response)
     headers = [th.text for th in html.find_all("th")]
     cells = html.find_all("td")
-    return [c.text for c in cells[headers.index(tr("Channel"))::len(headers)]]
+    return [c.text for c in cells[headers.index(heading or tr("Channel"))::len(headers)]]
 
 
 def channel_options(response) -> list[tuple[str | None, str, bool]]:
@@ -58,8 +59,8 @@ def test_each_entry_shows_its_channel(staff_browser, log):
 def test_in_english(staff_browser, log):
     staff_browser.post("/language", data={"lang": "en", "next": "/"})
     response = staff_browser.get("/staff/audit")
-    assert channel_cells(response) == ["Not recorded", "Background worker", "Command line",
-                                       "API", "Web"]
+    assert channel_cells(response, "Channel") == [
+        "Not recorded", "Background worker", "Command line", "API", "Web"]
     assert [text for _value, text, _selected in channel_options(response)] == [
         "All channels", "Web", "API", "Command line", "Background worker", "Not recorded"]
 
