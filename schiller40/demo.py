@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from .accounts.models import Company, Role, User
 from .core import audit
+from .core.locking import write
 from .core.time import to_local
 from .membership.models import Induction, Membership, Tier, TierKindPrice
 from .resources.models import BookingUnit, Closure, Location, OpeningHours, Resource, ResourceKind
@@ -96,11 +97,18 @@ def _get_or_create(
 
 
 def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = print) -> None:
-    """Create the demo location, resources, tiers and accounts where they are missing.
+    """Create the demo location, resources, tiers and accounts where they are missing, in
+    one write transaction (a failed run leaves nothing half-made).
 
     The audit log records a run only if it created something (and what): a run that finds
     everything in place changes nothing, not even the log.
     """
+    with write(session):
+        _seed(session, now=now, progress=progress)
+
+
+def _seed(session: Session, *, now: datetime, progress: Callable[[str], None]) -> None:
+    """Everything ``seed`` does, inside its ``write`` block."""
     created: Counter[str] = Counter()
     progress("Location Schiller40 ...")
     location = _get_or_create(
@@ -231,4 +239,3 @@ def seed(session: Session, *, now: datetime, progress: Callable[[str], None] = p
             session, action="demo.seeded", now=now, object_type="location",
             object_id=location.id, details={"created": dict(sorted(created.items()))},
         )
-    session.commit()

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..core import audit
-from ..core.locking import begin_write, lock_rows
+from ..core.locking import lock_rows, write
 from ..errors import Conflict, InvalidInput, NotFound
 from .locks import load_member
 from .models import Company, Role, User
@@ -45,51 +45,62 @@ def set_company(
     A new name that matches an existing company (ignoring case) joins that company rather
     than making a near-duplicate.
     """
-    member = load_member(session, actor, member_id)
+    try:
+        with write(session):
+            member = load_member(session, actor, member_id)
+            company, created = _chosen_company(
+                session, actor=actor, company_id=company_id, new_name=new_name, now=now
+            )
+            if company is not None:
+                lock_rows(session, Company, [company.id])
+            before = member.company.name if member.company else None
+            member.company = company
+            audit.record(
+                session, action="user.company_set", now=now, actor_id=actor.id,
+                object_type="user", object_id=member.id,
+                details={"company": company.name if company else None, "company_was": before,
+                         "created": created},
+            )
+    except IntegrityError as exc:  # the new company was created concurrently under its name
+        message = _l("A company with this name was just created. Please choose it.")
+        raise Conflict(message, fields={"new_name": [str(message)]}) from exc
+    return member
+
+
+def _chosen_company(
+    session: Session, *, actor: User, company_id: int | None, new_name: str | None,
+    now: datetime,
+) -> tuple[Company | None, bool]:
+    """The company the form names (made, and audited, if the new name is new), and whether
+    it was made. Inside the caller's ``write`` block."""
     name = (new_name or "").strip()
     if company_id is not None and name:
         raise InvalidInput(
             _l("Choose a company or enter a new name, not both."),
             fields={"new_name": [str(_l("Choose a company or enter a new name, not both."))]},
         )
-    created = False
-    company: Company | None = None
-    if name:
-        if len(name) > COMPANY_NAME_MAX or "\x00" in name:
-            message = _l("The name may have at most 200 characters.")
-            raise InvalidInput(message, fields={"new_name": [str(message)]})
-        company = find_company(session, name)
-        if company is None:
-            company = Company(name=name, created_at=now)
-            session.add(company)
-            try:
-                session.flush()
-            except IntegrityError as exc:  # created concurrently under the same name
-                session.rollback()
-                message = _l("A company with this name was just created. Please choose it.")
-                raise Conflict(message, fields={"new_name": [str(message)]}) from exc
-            created = True
-            audit.record(
-                session, action="company.created", now=now, actor_id=actor.id,
-                object_type="company", object_id=company.id, details={"name": name},
-            )
-    elif company_id is not None:
+    if company_id is not None:
         company = session.get(Company, company_id)
         if company is None:
             message = _l("Please choose a company from the list.")
             raise InvalidInput(message, fields={"company": [str(message)]})
+        return company, False
+    if not name:
+        return None, False
+    if len(name) > COMPANY_NAME_MAX or "\x00" in name:
+        message = _l("The name may have at most 200 characters.")
+        raise InvalidInput(message, fields={"new_name": [str(message)]})
+    company = find_company(session, name)
     if company is not None:
-        lock_rows(session, Company, [company.id])
-    before = member.company.name if member.company else None
-    member.company = company
+        return company, False
+    company = Company(name=name, created_at=now)
+    session.add(company)
+    session.flush()
     audit.record(
-        session, action="user.company_set", now=now, actor_id=actor.id,
-        object_type="user", object_id=member.id,
-        details={"company": company.name if company else None, "company_was": before,
-                 "created": created},
+        session, action="company.created", now=now, actor_id=actor.id,
+        object_type="company", object_id=company.id, details={"name": name},
     )
-    session.commit()
-    return member
+    return company, True
 
 
 def set_role(
@@ -102,35 +113,35 @@ def set_role(
     """
     if not actor.is_admin:  # staff learn nothing about this action (404, like members)
         raise NotFound()
-    begin_write(session)
-    # The member and every admin in one id-ordered lock: two admins demoting each other lock
-    # the same rows in the same order, so one waits for the other instead of deadlocking.
-    admin_ids = list(session.scalars(select(User.id).where(User.role == Role.ADMIN)))
-    lock_rows(session, User, [*admin_ids, member_id])
-    session.refresh(actor)
-    if not actor.is_admin:  # demoted by someone else a moment ago
-        raise NotFound()
-    member = session.get(User, member_id)
-    if member is None:
-        raise NotFound()
-    session.refresh(member)
-    admins = session.scalar(
-        select(func.count()).select_from(User).where(
-            User.role == Role.ADMIN, User.is_active_account.is_(True)
+    with write(session):
+        # The member and every admin in one id-ordered lock: two admins demoting each other
+        # lock the same rows in the same order, so one waits for the other, not a deadlock.
+        admin_ids = list(session.scalars(select(User.id).where(User.role == Role.ADMIN)))
+        lock_rows(session, User, [*admin_ids, member_id])
+        session.refresh(actor)
+        if not actor.is_admin:  # demoted by someone else a moment ago
+            raise NotFound()
+        member = session.get(User, member_id)
+        if member is None:
+            raise NotFound()
+        session.refresh(member)
+        admins = session.scalar(
+            select(func.count()).select_from(User).where(
+                User.role == Role.ADMIN, User.is_active_account.is_(True)
+            )
+        ) or 0
+        before = member.role
+        if before is Role.ADMIN and role is not Role.ADMIN and member.is_active and admins <= 1:
+            message = _l(
+                "This is the last administrator. Make someone else an administrator first."
+            )
+            raise Conflict(message, fields={"role": [str(message)]})
+        if before is role:
+            return member  # nothing to change (the block commits nothing)
+        member.role = role
+        audit.record(
+            session, action="user.role_changed", now=now, actor_id=actor.id,
+            object_type="user", object_id=member.id,
+            details={"role": role.value, "role_was": before.value},
         )
-    ) or 0
-    before = member.role
-    if before is Role.ADMIN and role is not Role.ADMIN and member.is_active and admins <= 1:
-        message = _l("This is the last administrator. Make someone else an administrator first.")
-        raise Conflict(message, fields={"role": [str(message)]})
-    if before is role:
-        session.rollback()
-        return member
-    member.role = role
-    audit.record(
-        session, action="user.role_changed", now=now, actor_id=actor.id,
-        object_type="user", object_id=member.id,
-        details={"role": role.value, "role_was": before.value},
-    )
-    session.commit()
     return member

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from ..core.locking import begin_write, lock_rows
+from ..core.locking import lock_rows
 from ..errors import NotFound
 from .models import Company, User
 
@@ -42,9 +42,9 @@ def _require_staff(actor: User) -> None:
 
 
 def load_member(session: Session, actor: User, member_id: int) -> User:
-    """Start the write transaction and lock the member (and their company) row."""
+    """The member, their (and their company's) row locked; inside the caller's ``write``
+    block (``lock_rows`` refuses to run outside one)."""
     _require_staff(actor)
-    begin_write(session)
     member = session.get(User, member_id)
     if member is None:
         raise NotFound()

@@ -1,4 +1,5 @@
-"""Account use cases. Each function owns its transaction: it validates, writes, audits, commits.
+"""Account use cases. Each function owns its transaction (one ``write`` block): it validates,
+writes, audits, commits.
 
 The actor and the clock are arguments; nothing here touches the request or ``current_user``.
 """
@@ -17,7 +18,7 @@ from werkzeug.security import check_password_hash
 
 from ..core import audit
 from ..core.emails import normalize_email
-from ..core.locking import begin_write
+from ..core.locking import write
 from ..core.time import to_local
 from ..errors import DomainError, InvalidInput, NotFound
 from ..membership.models import Membership, MembershipStatus, Tier
@@ -97,9 +98,11 @@ def _add_user(
     session: Session, *, email: str, name: str, password_hash: str, now: datetime, role: Role,
     tier: Tier | None, actor_id: int | None, locale: str,
 ) -> User:
-    """Insert the account in the caller's transaction; EmailTaken if the address has one."""
+    """Insert the account in the caller's ``write`` block; EmailTaken if the address has one.
+    A concurrent registration that won the unique index surfaces as ``IntegrityError``, which
+    the caller catches outside its block (``_taken``)."""
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise EmailTaken(fields={"email": [str(EmailTaken.default_message)]})
+        raise _taken()
     user = User(
         email=email, name=name, role=role, locale=locale, created_at=now,
         password_hash=password_hash,
@@ -115,11 +118,7 @@ def _add_user(
                 created_at=now,
             )
         )
-    try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent registration won the unique index
-        session.rollback()
-        raise EmailTaken(fields={"email": [str(EmailTaken.default_message)]}) from exc
+    session.flush()
     audit.record(
         session,
         action="user.created" if actor_id else "user.registered",
@@ -132,6 +131,10 @@ def _add_user(
     # The address is not proven yet: the confirmation link goes out with the welcome.
     queue_verification(session, user=user, now=now)
     return user
+
+
+def _taken() -> EmailTaken:
+    return EmailTaken(fields={"email": [str(EmailTaken.default_message)]})
 
 
 def create_user(
@@ -150,18 +153,20 @@ def create_user(
     and the command line: an address that has an account already is an EmailTaken error
     (they may know). Visitors register through ``register``, which never says so."""
     email, name, password_hash = _checked(email, name, password)
-    begin_write(session)
-    tier = None
-    if tier_slug is not None:
-        tier = session.scalar(select(Tier).where(Tier.slug == tier_slug))
-        if tier is None:
-            raise NotFound(
-                _l("There is no tier %(slug)s.", slug=tier_slug),
-                fields={"tier": [str(_l("Unknown tier."))]},
-            )
-    user = _add_user(session, email=email, name=name, password_hash=password_hash, now=now,
-                     role=role, tier=tier, actor_id=actor_id, locale=locale)
-    session.commit()
+    try:
+        with write(session):
+            tier = None
+            if tier_slug is not None:
+                tier = session.scalar(select(Tier).where(Tier.slug == tier_slug))
+                if tier is None:
+                    raise NotFound(
+                        _l("There is no tier %(slug)s.", slug=tier_slug),
+                        fields={"tier": [str(_l("Unknown tier."))]},
+                    )
+            user = _add_user(session, email=email, name=name, password_hash=password_hash,
+                             now=now, role=role, tier=tier, actor_id=actor_id, locale=locale)
+    except IntegrityError as exc:  # a concurrent registration won the unique index
+        raise _taken() from exc
     return user
 
 
@@ -177,19 +182,16 @@ def register(
     the same answer."""
     email, name, password_hash = _checked(email, name, password)
     for _attempt in range(2):
-        begin_write(session)
-        owner = session.scalar(select(User).where(User.email == email))
-        if owner is not None:
-            queue_already_registered(session, user=owner, now=now)
-            session.commit()
-            return
         try:
-            _add_user(session, email=email, name=name, password_hash=password_hash, now=now,
-                      role=Role.MEMBER, tier=None, actor_id=None, locale=locale)
-        except EmailTaken:  # a concurrent registration won: its owner is told, next round
-            session.rollback()
-            continue
-        session.commit()
+            with write(session):
+                owner = session.scalar(select(User).where(User.email == email))
+                if owner is not None:
+                    queue_already_registered(session, user=owner, now=now)
+                    return
+                _add_user(session, email=email, name=name, password_hash=password_hash,
+                          now=now, role=Role.MEMBER, tier=None, actor_id=None, locale=locale)
+        except (EmailTaken, IntegrityError):
+            continue  # a concurrent registration won: its owner is told, next round
         return
 
 
@@ -209,17 +211,15 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
     if not user.check_password(password) or not user.is_active:
         return None
     user_id = user.id
-    begin_write(session)
-    user = session.get(User, user_id)
-    if user is None or not user.is_active:  # deleted or deactivated meanwhile
-        session.rollback()
-        return None
-    user.last_login_at = now
-    audit.record(
-        session, action="user.logged_in", now=now, actor_id=user.id,
-        object_type="user", object_id=user.id,
-    )
-    session.commit()
+    with write(session):
+        user = session.get(User, user_id)
+        if user is None or not user.is_active:  # deleted or deactivated meanwhile
+            return None
+        user.last_login_at = now
+        audit.record(
+            session, action="user.logged_in", now=now, actor_id=user.id,
+            object_type="user", object_id=user.id,
+        )
     return user
 
 
@@ -232,24 +232,22 @@ def change_password(
     if reason:
         raise InvalidInput(reason, fields={"new_password": [reason]})
     new_hash = hash_password(new)
-    begin_write(session)
-    user = session.merge(user)
-    user.password_hash = new_hash
-    audit.record(
-        session, action="user.password_changed", now=now, actor_id=user.id,
-        object_type="user", object_id=user.id,
-    )
-    session.commit()
+    with write(session):
+        user = session.merge(user)
+        user.password_hash = new_hash
+        audit.record(
+            session, action="user.password_changed", now=now, actor_id=user.id,
+            object_type="user", object_id=user.id,
+        )
 
 
 def set_locale(session: Session, *, user: User, locale: str) -> None:
     """Remember the member's language for pages and, later, e-mails."""
     if locale not in ("de", "en"):
         raise InvalidInput(fields={"lang": [str(_l("Unknown language."))]})
-    begin_write(session)
-    user = session.merge(user)
-    user.locale = locale
-    session.commit()
+    with write(session):
+        user = session.merge(user)
+        user.locale = locale
 
 
 LOCALES = ("de", "en")
@@ -275,18 +273,18 @@ def update_profile(
         errors["locale"] = [str(_l("Unknown language."))]
     if errors:
         raise InvalidInput(fields=errors)
-    begin_write(session)
-    user = session.merge(user)
-    changed = [
-        field for field, old, new in (("name", user.name, name), ("locale", user.locale, locale))
-        if old != new
-    ]
-    user.name = name
-    user.locale = locale
-    if changed:
-        audit.record(
-            session, action="user.profile_updated", now=now, actor_id=actor.id,
-            object_type="user", object_id=user.id, details={"fields": changed},
-        )
-    session.commit()
+    with write(session):
+        user = session.merge(user)
+        changed = [
+            field
+            for field, old, new in (("name", user.name, name), ("locale", user.locale, locale))
+            if old != new
+        ]
+        user.name = name
+        user.locale = locale
+        if changed:
+            audit.record(
+                session, action="user.profile_updated", now=now, actor_id=actor.id,
+                object_type="user", object_id=user.id, details={"fields": changed},
+            )
     return user

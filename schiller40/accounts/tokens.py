@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..core import audit
-from ..core.locking import begin_write
+from ..core.locking import write
 from .models import ApiToken, User
 from .service import authenticate
 
@@ -35,17 +35,17 @@ def issue(
     if user is None:
         return None
     token = secrets.token_urlsafe(32)
-    begin_write(session)
-    row = ApiToken(
-        user_id=user.id, digest=digest(token), created_at=now, expires_at=now + TOKEN_LIFETIME
-    )
-    session.add(row)
-    session.flush()
-    audit.record(
-        session, action="api_token.created", now=now, actor_id=user.id,
-        object_type="api_token", object_id=row.id,
-    )
-    session.commit()
+    with write(session):
+        row = ApiToken(
+            user_id=user.id, digest=digest(token), created_at=now,
+            expires_at=now + TOKEN_LIFETIME,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session, action="api_token.created", now=now, actor_id=user.id,
+            object_type="api_token", object_id=row.id,
+        )
     return token, row
 
 
@@ -68,23 +68,20 @@ def user_for(session: Session, token: str, *, now: datetime) -> tuple[User, ApiT
         return None
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
         row_id = row.id
-        begin_write(session)
-        row = session.get(ApiToken, row_id)
-        if row is None or not row.is_valid(now):  # revoked meanwhile
-            session.rollback()
-            return None
-        row.last_used_at = now
-        session.commit()
+        with write(session):
+            row = session.get(ApiToken, row_id)
+            if row is None or not row.is_valid(now):  # revoked meanwhile
+                return None
+            row.last_used_at = now
     return row.user, row
 
 
 def revoke(session: Session, *, token_row: ApiToken, actor: User, now: datetime) -> None:
-    begin_write(session)
-    token_row = session.merge(token_row)
-    if token_row.revoked_at is None:
-        token_row.revoked_at = now
-        audit.record(
-            session, action="api_token.revoked", now=now, actor_id=actor.id,
-            object_type="api_token", object_id=token_row.id,
-        )
-    session.commit()
+    with write(session):
+        token_row = session.merge(token_row)
+        if token_row.revoked_at is None:
+            token_row.revoked_at = now
+            audit.record(
+                session, action="api_token.revoked", now=now, actor_id=actor.id,
+                object_type="api_token", object_id=token_row.id,
+            )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..core import audit, outbox
 from ..core.emails import normalize_email
-from ..core.locking import begin_write, lock_rows
+from ..core.locking import lock_rows, write
 from ..core.outbox import OutboxMessage, OutboxStatus
 from ..errors import DomainError, InvalidInput
 from . import links
@@ -101,24 +101,21 @@ def _recent_mail(session: Session, *, topic: str, user_id: int, since: datetime)
 
 def resend_verification(session: Session, *, actor: User, now: datetime) -> None:
     """The member asks for the confirmation link again (refused if one went out just now)."""
-    begin_write(session)
-    lock_rows(session, User, [actor.id])
-    user = session.get(User, actor.id, populate_existing=True)
-    if user is None or user.is_deleted:
-        session.rollback()
-        raise InvalidLink("invalid")
-    if user.email_verified_at is not None:
-        session.rollback()
-        raise AlreadyVerified()
-    if _recent_mail(session, topic=VERIFY_TOPIC, user_id=user.id, since=now - RESEND_INTERVAL):
-        session.rollback()
-        raise TooSoon()
-    queue_verification(session, user=user, now=now)
-    audit.record(
-        session, action="user.verification_requested", now=now, actor_id=user.id,
-        object_type="user", object_id=user.id,
-    )
-    session.commit()
+    with write(session):
+        lock_rows(session, User, [actor.id])
+        user = session.get(User, actor.id, populate_existing=True)
+        if user is None or user.is_deleted:
+            raise InvalidLink("invalid")
+        if user.email_verified_at is not None:
+            raise AlreadyVerified()
+        if _recent_mail(session, topic=VERIFY_TOPIC, user_id=user.id,
+                        since=now - RESEND_INTERVAL):
+            raise TooSoon()
+        queue_verification(session, user=user, now=now)
+        audit.record(
+            session, action="user.verification_requested", now=now, actor_id=user.id,
+            object_type="user", object_id=user.id,
+        )
 
 
 def verify_email(session: Session, *, token: str, secret_key: str, now: datetime) -> User:
@@ -128,22 +125,19 @@ def verify_email(session: Session, *, token: str, secret_key: str, now: datetime
         claim = links.read_verify(token, secret_key=secret_key, now=now)
     except links.LinkProblem as exc:
         raise InvalidLink(exc.reason) from exc
-    begin_write(session)
-    lock_rows(session, User, [claim.user_id])
-    user = session.get(User, claim.user_id, populate_existing=True)
-    if user is None or user.is_deleted:
-        session.rollback()
-        raise InvalidLink("invalid")
-    if not claim.matches(user.email):  # the address changed after this mail went out
-        session.rollback()
-        raise InvalidLink("changed")
-    if user.email_verified_at is None:
-        user.email_verified_at = now
-        audit.record(
-            session, action="user.email_verified", now=now, actor_id=user.id,
-            object_type="user", object_id=user.id,
-        )
-    session.commit()
+    with write(session):
+        lock_rows(session, User, [claim.user_id])
+        user = session.get(User, claim.user_id, populate_existing=True)
+        if user is None or user.is_deleted:
+            raise InvalidLink("invalid")
+        if not claim.matches(user.email):  # the address changed after this mail went out
+            raise InvalidLink("changed")
+        if user.email_verified_at is None:
+            user.email_verified_at = now
+            audit.record(
+                session, action="user.email_verified", now=now, actor_id=user.id,
+                object_type="user", object_id=user.id,
+            )
     return user
 
 
@@ -154,23 +148,23 @@ def request_password_reset(session: Session, *, email: str, now: datetime) -> No
     and run the same lookup, so the answer takes about as long whether the address is known.
     """
     address = normalize_email(email or "")
-    begin_write(session)
-    user = None
-    if address and "\x00" not in address and len(address) <= 254:
-        user = session.scalar(select(User).where(User.email == address))
-    if (
-        user is not None and user.is_active and not user.is_deleted
-        and not _recent_mail(session, topic=RESET_TOPIC, user_id=user.id,
-                             since=now - RESET_INTERVAL)
-    ):
-        outbox.enqueue(
-            session, topic=RESET_TOPIC, now=now, payload={"user_id": user.id}, user_id=user.id
-        )
-        audit.record(
-            session, action="user.password_reset_requested", now=now, actor_id=None,
-            object_type="user", object_id=user.id,
-        )
-    session.commit()
+    with write(session):
+        user = None
+        if address and "\x00" not in address and len(address) <= 254:
+            user = session.scalar(select(User).where(User.email == address))
+        if (
+            user is not None and user.is_active and not user.is_deleted
+            and not _recent_mail(session, topic=RESET_TOPIC, user_id=user.id,
+                                 since=now - RESET_INTERVAL)
+        ):
+            outbox.enqueue(
+                session, topic=RESET_TOPIC, now=now, payload={"user_id": user.id},
+                user_id=user.id,
+            )
+            audit.record(
+                session, action="user.password_reset_requested", now=now, actor_id=None,
+                object_type="user", object_id=user.id,
+            )
 
 
 def check_reset_link(session: Session, *, token: str, secret_key: str, now: datetime) -> User:
@@ -198,30 +192,28 @@ def reset_password(
         raise InvalidInput(reason, fields={"new_password": [reason]})
     new_hash = hash_password(new)  # slow on purpose: outside the lock
     user_id = user.id
-    begin_write(session)
-    lock_rows(session, User, [user_id])
-    session.expire_all()
-    try:
-        user = links.reset_user(session, token, secret_key=secret_key, now=now)
-    except links.LinkProblem as exc:  # used by a faster submission meanwhile
-        session.rollback()
-        raise InvalidLink(exc.reason) from exc
-    if user.id != user_id:  # cannot happen: the token names one account
-        session.rollback()
-        raise InvalidLink("invalid")
-    user.password_hash = new_hash
-    if user.email_verified_at is None:
-        user.email_verified_at = now
-    revoked = session.execute(
-        update(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None),
-               ApiToken.expires_at > now)
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    audit.record(
-        session, action="user.password_reset", now=now, actor_id=user.id,
-        object_type="user", object_id=user.id, details={"api_tokens_revoked": int(revoked or 0)},
-    )
-    session.commit()
+    with write(session):
+        lock_rows(session, User, [user_id])
+        session.expire_all()
+        try:
+            user = links.reset_user(session, token, secret_key=secret_key, now=now)
+        except links.LinkProblem as exc:  # used by a faster submission meanwhile
+            raise InvalidLink(exc.reason) from exc
+        if user.id != user_id:  # cannot happen: the token names one account
+            raise InvalidLink("invalid")
+        user.password_hash = new_hash
+        if user.email_verified_at is None:
+            user.email_verified_at = now
+        revoked = session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None),
+                   ApiToken.expires_at > now)
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        audit.record(
+            session, action="user.password_reset", now=now, actor_id=user.id,
+            object_type="user", object_id=user.id,
+            details={"api_tokens_revoked": int(revoked or 0)},
+        )
     return user

@@ -84,6 +84,8 @@ def rollback(session: Session) -> BaseException | None:
     too: that is expected, returned for the caller to mention (the pool replaces the
     connection next time). Any other failure of the rollback is a bug and is raised."""
     try:
+        # By hand, not ``write``/``end_read``: the failure may have happened anywhere (inside a
+        # write block or not) and this rollback is the one that may itself fail.
         session.rollback()
     except Exception as exc:
         if not is_unavailable(exc):

@@ -9,7 +9,10 @@ Delivery (``claim`` / ``delivered`` / ``failed``) is at-least-once, made as clos
 exactly-once as SMTP allows: a worker claims a few rows in a short transaction (``FOR UPDATE
 SKIP LOCKED`` on PostgreSQL, so several workers never take the same row; SQLite's single
 write lock serialises the claim), sends each, and marks each delivered in its own commit right
-after the server accepted it. A worker that dies leaves its claimed rows with a lease that
+after the server accepted it. Each of ``claim``, ``renew``, ``delivered``, ``failed`` and
+``release`` is one ``write`` block of its own (the worker calls them between sends, never
+inside another transaction): the commit that records a claim or a delivery must not wait for
+anything else. A worker that dies leaves its claimed rows with a lease that
 runs out; another worker then takes them over. The only message that can go out twice is the
 one whose acceptance the dying worker never recorded, and it carries the same Message-ID both
 times, so mail clients show it once.
@@ -34,7 +37,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from ..extensions import db
 from .audit import JSONType
 from .columns import enum_column
-from .locking import begin_write
+from .locking import write
 from .time import UTCDateTime
 
 if TYPE_CHECKING:
@@ -129,44 +132,44 @@ def claim(
     died, or hangs). The attempt is counted now; a message whose worker died ``max_attempts``
     times is given up here (it would kill the next worker too) instead of looping for ever.
     """
-    begin_write(session)
-    session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.status == OutboxStatus.SENDING,
-            OutboxMessage.lease_until <= now,
-            OutboxMessage.attempts >= max_attempts,
-        )
-        .values(status=OutboxStatus.FAILED, lease_until=None,
-                last_error="the worker stopped while sending it, every time")
-        .execution_options(synchronize_session=False)
-    )
-    due = or_(
-        (OutboxMessage.status == OutboxStatus.PENDING) & (OutboxMessage.next_attempt_at <= now),
-        (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.lease_until <= now),
-    )
-    ids = list(
-        session.scalars(
-            select(OutboxMessage.id)
-            .where(due)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    if ids:
+    with write(session):
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids))
-            .values(
-                status=OutboxStatus.SENDING,
-                lease_until=now + lease,
-                claimed_by=worker,
-                attempts=OutboxMessage.attempts + 1,
+            .where(
+                OutboxMessage.status == OutboxStatus.SENDING,
+                OutboxMessage.lease_until <= now,
+                OutboxMessage.attempts >= max_attempts,
             )
+            .values(status=OutboxStatus.FAILED, lease_until=None,
+                    last_error="the worker stopped while sending it, every time")
             .execution_options(synchronize_session=False)
         )
-    session.commit()
+        due = or_(
+            (OutboxMessage.status == OutboxStatus.PENDING)
+            & (OutboxMessage.next_attempt_at <= now),
+            (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.lease_until <= now),
+        )
+        ids = list(
+            session.scalars(
+                select(OutboxMessage.id)
+                .where(due)
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if ids:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(
+                    status=OutboxStatus.SENDING,
+                    lease_until=now + lease,
+                    claimed_by=worker,
+                    attempts=OutboxMessage.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
     return ids
 
 
@@ -177,26 +180,26 @@ def renew(
     was lost meanwhile (its lease ran out during a slow batch and another worker took over),
     in which case this worker must leave the message alone. Without this, the last messages
     of a slow batch went out twice."""
-    begin_write(session)
-    result = session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.status == OutboxStatus.SENDING,
-            OutboxMessage.claimed_by == worker,
-            OutboxMessage.lease_until > now,
+    with write(session):
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.status == OutboxStatus.SENDING,
+                OutboxMessage.claimed_by == worker,
+                OutboxMessage.lease_until > now,
+            )
+            .values(lease_until=now + lease)
+            .execution_options(synchronize_session=False)
         )
-        .values(lease_until=now + lease)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return bool(result.rowcount)
+        renewed = bool(result.rowcount)
+    return renewed
 
 
 def _mine(session: Session, message_id: int, worker: str) -> OutboxMessage | None:
     """The claimed row, locked, if it is still this worker's claim (a lease can run out
-    while a slow server answers, and another worker may have taken the row over)."""
-    begin_write(session)
+    while a slow server answers, and another worker may have taken the row over). Inside
+    the caller's ``write`` block."""
     row = session.scalars(
         select(OutboxMessage)
         .where(OutboxMessage.id == message_id)
@@ -204,20 +207,19 @@ def _mine(session: Session, message_id: int, worker: str) -> OutboxMessage | Non
         .execution_options(populate_existing=True)
     ).first()
     if row is None or row.status is not OutboxStatus.SENDING or row.claimed_by != worker:
-        session.rollback()
         return None
     return row
 
 
 def delivered(session: Session, message_id: int, *, worker: str, now: datetime) -> None:
-    row = _mine(session, message_id, worker)
-    if row is None:
-        return
-    row.status = OutboxStatus.SENT
-    row.sent_at = now
-    row.lease_until = None
-    row.last_error = None
-    session.commit()
+    with write(session):
+        row = _mine(session, message_id, worker)
+        if row is None:
+            return  # not ours any more: the block ends having changed nothing
+        row.status = OutboxStatus.SENT
+        row.sent_at = now
+        row.lease_until = None
+        row.last_error = None
 
 
 def failed(
@@ -225,22 +227,23 @@ def failed(
     max_attempts: int, permanent: bool = False,
 ) -> OutboxStatus | None:
     """Record a failed try: retried later with a growing pause, or given up for good."""
-    row = _mine(session, message_id, worker)
-    if row is None:
-        return None
-    row.last_error = error[:2000]
-    row.lease_until = None
-    if permanent or row.attempts >= max_attempts:
-        row.status = OutboxStatus.FAILED
-        log.error("outbox %s (%s): gave up after %s tries: %s",
-                  row.id, row.topic, row.attempts, error)
-    else:
-        row.status = OutboxStatus.PENDING
-        row.next_attempt_at = now + backoff(row.attempts)
-        log.warning("outbox %s (%s): try %s failed, again at %s: %s",
-                    row.id, row.topic, row.attempts, row.next_attempt_at.isoformat(), error)
-    status = row.status
-    session.commit()
+    with write(session):
+        row = _mine(session, message_id, worker)
+        if row is None:
+            return None
+        row.last_error = error[:2000]
+        row.lease_until = None
+        if permanent or row.attempts >= max_attempts:
+            row.status = OutboxStatus.FAILED
+            log.error("outbox %s (%s): gave up after %s tries: %s",
+                      row.id, row.topic, row.attempts, error)
+        else:
+            row.status = OutboxStatus.PENDING
+            row.next_attempt_at = now + backoff(row.attempts)
+            log.warning("outbox %s (%s): try %s failed, again at %s: %s",
+                        row.id, row.topic, row.attempts, row.next_attempt_at.isoformat(),
+                        error)
+        status = row.status
     return status
 
 
@@ -250,19 +253,18 @@ def release(session: Session, message_ids: list[int], *, worker: str, error: str
     next pass tries the server again). ``error`` is kept for staff on the page."""
     if not message_ids:
         return
-    begin_write(session)
-    session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id.in_(message_ids),
-            OutboxMessage.status == OutboxStatus.SENDING,
-            OutboxMessage.claimed_by == worker,
+    with write(session):
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(message_ids),
+                OutboxMessage.status == OutboxStatus.SENDING,
+                OutboxMessage.claimed_by == worker,
+            )
+            .values(status=OutboxStatus.PENDING, lease_until=None,
+                    attempts=OutboxMessage.attempts - 1, last_error=error[:2000])
+            .execution_options(synchronize_session=False)
         )
-        .values(status=OutboxStatus.PENDING, lease_until=None,
-                attempts=OutboxMessage.attempts - 1, last_error=error[:2000])
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -270,7 +272,8 @@ def backoff(attempts: int) -> timedelta:
 
 
 def retry(session: Session, message_id: int, *, now: datetime) -> OutboxMessage | None:
-    """Staff send a failed message again: one more round of tries, starting now."""
+    """Staff send a failed message again: one more round of tries, starting now. Inside
+    the caller's ``write`` block."""
     row = session.get(OutboxMessage, message_id, with_for_update=True)
     if row is None or row.status is not OutboxStatus.FAILED:
         return None
@@ -281,7 +284,8 @@ def retry(session: Session, message_id: int, *, now: datetime) -> OutboxMessage 
 
 
 def purge_sent(session: Session, *, before: datetime) -> int:
-    """Delete delivered messages older than ``before``; failed ones stay for staff."""
+    """Delete delivered messages older than ``before``; failed ones stay for staff. Inside
+    the caller's ``write`` block."""
     result = session.execute(
         db.delete(OutboxMessage).where(
             OutboxMessage.status == OutboxStatus.SENT, OutboxMessage.sent_at < before

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..accounts.models import User
 from ..core import audit
-from ..core.locking import begin_write, lock_rows
+from ..core.locking import lock_rows, write
 from ..errors import NotFound
 from ..resources.models import Location, Resource, ResourceKind
 from . import tokens
@@ -36,30 +36,27 @@ def _wanted(session: Session, user: User) -> list[tuple[FeedKind, str, int | Non
 
 def feeds_for(session: Session, *, user: User, now: datetime) -> list[CalendarFeed]:
     """The user's feeds, creating those they may have but lack (a write, hence the lock)."""
-    begin_write(session)
-    user = session.merge(user)
-    # Two first visits at once would both insert the missing feeds (a unique violation,
-    # a 500) on PostgreSQL; the row lock makes the second wait and then find them.
-    lock_rows(session, User, [user.id])
-    wanted = _wanted(session, user)
-    existing = {
-        f.scope: f
-        for f in session.scalars(select(CalendarFeed).where(CalendarFeed.owner_id == user.id))
-    }
-    created = False
-    for kind, scope, resource_id, location_id in wanted:
-        if scope not in existing:
-            feed = CalendarFeed(
-                owner_id=user.id, kind=kind, scope=scope, resource_id=resource_id,
-                location_id=location_id, salt=tokens.new_salt(), created_at=now,
-                rotated_at=now,
+    with write(session):
+        user = session.merge(user)
+        # Two first visits at once would both insert the missing feeds (a unique violation,
+        # a 500) on PostgreSQL; the row lock makes the second wait and then find them.
+        lock_rows(session, User, [user.id])
+        wanted = _wanted(session, user)
+        existing = {
+            f.scope: f
+            for f in session.scalars(
+                select(CalendarFeed).where(CalendarFeed.owner_id == user.id)
             )
-            session.add(feed)
-            existing[scope] = feed
-            created = True
-    if created:
-        session.flush()
-    session.commit()
+        }
+        for kind, scope, resource_id, location_id in wanted:
+            if scope not in existing:
+                feed = CalendarFeed(
+                    owner_id=user.id, kind=kind, scope=scope, resource_id=resource_id,
+                    location_id=location_id, salt=tokens.new_salt(), created_at=now,
+                    rotated_at=now,
+                )
+                session.add(feed)
+                existing[scope] = feed
     allowed = [scope for _, scope, _, _ in wanted]
     rows = session.scalars(
         select(CalendarFeed)
@@ -87,29 +84,27 @@ def _own(session: Session, user: User, feed_id: int) -> CalendarFeed:
 
 def rotate(session: Session, *, user: User, feed_id: int, now: datetime) -> CalendarFeed:
     """A new secret URL; the old one answers 404 from now on (also re-enables a revoked feed)."""
-    begin_write(session)
-    feed = _own(session, user, feed_id)
-    feed.salt = tokens.new_salt()
-    feed.rotated_at = now
-    feed.revoked_at = None
-    audit.record(
-        session, action="feed.rotated", now=now, actor_id=user.id,
-        object_type="calendar_feed", object_id=feed.id,
-    )
-    session.commit()
+    with write(session):
+        feed = _own(session, user, feed_id)
+        feed.salt = tokens.new_salt()
+        feed.rotated_at = now
+        feed.revoked_at = None
+        audit.record(
+            session, action="feed.rotated", now=now, actor_id=user.id,
+            object_type="calendar_feed", object_id=feed.id,
+        )
     return feed
 
 
 def revoke(session: Session, *, user: User, feed_id: int, now: datetime) -> CalendarFeed:
-    begin_write(session)
-    feed = _own(session, user, feed_id)
-    if feed.revoked_at is None:
-        feed.revoked_at = now
-        audit.record(
-            session, action="feed.revoked", now=now, actor_id=user.id,
-            object_type="calendar_feed", object_id=feed.id,
-        )
-    session.commit()
+    with write(session):
+        feed = _own(session, user, feed_id)
+        if feed.revoked_at is None:
+            feed.revoked_at = now
+            audit.record(
+                session, action="feed.revoked", now=now, actor_id=user.id,
+                object_type="calendar_feed", object_id=feed.id,
+            )
     return feed
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..accounts.models import User
 from ..core import audit, outbox
-from ..core.locking import begin_write
+from ..core.locking import write
 from ..core.outbox import OutboxMessage, OutboxStatus
 from ..errors import DomainError
 
@@ -58,26 +58,22 @@ def failed_count(session: Session) -> int:
 
 
 def retry(session: Session, *, actor: User, message_id: int, now: datetime) -> OutboxMessage:
-    begin_write(session)
-    row = outbox.retry(session, message_id, now=now)
-    if row is None:
-        session.rollback()
-        raise NotFailed()
-    audit.record(session, action="outbox.retried", now=now, actor_id=actor.id,
-                 object_type="outbox", object_id=row.id, details={"topic": row.topic})
-    session.commit()
+    with write(session):
+        row = outbox.retry(session, message_id, now=now)
+        if row is None:
+            raise NotFailed()
+        audit.record(session, action="outbox.retried", now=now, actor_id=actor.id,
+                     object_type="outbox", object_id=row.id, details={"topic": row.topic})
     return row
 
 
 def discard(session: Session, *, actor: User, message_id: int, now: datetime) -> None:
-    begin_write(session)
-    row = session.get(OutboxMessage, message_id, with_for_update=True)
-    if row is None or row.status is not OutboxStatus.FAILED:
-        session.rollback()
-        raise NotFailed()
-    audit.record(session, action="outbox.discarded", now=now, actor_id=actor.id,
-                 object_type="outbox", object_id=row.id,
-                 details={"topic": row.topic, "user_id": row.user_id,
-                          "last_error": (row.last_error or "")[:200]})
-    session.delete(row)
-    session.commit()
+    with write(session):
+        row = session.get(OutboxMessage, message_id, with_for_update=True)
+        if row is None or row.status is not OutboxStatus.FAILED:
+            raise NotFailed()
+        audit.record(session, action="outbox.discarded", now=now, actor_id=actor.id,
+                     object_type="outbox", object_id=row.id,
+                     details={"topic": row.topic, "user_id": row.user_id,
+                              "last_error": (row.last_error or "")[:200]})
+        session.delete(row)

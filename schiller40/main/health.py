@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.clock import now
 from ..core.dbfaults import RETRY_AFTER_SECONDS
+from ..core.locking import end_read
 from ..core.outbox import OutboxMessage, OutboxStatus
 from ..extensions import db
 
@@ -72,9 +73,10 @@ def readyz() -> tuple[Response, int] | Response:
         connection.execute(text("SELECT 1"))
         current = set(MigrationContext.configure(connection).get_current_heads())
         outbox = _outbox(now())
-        db.session.rollback()
+        end_read(db.session)
     except SQLAlchemyError as exc:
-        db.session.rollback()
+        # The probe only reads: ending its (perhaps failed) transaction undoes nothing.
+        end_read(db.session)
         current_app.logger.warning("readyz: database unreachable: %s", type(exc).__name__)
         response = _no_store(jsonify(status="unavailable", database="unreachable"))
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -1,9 +1,10 @@
 """Staff use cases on a member's memberships and studio inductions.
 
-Each function owns its transaction: it takes the write lock, locks the member row (the same
-lock the booking engine takes before it checks a member's tier, quota and inductions, so a
-booking never runs against a half-changed membership), re-reads what it needs, checks the
-rules, writes, records an audit entry and commits. The actor and the clock are arguments.
+Each function owns its transaction (one ``write`` block): it takes the write lock, locks the
+member row (the same lock the booking engine takes before it checks a member's tier, quota
+and inductions, so a booking never runs against a half-changed membership), re-reads what it
+needs, checks the rules, writes, records an audit entry and commits. A refusal raised inside
+the block rolls everything back. The actor and the clock are arguments.
 
 Dates here are local calendar days (Europe/Berlin); ``valid_until`` is inclusive, as on the
 ``Membership`` model.
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from ..accounts.locks import load_member
 from ..accounts.models import User
 from ..core import audit
+from ..core.locking import write
 from ..core.time import local_datetime, to_local
 from ..errors import Conflict, InvalidInput, NotFound
 from ..resources.models import Resource
@@ -105,67 +107,67 @@ def assign_tier(
     rather than silently cut: staff should look at it and end it first. Bookings made under
     the old tier stay as they are.
     """
-    member = load_member(session, actor, member_id)
-    tier = session.get(Tier, tier_id)
-    if tier is None:
-        raise _field("tier", _l("Please choose a tier."))
-    if not tier.is_active:
-        raise _field("tier", _l("This tier is no longer offered."))
-    first_day = today(now)
-    if valid_from < first_day:
-        raise _field("valid_from", _l("A membership cannot start in the past."))
-    if valid_from > LAST_DAY:
-        raise _field("valid_from", _l("Please choose a date before the year 2100."))
-    if valid_until is not None:
-        if valid_until < valid_from:
-            raise _field("valid_until", _l("The end must not be before the start."))
-        if valid_until > LAST_DAY:
-            raise _field("valid_until", _l("Please choose a date before the year 2100."))
+    with write(session):
+        member = load_member(session, actor, member_id)
+        tier = session.get(Tier, tier_id)
+        if tier is None:
+            raise _field("tier", _l("Please choose a tier."))
+        if not tier.is_active:
+            raise _field("tier", _l("This tier is no longer offered."))
+        first_day = today(now)
+        if valid_from < first_day:
+            raise _field("valid_from", _l("A membership cannot start in the past."))
+        if valid_from > LAST_DAY:
+            raise _field("valid_from", _l("Please choose a date before the year 2100."))
+        if valid_until is not None:
+            if valid_until < valid_from:
+                raise _field("valid_until", _l("The end must not be before the start."))
+            if valid_until > LAST_DAY:
+                raise _field("valid_until", _l("Please choose a date before the year 2100."))
 
-    others = [
-        m for m in member.memberships
-        if m.status in OCCUPYING and _overlaps(m, valid_from, valid_until)
-    ]
-    later = [m for m in others if m.valid_from >= valid_from]
-    if later:
-        planned = min(later, key=lambda m: m.valid_from)
-        message = _l(
-            "The membership in %(tier)s from %(date)s overlaps this one. End it first, or "
-            "start this one later.",
-            tier=planned.tier.name, date=format_date(planned.valid_from, "medium"),
+        others = [
+            m for m in member.memberships
+            if m.status in OCCUPYING and _overlaps(m, valid_from, valid_until)
+        ]
+        later = [m for m in others if m.valid_from >= valid_from]
+        if later:
+            planned = min(later, key=lambda m: m.valid_from)
+            message = _l(
+                "The membership in %(tier)s from %(date)s overlaps this one. End it first, or "
+                "start this one later.",
+                tier=planned.tier.name, date=format_date(planned.valid_from, "medium"),
+            )
+            raise Conflict(message, fields={"valid_from": [str(message)]})
+
+        ended: list[dict[str, Any]] = []
+        for previous in others:  # began before valid_from: end it the day before
+            old_until = previous.valid_until
+            previous.valid_until = valid_from - timedelta(days=1)
+            ended.append({"membership": previous.id, "tier": previous.tier.slug,
+                          "valid_until_was": old_until.isoformat() if old_until else None,
+                          "valid_until": previous.valid_until.isoformat()})
+            audit.record(
+                session, action="membership.ended", now=now, actor_id=actor.id,
+                object_type="user", object_id=member.id,
+                details={"membership": previous.id, "tier": previous.tier.slug,
+                         "valid_until": previous.valid_until.isoformat(),
+                         "valid_until_was": old_until.isoformat() if old_until else None,
+                         "reason": "superseded"},
+            )
+        membership = Membership(
+            user=member, tier=tier, valid_from=valid_from, valid_until=valid_until,
+            status=MembershipStatus.ACTIVE, created_at=now,
         )
-        raise Conflict(message, fields={"valid_from": [str(message)]})
-
-    ended: list[dict[str, Any]] = []
-    for previous in others:  # began before valid_from: end it the day before
-        old_until = previous.valid_until
-        previous.valid_until = valid_from - timedelta(days=1)
-        ended.append({"membership": previous.id, "tier": previous.tier.slug,
-                      "valid_until_was": old_until.isoformat() if old_until else None,
-                      "valid_until": previous.valid_until.isoformat()})
+        session.add(membership)
+        session.flush()
         audit.record(
-            session, action="membership.ended", now=now, actor_id=actor.id,
+            session, action="membership.assigned", now=now, actor_id=actor.id,
             object_type="user", object_id=member.id,
-            details={"membership": previous.id, "tier": previous.tier.slug,
-                     "valid_until": previous.valid_until.isoformat(),
-                     "valid_until_was": old_until.isoformat() if old_until else None,
-                     "reason": "superseded"},
+            details={"membership": membership.id, "tier": tier.slug,
+                     "valid_from": valid_from.isoformat(),
+                     "valid_until": valid_until.isoformat() if valid_until else None,
+                     "ended": ended},
         )
-    membership = Membership(
-        user=member, tier=tier, valid_from=valid_from, valid_until=valid_until,
-        status=MembershipStatus.ACTIVE, created_at=now,
-    )
-    session.add(membership)
-    session.flush()
-    audit.record(
-        session, action="membership.assigned", now=now, actor_id=actor.id,
-        object_type="user", object_id=member.id,
-        details={"membership": membership.id, "tier": tier.slug,
-                 "valid_from": valid_from.isoformat(),
-                 "valid_until": valid_until.isoformat() if valid_until else None,
-                 "ended": ended},
-    )
-    session.commit()
     return membership
 
 
@@ -192,44 +194,44 @@ def end_membership(
     end later is allowed too (to correct a mistake), as long as it does not run into another
     membership.
     """
-    member = load_member(session, actor, member_id)
-    membership = _own_membership(member, membership_id)
-    if membership.status is MembershipStatus.CANCELLED:
-        raise _field("last_day", _l("This membership was withdrawn; it cannot be ended."))
-    if membership.valid_until is not None and membership.valid_until < today(now):
-        raise _field("last_day", _l("This membership has already ended."))
-    if last_day < today(now):
-        raise _field("last_day", _l("The last day cannot be in the past."))
-    if last_day < membership.valid_from:
-        raise _field(
-            "last_day",
-            _l("The last day cannot be before the membership starts (%(date)s).",
-               date=format_date(membership.valid_from, "medium")),
+    with write(session):
+        member = load_member(session, actor, member_id)
+        membership = _own_membership(member, membership_id)
+        if membership.status is MembershipStatus.CANCELLED:
+            raise _field("last_day", _l("This membership was withdrawn; it cannot be ended."))
+        if membership.valid_until is not None and membership.valid_until < today(now):
+            raise _field("last_day", _l("This membership has already ended."))
+        if last_day < today(now):
+            raise _field("last_day", _l("The last day cannot be in the past."))
+        if last_day < membership.valid_from:
+            raise _field(
+                "last_day",
+                _l("The last day cannot be before the membership starts (%(date)s).",
+                   date=format_date(membership.valid_from, "medium")),
+            )
+        if last_day > LAST_DAY:
+            raise _field("last_day", _l("Please choose a date before the year 2100."))
+        clash = next(
+            (m for m in member.memberships
+             if m.id != membership.id and m.status in OCCUPYING
+             and _overlaps(m, membership.valid_from, last_day)),
+            None,
         )
-    if last_day > LAST_DAY:
-        raise _field("last_day", _l("Please choose a date before the year 2100."))
-    clash = next(
-        (m for m in member.memberships
-         if m.id != membership.id and m.status in OCCUPYING
-         and _overlaps(m, membership.valid_from, last_day)),
-        None,
-    )
-    if clash is not None:
-        message = _l(
-            "Until then the membership in %(tier)s from %(date)s would overlap this one.",
-            tier=clash.tier.name, date=format_date(clash.valid_from, "medium"),
+        if clash is not None:
+            message = _l(
+                "Until then the membership in %(tier)s from %(date)s would overlap this one.",
+                tier=clash.tier.name, date=format_date(clash.valid_from, "medium"),
+            )
+            raise Conflict(message, fields={"last_day": [str(message)]})
+        old_until = membership.valid_until
+        membership.valid_until = last_day
+        audit.record(
+            session, action="membership.ended", now=now, actor_id=actor.id,
+            object_type="user", object_id=member.id,
+            details={"membership": membership.id, "tier": membership.tier.slug,
+                     "valid_until": last_day.isoformat(),
+                     "valid_until_was": old_until.isoformat() if old_until else None},
         )
-        raise Conflict(message, fields={"last_day": [str(message)]})
-    old_until = membership.valid_until
-    membership.valid_until = last_day
-    audit.record(
-        session, action="membership.ended", now=now, actor_id=actor.id,
-        object_type="user", object_id=member.id,
-        details={"membership": membership.id, "tier": membership.tier.slug,
-                 "valid_until": last_day.isoformat(),
-                 "valid_until_was": old_until.isoformat() if old_until else None},
-    )
-    session.commit()
     return membership
 
 
@@ -240,26 +242,31 @@ def withdraw_membership(
 
     One that has started is ended instead, so the history keeps the days it was in force.
     """
-    member = load_member(session, actor, member_id)
-    membership = _own_membership(member, membership_id)
-    if membership.status is MembershipStatus.CANCELLED:
-        raise InvalidInput(_l("This membership was already withdrawn."))
-    if membership.valid_from <= today(now):
-        raise InvalidInput(
-            _l("This membership has already started; set its last day instead.")
+    with write(session):
+        member = load_member(session, actor, member_id)
+        membership = _own_membership(member, membership_id)
+        if membership.status is MembershipStatus.CANCELLED:
+            raise InvalidInput(_l("This membership was already withdrawn."))
+        if membership.valid_from <= today(now):
+            raise InvalidInput(
+                _l("This membership has already started; set its last day instead.")
+            )
+        membership.status = MembershipStatus.CANCELLED
+        audit.record(
+            session, action="membership.withdrawn", now=now, actor_id=actor.id,
+            object_type="user", object_id=member.id,
+            details={"membership": membership.id, "tier": membership.tier.slug,
+                     "valid_from": membership.valid_from.isoformat()},
         )
-    membership.status = MembershipStatus.CANCELLED
-    audit.record(
-        session, action="membership.withdrawn", now=now, actor_id=actor.id,
-        object_type="user", object_id=member.id,
-        details={"membership": membership.id, "tier": membership.tier.slug,
-                 "valid_from": membership.valid_from.isoformat()},
-    )
-    session.commit()
     return membership
 
 
 # --- inductions -------------------------------------------------------------------------------
+
+
+def _already_trained() -> Conflict:
+    message = _l("This member already has this induction.")
+    return Conflict(message, fields={"topic": [str(message)]})
 
 
 def grant_induction(
@@ -277,43 +284,40 @@ def grant_induction(
     The model keeps no note; the note (who trained them, anything to remember) goes into the
     audit entry, where the member page reads it from.
     """
-    member = load_member(session, actor, member_id)
-    topic = topic.strip()
-    note = note.strip()
-    if topic not in induction_topics(session):
-        raise _field("topic", _l("Please choose an induction a studio requires."))
-    first_day = today(now)
-    if trained_on > first_day:
-        raise _field("trained_on", _l("The training date cannot be in the future."))
-    if trained_on < OLDEST_INDUCTION:
-        raise _field("trained_on", _l("Please check the year of the training date."))
-    if len(note) > NOTE_MAX or "\x00" in note:
-        raise _field("note", _l("The note may have at most 500 characters."))
-    if any(i.topic == topic for i in member.inductions):
-        raise Conflict(
-            _l("This member already has this induction."),
-            fields={"topic": [str(_l("This member already has this induction."))]},
-        )
-    # Today's grant keeps its exact time; an earlier training is dated at local noon, which
-    # reads as the same calendar day in any European time zone.
-    granted_at = now if trained_on == first_day else local_datetime(trained_on, time(12))
-    induction = Induction(user=member, topic=topic, granted_by_id=actor.id, granted_at=granted_at)
-    session.add(induction)
     try:
-        session.flush()
+        with write(session):
+            member = load_member(session, actor, member_id)
+            topic = topic.strip()
+            note = note.strip()
+            if topic not in induction_topics(session):
+                raise _field("topic", _l("Please choose an induction a studio requires."))
+            first_day = today(now)
+            if trained_on > first_day:
+                raise _field("trained_on", _l("The training date cannot be in the future."))
+            if trained_on < OLDEST_INDUCTION:
+                raise _field("trained_on", _l("Please check the year of the training date."))
+            if len(note) > NOTE_MAX or "\x00" in note:
+                raise _field("note", _l("The note may have at most 500 characters."))
+            if any(i.topic == topic for i in member.inductions):
+                raise _already_trained()
+            # Today's grant keeps its exact time; an earlier training is dated at local noon,
+            # which reads as the same calendar day in any European time zone.
+            granted_at = (
+                now if trained_on == first_day else local_datetime(trained_on, time(12))
+            )
+            induction = Induction(
+                user=member, topic=topic, granted_by_id=actor.id, granted_at=granted_at
+            )
+            session.add(induction)
+            session.flush()
+            audit.record(
+                session, action="induction.granted", now=now, actor_id=actor.id,
+                object_type="user", object_id=member.id,
+                details={"induction": induction.id, "topic": topic,
+                         "trained_on": trained_on.isoformat(), "note": note},
+            )
     except IntegrityError as exc:  # the unique (user, topic) index: a concurrent grant won
-        session.rollback()
-        raise Conflict(
-            _l("This member already has this induction."),
-            fields={"topic": [str(_l("This member already has this induction."))]},
-        ) from exc
-    audit.record(
-        session, action="induction.granted", now=now, actor_id=actor.id,
-        object_type="user", object_id=member.id,
-        details={"induction": induction.id, "topic": topic,
-                 "trained_on": trained_on.isoformat(), "note": note},
-    )
-    session.commit()
+        raise _already_trained() from exc
     return induction
 
 
@@ -325,18 +329,18 @@ def revoke_induction(
     Bookings already made stay; staff decide about those one by one (the member page lists
     them). Returns the topic that was revoked.
     """
-    member = load_member(session, actor, member_id)
-    induction = next((i for i in member.inductions if i.id == induction_id), None)
-    if induction is None:
-        raise NotFound()
-    topic = induction.topic
-    details = {"induction": induction.id, "topic": topic,
-               "granted_at": induction.granted_at.isoformat()}
-    member.inductions.remove(induction)
-    session.delete(induction)
-    audit.record(
-        session, action="induction.revoked", now=now, actor_id=actor.id,
-        object_type="user", object_id=member.id, details=details,
-    )
-    session.commit()
+    with write(session):
+        member = load_member(session, actor, member_id)
+        induction = next((i for i in member.inductions if i.id == induction_id), None)
+        if induction is None:
+            raise NotFound()
+        topic = induction.topic
+        details = {"induction": induction.id, "topic": topic,
+                   "granted_at": induction.granted_at.isoformat()}
+        member.inductions.remove(induction)
+        session.delete(induction)
+        audit.record(
+            session, action="induction.revoked", now=now, actor_id=actor.id,
+            object_type="user", object_id=member.id, details=details,
+        )
     return topic

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..core import audit
-from ..core.locking import begin_write, locked_get
+from ..core.locking import locked_get, write
 from ..core.money import money
 from ..core.slugs import check_slug
 from ..errors import InvalidInput
@@ -172,40 +172,38 @@ def _apply_prices(tier: Tier, prices: Mapping[ResourceKind, KindTerms]) -> None:
         row.price_day_cents = terms.day_cents
 
 
-def _flush(session: Session) -> None:
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        session.rollback()
-        if "slug" in str(exc.orig).lower():
-            raise InvalidInput(
-                fields={"slug": [str(_l("This short name is already used."))]}
-            ) from exc
-        raise InvalidInput() from exc
+def _refused(exc: IntegrityError) -> InvalidInput:
+    """What a constraint the database still refused means for the form (a slug taken by a
+    concurrent request). The ``write`` block has rolled back by then."""
+    if "slug" in str(exc.orig).lower():
+        return InvalidInput(fields={"slug": [str(_l("This short name is already used."))]})
+    return InvalidInput()
 
 
 def create_tier(session: Session, *, data: TierData, actor: User, now: datetime) -> Tier:
     """Add a tier. It is offered to new memberships while active."""
-    begin_write(session)
     data = _normalise(data)
     errors = _validate(data, creating=True)
-    if "slug" not in errors and session.scalar(select(exists().where(Tier.slug == data.slug))):
-        _add(errors, "slug", _l("This short name is already used."))
-    if errors:
-        session.rollback()
-        raise InvalidInput(fields=errors)
-    tier = Tier(slug=data.slug, **{name: getattr(data, name) for name in SCALARS})
-    _apply_prices(tier, data.prices)
-    session.add(tier)
-    _flush(session)
-    audit.record(
-        session, action="tier.created", now=now, actor_id=actor.id, object_type="tier",
-        object_id=tier.id,
-        details={"slug": tier.slug, "name": tier.name, "prices": _terms_snapshot(tier)},
-    )
-    session.commit()
+    try:
+        with write(session):
+            if "slug" not in errors and session.scalar(
+                select(exists().where(Tier.slug == data.slug))
+            ):
+                _add(errors, "slug", _l("This short name is already used."))
+            if errors:
+                raise InvalidInput(fields=errors)
+            tier = Tier(slug=data.slug, **{name: getattr(data, name) for name in SCALARS})
+            _apply_prices(tier, data.prices)
+            session.add(tier)
+            session.flush()
+            audit.record(
+                session, action="tier.created", now=now, actor_id=actor.id,
+                object_type="tier", object_id=tier.id,
+                details={"slug": tier.slug, "name": tier.name, "prices": _terms_snapshot(tier)},
+            )
+    except IntegrityError as exc:
+        raise _refused(exc) from exc
     return tier
-
 
 
 def update_tier(
@@ -213,31 +211,32 @@ def update_tier(
 ) -> Tier:
     """Change a tier's terms. They apply to bookings made from now on, for every member of
     the tier; bookings already made keep what they were quoted."""
-    begin_write(session)
-    tier = locked_get(session, Tier, tier_id)
     data = _normalise(data)
     errors = _validate(data, creating=False)
-    if errors:
-        session.rollback()
-        raise InvalidInput(fields=errors)
-    changed: dict[str, list[Any]] = {}
-    for name in SCALARS:
-        old, new = getattr(tier, name), getattr(data, name)
-        if old != new:
-            changed[name] = [old, new]
-            setattr(tier, name, new)
-    before = _terms_snapshot(tier)
-    _apply_prices(tier, data.prices)
-    after = _terms_snapshot(tier)
-    if before != after:
-        changed["prices"] = [before, after]
-    if changed:
-        _flush(session)
-        audit.record(
-            session, action="tier.updated", now=now, actor_id=actor.id, object_type="tier",
-            object_id=tier.id, details={"changed": changed},
-        )
-    session.commit()
+    try:
+        with write(session):
+            tier = locked_get(session, Tier, tier_id)
+            if errors:
+                raise InvalidInput(fields=errors)
+            changed: dict[str, list[Any]] = {}
+            for name in SCALARS:
+                old, new = getattr(tier, name), getattr(data, name)
+                if old != new:
+                    changed[name] = [old, new]
+                    setattr(tier, name, new)
+            before = _terms_snapshot(tier)
+            _apply_prices(tier, data.prices)
+            after = _terms_snapshot(tier)
+            if before != after:
+                changed["prices"] = [before, after]
+            if changed:
+                session.flush()
+                audit.record(
+                    session, action="tier.updated", now=now, actor_id=actor.id,
+                    object_type="tier", object_id=tier.id, details={"changed": changed},
+                )
+    except IntegrityError as exc:
+        raise _refused(exc) from exc
     return tier
 
 
@@ -249,22 +248,19 @@ def in_use(session: Session, tier_id: int) -> bool:
 def delete_tier(session: Session, *, tier_id: int, actor: User, now: datetime) -> str:
     """Delete a tier no membership ever used (one made by mistake). A tier in use can only
     be deactivated: memberships and their history keep pointing at it."""
-    begin_write(session)
-    tier = locked_get(session, Tier, tier_id)
     message = _l("Members hold this tier, so it cannot be deleted. Deactivate it instead.")
-    if in_use(session, tier.id):
-        session.rollback()
-        raise InvalidInput(message)
-    slug = tier.slug
-    session.delete(tier)
-    audit.record(
-        session, action="tier.deleted", now=now, actor_id=actor.id, object_type="tier",
-        object_id=tier_id, details={"slug": slug},
-    )
     try:
-        session.flush()
+        with write(session):
+            tier = locked_get(session, Tier, tier_id)
+            if in_use(session, tier.id):
+                raise InvalidInput(message)
+            slug = tier.slug
+            session.delete(tier)
+            audit.record(
+                session, action="tier.deleted", now=now, actor_id=actor.id, object_type="tier",
+                object_id=tier_id, details={"slug": slug},
+            )
+            session.flush()
     except IntegrityError as exc:  # a membership added meanwhile (RESTRICT)
-        session.rollback()
         raise InvalidInput(message) from exc
-    session.commit()
     return slug

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..core import audit
-from ..core.locking import begin_write
+from ..core.locking import write
 from ..errors import NotFound
 from .models import Resource, ResourceKind
 
@@ -21,17 +21,16 @@ def _switch(
     missing: str,
 ) -> Resource:
     """Set one on/off setting of a resource, audited only when it really changes."""
-    begin_write(session)
-    resource = session.scalar(select(Resource).where(Resource.slug == slug))
-    if resource is None or (kinds is not None and resource.kind not in kinds):
-        raise NotFound(missing)
-    if getattr(resource, field) != value:
-        setattr(resource, field, value)
-        audit.record(
-            session, action=action, now=now, actor_id=actor_id,
-            object_type="resource", object_id=resource.id, details={detail: value},
-        )
-    session.commit()
+    with write(session):
+        resource = session.scalar(select(Resource).where(Resource.slug == slug))
+        if resource is None or (kinds is not None and resource.kind not in kinds):
+            raise NotFound(missing)
+        if getattr(resource, field) != value:
+            setattr(resource, field, value)
+            audit.record(
+                session, action=action, now=now, actor_id=actor_id,
+                object_type="resource", object_id=resource.id, details={detail: value},
+            )
     return resource
 
 

@@ -280,7 +280,6 @@ def assign_tier(member_id: int) -> Response | tuple[str, int]:
         except DomainError as error:
             if error.status == 404:
                 raise
-            db.session.rollback()
             apply_field_errors(form, error)
             status = _status(error)
         else:
@@ -324,7 +323,6 @@ def end_membership(member_id: int, membership_id: int) -> Response | tuple[str, 
         except DomainError as error:
             if error.status == 404:
                 raise
-            db.session.rollback()
             apply_field_errors(form, error)
             status = _status(error)
         else:
@@ -358,7 +356,6 @@ def withdraw_membership(member_id: int, membership_id: int) -> Response:
     except DomainError as error:
         if error.status == 404:
             raise
-        db.session.rollback()
         flash(error.message, "error")
     else:
         flash(_("The planned membership was withdrawn."), "success")
@@ -383,7 +380,6 @@ def grant_induction(member_id: int) -> Response | tuple[str, int]:
         except DomainError as error:
             if error.status == 404:
                 raise
-            db.session.rollback()
             apply_field_errors(form, error)
             status = _status(error)
         else:
@@ -449,7 +445,6 @@ def set_company(member_id: int) -> Response | tuple[str, int]:
         except DomainError as error:
             if error.status == 404:
                 raise
-            db.session.rollback()
             apply_field_errors(form, error)
             status = _status(error)
         else:
@@ -487,7 +482,6 @@ def set_role(member_id: int) -> Response | tuple[str, int]:
         except DomainError as error:
             if error.status == 404:
                 raise
-            db.session.rollback()
             apply_field_errors(form, error)
             status = _status(error)
         else:

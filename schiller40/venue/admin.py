@@ -24,7 +24,7 @@ from ..booking import snapshots
 from ..booking.models import ACTIVE_STATUSES, Booking
 from ..booking.rules import Interval, RuleViolation, check_opening
 from ..core import audit
-from ..core.locking import begin_write, lock_rows, locked_get
+from ..core.locking import lock_rows, locked_get, write
 from ..core.slugs import SLUG_RE, check_slug
 from ..errors import DomainError, InvalidInput, NotFound
 from ..resources.models import BookingUnit, Closure, Location, OpeningHours, Resource, ResourceKind
@@ -179,17 +179,13 @@ def _clean(data: ResourceData) -> ResourceData:
     return ResourceData(**values)
 
 
-def _flush(session: Session, *, slug_field: str = "slug") -> None:
-    """Flush, turning a constraint the database still refuses into field errors."""
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        session.rollback()
-        text = str(exc.orig).lower()
-        if "slug" in text or "unique" in text:
-            taken = str(_l("This short name is already used."))
-            raise InvalidInput(fields={slug_field: [taken]}) from exc
-        raise InvalidInput() from exc
+def _refused(exc: IntegrityError, *, slug_field: str = "slug") -> InvalidInput:
+    """A constraint the database still refused (a slug taken by a concurrent request) as
+    field errors. Raised outside the ``write`` block, which has rolled back by then."""
+    text = str(exc.orig).lower()
+    if "slug" in text or "unique" in text:
+        return InvalidInput(fields={slug_field: [str(_l("This short name is already used."))]})
+    return InvalidInput()
 
 
 def _slug_taken(session: Session, model: type, slug: str) -> bool:
@@ -209,35 +205,36 @@ def create_resource(
     session: Session, *, data: ResourceData, actor: User, now: datetime
 ) -> Resource:
     """Add a bookable resource to a location (the only one, unless the data names another)."""
-    begin_write(session)
     data = _clean(data)
     errors = _validate(data, creating=True)
-    if "slug" not in errors and _slug_taken(session, Resource, data.slug):
-        _add(errors, "slug", _l("This short name is already used."))
-    location = (
-        session.get(Location, data.location_id) if data.location_id is not None
-        else session.scalar(select(Location).order_by(Location.id).limit(1))
-    )
-    if location is None:
-        _add(errors, "location_id", _l("There is no location yet to add it to."))
-    if errors:
-        session.rollback()
-        raise InvalidInput(fields=errors)
-    assert location is not None
-    resource = Resource(
-        location=location, slug=data.slug, kind=data.kind,
-        **{name: getattr(data, name) for name in EDITABLE},
-    )
-    session.add(resource)
-    _flush(session)
-    audit.record(
-        session, action="resource.created", now=now, actor_id=actor.id,
-        object_type="resource", object_id=resource.id,
-        details={"slug": resource.slug, "kind": resource.kind.value, "name": resource.name},
-    )
-    session.commit()
+    try:
+        with write(session):
+            if "slug" not in errors and _slug_taken(session, Resource, data.slug):
+                _add(errors, "slug", _l("This short name is already used."))
+            location = (
+                session.get(Location, data.location_id) if data.location_id is not None
+                else session.scalar(select(Location).order_by(Location.id).limit(1))
+            )
+            if location is None:
+                _add(errors, "location_id", _l("There is no location yet to add it to."))
+            if errors:
+                raise InvalidInput(fields=errors)
+            assert location is not None
+            resource = Resource(
+                location=location, slug=data.slug, kind=data.kind,
+                **{name: getattr(data, name) for name in EDITABLE},
+            )
+            session.add(resource)
+            session.flush()
+            audit.record(
+                session, action="resource.created", now=now, actor_id=actor.id,
+                object_type="resource", object_id=resource.id,
+                details={"slug": resource.slug, "kind": resource.kind.value,
+                         "name": resource.name},
+            )
+    except IntegrityError as exc:
+        raise _refused(exc) from exc
     return resource
-
 
 
 def update_resource(
@@ -245,29 +242,31 @@ def update_resource(
 ) -> Resource:
     """Change a resource's settings. Bookings already made keep their stored blocked range
     (buffers apply to new bookings only) and their price."""
-    begin_write(session)
-    resource = locked_get(session, Resource, resource_id)
-    data = _clean(ResourceData(**{
-        **{f.name: getattr(data, f.name) for f in fields(data)},
-        "slug": resource.slug, "kind": resource.kind,
-    }))
-    errors = _validate(data, creating=False)
-    if errors:
-        session.rollback()
-        raise InvalidInput(fields=errors)
-    changed: dict[str, list[Any]] = {}
-    for name in EDITABLE:
-        old, new = getattr(resource, name), getattr(data, name)
-        if old != new:
-            changed[name] = [_value(old), _value(new)]
-            setattr(resource, name, new)
-    if changed:
-        _flush(session)
-        audit.record(
-            session, action="resource.updated", now=now, actor_id=actor.id,
-            object_type="resource", object_id=resource.id, details={"changed": changed},
-        )
-    session.commit()
+    try:
+        with write(session):
+            resource = locked_get(session, Resource, resource_id)
+            data = _clean(ResourceData(**{
+                **{f.name: getattr(data, f.name) for f in fields(data)},
+                "slug": resource.slug, "kind": resource.kind,
+            }))
+            errors = _validate(data, creating=False)
+            if errors:
+                raise InvalidInput(fields=errors)
+            changed: dict[str, list[Any]] = {}
+            for name in EDITABLE:
+                old, new = getattr(resource, name), getattr(data, name)
+                if old != new:
+                    changed[name] = [_value(old), _value(new)]
+                    setattr(resource, name, new)
+            if changed:
+                session.flush()
+                audit.record(
+                    session, action="resource.updated", now=now, actor_id=actor.id,
+                    object_type="resource", object_id=resource.id,
+                    details={"changed": changed},
+                )
+    except IntegrityError as exc:
+        raise _refused(exc) from exc
     return resource
 
 
@@ -276,16 +275,15 @@ def set_active(
 ) -> Resource:
     """Take a resource out of booking (or back in). Existing bookings stay as they are;
     staff cancel them where needed. Nothing is deleted, so history and invoices remain."""
-    begin_write(session)
-    resource = locked_get(session, Resource, resource_id)
-    if resource.is_active != active:
-        resource.is_active = active
-        audit.record(
-            session, action="resource.reactivated" if active else "resource.deactivated",
-            now=now, actor_id=actor.id, object_type="resource", object_id=resource.id,
-            details={"slug": resource.slug},
-        )
-    session.commit()
+    with write(session):
+        resource = locked_get(session, Resource, resource_id)
+        if resource.is_active != active:
+            resource.is_active = active
+            audit.record(
+                session, action="resource.reactivated" if active else "resource.deactivated",
+                now=now, actor_id=actor.id, object_type="resource", object_id=resource.id,
+                details={"slug": resource.slug},
+            )
     return resource
 
 
@@ -296,27 +294,21 @@ def has_bookings(session: Session, resource_id: int) -> bool:
 def delete_resource(session: Session, *, resource_id: int, actor: User, now: datetime) -> str:
     """Delete a resource created by mistake. One that was ever booked can only be
     deactivated: its bookings (and their payments) must keep pointing at it."""
-    begin_write(session)
-    resource = locked_get(session, Resource, resource_id)
-    if has_bookings(session, resource.id):
-        session.rollback()
-        raise InvalidInput(_l(
-            "This resource has bookings and cannot be deleted. Deactivate it instead."
-        ))
-    slug = resource.slug
-    session.delete(resource)
-    audit.record(
-        session, action="resource.deleted", now=now, actor_id=actor.id,
-        object_type="resource", object_id=resource_id, details={"slug": slug},
-    )
+    booked = _l("This resource has bookings and cannot be deleted. Deactivate it instead.")
     try:
-        session.flush()
+        with write(session):
+            resource = locked_get(session, Resource, resource_id)
+            if has_bookings(session, resource.id):
+                raise InvalidInput(booked)
+            slug = resource.slug
+            session.delete(resource)
+            audit.record(
+                session, action="resource.deleted", now=now, actor_id=actor.id,
+                object_type="resource", object_id=resource_id, details={"slug": slug},
+            )
+            session.flush()
     except IntegrityError as exc:  # a booking made meanwhile (RESTRICT)
-        session.rollback()
-        raise InvalidInput(_l(
-            "This resource has bookings and cannot be deleted. Deactivate it instead."
-        )) from exc
-    session.commit()
+        raise InvalidInput(booked) from exc
     return slug
 
 
@@ -349,11 +341,22 @@ def set_opening_hours(
         for opens, closes in periods:
             if closes <= opens:
                 _add(errors, f"day-{weekday}", _l("Closing time must be after opening time."))
-    begin_write(session)
-    location = locked_get(session, Location, location_id)
-    if errors:
-        session.rollback()
-        raise InvalidInput(fields=errors)
+    try:
+        with write(session):
+            location = locked_get(session, Location, location_id)
+            if errors:
+                raise InvalidInput(fields=errors)
+            _replace_hours(session, location, hours, half_day_split, actor=actor, now=now)
+    except IntegrityError as exc:
+        raise InvalidInput() from exc
+    return location, bookings_outside_hours(session, location, now)
+
+
+def _replace_hours(
+    session: Session, location: Location, hours: Mapping[int, Sequence[tuple[time, time]]],
+    half_day_split: time, *, actor: User, now: datetime,
+) -> None:
+    """Write the new hours and audit what changed; inside the caller's ``write`` block."""
     before = _hours_snapshot(location)
     location.opening_hours.clear()
     session.flush()  # delete first: the new rows may reuse (weekday, opens)
@@ -365,11 +368,7 @@ def set_opening_hours(
     old_split = location.half_day_split
     location.half_day_split = half_day_split
     after = _hours_snapshot(location)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        session.rollback()
-        raise InvalidInput() from exc
+    session.flush()
     details: dict[str, Any] = {}
     if before != after:
         details["opening_hours"] = [before, after]
@@ -380,8 +379,6 @@ def set_opening_hours(
             session, action="location.hours_changed", now=now, actor_id=actor.id,
             object_type="location", object_id=location.id, details=details,
         )
-    session.commit()
-    return location, bookings_outside_hours(session, location, now)
 
 
 def _hours_snapshot(location: Location) -> dict[str, list[str]]:
@@ -483,71 +480,77 @@ def add_closure(
         _add(errors, "reason", _l("Please give a reason (members see it)."))
     elif len(reason) > 200:
         _add(errors, "reason", _l("At most %(n)d characters.", n=200))
-    begin_write(session)
-    location = locked_get(session, Location, location_id)
-    today = now.astimezone(location.tz).date()
-    if first_day is not None and last_day is not None:
-        if last_day < first_day:
-            _add(errors, "last_day", _l("The last day cannot be before the first day."))
-        elif last_day < today:
-            _add(errors, "last_day", _l("This range is already over."))
-        elif (last_day - first_day).days >= MAX_CLOSURE_DAYS:
-            _add(errors, "last_day", _l("At most %(n)d days at once.", n=MAX_CLOSURE_DAYS))
-        elif last_day > today + timedelta(days=MAX_AHEAD_DAYS):
-            # Nobody books that far ahead (and far-off years overflow the date arithmetic).
-            _add(errors, "last_day", _l("At most two years ahead."))
-        else:
-            for other in location.closures:
-                if other.first_day <= last_day and first_day <= other.last_day:
-                    _add(errors, "first_day", _l(
-                        "This overlaps the closure “%(reason)s”.", reason=other.reason
-                    ))
-                    break
-    if errors:
-        session.rollback()
-        raise InvalidInput(fields=errors)
-    assert first_day is not None and last_day is not None
-    affected = bookings_on_days(session, location, first_day, last_day)
-    if affected and not confirmed:
-        session.rollback()
-        raise ClosureOverBookings(affected)
-    closure = Closure(location=location, first_day=first_day, last_day=last_day, reason=reason)
-    session.add(closure)
     try:
-        session.flush()
+        with write(session):
+            location = locked_get(session, Location, location_id)
+            _check_closure_days(location, first_day, last_day, errors, now=now)
+            if errors:
+                raise InvalidInput(fields=errors)
+            assert first_day is not None and last_day is not None
+            affected = bookings_on_days(session, location, first_day, last_day)
+            if affected and not confirmed:
+                raise ClosureOverBookings(affected)
+            closure = Closure(
+                location=location, first_day=first_day, last_day=last_day, reason=reason
+            )
+            session.add(closure)
+            session.flush()
+            audit.record(
+                session, action="closure.created", now=now, actor_id=actor.id,
+                object_type="closure", object_id=closure.id,
+                details={
+                    "location_id": location.id, "first_day": first_day.isoformat(),
+                    "last_day": last_day.isoformat(), "reason": reason,
+                    "bookings_affected": [b.id for b in affected],
+                },
+            )
     except IntegrityError as exc:
-        session.rollback()
         raise InvalidInput() from exc
-    audit.record(
-        session, action="closure.created", now=now, actor_id=actor.id,
-        object_type="closure", object_id=closure.id,
-        details={
-            "location_id": location.id, "first_day": first_day.isoformat(),
-            "last_day": last_day.isoformat(), "reason": reason,
-            "bookings_affected": [b.id for b in affected],
-        },
-    )
-    session.commit()
     return closure, affected
+
+
+def _check_closure_days(
+    location: Location, first_day: date | None, last_day: date | None,
+    errors: dict[str, list[str]], *, now: datetime,
+) -> None:
+    """Add the errors of the date range (read under the location's lock: other closures)."""
+    if first_day is None or last_day is None:
+        return
+    today = now.astimezone(location.tz).date()
+    if last_day < first_day:
+        _add(errors, "last_day", _l("The last day cannot be before the first day."))
+    elif last_day < today:
+        _add(errors, "last_day", _l("This range is already over."))
+    elif (last_day - first_day).days >= MAX_CLOSURE_DAYS:
+        _add(errors, "last_day", _l("At most %(n)d days at once.", n=MAX_CLOSURE_DAYS))
+    elif last_day > today + timedelta(days=MAX_AHEAD_DAYS):
+        # Nobody books that far ahead (and far-off years overflow the date arithmetic).
+        _add(errors, "last_day", _l("At most two years ahead."))
+    else:
+        for other in location.closures:
+            if other.first_day <= last_day and first_day <= other.last_day:
+                _add(errors, "first_day", _l(
+                    "This overlaps the closure “%(reason)s”.", reason=other.reason
+                ))
+                break
 
 
 def remove_closure(
     session: Session, *, closure_id: int, actor: User, now: datetime
 ) -> Closure:
     """Reopen the days of a closure (bookable again from now on)."""
-    begin_write(session)
-    closure = session.get(Closure, closure_id)
-    if closure is None:
-        raise NotFound()
-    lock_rows(session, Location, [closure.location_id])
-    audit.record(
-        session, action="closure.removed", now=now, actor_id=actor.id,
-        object_type="closure", object_id=closure.id,
-        details={
-            "location_id": closure.location_id, "first_day": closure.first_day.isoformat(),
-            "last_day": closure.last_day.isoformat(), "reason": closure.reason,
-        },
-    )
-    session.delete(closure)
-    session.commit()
+    with write(session):
+        closure = session.get(Closure, closure_id)
+        if closure is None:
+            raise NotFound()
+        lock_rows(session, Location, [closure.location_id])
+        audit.record(
+            session, action="closure.removed", now=now, actor_id=actor.id,
+            object_type="closure", object_id=closure.id,
+            details={
+                "location_id": closure.location_id, "first_day": closure.first_day.isoformat(),
+                "last_day": closure.last_day.isoformat(), "reason": closure.reason,
+            },
+        )
+        session.delete(closure)
     return closure

@@ -29,7 +29,7 @@ from ..booking.offers import offer_freed
 from ..booking.rules import Interval
 from ..booking.settings import BookingSettings
 from ..core import audit
-from ..core.locking import begin_write, lock_rows
+from ..core.locking import end_read, lock_rows, write
 from ..errors import Conflict, DomainError, InvalidInput, NotFound
 from ..payments.cancellation import cancel_booking
 from ..payments.gateway import PaymentGateway
@@ -169,45 +169,42 @@ def create_block(
     if not actor.is_staff:
         raise NotFound()
     chosen, text = _validate(kind=kind, start=start, end=end, reason=reason, now=now)
-    begin_write(session)
-    actor = session.merge(actor)
-    location, resources, resource = _target(session, resource_id, location_id)
-    ids = [r.id for r in resources]
-    lock_rows(session, Resource, ids)
-    expire_stale(session, ids, now=now, settings=settings)
-    affected = overlapping_bookings(session, ids, Interval(start, end), now=now)
-    if affected and not cancel_conflicting:
-        error = BlockConflict(affected)
-        session.rollback()
-        raise error
-    block = Block(
-        location_id=location.id,
-        resource_id=resource.id if resource is not None else None,
-        kind=chosen,
-        starts_at=start,
-        ends_at=end,
-        reason=text,
-        created_by_id=actor.id,
-        created_at=now,
-    )
-    session.add(block)
-    session.flush()
-    to_cancel = [b.id for b in affected]
-    audit.record(
-        session, action="block.created", now=now, actor_id=actor.id, object_type="block",
-        object_id=block.id,
-        details={
-            "resource": resource.slug if resource is not None else None,
-            "location": location.slug,
-            "kind": chosen.value,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "reason": text,
-            **({"cancels_bookings": to_cancel} if to_cancel else {}),
-        },
-    )
-    block_id = block.id
-    session.commit()
+    with write(session):
+        actor = session.merge(actor)
+        location, resources, resource = _target(session, resource_id, location_id)
+        ids = [r.id for r in resources]
+        lock_rows(session, Resource, ids)
+        expire_stale(session, ids, now=now, settings=settings)
+        affected = overlapping_bookings(session, ids, Interval(start, end), now=now)
+        if affected and not cancel_conflicting:
+            raise BlockConflict(affected)
+        block = Block(
+            location_id=location.id,
+            resource_id=resource.id if resource is not None else None,
+            kind=chosen,
+            starts_at=start,
+            ends_at=end,
+            reason=text,
+            created_by_id=actor.id,
+            created_at=now,
+        )
+        session.add(block)
+        session.flush()
+        to_cancel = [b.id for b in affected]
+        audit.record(
+            session, action="block.created", now=now, actor_id=actor.id, object_type="block",
+            object_id=block.id,
+            details={
+                "resource": resource.slug if resource is not None else None,
+                "location": location.slug,
+                "kind": chosen.value,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "reason": text,
+                **({"cancels_bookings": to_cancel} if to_cancel else {}),
+            },
+        )
+        block_id = block.id
     outcome = BlockOutcome(block=_load(session, block_id))
     if to_cancel:
         _cancel_all(session, gateway, outcome, to_cancel, actor=actor, reason=text, now=now,
@@ -237,8 +234,9 @@ def _cancel_all(
                 refund="full", settings=settings,
             )
         except DomainError:
-            # Cancelled, run out or gone meanwhile: nothing left to do for this one.
-            session.rollback()
+            # Cancelled, run out or gone meanwhile: nothing left to do for this one. Its write
+            # rolled back; end any read it left before the next one talks to the gateway.
+            end_read(session)
             outcome.skipped.append(booking_id)
             continue
         outcome.cancelled.append(booking_id)
@@ -262,37 +260,36 @@ def delete_block(
     """Remove a block; members waiting for a slot in the freed range are offered it."""
     if not actor.is_staff:
         raise NotFound()
-    begin_write(session)
-    actor = session.merge(actor)
-    block = session.get(Block, block_id)
-    if block is None:
-        raise NotFound()
-    if block.resource_id is not None:
-        resources = [block.resource] if block.resource is not None else []
-    else:
-        resources = list(
-            session.scalars(select(Resource).where(Resource.location_id == block.location_id))
+    with write(session):
+        actor = session.merge(actor)
+        block = session.get(Block, block_id)
+        if block is None:
+            raise NotFound()
+        if block.resource_id is not None:
+            resources = [block.resource] if block.resource is not None else []
+        else:
+            resources = list(session.scalars(
+                select(Resource).where(Resource.location_id == block.location_id)
+            ))
+        lock_rows(session, Resource, [r.id for r in resources])
+        details: dict[str, Any] = {
+            "resource": block.resource.slug if block.resource is not None else None,
+            "location_id": block.location_id,
+            "kind": block.kind.value,
+            "start": block.starts_at.isoformat(),
+            "end": block.ends_at.isoformat(),
+            "reason": block.reason,
+        }
+        freed = Interval(block.starts_at, block.ends_at)
+        session.delete(block)
+        session.flush()
+        audit.record(
+            session, action="block.deleted", now=now, actor_id=actor.id, object_type="block",
+            object_id=block_id, details=details,
         )
-    lock_rows(session, Resource, [r.id for r in resources])
-    details: dict[str, Any] = {
-        "resource": block.resource.slug if block.resource is not None else None,
-        "location_id": block.location_id,
-        "kind": block.kind.value,
-        "start": block.starts_at.isoformat(),
-        "end": block.ends_at.isoformat(),
-        "reason": block.reason,
-    }
-    freed = Interval(block.starts_at, block.ends_at)
-    session.delete(block)
-    session.flush()
-    audit.record(
-        session, action="block.deleted", now=now, actor_id=actor.id, object_type="block",
-        object_id=block_id, details=details,
-    )
-    if freed.end > now:
-        for resource in resources:
-            offer_freed(session, resource, freed, now=now, settings=settings)
-    session.commit()
+        if freed.end > now:
+            for resource in resources:
+                offer_freed(session, resource, freed, now=now, settings=settings)
     return block
 
 

@@ -12,13 +12,16 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from ..core import outbox
+from ..core.locking import end_read
 from ..core.outbox import OutboxMessage, OutboxStatus
 from ..mail import backends, catalog
 from ..mail.compose import site_context, to_email
 
 log = logging.getLogger(__name__)
 
-# Deferred actions other than mail: "job.<name>" -> function(session, payload, now).
+# Deferred actions other than mail: "job.<name>" -> function(session, payload, now). A handler
+# writes in ``write`` blocks of its own and calls no gateway inside one; nothing is committed
+# after it returns (what it left open is a read, ended before the entry is marked delivered).
 JobHandler = Callable[[Session, dict[str, Any], datetime], None]
 JOB_HANDLERS: dict[str, JobHandler] = {}
 
@@ -100,7 +103,7 @@ def _one(
     if row is None:
         return
     topic, payload, created = row.topic, dict(row.payload), row.created_at
-    session.rollback()
+    end_read(session)
     now = clock()
     try:
         if topic.startswith("job."):
@@ -108,7 +111,7 @@ def _one(
             if handler is None:
                 raise LookupError(f"no handler for {topic!r}")
             handler(session, payload, now)
-            session.commit()
+            end_read(session)
             outbox.delivered(session, message_id, worker=worker, now=clock())
             report.ran += 1
             return
@@ -117,7 +120,7 @@ def _one(
             raise LookupError(f"no message for {topic!r}")
         with site_context():
             mail = builder(session, payload, now)
-            session.rollback()  # composing only reads; end that snapshot before sending
+            end_read(session)  # composing only reads; end that snapshot before sending
             if mail is None:
                 outbox.delivered(session, message_id, worker=worker, now=clock())
                 report.skipped += 1
@@ -128,7 +131,7 @@ def _one(
             )
         backend.send(email)
     except backends.DeliveryError as exc:
-        session.rollback()
+        end_read(session)
         if exc.server:
             raise ServerUnavailable(str(exc)) from exc
         status = outbox.failed(
@@ -138,7 +141,9 @@ def _one(
         _count(report, status, f"{message_id} {topic}: {exc}")
         return
     except Exception as exc:  # a bug in a builder or job must not stop the others
-        session.rollback()
+        # A failed handler's write blocks rolled back themselves; what is left is the read
+        # the builder or handler had open (on PostgreSQL perhaps aborted by the error).
+        end_read(session)
         log.exception("outbox %s (%s) failed", message_id, topic)
         status = outbox.failed(
             session, message_id, worker=worker, now=clock(),

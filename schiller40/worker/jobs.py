@@ -25,7 +25,7 @@ from ..booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStat
 from ..booking.settings import BookingSettings, from_config
 from ..core import audit, outbox
 from ..core.audit import AuditEntry
-from ..core.locking import begin_write, lock_rows
+from ..core.locking import end_read, lock_rows, write
 from ..core.time import local_datetime
 from ..membership.ending import ending_soon, successor
 from ..membership.models import Membership, MembershipStatus
@@ -87,12 +87,11 @@ def expire_holds(session: Session, ctx: JobContext) -> int:
             )
         )
     )
-    session.rollback()
+    end_read(session)
     for resource_id in sorted(ids):
-        begin_write(session)
-        lock_rows(session, Resource, [resource_id])
-        expire_stale(session, [resource_id], now=now, settings=ctx.settings)
-        session.commit()
+        with write(session):
+            lock_rows(session, Resource, [resource_id])
+            expire_stale(session, [resource_id], now=now, settings=ctx.settings)
     return len(ids)
 
 
@@ -138,17 +137,16 @@ def reminders(session: Session, ctx: JobContext) -> int:
             .order_by(Booking.starts_at, Booking.id)
         )
         due += [(row.id, row.user_id, row.starts_at) for row in session.execute(query)]
-    session.rollback()
+    end_read(session)
     if not due:
         return 0
-    begin_write(session)
-    for booking_id, user_id, starts_at in due:
-        outbox.enqueue(
-            session, topic="mail.booking_reminder", now=ctx.now, user_id=user_id,
-            payload={"booking_id": booking_id, "starts_at": starts_at.isoformat()},
-            key=f"mail.booking_reminder:{booking_id}:{starts_at.isoformat()}",
-        )
-    session.commit()
+    with write(session):
+        for booking_id, user_id, starts_at in due:
+            outbox.enqueue(
+                session, topic="mail.booking_reminder", now=ctx.now, user_id=user_id,
+                payload={"booking_id": booking_id, "starts_at": starts_at.isoformat()},
+                key=f"mail.booking_reminder:{booking_id}:{starts_at.isoformat()}",
+            )
     return len(due)
 
 
@@ -160,11 +158,11 @@ def reconcile_open_payments(session: Session, ctx: JobContext) -> int:
     report = reconcile(
         session, gateway(), now=ctx.now, settings=ctx.settings, recent=timedelta(0)
     )
-    outbox.enqueue(
-        session, topic="job.reconcile_recent", now=ctx.now, payload={"recent_days": 3},
-        key=f"job.reconcile_recent:{ctx.now:%Y-%m-%dT%H}",
-    )
-    session.commit()
+    with write(session):
+        outbox.enqueue(
+            session, topic="job.reconcile_recent", now=ctx.now, payload={"recent_days": 3},
+            key=f"job.reconcile_recent:{ctx.now:%Y-%m-%dT%H}",
+        )
     if report.failed:
         log.warning("reconcile: gateway unreachable for payment(s) %s", report.failed)
     return report.changed
@@ -185,11 +183,10 @@ def reconcile_recent(session: Session, payload: dict[str, Any], now: datetime) -
 @periodic("purge_outbox")
 def purge_outbox(session: Session, ctx: JobContext) -> int:
     """Delete delivered outbox entries after OUTBOX_KEEP_DAYS (failed ones stay for staff)."""
-    begin_write(session)
-    removed = outbox.purge_sent(
-        session, before=ctx.now - timedelta(days=int(ctx.config["OUTBOX_KEEP_DAYS"]))
-    )
-    session.commit()
+    with write(session):
+        removed = outbox.purge_sent(
+            session, before=ctx.now - timedelta(days=int(ctx.config["OUTBOX_KEEP_DAYS"]))
+        )
     return removed
 
 
@@ -218,45 +215,49 @@ def membership_ending(session: Session, ctx: JobContext) -> int:
         )
     } if candidates else set()
     candidates = [c for c in candidates if (c[0], c[2]) not in announced]
-    session.rollback()
+    end_read(session)
     queued = 0
     for membership_id, user_id, _ends in candidates:
-        begin_write(session)
-        lock_rows(session, Membership, [membership_id])
-        membership = session.get(Membership, membership_id, populate_existing=True)
-        if (
-            membership is None or membership.valid_until is None
-            or membership.status is not MembershipStatus.ACTIVE
-            or successor(session, membership) is not None
-        ):
-            session.rollback()  # staff changed it meanwhile
-            continue
-        ends_on = membership.valid_until.isoformat()
-        told = session.scalars(
-            select(AuditEntry.details).where(
-                AuditEntry.action == "membership.ending_announced",
-                AuditEntry.object_type == "user",
-                AuditEntry.object_id == user_id,
-            )
-        ).all()
-        if any(d.get("membership") == membership_id and d.get("valid_until") == ends_on
-               for d in told):
-            session.rollback()
-            continue
-        outbox.enqueue(
-            session, topic="mail.membership_ending", now=ctx.now, user_id=user_id,
-            payload={"membership_id": membership_id, "ends_on": ends_on},
-            key=f"mail.membership_ending:{membership_id}:{ends_on}",
-        )
-        audit.record(
-            session, action="membership.ending_announced", now=ctx.now, actor_id=None,
-            object_type="user", object_id=user_id,
-            details={"membership": membership_id, "tier": membership.tier.slug,
-                     "valid_until": ends_on},
-        )
-        session.commit()
-        queued += 1
+        with write(session):
+            queued += _announce_ending(session, membership_id, user_id, now=ctx.now)
     return queued
+
+
+def _announce_ending(session: Session, membership_id: int, user_id: int, *, now: datetime) -> int:
+    """Queue the notice for one membership under its lock, unless staff changed it or it was
+    told meanwhile (then nothing is written). Inside the caller's ``write`` block; returns
+    the mails queued (0 or 1)."""
+    lock_rows(session, Membership, [membership_id])
+    membership = session.get(Membership, membership_id, populate_existing=True)
+    if (
+        membership is None or membership.valid_until is None
+        or membership.status is not MembershipStatus.ACTIVE
+        or successor(session, membership) is not None
+    ):
+        return 0  # staff changed it meanwhile
+    ends_on = membership.valid_until.isoformat()
+    told = session.scalars(
+        select(AuditEntry.details).where(
+            AuditEntry.action == "membership.ending_announced",
+            AuditEntry.object_type == "user",
+            AuditEntry.object_id == user_id,
+        )
+    ).all()
+    if any(d.get("membership") == membership_id and d.get("valid_until") == ends_on
+           for d in told):
+        return 0
+    outbox.enqueue(
+        session, topic="mail.membership_ending", now=now, user_id=user_id,
+        payload={"membership_id": membership_id, "ends_on": ends_on},
+        key=f"mail.membership_ending:{membership_id}:{ends_on}",
+    )
+    audit.record(
+        session, action="membership.ending_announced", now=now, actor_id=None,
+        object_type="user", object_id=user_id,
+        details={"membership": membership_id, "tier": membership.tier.slug,
+                 "valid_until": ends_on},
+    )
+    return 1
 
 
 RETENTION_BATCH = 1000
@@ -277,15 +278,14 @@ def _update_in_batches(
         ids = session.scalars(
             select(model.id).where(*where).order_by(model.id).limit(RETENTION_BATCH)
         ).all()
-        session.rollback()
+        end_read(session)
         if not ids:
             return changed
-        begin_write(session)
-        session.execute(
-            update(model).where(model.id.in_(ids), *also).values(**values),
-            execution_options={"synchronize_session": False},
-        )
-        session.commit()
+        with write(session):
+            session.execute(
+                update(model).where(model.id.in_(ids), *also).values(**values),
+                execution_options={"synchronize_session": False},
+            )
         changed += len(ids)
         if len(ids) < RETENTION_BATCH:
             return changed

@@ -67,6 +67,8 @@ def tick(*, clock: Callable[[], datetime], worker: str | None = None) -> TickRep
             try:
                 report.jobs[name] = job(session, jobs.context(clock()))
             except Exception as exc:
+                # A job's write blocks rolled back themselves; this ends the read it may have
+                # left open (aborted on PostgreSQL), on a connection that may be gone.
                 dbfaults.rollback(session)
                 _log_failure(exc, "worker job %s failed", name)
                 report.job_errors[name] = f"{type(exc).__name__}: {exc}"
