@@ -179,12 +179,12 @@ def _clean(data: ResourceData) -> ResourceData:
     return ResourceData(**values)
 
 
-def _refused(exc: IntegrityError, *, slug_field: str = "slug") -> InvalidInput:
+def _refused(exc: IntegrityError) -> InvalidInput:
     """A constraint the database still refused (a slug taken by a concurrent request) as
     field errors. Raised outside the ``write`` block, which has rolled back by then."""
     text = str(exc.orig).lower()
     if "slug" in text or "unique" in text:
-        return InvalidInput(fields={slug_field: [str(_l("This short name is already used."))]})
+        return InvalidInput(fields={"slug": [str(_l("This short name is already used."))]})
     return InvalidInput()
 
 

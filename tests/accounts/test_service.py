@@ -123,7 +123,7 @@ def test_a_log_in_survives_a_write_committed_during_it(factory, clock, backend, 
     On SQLite the log-in's transaction starts with a read; after another connection commits,
     upgrading it to a write fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT in
     WAL mode, which no busy timeout retries), so the member would get a 500. The service
-    therefore checks the password first and then starts its write with ``begin_write``
+    therefore checks the password first and then starts its write in a ``write`` block
     (``BEGIN IMMEDIATE`` on SQLite).
     """
     user = factory.user(email="anna@example.org")
