@@ -51,11 +51,6 @@ def _begin_write(session: Session) -> Session:
     return real
 
 
-def begin_write(session: Session) -> None:
-    """Being replaced by ``write``; kept only until the last service has moved over."""
-    _begin_write(session)
-
-
 def in_write(session: Session) -> bool:
     """True inside the transaction a ``write`` block opened (and not yet ended)."""
     real = _real(session)

@@ -418,12 +418,9 @@ def delete_account(
                     notify=False,  # the account is going: no mail to it
                 )
             except DomainError as exc:  # started or cancelled meanwhile: nothing to do
+                # A refused cancellation rolled back its own write block: go on.
                 log.info("account %s: booking %s not cancelled: %s", user_id, booking_id,
                          exc.code)
-                # Each cancellation is its own use case and this loop goes on after a refused
-                # one: end whatever it left open (a service not yet on ``write`` may leave
-                # its transaction, and on SQLite the write lock, behind when it refuses).
-                session.rollback()
                 continue
             cancelled.append(done.id)
             if refund is not None and refund.status is not RefundStatus.FAILED:
@@ -433,8 +430,8 @@ def delete_account(
                 waitlist.decline(
                     session, actor=actor, entry_id=entry_id, now=now, settings=settings
                 )
-            except DomainError:  # lapsed or accepted meanwhile
-                session.rollback()  # as above: the loop goes on after a refused use case
+            except DomainError:  # lapsed or accepted meanwhile; its block rolled back
+                continue
         if _erase(session, user_id=user_id, cancelled=cancelled, refund_cents=refund_cents,
                   now=now):
             return DeletionReport(user_id, cancelled, refund_cents)

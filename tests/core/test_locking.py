@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from schiller40.accounts.models import User
 from schiller40.core import outbox
-from schiller40.core.locking import begin_write, lock_rows
+from schiller40.core.locking import lock_rows, write
 from schiller40.extensions import db
 
 
@@ -21,21 +21,17 @@ def test_a_locked_member_can_still_be_named_by_a_new_row(app, factory, clock):
     db.session.commit()
     holder, writer = Session(db.engine), Session(db.engine)
     try:
-        begin_write(holder)
-        lock_rows(holder, User, [member.id])
-        begin_write(writer)
-        writer.execute(text("SET LOCAL lock_timeout = '2s'"))
-        outbox.enqueue(writer, topic="mail.booking_confirmed", now=clock(),
-                       payload={"booking_ids": []}, user_id=member.id)
-        writer.flush()  # would raise LockNotAvailable under FOR UPDATE
-        writer.commit()
-        # Between lockers it stays exclusive.
-        begin_write(writer)
-        writer.execute(text("SET LOCAL lock_timeout = '200ms'"))
-        with pytest.raises(Exception, match="lock timeout"):
-            lock_rows(writer, User, [member.id])
+        with write(holder):
+            lock_rows(holder, User, [member.id])
+            with write(writer):
+                writer.execute(text("SET LOCAL lock_timeout = '2s'"))
+                outbox.enqueue(writer, topic="mail.booking_confirmed", now=clock(),
+                               payload={"booking_ids": []}, user_id=member.id)
+                writer.flush()  # would raise LockNotAvailable under FOR UPDATE
+            # Between lockers it stays exclusive.
+            with pytest.raises(Exception, match="lock timeout"), write(writer):
+                writer.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                lock_rows(writer, User, [member.id])
     finally:
-        writer.rollback()
-        holder.rollback()
         writer.close()
         holder.close()
