@@ -538,3 +538,9 @@ def test_the_lock_timeout_joins_options_the_operator_set(tmp_path):
     })
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"]
     assert options == "-c search_path=s40 -c lock_timeout=3000"
+
+
+@pytest.mark.parametrize("url", ["booking.schiller40.de", "ftp://x", "https://", "/path"])
+def test_public_url_must_be_absolute_http(url):
+    with pytest.raises(ConfigError, match="PUBLIC_URL"):
+        create_app({"ENV_NAME": "testing", "DATABASE_URL": "sqlite://", "PUBLIC_URL": url})

@@ -14,7 +14,7 @@ from schiller40.errors import Conflict, InvalidInput, NotEntitled
 from schiller40.extensions import db
 from schiller40.models import User
 
-from .factories import PASSWORD
+from .helpers import log_in
 from .html import page
 
 SECRET_DETAIL = "kaboom-internal-detail-4711"
@@ -72,13 +72,6 @@ def routes(app):
     app.add_url_rule("/test/broken-transaction", "broken-transaction", broken_transaction)
     app.add_url_rule("/test/broken-sql", "broken-sql", broken_sql)
     return app
-
-
-def login(client, factory):
-    user = factory.user()
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302
-    return user
 
 
 # --- 404 -------------------------------------------------------------------------------------
@@ -227,7 +220,7 @@ def test_500_page_renders_for_a_logged_in_member_after_a_database_error(
 ):
     """The error page needs the current user; loading it must not fail on the broken
     transaction (which would turn our page into the server's bare error)."""
-    login(client, factory)
+    log_in(client, factory.user())
     response = client.get(path)
     assert response.status_code == 500
     request_id = response.headers["X-Request-ID"]
@@ -351,7 +344,7 @@ def test_the_403_page_says_why_and_offers_log_in_to_visitors(client, routes):
 
 
 def test_the_403_page_points_members_to_the_team(client, factory, routes):
-    login(client, factory)
+    log_in(client, factory.user())
     html = page(client.get("/test/forbidden"))
     assert "Empfang" in html.text  # ask the team at the front desk
     assert not html.find_all("a", href="/login")

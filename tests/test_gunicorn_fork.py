@@ -34,8 +34,8 @@ from schiller40.booking.models import Booking, BookingStatus
 from schiller40.core.outbox import OutboxMessage, OutboxStatus
 from schiller40.core.time import FrozenClock
 from schiller40.extensions import db
-from tests.api.helpers import at
 from tests.factories import PASSWORD
+from tests.helpers import iso
 from tests.mail.test_worker_processes import process_env
 from tests.security.test_faults_process_kill import free_port, until, working_day
 
@@ -195,7 +195,7 @@ def test_32_first_bookings_on_two_forked_workers_give_one_booking_and_31_conflic
 ):
     bearer = member_tokens(factory, place, clock)
     day = working_day(clock)
-    wanted = {"resource": "desk-a1", "start": at(day, 8), "end": at(day, 13)}
+    wanted = {"resource": "desk-a1", "start": iso(day, 8), "end": iso(day, 13)}
 
     answers = book_all_at_once(gunicorn.url, bearer, wanted)
 

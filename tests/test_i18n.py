@@ -23,7 +23,8 @@ from schiller40.extensions import db
 from schiller40.i18n import LANG_COOKIE
 from schiller40.models import User
 
-from .factories import PASSWORD, Factory
+from .factories import Factory
+from .helpers import log_in
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "schiller40" / "translations"
@@ -255,11 +256,6 @@ def test_language_switch_refuses_unknown_languages(client: FlaskClient, data: di
     assert response.status_code == 400
     cookies = response.headers.getlist("Set-Cookie")
     assert not [c for c in cookies if c.startswith(f"{LANG_COOKIE}=")], cookies
-
-
-def log_in(client: FlaskClient, user: User) -> None:
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
 
 
 def test_logged_in_choice_is_saved_on_the_account(

@@ -54,3 +54,12 @@ def test_a_failed_log_in_changes_no_account(client: FlaskClient, factory: Factor
     assert response.status_code == 422
     db.session.expire_all()
     assert db.session.get(User, user.id).locale == "de"
+
+
+def test_registration_keeps_the_language_the_visitor_switched_to(client, factory):
+    client.post("/language", data={"lang": "en", "next": "/"})
+    client.post("/register", headers={"Accept-Language": "de"}, data={
+        "name": "Kim Example", "email": "kim@example.org", "password": "a long pass phrase",
+        "password_confirm": "a long pass phrase"})
+    db.session.expire_all()
+    assert db.session.query(User).one().locale == "en"

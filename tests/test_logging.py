@@ -10,6 +10,7 @@ import pytest
 from config import ProductionConfig, TestingConfig
 from schiller40 import create_app
 from schiller40.core import logs
+from schiller40.extensions import db
 from schiller40.settings import ConfigError
 from schiller40.worker.runner import tick
 
@@ -171,3 +172,8 @@ def test_the_development_servers_request_lines_are_redacted_too(app, caplog):
     logging.getLogger("werkzeug").info('"%s" %s %s', line, "404", "-")
     [record] = [r for r in caplog.records if r.name == "werkzeug"]
     assert record.getMessage() == '"\x1b[33mGET /feeds/[redacted].ics HTTP/1.1\x1b[0m" 404 -'
+
+
+def test_sql_errors_are_logged_without_their_parameters(app):
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["hide_parameters"] is True
+    assert db.engine.hide_parameters is True

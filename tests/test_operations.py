@@ -18,8 +18,8 @@ from schiller40 import create_app
 from schiller40.extensions import db
 from schiller40.models import Booking, BookingStatus, Resource, ResourceKind
 
-from .accounts.helpers import browser
 from .factories import Factory
+from .helpers import browser
 from .html import page
 
 FORWARDED = {

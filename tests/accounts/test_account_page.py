@@ -13,25 +13,13 @@ from sqlalchemy import select
 from schiller40.core.audit import AuditEntry
 from schiller40.extensions import db
 from schiller40.models import User
+from tests.helpers import TUE, book_hours, browser, fresh, norm, text_of, tr, trn
 from tests.html import page
-from tests.payments.helpers import book
-
-from .helpers import browser, norm, text_of, tr, trn
-
-TUE = date(2026, 11, 24)
 
 
 @pytest.fixture
 def mia(app, place):
     return browser(app, place.member)
-
-
-def fresh_user(user_id: int) -> User:
-    db.session.rollback()
-    db.session.expire_all()
-    user = db.session.get(User, user_id)
-    assert user is not None
-    return user
 
 
 def section_text(response, heading_id: str) -> str:
@@ -73,8 +61,8 @@ def test_anonymous_visitors_are_sent_to_log_in(client, place, method, url):
 def test_the_page_shows_tier_validity_terms_and_the_credit_left(app, mia, place, clock):
     # Mia's Flex tier includes 1 desk day and 1 studio hour a month: she used half a desk day
     # and the studio hour, so half a desk day is left and no studio time.
-    book(place.member, place.desks[0], clock, day=TUE, start=8, end=13)
-    book(place.member, place.studio, clock, day=TUE, start=14, end=15)
+    book_hours(place.member, place.desks[0], clock, day=TUE, start=8, end=13)
+    book_hours(place.member, place.studio, clock, day=TUE, start=14, end=15)
 
     response = mia.get("/account")
     assert response.status_code == 200
@@ -134,8 +122,8 @@ def test_a_company_member_sees_the_shared_pool(app, place, factory, clock):
     place.member.company = company
     db.session.commit()
     # The pool holds 2 desk days (4 half days): Jonas used a whole day, Mia a morning.
-    book(colleague, place.desks[1], clock, day=TUE, start=8, end=20)
-    book(place.member, place.desks[0], clock, day=TUE, start=8, end=13)
+    book_hours(colleague, place.desks[1], clock, day=TUE, start=8, end=20)
+    book_hours(place.member, place.desks[0], clock, day=TUE, start=8, end=13)
 
     response = browser(app, place.member).get("/account")
     details = section_text(response, "profile-heading")
@@ -175,7 +163,7 @@ def test_a_member_changes_name_and_language(app, mia, place):
 
     saved = mia.post("/account", data={"name": "  Mia Schulz ", "locale": "en"})
     assert saved.status_code == 302 and saved.headers["Location"] == "/account"
-    user = fresh_user(place.member.id)
+    user = fresh(User, place.member.id)
     assert (user.name, user.locale) == ("Mia Schulz", "en")
     # The next page is in English, with the confirmation.
     shown = mia.get("/account")
@@ -207,7 +195,7 @@ def test_invalid_details_are_refused_beside_the_field(mia, place, data, field, m
     # What was typed stays in the form.
     if field == "locale" and data.get("name"):
         assert page(response).by_id("name").attrs["value"] == data["name"]
-    user = fresh_user(place.member.id)
+    user = fresh(User, place.member.id)
     assert (user.name, user.locale) == before
     assert db.session.scalar(
         select(AuditEntry.id).where(AuditEntry.action == "user.profile_updated")) is None
@@ -239,16 +227,16 @@ def test_the_forms_carry_a_csrf_token_and_refuse_a_post_without_it(app, mia, pla
         assert token
         refused = mia.post("/account", data={"name": "Forged", "locale": "en"})
         assert refused.status_code == 400
-        assert fresh_user(place.member.id).name != "Forged"
+        assert fresh(User, place.member.id).name != "Forged"
         delete_page = mia.get("/account/delete")
         refused = mia.post("/account/delete", data={"password": "correct horse battery"})
         assert refused.status_code == 400
-        assert fresh_user(place.member.id).is_active
+        assert fresh(User, place.member.id).is_active
         assert csrf_token(delete_page)
 
         accepted = mia.post("/account", data={"name": "Mia S.", "locale": "de",
                                               "csrf_token": token})
         assert accepted.status_code == 302
-        assert fresh_user(place.member.id).name == "Mia S."
+        assert fresh(User, place.member.id).name == "Mia S."
     finally:
         app.config["WTF_CSRF_ENABLED"] = False

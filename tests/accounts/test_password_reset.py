@@ -16,11 +16,11 @@ from schiller40.core.audit import AuditEntry
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
 from tests.factories import PASSWORD
+from tests.helpers import log_in, mail_link, text_of, tr
 from tests.html import page
 
 from ..mail.helpers import run_tick
 from ..mailbox import body
-from .helpers import mail_link, text_of, tr
 
 NEW_PASSWORD = "copper-meadow-violin"
 SENT = "If an account exists for this address, we have sent a link to it. It works for one hour."
@@ -46,8 +46,7 @@ def reset_link(client, clock, inbox, email: str = "mia@example.org") -> str:
 
 
 def logs_in(app, email: str, password: str) -> bool:
-    response = app.test_client().post("/login", data={"email": email, "password": password})
-    return response.status_code == 302
+    return log_in(app.test_client(), email, password, expect=None).status_code == 302
 
 
 def test_the_login_page_links_to_the_form(client):
@@ -218,7 +217,7 @@ def test_tampered_links_are_refused(app, client, place, factory, clock, inbox):
 
 
 def test_a_logged_in_visitor_is_logged_out_after_resetting(app, client, place, clock, inbox):
-    from .helpers import browser
+    from tests.helpers import browser
 
     someone = browser(app, place.staff, language="en")
     link = reset_link(client, clock, inbox)
@@ -254,7 +253,7 @@ def test_the_invalid_page_reads_in_english_too(app, place):
 
 def test_a_reset_logs_the_account_out_in_every_browser(app, client, place, clock, inbox):
     """Whoever may know the old password (a stolen session, a shared computer) is out."""
-    from .helpers import browser
+    from tests.helpers import browser
 
     elsewhere = browser(app, place.member, language="de")
     assert elsewhere.get("/account").status_code == 200

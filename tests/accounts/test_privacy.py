@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from functools import partial
 
 import pytest
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from schiller40.accounts import tokens
 from schiller40.accounts.models import ApiToken
@@ -25,13 +26,8 @@ from schiller40.models import Induction, Membership, MembershipStatus, Role, Use
 from schiller40.payments.models import Payment, PaymentStatus, RefundStatus, SimulatedCheckout
 from schiller40.payments.setup import gateway
 from tests.factories import PASSWORD
+from tests.helpers import TUE, WED, book_hours, browser, count_rows, fresh, pay, text_of, tr, trn
 from tests.html import page
-from tests.payments.helpers import book, fresh
-
-from .helpers import browser, pay, text_of, tr, trn
-
-TUE = date(2026, 11, 24)
-WED = date(2026, 11, 25)
 
 
 @pytest.fixture
@@ -39,9 +35,8 @@ def mia(app, place):
     return browser(app, place.member)
 
 
-def count(model, *where) -> int:
-    db.session.rollback()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+# Rows as the database has them now (the test session's transaction ends first).
+count = partial(count_rows, rollback=True)
 
 
 def feed_url_path(user) -> str:
@@ -83,7 +78,7 @@ def test_the_export_holds_the_members_data_and_nothing_secret(app, mia, place, f
     place.member.company = company
     jonas.company = company  # a colleague: his data is still his own
     db.session.commit()
-    (paid,) = book(place.member, place.room, clock, day=TUE, start=10, end=11, note="Beamer")
+    (paid,) = book_hours(place.member, place.room, clock, day=TUE, start=10, end=11, note="Beamer")
     pay(mia, paid.id)
     assert mia.post(f"/bookings/{paid.id}/cancel", data={"reason": "Krank"}).status_code == 302
     entry = waiting(place.member, place.room, clock)
@@ -182,14 +177,14 @@ def mias_things(app, mia, place, factory, clock):
     place.member.company = company
     db.session.commit()
     # Paid room, 25 hours ahead: the policy gives half back (6,00 of 12,00 €).
-    (paid,) = book(place.member, place.room, clock, day=TUE, start=10, end=11, note="Beamer")
+    (paid,) = book_hours(place.member, place.room, clock, day=TUE, start=10, end=11, note="Beamer")
     pay(mia, paid.id)
     # A studio booking awaiting the studio team's approval (card authorised, not charged).
-    (pending,) = book(place.member, place.studio, clock, day=TUE, start=14, end=16)
+    (pending,) = book_hours(place.member, place.studio, clock, day=TUE, start=14, end=16)
     pay(mia, pending.id)
     assert fresh(Booking, pending.id).payment.status is PaymentStatus.AUTHORIZED
     # Included in the tier: a desk morning.
-    (included,) = book(place.member, place.desks[0], clock, day=WED, start=8, end=13)
+    (included,) = book_hours(place.member, place.desks[0], clock, day=WED, start=8, end=13)
     # Started an hour ago: not cancelled, kept.
     ongoing = factory.booking(resource=place.desks[1], user=place.member,
                               starts_at=clock() - timedelta(hours=1), duration=timedelta(hours=3),
@@ -252,7 +247,7 @@ def test_deleting_the_account_end_to_end(app, client, mia, place, mias_things, c
     member_id = place.member.id
     name = place.member.name
     # Cancelled earlier with a reason she typed: kept, but without what she wrote.
-    (earlier,) = book(place.member, place.desks[0], clock, day=date(2026, 11, 26), start=8,
+    (earlier,) = book_hours(place.member, place.desks[0], clock, day=date(2026, 11, 26), start=8,
                       end=13)
     assert mia.post(f"/bookings/{earlier.id}/cancel",
                     data={"reason": "Arzttermin bei Dr. Weber"}).status_code == 302
@@ -369,13 +364,13 @@ def test_a_booking_made_while_deleting_is_cancelled_too(app, place, clock, monke
     """Another tab books after the cancellations but before the final step: the final step
     notices, and the new booking is cancelled in the next round."""
     settings = from_config(current_app.config)
-    (first,) = book(place.member, place.desks[0], clock, day=TUE, start=8, end=13)
+    (first,) = book_hours(place.member, place.desks[0], clock, day=TUE, start=8, end=13)
     made: list[int] = []
     original = privacy._open_waitlist_ids
 
     def booking_sneaks_in(session, user_id):
         if not made:
-            made.extend(b.id for b in book(place.member, place.desks[1], clock, day=WED,
+            made.extend(b.id for b in book_hours(place.member, place.desks[1], clock, day=WED,
                                            start=8, end=13))
         return original(session, user_id)
 

@@ -16,11 +16,11 @@ from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
 from schiller40.i18n import LANG_COOKIE
 from tests.factories import PASSWORD
+from tests.helpers import browser, log_in, mail_link, text_of, tr
 from tests.html import page
 
 from ..mail.helpers import run_tick
 from ..mailbox import body
-from .helpers import browser, mail_link, text_of, tr
 
 GOOD_PASSWORD = "lantern-orchard-pebble"
 
@@ -88,8 +88,7 @@ def test_registering_in_english_sends_an_english_link_that_works_logged_in(app, 
 
     # Logged in (registering does not log in): the notice is on every page until the link
     # is opened.
-    assert visitor.post("/login", data={"email": "nora@example.org",
-                                        "password": GOOD_PASSWORD}).status_code == 302
+    log_in(visitor, "nora@example.org", GOOD_PASSWORD)
     mine = visitor.get("/bookings")
     notice = page(mine).by_id("verify-notice")
     assert notice is not None and "nora@example.org" in notice.text
@@ -261,7 +260,7 @@ def test_staff_see_whether_a_member_confirmed_the_address(app, place, factory):
 
 def test_an_unconfirmed_member_may_still_book(app, place, clock):
     """The decision: confirming is asked for, not enforced (see docs/guide/account.md)."""
-    from ..mail.helpers import TUE, at, book
+    from tests.helpers import TUE, at, book
 
     place.member.email_verified_at = None
     db.session.commit()

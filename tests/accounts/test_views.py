@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,6 +14,7 @@ from schiller40.extensions import db
 from schiller40.models import User
 
 from ..factories import PASSWORD
+from ..helpers import log_in
 from ..html import page
 
 GOOD = "blue tram to the Markthalle"
@@ -34,8 +36,8 @@ def member(factory):
     return make
 
 
-def login(client, email: str, password: str = PASSWORD, query: str = "", **extra):
-    return client.post(f"/login{query}", data={"email": email, "password": password, **extra})
+# The log-in form as a visitor sends it, whatever it answers: these tests check the answer.
+login = partial(log_in, expect=None)
 
 
 def is_logged_in(client) -> bool:
@@ -570,3 +572,33 @@ def test_a_service_error_for_a_field_the_form_lacks_is_still_shown():
         form = RegistrationForm()
         apply_field_errors(form, InvalidInput("Something else is wrong."))
         assert form.form_errors == ["Something else is wrong."]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "Nul\x00Name", "email": "nul@example.org", "password": "a long pass phrase",
+         "password_confirm": "a long pass phrase"},
+        {"name": "Nul", "email": "nul@example.org", "password": "a long\x00pass phrase",
+         "password_confirm": "a long\x00pass phrase"},
+    ],
+)
+def test_nul_characters_in_registration_are_a_form_error(client, factory, data):
+    response = client.post("/register", data=data)
+    assert response.status_code == 422
+    assert factory.count(User) == 0
+
+
+def test_nul_characters_in_log_in_are_a_failed_log_in(client, factory):
+    factory.user(email="anna@example.org")
+    response = client.post("/login", data={"email": "anna@example.org\x00",
+                                           "password": PASSWORD})
+    assert response.status_code == 422
+
+
+def test_remember_me_survives_a_changed_client_address(client, factory):
+    factory.user(email="anna@example.org")
+    client.post("/login", data={"email": "anna@example.org", "password": PASSWORD,
+                                "remember": "y"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    response = client.get("/account", environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert response.status_code == 200

@@ -10,8 +10,7 @@ import pytest
 
 from schiller40.core.time import BERLIN
 from schiller40.models import ResourceKind
-
-from .helpers import TUE, at, span
+from tests.helpers import TUE, at, span
 
 AVAILABILITY = "/api/v1/availability"
 
@@ -20,10 +19,6 @@ def free_of(response, slug: str) -> list[dict[str, str]]:
     assert response.status_code == 200, response.get_json()
     by_slug = {r["slug"]: r for r in response.get_json()["resources"]}
     return by_slug[slug]["free"]
-
-
-def instant(day: date, hh: int, mm: int = 0) -> datetime:
-    return datetime.fromisoformat(at(day, hh, mm)).astimezone(UTC)
 
 
 
@@ -63,7 +58,7 @@ def test_desks_offer_the_day_the_morning_and_the_afternoon(place, api):
 
 
 def test_today_starts_at_the_next_half_hour(place, api, clock):
-    clock.set(instant(TUE - timedelta(days=1), 9, 10))
+    clock.set(at(TUE - timedelta(days=1), 9, 10))
     response = api.get(AVAILABILITY, query_string={"date": "2026-11-23", "resource": "room"})
     assert free_of(response, "room") == [span(TUE - timedelta(days=1), (9, 30), 20)]
     desks = api.get(AVAILABILITY, query_string={"date": "2026-11-23", "resource": "desk-a1"})
@@ -103,7 +98,7 @@ def test_a_booked_desk_morning_takes_the_whole_day_too(place, api):
 
 
 def test_a_block_is_not_free(place, api, factory):
-    factory.block(resource=place.room, starts_at=instant(TUE, 14), ends_at=instant(TUE, 16),
+    factory.block(resource=place.room, starts_at=at(TUE, 14), ends_at=at(TUE, 16),
                   reason="Fire safety inspection")
     response = api.get(AVAILABILITY, query_string={"date": "2026-11-24", "kind": "room"})
     assert free_of(response, "room") == [span(TUE, 8, 14), span(TUE, 16, 20)]

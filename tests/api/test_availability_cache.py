@@ -9,7 +9,7 @@ after it must differ from before and equal one computed from scratch.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import time, timedelta
 
 import pytest
 from sqlalchemy.orm import Session
@@ -19,19 +19,15 @@ from schiller40.booking.models import Booking, BookingStatus, WaitlistEntry, Wai
 from schiller40.core.bytecache import kept
 from schiller40.extensions import db
 from schiller40.models import Closure, OpeningHours, Resource
+from tests.helpers import TUE, at
 
 from ..statements import statements
-from .helpers import TUE, at
 
 DAY = {"date": TUE.isoformat()}
 WEEK = {"date": TUE.isoformat(), "days": "3"}
 
 
-def instant(hh: int, mm: int = 0) -> datetime:
-    return datetime.fromisoformat(at(TUE, hh, mm)).astimezone(UTC)
-
-
-def fresh(api, query: dict) -> bytes:
+def uncached(api, query: dict) -> bytes:
     """The answer computed from scratch: the same request with the worker's answers
     dropped (and put back, so the test goes on with what it had)."""
     answers = kept("availability")
@@ -67,7 +63,7 @@ def test_an_unchanged_day_is_answered_from_memory_after_one_statement(api):
 
 
 def _book_room(place, factory, clock):
-    factory.booking(resource=place.room, user=place.member, starts_at=instant(10))
+    factory.booking(resource=place.room, user=place.member, starts_at=at(TUE, 10))
 
 
 def _cancel_booking(place, factory, clock):
@@ -83,15 +79,15 @@ def _hold_runs_out(place, factory, clock):
 def _offer_to_someone(place, factory, clock):
     someone = factory.user(tier=place.tier)
     db.session.add(WaitlistEntry(
-        resource_id=place.room.id, user_id=someone.id, starts_at=instant(14),
-        ends_at=instant(15), status=WaitlistStatus.OFFERED, offered_at=clock(),
+        resource_id=place.room.id, user_id=someone.id, starts_at=at(TUE, 14),
+        ends_at=at(TUE, 15), status=WaitlistStatus.OFFERED, offered_at=clock(),
         offer_expires_at=clock() + timedelta(hours=1), created_at=clock(),
         updated_at=clock()))
     db.session.commit()
 
 
 def _block_studio(place, factory, clock):
-    factory.block(resource=place.studio, starts_at=instant(12))
+    factory.block(resource=place.studio, starts_at=at(TUE, 12))
 
 
 def _shorter_hours(place, factory, clock):
@@ -118,7 +114,7 @@ def _desk_moves_zone(place, factory, clock):
 
 def _room_needs_two_hours(place, factory, clock):
     place.room.min_duration_minutes = 120
-    factory.booking(resource=place.room, user=place.member, starts_at=instant(9),
+    factory.booking(resource=place.room, user=place.member, starts_at=at(TUE, 9),
                     duration=timedelta(hours=1))
     db.session.commit()
 
@@ -154,8 +150,8 @@ CHANGES: dict[str, Callable] = {
 def test_every_input_of_an_answer_gives_it_a_new_stamp(place, api, factory, clock, change,
                                                       query):
     # Something for the cancellation, the buffer and the hold to act on.
-    factory.booking(resource=place.studio, user=place.member, starts_at=instant(10))
-    factory.booking(resource=place.room, user=place.member, starts_at=instant(16),
+    factory.booking(resource=place.studio, user=place.member, starts_at=at(TUE, 10))
+    factory.booking(resource=place.room, user=place.member, starts_at=at(TUE, 16),
                     duration=timedelta(hours=1), status=BookingStatus.HELD,
                     hold_expires_at=clock() + timedelta(minutes=15))
     before = api.get("/api/v1/availability", query_string=query).data
@@ -164,16 +160,16 @@ def test_every_input_of_an_answer_gives_it_a_new_stamp(place, api, factory, cloc
     after = api.get("/api/v1/availability", query_string=query)
     assert after.status_code == 200
     assert after.data != before
-    assert after.data == fresh(api, query)
+    assert after.data == uncached(api, query)
 
 
 def test_a_day_that_has_begun_is_never_kept(place, api, clock):
     """Until a day has begun anywhere, the clock does not enter its answer; after that every
     minute can change it (today's past hours are not offered)."""
-    clock.set(instant(9, 10))
+    clock.set(at(TUE, 9, 10))
     first = api.get("/api/v1/availability", query_string=DAY)
     assert first.status_code == 200 and len(kept("availability")) == 0
-    clock.set(instant(10, 10))
+    clock.set(at(TUE, 10, 10))
     assert api.get("/api/v1/availability", query_string=DAY).data != first.data
 
 
@@ -197,9 +193,9 @@ def test_the_stamp_and_the_answer_come_from_one_snapshot(place, api, factory, cl
             with Session(db.engine) as other:
                 room = other.get(Resource, place.room.id)
                 booking = Booking(resource_id=room.id, user_id=place.member.id,
-                                  status=BookingStatus.CONFIRMED, created_at=instant(0),
-                                  updated_at=instant(0))
-                booking.set_range(instant(10), instant(12), room)
+                                  status=BookingStatus.CONFIRMED, created_at=at(TUE, 0),
+                                  updated_at=at(TUE, 0))
+                booking.set_range(at(TUE, 10), at(TUE, 12), room)
                 other.add(booking)
                 other.commit()
                 sneaked.append(booking.id)

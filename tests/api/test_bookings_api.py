@@ -16,17 +16,9 @@ from schiller40.core.audit import AuditEntry
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.models import ResourceKind
-
-from .helpers import MON, TUE, WED, at, booking_rows, span
+from tests.helpers import FRI, MON, SAT, SUN, TUE, WED, at, booking_rows, iso, span
 
 BOOKINGS = "/api/v1/bookings"
-FRI = date(2026, 11, 27)
-SAT = date(2026, 11, 28)
-SUN = date(2026, 11, 29)
-
-
-def instant(day: date, hh: int, mm: int = 0) -> datetime:
-    return datetime.fromisoformat(at(day, hh, mm)).astimezone(UTC)
 
 
 def refused(api, status: int, code: str, *, method: str = "post", path: str = BOOKINGS,
@@ -85,7 +77,7 @@ def test_any_offset_is_understood_and_answered_in_local_time(api):
     booking = created(api.post(BOOKINGS, json={"resource": "room",
                                                "start": "2026-11-24T09:00:00Z",
                                                "end": "2026-11-24T05:00:00-05:00"}))
-    assert (booking["start"], booking["end"]) == (at(TUE, 10), at(TUE, 11))
+    assert (booking["start"], booking["end"]) == (iso(TUE, 10), iso(TUE, 11))
 
 
 def test_a_paid_booking_is_held_with_a_pending_payment(api):
@@ -157,7 +149,7 @@ def test_alternatives_for_a_desk_include_other_desks(api, other_api):
 
 def test_kind_desk_books_any_free_desk(place, api, other_api, factory):
     for desk in place.desks[:3]:
-        factory.booking(resource=desk, starts_at=instant(TUE, 8), duration=timedelta(hours=12))
+        factory.booking(resource=desk, starts_at=at(TUE, 8), duration=timedelta(hours=12))
     booking = created(api.post(BOOKINGS, json={"kind": "desk", **span(TUE, 8, 20)}))
     assert booking["resource"] == "desk-b2" and booking["kind"] == "desk"
     assert booking["credit_used"] == {"half_days": 2, "minutes": 0}
@@ -176,14 +168,14 @@ def test_any_free_desk_prefers_the_zone_booked_last(api):
 R = {"resource": "room"}
 REFUSALS = [
     # (what is wrong, body, status, code, field named in "fields" or None)
-    ("start without offset", {**R, "start": "2026-11-24T10:00:00", "end": at(TUE, 11)},
+    ("start without offset", {**R, "start": "2026-11-24T10:00:00", "end": iso(TUE, 11)},
      422, "invalid", "start"),
-    ("end without offset", {**R, "start": at(TUE, 10), "end": "2026-11-24T11:00:00"},
+    ("end without offset", {**R, "start": iso(TUE, 10), "end": "2026-11-24T11:00:00"},
      422, "invalid", "end"),
     ("dates only", {**R, "start": "2026-11-24", "end": "2026-11-25"}, 422, "invalid", "start"),
-    ("start as a number", {**R, "start": 1795510800, "end": at(TUE, 11)},
+    ("start as a number", {**R, "start": 1795510800, "end": iso(TUE, 11)},
      422, "invalid", "start"),
-    ("start as a numeric string", {**R, "start": "1795510800", "end": at(TUE, 11)},
+    ("start as a numeric string", {**R, "start": "1795510800", "end": iso(TUE, 11)},
      422, "invalid", "start"),
     ("year 1", {**R, "start": "0001-01-01T10:00:00+01:00", "end": "0001-01-01T11:00:00+01:00"},
      422, "invalid", "start"),
@@ -192,20 +184,20 @@ REFUSALS = [
     ("end before start", {**R, **span(TUE, 11, 10)}, 422, "invalid", "end"),
     # Days before the start: a 500 on PostgreSQL (the window read around the range was
     # built before the range was checked). Found by schemathesis, issue 17.
-    ("end days before start", {**R, "start": at(FRI, 10), "end": at(TUE, 11)},
+    ("end days before start", {**R, "start": iso(FRI, 10), "end": iso(TUE, 11)},
      422, "invalid", "end"),
-    ("end a year before start", {**R, "start": at(FRI, 10), "end": "2025-11-24T11:00:00+01:00"},
+    ("end a year before start", {**R, "start": iso(FRI, 10), "end": "2025-11-24T11:00:00+01:00"},
      422, "invalid", "end"),
-    ("any desk, end days before start", {"kind": "desk", "start": at(FRI, 8),
-                                         "end": at(TUE, 20)}, 422, "invalid", "end"),
-    ("series, end days before start", {**R, "start": at(FRI, 10), "end": at(TUE, 11),
+    ("any desk, end days before start", {"kind": "desk", "start": iso(FRI, 8),
+                                         "end": iso(TUE, 20)}, 422, "invalid", "end"),
+    ("series, end days before start", {**R, "start": iso(FRI, 10), "end": iso(TUE, 11),
                                        "repeat": {"freq": "weekly", "count": 3}},
      422, "invalid", "end"),
     ("zero length", {**R, **span(TUE, 10, 10)}, 422, "invalid", "end"),
-    ("over a day", {**R, "start": at(TUE, 10), "end": at(WED, 11)}, 422, "invalid", "end"),
+    ("over a day", {**R, "start": iso(TUE, 10), "end": iso(WED, 11)}, 422, "invalid", "end"),
     ("unaligned start", {**R, **span(TUE, (10, 15), (11, 15))}, 422, "unaligned", "start"),
     ("unaligned end", {**R, **span(TUE, 10, (10, 45))}, 422, "unaligned", "end"),
-    ("seconds", {**R, "start": "2026-11-24T10:00:30+01:00", "end": at(TUE, 11)},
+    ("seconds", {**R, "start": "2026-11-24T10:00:30+01:00", "end": iso(TUE, 11)},
      422, "unaligned", "start"),
     ("desk hours that are no unit", {"resource": "desk-a1", **span(TUE, 9, 13)},
      422, "unaligned", "start"),
@@ -229,7 +221,7 @@ REFUSALS = [
     ("malformed slug", {"resource": "Room 1", **span(TUE, 10, 11)}, 422, "invalid", "resource"),
     ("resource as a list", {"resource": ["room"], **span(TUE, 10, 11)},
      422, "invalid", "resource"),
-    ("missing end", {**R, "start": at(TUE, 10)}, 422, "invalid", "end"),
+    ("missing end", {**R, "start": iso(TUE, 10)}, 422, "invalid", "end"),
     ("extra field", {**R, **span(TUE, 10, 11), "price_cents": 0}, 422, "invalid", "price_cents"),
     ("note too long", {**R, **span(TUE, 10, 11), "note": "x" * 501}, 422, "invalid", "note"),
     ("NUL in the note", {**R, **span(TUE, 10, 11), "note": "a\u0000b"}, 422, "invalid", "note"),
@@ -281,7 +273,7 @@ BAD_BODIES = [
     ("a form", dict(data={"resource": "room"}), 415, "unsupported_media_type"),
     ("no content type", dict(data=json.dumps({"resource": "room"})), 415,
      "unsupported_media_type"),
-    ("over 16 KiB", dict(json={"resource": "room", "start": at(TUE, 10), "end": at(TUE, 11),
+    ("over 16 KiB", dict(json={"resource": "room", "start": iso(TUE, 10), "end": iso(TUE, 11),
                                "note": "x" * 17000}), 413, "too_large"),
 ]
 
@@ -313,21 +305,21 @@ def test_public_holidays_in_lower_saxony_are_closed(place, api_as, clock):
 
 
 def test_a_block_refuses_bookings(place, api, factory):
-    factory.block(resource=place.room, starts_at=instant(TUE, 14), ends_at=instant(TUE, 16))
+    factory.block(resource=place.room, starts_at=at(TUE, 14), ends_at=at(TUE, 16))
     error = refused(api, 422, "blocked", body={"resource": "room", **span(TUE, 15, 16)})
-    assert error["details"]["until"] == at(TUE, 16)  # local time, like every answer
+    assert error["details"]["until"] == iso(TUE, 16)  # local time, like every answer
     created(api.post(BOOKINGS, json={"resource": "room", **span(TUE, 16, 17)}))
 
 
 def test_a_desk_refusal_names_the_units_in_local_time(api):
     error = refused(api, 422, "unaligned", body={"resource": "desk-a1", **span(TUE, 9, 13)})
     assert sorted(error["details"]["allowed"]) == [
-        [at(TUE, 8), at(TUE, 13)], [at(TUE, 8), at(TUE, 20)], [at(TUE, 13), at(TUE, 20)]]
+        [iso(TUE, 8), iso(TUE, 13)], [iso(TUE, 8), iso(TUE, 20)], [iso(TUE, 13), iso(TUE, 20)]]
 
 
 def test_the_number_of_upcoming_bookings_is_limited_by_the_tier(place, api, factory):
     bookings = [
-        factory.booking(resource=place.room, user=place.member, starts_at=instant(WED, 8 + n),
+        factory.booking(resource=place.room, user=place.member, starts_at=at(WED, 8 + n),
                         duration=timedelta(hours=1))
         for n in range(place.tier.max_future_bookings)
     ]
@@ -392,8 +384,8 @@ def test_staff_override_opening_hours_and_blocks_but_never_an_overlap(place, sta
     refused(staff_api, 422, "outside_opening_hours", body=evening)
     booking = created(staff_api.post(BOOKINGS, json={
         **evening, "override": {"opening_hours": True, "reason": "Pitch rehearsal"}}))
-    assert booking["end"] == at(TUE, 22)
-    factory.block(resource=place.room, starts_at=instant(TUE, 14), ends_at=instant(TUE, 16))
+    assert booking["end"] == iso(TUE, 22)
+    factory.block(resource=place.room, starts_at=at(TUE, 14), ends_at=at(TUE, 16))
     blocked = {"resource": "room", **span(TUE, 14, 15)}
     refused(staff_api, 422, "blocked", body=blocked)
     created(staff_api.post(BOOKINGS, json={**blocked, "override": {"blocks": True,
@@ -444,15 +436,15 @@ def test_due_by_is_the_approval_deadline_while_a_card_waits_for_approval(
     db.session.commit()
     booking = created(api.post(BOOKINGS, json={"resource": "studio", **span(TUE, 14, 16)}))
     assert booking["payment"]["status"] == "pending"
-    assert booking["payment"]["due_by"] == at(MON, 9, 30)  # the hold: pay by then
+    assert booking["payment"]["due_by"] == iso(MON, 9, 30)  # the hold: pay by then
     row = db.session.get(Booking, booking["id"])
     row.payment.status = PaymentStatus.AUTHORIZED  # as the gateway's authorisation does
-    row.hold_expires_at = instant(TUE, 14)  # the approval deadline (the start, if sooner)
+    row.hold_expires_at = at(TUE, 14)  # the approval deadline (the start, if sooner)
     db.session.commit()
     for client in (api, staff_api):
         payment = client.get(f"{BOOKINGS}/{booking['id']}").get_json()["booking"]["payment"]
         assert payment["status"] == "authorized" and payment["awaiting_approval"] is True
-        assert payment["due_by"] == at(TUE, 14)
+        assert payment["due_by"] == iso(TUE, 14)
 
 
 def test_a_retry_after_a_lost_answer_names_the_booking_it_made(place, api, factory):
@@ -481,7 +473,7 @@ def test_a_weekly_series_is_all_or_nothing_unless_told_to_skip(place, api, other
     error = refused(api, 409, "conflict", body=series)
     report = error["occurrences"]
     assert [o["status"] for o in report] == ["booked", "refused", "booked"]
-    assert [o["start"] for o in report] == [at(TUE + timedelta(days=7 * n), 10)
+    assert [o["start"] for o in report] == [iso(TUE + timedelta(days=7 * n), 10)
                                            for n in range(3)]
     assert report[1]["error"]["code"] == "conflict"
     # "booked" means "would have been booked": nothing was written, so there are no ids
@@ -491,7 +483,7 @@ def test_a_weekly_series_is_all_or_nothing_unless_told_to_skip(place, api, other
     assert response.status_code == 201
     body = response.get_json()
     assert [o["status"] for o in body["occurrences"]] == ["booked", "refused", "booked"]
-    assert [b["start"] for b in body["bookings"]] == [at(TUE, 10), at(TUE + timedelta(days=14),
+    assert [b["start"] for b in body["bookings"]] == [iso(TUE, 10), iso(TUE + timedelta(days=14),
                                                                       10)]
     assert [o.get("booking_id") for o in body["occurrences"]] == [
         body["bookings"][0]["id"], None, body["bookings"][1]["id"]]
@@ -504,7 +496,7 @@ def test_a_daily_series_runs_into_sunday(api):
     assert [o["status"] for o in error["occurrences"]] == ["booked", "booked", "refused"]
     assert not any("booking_id" in o for o in error["occurrences"])
     body = api.post(BOOKINGS, json={**series, "on_conflict": "skip"}).get_json()
-    assert [b["start"] for b in body["bookings"]] == [at(FRI, 10), at(SAT, 10)]
+    assert [b["start"] for b in body["bookings"]] == [iso(FRI, 10), iso(SAT, 10)]
 
 
 # --- listing and reading ---------------------------------------------------------------------
@@ -521,7 +513,7 @@ def test_members_list_their_own_upcoming_bookings(place, api, other_api, factory
     listed = response.get_json()["bookings"]
     assert [b["id"] for b in listed] == [mine[1]["id"], mine[0]["id"]]  # by start
     assert all("user" not in b for b in listed)
-    since = api.get(BOOKINGS, query_string={"from": at(MON - timedelta(days=7), 0)})
+    since = api.get(BOOKINGS, query_string={"from": iso(MON - timedelta(days=7), 0)})
     assert past.id in [b["id"] for b in since.get_json()["bookings"]]
 
 
@@ -535,8 +527,8 @@ def test_from_to_status_and_limit_filter_the_list(api):
         assert response.status_code == 200, response.get_json()
         return [b["id"] for b in response.get_json()["bookings"]]
 
-    assert ids(**{"from": at(WED, 0)}) == [wed["id"]]
-    assert ids(to=at(WED, 0)) == [tue["id"]]
+    assert ids(**{"from": iso(WED, 0)}) == [wed["id"]]
+    assert ids(to=iso(WED, 0)) == [tue["id"]]
     assert ids(status="cancelled") == [wed["id"]]
     assert ids(status="held") == [tue["id"]]
     assert ids(resource="room", limit="1") == [tue["id"]]
@@ -597,7 +589,7 @@ def test_reschedule_keeps_the_uid_and_raises_the_sequence(api):
     assert response.status_code == 200
     moved = response.get_json()["booking"]
     assert (moved["id"], moved["uid"]) == (booking["id"], booking["uid"])
-    assert moved["sequence"] == 1 and moved["start"] == at(TUE, 10, 30)
+    assert moved["sequence"] == 1 and moved["start"] == iso(TUE, 10, 30)
     assert moved["price_cents"] == booking["price_cents"]
     assert booking_rows() == 1
 
@@ -606,7 +598,7 @@ def test_reschedule_to_another_desk_of_the_same_kind(api):
     booking = created(api.post(BOOKINGS, json={"resource": "desk-a1", **span(TUE, 8, 13)}))
     moved = api.patch(f"{BOOKINGS}/{booking['id']}",
                       json={"resource": "desk-a2", **span(WED, 8, 13)}).get_json()["booking"]
-    assert (moved["resource"], moved["start"]) == ("desk-a2", at(WED, 8))
+    assert (moved["resource"], moved["start"]) == ("desk-a2", iso(WED, 8))
     refused(api, 404, "not_found", method="patch", path=f"{BOOKINGS}/{booking['id']}",
             body={"resource": "room", **span(WED, 10, 11)})
 
@@ -627,11 +619,11 @@ def test_reschedule_refusals_change_nothing(place, api, other_api):
     refused(api, 422, "outside_opening_hours", method="patch", path=path,
             body=span(TUE, 20, 21))
     refused(api, 422, "invalid", method="patch", path=path,
-            body={"start": "2026-11-24T12:00:00", "end": at(TUE, 13)})
-    refused(api, 422, "invalid", method="patch", path=path, body={"start": at(TUE, 12)})
+            body={"start": "2026-11-24T12:00:00", "end": iso(TUE, 13)})
+    refused(api, 422, "invalid", method="patch", path=path, body={"start": iso(TUE, 12)})
     # Days before the start: a 500 on PostgreSQL before the range was checked first.
     error = refused(api, 422, "invalid", method="patch", path=path,
-                    body={"start": at(FRI, 12), "end": at(TUE, 13)})
+                    body={"start": iso(FRI, 12), "end": iso(TUE, 13)})
     assert error["details"]["reason"] == "end_before_start" and "end" in error["fields"]
     refused(api, 403, "forbidden", method="patch", path=path,
             body={**span(TUE, 20, 21), "override": {"opening_hours": True}})
@@ -653,7 +645,7 @@ def test_a_cancelled_or_started_booking_cannot_be_moved(api, clock):
     refused(api, 422, "not_changeable", method="patch", path=f"{BOOKINGS}/{cancelled['id']}",
             body=span(TUE, 12, 13))
     started = created(api.post(BOOKINGS, json={"resource": "room", **span(TUE, 14, 15)}))
-    clock.set(instant(TUE, 14, 10))
+    clock.set(at(TUE, 14, 10))
     refused(api, 422, "not_changeable", method="patch", path=f"{BOOKINGS}/{started['id']}",
             body=span(TUE, 16, 17))
 
@@ -712,7 +704,7 @@ def test_cancel_refusals(place, api, other_api, staff_api, clock):
     # A confirmed booking (a desk morning on included credit) that has begun: members can
     # no longer cancel it, staff still can.
     desk = created(api.post(BOOKINGS, json={"resource": "desk-a1", **span(TUE, 8, 13)}))
-    clock.set(instant(TUE, 9, 10))
+    clock.set(at(TUE, 9, 10))
     refused(api, 422, "not_cancellable", path=f"{BOOKINGS}/{desk['id']}/cancel")
     response = staff_api.post(f"{BOOKINGS}/{desk['id']}/cancel",
                               json={"reason": "Left early, told the front desk"})

@@ -6,9 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from schiller40.booking.models import BookingStatus
-
-from ..mail.helpers import at
-from .helpers import MON
+from tests.helpers import MON, at
 
 BOOKINGS = "/api/v1/bookings"
 

@@ -4,7 +4,7 @@ desk_limit``), members may not. Every answer is checked against the OpenAPI docu
 
 from __future__ import annotations
 
-from .helpers import TUE, WED, at, booking_rows, span
+from tests.helpers import TUE, WED, booking_rows, iso, span
 
 BOOKINGS = "/api/v1/bookings"
 
@@ -60,4 +60,4 @@ def test_moving_a_desk_onto_the_members_other_desk_is_desk_limit(api):
     error = refused(api, 422, "desk_limit", method="patch", path=f"{BOOKINGS}/{later['id']}",
                     body=span(TUE, 8, 13))
     assert (error["details"]["booking_start"], error["details"]["booking_end"]) == (
-        at(TUE, 8), at(TUE, 13))
+        iso(TUE, 8), iso(TUE, 13))

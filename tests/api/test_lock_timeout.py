@@ -8,8 +8,7 @@ from sqlalchemy.orm import Session
 from schiller40.core.locking import lock_rows, write
 from schiller40.extensions import db
 from schiller40.resources.models import Resource
-
-from .helpers import TUE, booking_rows, span
+from tests.helpers import TUE, booking_rows, span
 
 
 @pytest.fixture

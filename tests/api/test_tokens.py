@@ -7,18 +7,15 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from schiller40.accounts.models import ApiToken
 from schiller40.extensions import db
 from tests.factories import PASSWORD
+from tests.helpers import count_rows
 
 TOKENS = "/api/v1/tokens"
 CHALLENGE = 'Bearer realm="schiller40"'
-
-
-def token_rows() -> int:
-    return db.session.scalar(select(func.count()).select_from(ApiToken))
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -63,7 +60,7 @@ def test_a_failed_log_in_is_401_and_never_says_why(anonymous_api, factory, case)
         "message": "E-mail address or password is not correct.",
         "fields": {},
     }
-    assert token_rows() == 0
+    assert count_rows(ApiToken) == 0
 
 
 BAD_BODIES = [
@@ -113,7 +110,7 @@ def test_bodies_that_cannot_be_used_are_refused(anonymous_api, factory):
             assert error["code"] == code and error["message"], error
             if field is not None:
                 assert field in error["fields"], error
-            assert token_rows() == 0
+            assert count_rows(ApiToken) == 0
         except AssertionError as exc:
             problems.append(f"{case}: {exc}")
     assert not problems, "\n".join(problems)

@@ -20,12 +20,11 @@ from schiller40.extensions import db
 from schiller40.models import Role
 from schiller40.payments.models import Payment, SimulatedCheckout
 from schiller40.settings import ConfigError
-from tests.booking.conftest import browser
+from tests.helpers import TUE, browser, span
 from tests.html import page
 from tests.mail.helpers import run_tick
 
 from ..mailbox import body
-from .helpers import TUE, span
 
 NET, TAX = 1121, 79
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from .helpers import TUE, at, booking_rows, span, waitlist_rows
+from tests.helpers import TUE, booking_rows, iso, span, waitlist_rows
 
 WAITLIST = "/api/v1/waitlist"
 BOOKINGS = "/api/v1/bookings"
@@ -56,8 +56,8 @@ def join(api, body=SLOT) -> dict:
 
 def test_join_a_taken_slot(people):
     entry = join(people.mia)
-    assert entry == {"id": entry["id"], "resource": "studio", "start": at(TUE, 10),
-                     "end": at(TUE, 11), "status": "waiting", "offer_expires_at": None,
+    assert entry == {"id": entry["id"], "resource": "studio", "start": iso(TUE, 10),
+                     "end": iso(TUE, 11), "status": "waiting", "offer_expires_at": None,
                      "booking_id": None}
     assert entry_of(people.mia) == entry
     assert people.ida.get(WAITLIST).get_json()["entries"] == []  # only your own entries
@@ -71,12 +71,12 @@ def test_join_refusals_write_nothing(place, people, api_as, factory):
     refused(people.mia, 422, "outside_opening_hours", WAITLIST,
             {"resource": "studio", **span(TUE, 19, 21)})
     refused(people.mia, 422, "invalid", WAITLIST,
-            {"resource": "studio", "start": "2026-11-24T10:00:00", "end": at(TUE, 11)})
+            {"resource": "studio", "start": "2026-11-24T10:00:00", "end": iso(TUE, 11)})
     refused(people.mia, 422, "invalid", WAITLIST, {**SLOT, "kind": "studio"})
     # An end days before the start was a 500 on PostgreSQL (the range was checked late).
     error = refused(people.mia, 422, "invalid", WAITLIST,
-                    {"resource": "studio", "start": at(TUE + timedelta(days=3), 10),
-                     "end": at(TUE, 11)})
+                    {"resource": "studio", "start": iso(TUE + timedelta(days=3), 10),
+                     "end": iso(TUE, 11)})
     assert error["details"]["reason"] == "end_before_start" and "end" in error["fields"]
     refused(people.mia, 422, "invalid", WAITLIST, {"resource": "studio"})
     uninducted = api_as(factory.user(tier=place.tier))
@@ -102,7 +102,7 @@ def test_a_cancellation_offers_the_slot_to_the_first_in_line(people):
     assert response.status_code == 201
     booking = response.get_json()["booking"]
     assert (booking["resource"], booking["start"], booking["end"]) == (
-        "studio", at(TUE, 10), at(TUE, 11))
+        "studio", iso(TUE, 10), iso(TUE, 11))
     assert booking["status"] == "confirmed"  # Mia's included studio hour
     accepted = entry_of(people.mia)
     assert accepted["status"] == "accepted" and accepted["booking_id"] == booking["id"]

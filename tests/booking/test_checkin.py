@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,11 +13,10 @@ from schiller40.core.audit import AuditEntry
 from schiller40.core.outbox import OutboxMessage
 from schiller40.errors import NotFound
 from schiller40.extensions import db
+from tests.helpers import MON, at
 from tests.html import page
 
-from ..mail.helpers import at, run_tick
-
-MON = date(2026, 11, 23)  # the clock's day: 09:00 in Wolfsburg
+from ..mail.helpers import run_tick
 
 
 def desk_booking(factory, place, *, user=None, desk=0, hh=9, hours=4, **kw):
@@ -268,9 +267,9 @@ def test_no_show_counts_cover_90_days(place, factory, clock):
 
 @pytest.fixture
 def mia(app, place):
-    from tests.staff.conftest import login
+    from tests.helpers import browser
 
-    return login(app, place.member)
+    return browser(app, place.member)
 
 
 def test_the_booking_page_shows_the_deadline_and_checks_in(mia, place, factory, clock):

@@ -23,7 +23,7 @@ import time as _time
 import traceback
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -35,11 +35,11 @@ from sqlalchemy.engine import make_url
 from schiller40.accounts import tokens
 from schiller40.accounts.models import ApiToken
 from schiller40.booking.models import ACTIVE_STATUSES, Booking
-from schiller40.core.time import BERLIN, FrozenClock
+from schiller40.core.time import FrozenClock
 from schiller40.extensions import db
 from schiller40.models import Company, ResourceKind
+from tests.helpers import TUE, iso, local
 
-TUE = date(2026, 11, 24)  # the day after the tests' frozen "now" (Monday 23 Nov, 09:00)
 INDUCTION = "ar-vr-studio"
 # How long a racing request may wait for the write lock or a pooled connection. Each holds
 # them for milliseconds, but 32 of them queue behind each other, and on a shared CI machine
@@ -63,14 +63,6 @@ def wait_config() -> dict[str, Any]:
     return {"SQLITE_BUSY_TIMEOUT_SECONDS": WAIT_SECONDS,
             "SQLALCHEMY_ENGINE_OPTIONS": {**Config.SQLALCHEMY_ENGINE_OPTIONS,
                                           "pool_timeout": WAIT_SECONDS}}
-
-
-def at(day: date, hh: int, mm: int = 0) -> datetime:
-    return datetime.combine(day, time(hh, mm)).replace(tzinfo=BERLIN)
-
-
-def iso(day: date, hh: int, mm: int = 0) -> str:
-    return at(day, hh, mm).isoformat()
 
 
 def auth(token: str) -> dict[str, str]:
@@ -191,7 +183,7 @@ def test_32_threads_race_for_one_studio_slot(app, factory, place, caplog):
     assert statuses(answers) == {201: 1, 409: 31}, explain(answers, caplog)
     assert_losers_got_conflicts(answers)
     winner = next(a.body["booking"] for a in answers if a.status == 201)
-    booked = active_on(place.studio.id, at(TUE, 10), at(TUE, 12))
+    booked = active_on(place.studio.id, local(TUE, 10), local(TUE, 12))
     assert [b.id for b in booked] == [winner["id"]]
 
 
@@ -225,7 +217,7 @@ def test_several_processes_race_for_one_studio_slot(factory, place, database_url
 
     assert statuses(answers) == {201: 1, 409: PROCESSES - 1}, explain(answers)
     assert_losers_got_conflicts(answers)
-    assert len(active_on(place.studio.id, at(TUE, 14), at(TUE, 15))) == 1
+    assert len(active_on(place.studio.id, local(TUE, 14), local(TUE, 15))) == 1
 
 
 def run_processes(database_url: str, now: datetime, calls: list[tuple[str, dict]]
@@ -293,7 +285,7 @@ def test_any_free_desk_race_fills_each_desk_once(app, factory, place, caplog):
     won = sorted(a.body["booking"]["resource"] for a in answers if a.status == 201)
     assert won == sorted(d.slug for d in desks), "each desk exactly once"
     for desk in desks:
-        assert len(active_on(desk.id, at(TUE, 8), at(TUE, 13))) == 1
+        assert len(active_on(desk.id, local(TUE, 8), local(TUE, 13))) == 1
 
 
 # --- c2) one member, "any free desk" sent several times at once -------------------------------
@@ -377,7 +369,7 @@ def test_reschedules_and_creates_race_for_one_free_slot(app, client, factory, pl
     wins = [a for a in answers if a.status in (200, 201)]
     assert len(wins) == 1 and statuses(answers)[409] == len(calls) - 1, explain(answers, caplog)
     assert_losers_got_conflicts(answers)
-    booked = active_on(target.id, at(TUE, 18), at(TUE, 19))
+    booked = active_on(target.id, local(TUE, 18), local(TUE, 19))
     assert [b.id for b in booked] == [wins[0].body["booking"]["id"]]
     # Every mover that lost still has its booking where it was.
     winner_id = wins[0].body["booking"]["id"]
@@ -385,7 +377,7 @@ def test_reschedules_and_creates_race_for_one_free_slot(app, client, factory, pl
         booking = db.session.get(Booking, booking_id)
         assert booking.is_active
         if booking_id != winner_id:
-            assert booking.starts_at == at(TUE, hour).astimezone(UTC)
+            assert booking.starts_at == local(TUE, hour).astimezone(UTC)
 
 
 # --- the token lookup that precedes every request --------------------------------------------

@@ -9,30 +9,23 @@ answers "any free desk" sent again with ``already_booked``, and lets staff overr
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from schiller40.booking import waitlist
-from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
 from schiller40.booking.models import ACTIVE_STATUSES, Booking, BookingStatus
-from schiller40.booking.requests import BookingRequest
 from schiller40.booking.reschedule import reschedule
 from schiller40.booking.rules import Overrides, Policy
 from schiller40.booking.settings import DEFAULT_SETTINGS, BookingSettings
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.models import AuditEntry, ResourceKind
+from tests.helpers import TUE, WED, at, book
 
-TUE = date(2026, 11, 24)
-WED = TUE + timedelta(days=1)
 TWO_DESKS = BookingSettings(policy=Policy(max_concurrent_desks=2))
-
-
-def at(day: date, hh: int, mm: int = 0) -> datetime:
-    return datetime.combine(day, time(hh, mm)).replace(tzinfo=BERLIN).astimezone(UTC)
 
 
 def morning(day: date = TUE) -> dict:
@@ -41,12 +34,6 @@ def morning(day: date = TUE) -> dict:
 
 def whole_day(day: date = TUE) -> dict:
     return dict(start=at(day, 8), end=at(day, 20))
-
-
-def book(member, clock, *, settings: BookingSettings = DEFAULT_SETTINGS,
-         for_user=None, **kw):
-    return create_bookings(db.session, actor=member, request=BookingRequest(**kw),
-                           now=clock(), settings=settings, for_user=for_user)
 
 
 def refused(member, clock, **kw) -> BookingError:

@@ -11,20 +11,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import select
 
-from schiller40.booking.models import Booking
-from schiller40.extensions import db
-from tests.booking.conftest import browser
+from tests.helpers import TUE, bookings, browser
 from tests.html import page
 
-TUE = "2026-11-24"  # the clock stands on Monday 23 November 2026, 09:00
+DAY = TUE.isoformat()  # as the forms take it; the clock stands on Monday, 09:00
 NOTE = 'Bringe <script>alert("x")</script> & Monitor mit'
-
-
-def bookings() -> list[Booking]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(Booking).order_by(Booking.id)))
 
 
 def errors_of(html) -> str:
@@ -37,7 +29,7 @@ def hrefs(html) -> list[str]:
 
 @pytest.mark.parametrize("zone", ["", "Open Space B"])
 def test_any_free_desk_sent_twice_leads_to_the_desk_already_booked(mia, zone):
-    data = {"any-day": TUE, "any-part": "morning", "any-zone": zone}
+    data = {"any-day": DAY, "any-part": "morning", "any-zone": zone}
     first = mia.post("/availability/any-desk", data=data)
     assert first.status_code == 302
     (booking,) = bookings()
@@ -50,20 +42,20 @@ def test_any_free_desk_sent_twice_leads_to_the_desk_already_booked(mia, zone):
 
 
 def test_a_second_desk_at_the_same_time_is_explained_with_a_link(mia):
-    first = mia.post("/resources/desk-a1/book", data={"day": TUE, "part": "day"})
+    first = mia.post("/resources/desk-a1/book", data={"day": DAY, "part": "day"})
     assert first.status_code == 302
     (booking,) = bookings()
-    response = mia.post("/resources/desk-b1/book", data={"day": TUE, "part": "morning"})
+    response = mia.post("/resources/desk-b1/book", data={"day": DAY, "part": "morning"})
     assert response.status_code == 422
     html = page(response)
     assert "Sie haben zu dieser Zeit bereits einen Arbeitsplatz gebucht" in errors_of(html)
     assert f"/bookings/{booking.id}" in hrefs(html)
     # "Check price" says the same before booking.
-    preview = page(mia.get(f"/resources/desk-b1/book?day={TUE}&part=afternoon"))
+    preview = page(mia.get(f"/resources/desk-b1/book?day={DAY}&part=afternoon"))
     assert "bereits einen Arbeitsplatz gebucht" in preview.text
     assert f"/bookings/{booking.id}" in hrefs(preview)
     # And "any free desk" for an overlapping half day.
-    response = mia.post("/availability/any-desk", data={"any-day": TUE, "any-part": "afternoon"})
+    response = mia.post("/availability/any-desk", data={"any-day": DAY, "any-part": "afternoon"})
     assert response.status_code == 422
     html = page(response)
     assert "bereits einen Arbeitsplatz gebucht" in errors_of(html)
@@ -72,7 +64,7 @@ def test_a_second_desk_at_the_same_time_is_explained_with_a_link(mia):
 
 
 def test_the_note_is_shown_escaped_to_the_member(mia):
-    response = mia.post("/resources/desk-a1/book", data={"day": TUE, "part": "morning",
+    response = mia.post("/resources/desk-a1/book", data={"day": DAY, "part": "morning",
                                                          "note": NOTE})
     assert response.status_code == 302
     detail = mia.get(response.headers["Location"])
@@ -83,19 +75,19 @@ def test_the_note_is_shown_escaped_to_the_member(mia):
 
 
 def test_staff_see_the_note_on_desks_today_and_in_the_studio_calendar(app, mia, place):
-    assert mia.post("/resources/desk-a1/book", data={"day": TUE, "part": "morning",
+    assert mia.post("/resources/desk-a1/book", data={"day": DAY, "part": "morning",
                                                      "note": NOTE}).status_code == 302
     assert mia.post("/resources/studio/book", data={
-        "day": TUE, "start": "10:00", "end": "11:00", "note": "Greenscreen aufbauen <b>bitte</b>",
+        "day": DAY, "start": "10:00", "end": "11:00", "note": "Greenscreen aufbauen <b>bitte</b>",
     }).status_code in (302, 303)
     staff = browser(app, place.staff)
 
-    desks = staff.get(f"/staff/desks?day={TUE}")
+    desks = staff.get(f"/staff/desks?day={DAY}")
     assert desks.status_code == 200
     assert NOTE in page(desks).text
     assert "<script>alert" not in desks.get_data(as_text=True)
 
-    week = date.fromisoformat(TUE).isocalendar()
+    week = date.fromisoformat(DAY).isocalendar()
     calendar = staff.get(f"/staff/calendar/studio?week={week.year}-W{week.week:02d}")
     assert calendar.status_code == 200
     assert "Greenscreen aufbauen <b>bitte</b>" in page(calendar).text

@@ -8,29 +8,18 @@ a room, and the Flex member Mia (1 desk day and 1 studio hour included, 30 days 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
-from schiller40.booking.models import Booking, BookingStatus
+from schiller40.booking.models import BookingStatus
 from schiller40.extensions import db
 from schiller40.models import BlockKind, ResourceKind
-from tests.api.helpers import at
-from tests.booking.conftest import browser
+from tests.helpers import MON, TUE, WED, bookings, browser, local
 from tests.html import Element, Page, page
 from tests.statements import statements
 
-TUE = "2026-11-24"
-
-
-def local(day: str, hour: int, minute: int = 0) -> datetime:
-    return datetime.fromisoformat(at(date.fromisoformat(day), hour, minute))
-
-
-def bookings() -> list[Booking]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(Booking).order_by(Booking.id)))
+DAY = TUE.isoformat()  # as the forms and links take it
 
 
 def row_cells(html: Page, slug: str) -> list[str]:
@@ -89,7 +78,7 @@ def test_anonymous_visitors_see_the_desk_grid_grouped_by_zone(client, place):
 
 
 def test_the_grid_speaks_english_too(client, place):
-    response = client.get(f"/availability?day={TUE}", headers={"Accept-Language": "en"})
+    response = client.get(f"/availability?day={DAY}", headers={"Accept-Language": "en"})
     html = page(response)
     assert html.find_all("h1")[0].text == "Availability"
     assert row_cells(html, "desk-b2")[0] == "Desk 7, Morning: ✓ free"
@@ -108,9 +97,9 @@ def test_taken_blocked_and_my_own_cells_say_so_in_words(app, mia, place, factory
     # A hold whose time has run out no longer takes the slot.
     factory.booking(resource=place.desks[3], user=other, starts_at=local(TUE, 8),
                     duration=timedelta(hours=5), status=BookingStatus.HELD,
-                    hold_expires_at=local("2026-11-23", 8, 30))
+                    hold_expires_at=local(MON, 8, 30))
     db.session.commit()
-    html = page(mia.get(f"/availability?kind=desk&day={TUE}"))
+    html = page(mia.get(f"/availability?kind=desk&day={DAY}"))
     a1_cells = row_cells(html, "desk-a1")
     assert "✗ belegt" in a1_cells[0] and "Alternativen und Warteliste" in a1_cells[0]
     assert a1_cells[1] == "Desk 4, Nachmittag: ✓ frei"
@@ -119,7 +108,7 @@ def test_taken_blocked_and_my_own_cells_say_so_in_words(app, mia, place, factory
     assert row_cells(html, "desk-b1") == ["⊘ gesperrt"] * 3
     assert "✓ frei" in row_cells(html, "desk-b2")[0]
     # A taken slot links to the form, where the alternatives and the waiting list are.
-    assert f"/resources/desk-a1/book?day={TUE}&part=morning" in links(html)
+    assert f"/resources/desk-a1/book?day={DAY}&part=morning" in links(html)
     # Who booked is never shown.
     assert "jonas" not in html.text.lower() and "User" not in html.text
 
@@ -128,7 +117,7 @@ def test_studio_hours_account_for_cleanup_and_notice(app, client, place, factory
     factory.booking(resource=place.studio, starts_at=local(TUE, 10),
                     duration=timedelta(hours=2))
     db.session.commit()
-    html = page(client.get(f"/availability?kind=studio&day={TUE}"))
+    html = page(client.get(f"/availability?kind=studio&day={DAY}"))
     headers = [th.text for th in html.find_all("th", scope="col")]
     assert headers[1:] == [f"{h:02d}:00" for h in range(8, 20)]
     cells = dict(zip(headers[1:], row_cells(html, "studio"), strict=True))
@@ -138,7 +127,7 @@ def test_studio_hours_account_for_cleanup_and_notice(app, client, place, factory
     assert "✗ belegt" in cells["10:00"] and "✗ belegt" in cells["11:00"]
     assert "✗ belegt" in cells["12:00"]  # the cleanup until 12:30
     assert "✓ frei" in cells["13:00"]
-    assert f"/resources/studio/book?day={TUE}&start=13:00&end=14:00" in links(html)
+    assert f"/resources/studio/book?day={DAY}&start=13:00&end=14:00" in links(html)
     # Today, the studio's two hours of notice: 09:00 is past, 10:00 too soon, 11:00 free.
     today = page(client.get("/availability?kind=studio"))
     cells = dict(zip(headers[1:], row_cells(today, "studio"), strict=True))
@@ -193,7 +182,7 @@ def test_the_week_sums_each_day_up_and_links_to_it(app, client, place, factory):
     factory.booking(resource=place.desks[0], user=other, starts_at=local(TUE, 8),
                     duration=timedelta(hours=12))
     db.session.commit()
-    response = client.get(f"/availability?view=week&day={TUE}")
+    response = client.get(f"/availability?view=week&day={DAY}")
     assert response.status_code == 200
     html = page(response)
     days = [th.text for th in html.find_all("th", scope="col")][1:]
@@ -212,7 +201,7 @@ def test_the_week_sums_each_day_up_and_links_to_it(app, client, place, factory):
 def test_a_partly_free_day_in_the_week(client, place, factory):
     factory.booking(resource=place.room, starts_at=local(TUE, 10), duration=timedelta(hours=1))
     db.session.commit()
-    html = page(client.get(f"/availability?kind=room&view=week&day={TUE}",
+    html = page(client.get(f"/availability?kind=room&view=week&day={DAY}",
                            headers={"Accept-Language": "en"}))
     assert "◐ partly free" in row_cells(html, "room")[1]
 
@@ -222,7 +211,7 @@ def test_a_partly_free_day_in_the_week(client, place, factory):
 
 @pytest.mark.parametrize("view", ["day", "week"])
 def test_queries_do_not_grow_with_the_number_of_desks(mia, place, factory, view):
-    url = f"/availability?kind=desk&view={view}&day={TUE}"
+    url = f"/availability?kind=desk&view={view}&day={DAY}"
     mia.get(url)  # warm up (first-request work)
     with statements() as few:
         assert mia.get(url).status_code == 200
@@ -230,7 +219,7 @@ def test_queries_do_not_grow_with_the_number_of_desks(mia, place, factory, view)
         desk = factory.resource(location=place.location, kind=ResourceKind.DESK,
                                 slug=f"desk-c{n}", zone="Open Space C", position=n)
         factory.booking(resource=desk, starts_at=local(TUE, 8), duration=timedelta(hours=5))
-        factory.block(resource=desk, starts_at=local("2026-11-25", 8))
+        factory.block(resource=desk, starts_at=local(WED, 8))
     db.session.commit()
     with statements() as many:
         html = page(mia.get(url))
@@ -244,13 +233,13 @@ def test_queries_do_not_grow_with_the_number_of_desks(mia, place, factory, view)
 
 
 def test_any_free_desk_in_the_preferred_zone(mia, place):
-    html = page(mia.get(f"/availability?day={TUE}"))
+    html = page(mia.get(f"/availability?day={DAY}"))
     assert html.find_all("form", action="/availability/any-desk")
     zones = [o.text for o in html.find_all("option")
              if str(o.attrs.get("value", "")).startswith("Open")]
     assert zones == ["Open Space A", "Open Space B"]
     response = mia.post("/availability/any-desk",
-                        data={"any-day": TUE, "any-part": "morning", "any-zone": "Open Space B"})
+                        data={"any-day": DAY, "any-part": "morning", "any-zone": "Open Space B"})
     assert response.status_code == 302
     (booking,) = bookings()
     assert booking.resource.slug == "desk-b1" and booking.status is BookingStatus.CONFIRMED
@@ -260,7 +249,7 @@ def test_any_free_desk_in_the_preferred_zone(mia, place):
 
 
 def test_any_free_desk_without_a_zone_is_the_engines_choice(mia, place):
-    response = mia.post("/availability/any-desk", data={"any-day": TUE, "any-part": "afternoon",
+    response = mia.post("/availability/any-desk", data={"any-day": DAY, "any-part": "afternoon",
                                                         "any-zone": ""})
     assert response.status_code == 302
     (booking,) = bookings()
@@ -274,7 +263,7 @@ def test_any_free_desk_falls_back_when_the_zone_is_full(mia, place, factory):
                         duration=timedelta(hours=5))
     db.session.commit()
     response = mia.post("/availability/any-desk",
-                        data={"any-day": TUE, "any-part": "morning", "any-zone": "Open Space B"})
+                        data={"any-day": DAY, "any-part": "morning", "any-zone": "Open Space B"})
     assert response.status_code == 302
     mine = [b for b in bookings() if b.user_id == place.member.id]
     assert mine[0].resource.zone == "Open Space A"
@@ -288,7 +277,7 @@ def test_no_desk_free_shows_the_alternatives(mia, place, factory):
         factory.booking(resource=desk, user=other, starts_at=local(TUE, 8),
                         duration=timedelta(hours=5))
     db.session.commit()
-    response = mia.post("/availability/any-desk", data={"any-day": TUE, "any-part": "morning"})
+    response = mia.post("/availability/any-desk", data={"any-day": DAY, "any-part": "morning"})
     assert response.status_code == 422
     html = page(response)
     assert "bereits gebucht" in " ".join(e.text for e in html.find_all("div", **{
@@ -302,8 +291,8 @@ def test_no_desk_free_shows_the_alternatives(mia, place, factory):
 @pytest.mark.parametrize(
     ("data", "name"),
     [
-        ({"day": TUE, "part": "evening"}, "part"),
-        ({"day": TUE, "part": "morning", "zone": "The roof"}, "zone"),
+        ({"day": DAY, "part": "evening"}, "part"),
+        ({"day": DAY, "part": "morning", "zone": "The roof"}, "zone"),
         ({"day": "nope", "part": "morning"}, "day"),
         ({"day": "9999-12-31", "part": "morning"}, "day"),
         ({"day": "2026-11-29", "part": "morning"}, "day"),  # Sunday: closed
@@ -320,13 +309,13 @@ def test_any_free_desk_bad_input_writes_nothing(mia, place, data, name):
 
 def test_any_free_desk_needs_a_login(client, place):
     response = client.post("/availability/any-desk",
-                           data={"any-day": TUE, "any-part": "morning"})
+                           data={"any-day": DAY, "any-part": "morning"})
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert bookings() == []
 
 
 def test_the_desk_page_shows_what_the_tier_includes(mia, place):
-    html = page(mia.get(f"/availability?day={TUE}"))
+    html = page(mia.get(f"/availability?day={DAY}"))
     text = html.find_all("section", id="any-desk")[0].text
     assert "Ihre Mitgliedschaft: " in text
     assert "2 halbe Arbeitsplatztage" in text
@@ -345,7 +334,7 @@ def test_staff_see_the_grid_without_the_members_notice(app, place):
 
 
 def test_the_week_view_speaks_english(client, place):
-    html = page(client.get(f"/availability?view=week&day={TUE}",
+    html = page(client.get(f"/availability?view=week&day={DAY}",
                            headers={"Accept-Language": "en"}))
     days = [th.text for th in html.find_all("th", scope="col")][1:]
     assert days[:2] == ["Mon 11/23", "Tue 11/24"]

@@ -10,7 +10,7 @@ nothing is sent to the database.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -20,18 +20,10 @@ from schiller40.booking.errors import BookingError
 from schiller40.booking.requests import BookingRequest
 from schiller40.booking.reschedule import reschedule
 from schiller40.booking.settings import DEFAULT_SETTINGS
-from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.models import ResourceKind
+from tests.helpers import FRI, TUE, at
 from tests.statements import statements
-
-TUE = date(2026, 11, 24)
-FRI = date(2026, 11, 27)
-
-
-def at(day: date, hh: int) -> datetime:
-    return datetime.combine(day, time(hh)).replace(tzinfo=BERLIN).astimezone(UTC)
-
 
 # (start, end): an end days before the start (the 500), a year before, an hour before, at
 # the start, and a range longer than any booking (also refused before the window is read).

@@ -30,6 +30,7 @@ from schiller40.booking.rules import (
 )
 from schiller40.core.time import BERLIN
 from schiller40.resources.models import BookingUnit, ResourceKind
+from tests.helpers import SAT, SUN, TUE
 
 LOCATION = LocationRules(
     tz=BERLIN,
@@ -100,9 +101,6 @@ def code_of(booked: Interval, **kw) -> str | None:
     return None
 
 
-TUE = date(2026, 11, 24)
-SAT = date(2026, 11, 28)
-SUN = date(2026, 11, 29)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ alternatives, any-free-desk, series, cancellation and reschedule."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -22,17 +22,7 @@ from schiller40.core.time import BERLIN
 from schiller40.errors import NotFound
 from schiller40.extensions import db
 from schiller40.models import AuditEntry, ResourceKind, Role
-
-TUE = date(2026, 11, 24)
-
-
-def at(day: date, hh: int, mm: int = 0) -> datetime:
-    return datetime.combine(day, time(hh, mm)).replace(tzinfo=BERLIN).astimezone(UTC)
-
-
-def book(member, clock, **kw):
-    return create_bookings(db.session, actor=member, request=BookingRequest(**kw),
-                           now=clock())
+from tests.helpers import TUE, at, book
 
 
 def active(resource_id=None) -> int:

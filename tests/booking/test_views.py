@@ -4,7 +4,7 @@ On both databases, on the embedded default (simulated payments)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,26 +12,19 @@ from sqlalchemy import func, select
 
 from schiller40.booking import waitlist
 from schiller40.booking.cancel import cancel
-from schiller40.booking.create import create_bookings
 from schiller40.booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
-from schiller40.booking.requests import BookingRequest
 from schiller40.booking.settings import DEFAULT_SETTINGS
 from schiller40.extensions import db
-from schiller40.models import Resource
-from tests.api.helpers import at
-from tests.booking.conftest import browser
+from schiller40.models import Resource, ResourceKind
+from tests.factories import PASSWORD
+from tests.helpers import TUE, WED, book_hours, bookings, browser, local
 from tests.html import page
 
-DAY = "2026-11-24"  # a Tuesday; the clock stands on Monday morning
+DAY = TUE.isoformat()  # as the forms take it; the clock stands on Monday morning
 
 
 def errors_of(html) -> str:
     return " ".join(e.text for e in html.find_all("div", **{"class": "form-errors"}))
-
-
-def bookings() -> list[Booking]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(Booking).order_by(Booking.id)))
 
 
 def test_a_desk_half_day_from_the_included_credit_is_confirmed(mia, place):
@@ -159,20 +152,6 @@ def test_a_mangled_link_gives_an_empty_form_not_an_error(mia):
 # --- my bookings -------------------------------------------------------------------------
 
 
-def book(user, clock, day: str, start: int, end: int, slug: str = "room") -> int:
-    outcome = create_bookings(
-        db.session, actor=user, now=clock(),
-        request=BookingRequest(start=local(day, start), end=local(day, end),
-                                               resource_slug=slug),
-    )
-    db.session.commit()
-    return outcome.bookings[0].id
-
-
-def local(day: str, hour: int) -> datetime:
-    return datetime.fromisoformat(at(date.fromisoformat(day), hour))
-
-
 def actions(response) -> set[str]:
     html = page(response)
     return ({str(f.attrs.get("action")) for f in html.find_all("form")}
@@ -180,9 +159,9 @@ def actions(response) -> set[str]:
 
 
 def test_my_bookings_lists_upcoming_and_past_with_what_can_be_done(mia, place, clock):
-    included = book(place.member, clock, DAY, 8, 13, "desk-a1")  # Tuesday morning, credit
+    included = book_hours(place.member, "desk-a1", clock, start=8, end=13)[0].id  # Tuesday morning, credit
     clock.advance(timedelta(days=1, hours=5))  # Tuesday afternoon: the morning is past
-    held = book(place.member, clock, "2026-11-25", 10, 11)  # Wednesday room: to be paid
+    held = book_hours(place.member, "room", clock, day=WED, start=10, end=11)[0].id  # Wednesday room: to be paid
     response = mia.get("/bookings")
     assert response.status_code == 200
     text = page(response).text
@@ -197,7 +176,7 @@ def test_my_bookings_lists_upcoming_and_past_with_what_can_be_done(mia, place, c
 def test_my_bookings_shows_only_my_own(app, mia, place, factory, clock):
     other = factory.user(tier=place.tier, email="jonas@example.org")
     db.session.commit()
-    theirs = book(other, clock, DAY, 10, 11)
+    theirs = book_hours(other, "room", clock, start=10, end=11)[0].id
     assert f"/bookings/{theirs}" not in actions(mia.get("/bookings"))
     assert f"/bookings/{theirs}" in actions(browser(app, other).get("/bookings"))
 
@@ -205,9 +184,9 @@ def test_my_bookings_shows_only_my_own(app, mia, place, factory, clock):
 def test_a_waiting_list_offer_is_booked_or_left_from_my_bookings(mia, place, factory, clock):
     other = factory.user(tier=place.tier, email="jonas@example.org")
     db.session.commit()
-    taken = book(other, clock, DAY, 10, 11)
+    taken = book_hours(other, "room", clock, start=10, end=11)[0].id
     entry = waitlist.join(db.session, actor=place.member, resource_slug="room",
-                          start=local(DAY, 10), end=local(DAY, 11), now=clock(),
+                          start=local(TUE, 10), end=local(TUE, 11), now=clock(),
                           settings=DEFAULT_SETTINGS)
     entry_id = entry.id
     # Not offered yet: only leaving is possible.
@@ -228,9 +207,9 @@ def test_a_waiting_list_offer_is_booked_or_left_from_my_bookings(mia, place, fac
 def test_leaving_the_waiting_list(mia, place, factory, clock):
     other = factory.user(tier=place.tier, email="jonas@example.org")
     db.session.commit()
-    book(other, clock, DAY, 10, 11)
+    book_hours(other, "room", clock, start=10, end=11)
     entry_id = waitlist.join(db.session, actor=place.member, resource_slug="room",
-                             start=local(DAY, 10), end=local(DAY, 11), now=clock(),
+                             start=local(TUE, 10), end=local(TUE, 11), now=clock(),
                              settings=DEFAULT_SETTINGS).id
     assert mia.post(f"/waitlist/{entry_id}/decline").status_code == 302
     db.session.expire_all()
@@ -315,7 +294,7 @@ def test_the_booking_form_states_the_cancellation_terms(mia):
 def test_a_taken_slot_offers_alternatives_and_the_waiting_list(app, mia, place, factory, clock):
     other = factory.user(tier=place.tier, email="jonas@example.org")
     db.session.commit()
-    book(other, clock, DAY, 10, 11)
+    book_hours(other, "room", clock, start=10, end=11)
     response = mia.get(f"/resources/room/book?day={DAY}&start=10:00&end=11:00")
     html = page(response)
     assert "bereits gebucht" in preview_text(response)
@@ -347,7 +326,7 @@ def test_the_waiting_list_is_only_for_taken_slots_and_members(client, mia):
 
 
 def test_the_confirmation_shows_the_booking_the_ics_and_the_terms(mia, place, clock):
-    booking_id = book(place.member, clock, DAY, 8, 13, "desk-a1")
+    booking_id = book_hours(place.member, "desk-a1", clock, start=8, end=13)[0].id
     html = page(mia.get(f"/bookings/{booking_id}"))
     hrefs = {str(a.attrs.get("href")) for a in html.find_all("a")}
     assert f"/bookings/{booking_id}.ics" in hrefs or any(h.endswith(".ics") for h in hrefs)
@@ -360,12 +339,12 @@ def test_the_confirmation_shows_the_booking_the_ics_and_the_terms(mia, place, cl
 
 
 def test_my_bookings_offers_to_change_the_time(mia, place, clock):
-    booking_id = book(place.member, clock, DAY, 10, 11)
+    booking_id = book_hours(place.member, "room", clock, start=10, end=11)[0].id
     assert f"/bookings/{booking_id}/reschedule" in actions(mia.get("/bookings"))
 
 
 def test_a_booking_is_moved_to_another_time_and_space(mia, place, clock):
-    booking_id = book(place.member, clock, DAY, 8, 13, "desk-a1")
+    booking_id = book_hours(place.member, "desk-a1", clock, start=8, end=13)[0].id
     form = page(mia.get(f"/bookings/{booking_id}/reschedule"))
     assert {o.attrs["value"] for o in form.find_all("option") if "selected" in o.attrs} == {
         "morning", "desk-a1"}
@@ -375,7 +354,7 @@ def test_a_booking_is_moved_to_another_time_and_space(mia, place, clock):
     assert response.headers["Location"].endswith(f"/bookings/{booking_id}")
     (booking,) = bookings()
     assert booking.resource.slug == "desk-b2"
-    assert booking.starts_at == local("2026-11-25", 13)
+    assert booking.starts_at == local(WED, 13)
     assert "Ihre Buchung wurde verlegt." in page(mia.get(response.headers["Location"])).text
 
 
@@ -384,8 +363,8 @@ def test_a_move_onto_a_taken_time_keeps_the_input_and_offers_alternatives(
 ):
     other = factory.user(tier=place.tier, email="jonas@example.org")
     db.session.commit()
-    book(other, clock, "2026-11-25", 10, 11)
-    mine_id = book(place.member, clock, DAY, 10, 11)
+    book_hours(other, "room", clock, day=WED, start=10, end=11)
+    mine_id = book_hours(place.member, "room", clock, start=10, end=11)[0].id
     response = mia.post(f"/bookings/{mine_id}/reschedule", data={
         "resource": "room", "day": "2026-11-25", "start": "10:00", "end": "11:00"})
     assert response.status_code == 422
@@ -397,7 +376,7 @@ def test_a_move_onto_a_taken_time_keeps_the_input_and_offers_alternatives(
     moves = [str(a.attrs["href"]) for a in html.find_all("a")
              if f"/bookings/{mine_id}/reschedule?" in str(a.attrs.get("href"))]
     assert moves, "alternatives lead back to this booking's reschedule form"
-    assert bookings()[1].starts_at == local(DAY, 10)  # unchanged
+    assert bookings()[1].starts_at == local(TUE, 10)  # unchanged
 
 
 @pytest.mark.parametrize(
@@ -410,19 +389,19 @@ def test_a_move_onto_a_taken_time_keeps_the_input_and_offers_alternatives(
     ],
 )
 def test_a_bad_move_is_explained_and_changes_nothing(mia, place, clock, data, field):
-    booking_id = book(place.member, clock, DAY, 10, 11)
+    booking_id = book_hours(place.member, "room", clock, start=10, end=11)[0].id
     response = mia.post(f"/bookings/{booking_id}/reschedule", data=data)
     assert response.status_code == 422
     (control,) = [e for e in page(response).elements if e.attrs.get("name") == field]
     assert control.attrs.get("aria-invalid") == "true"
     (booking,) = bookings()
-    assert booking.starts_at == local(DAY, 10) and booking.resource.slug == "room"
+    assert booking.starts_at == local(TUE, 10) and booking.resource.slug == "room"
 
 
 def test_only_my_own_upcoming_bookings_can_be_moved(app, client, mia, place, factory, clock):
     other = factory.user(tier=place.tier, email="jonas@example.org")
     db.session.commit()
-    theirs = book(other, clock, DAY, 10, 11)
+    theirs = book_hours(other, "room", clock, start=10, end=11)[0].id
     assert mia.get(f"/bookings/{theirs}/reschedule").status_code == 404
     assert mia.post(f"/bookings/{theirs}/reschedule", data={
         "resource": "room", "day": DAY, "start": "12:00", "end": "13:00"}).status_code == 404
@@ -430,18 +409,18 @@ def test_only_my_own_upcoming_bookings_can_be_moved(app, client, mia, place, fac
     assert staff.get(f"/bookings/{theirs}/reschedule").status_code == 404
     assert mia.get("/bookings/999999/reschedule").status_code == 404
     assert client.get(f"/bookings/{theirs}/reschedule").status_code == 302
-    mine_id = book(place.member, clock, DAY, 12, 13)
+    mine_id = book_hours(place.member, "room", clock, start=12, end=13)[0].id
     clock.advance(timedelta(days=2))  # over
     gone = mia.get(f"/bookings/{mine_id}/reschedule")
     assert gone.status_code == 302 and gone.headers["Location"].endswith(f"/bookings/{mine_id}")
-    assert bookings()[0].starts_at == local(DAY, 10)
+    assert bookings()[0].starts_at == local(TUE, 10)
 
 
 def test_a_hold_that_ran_out_is_not_offered_a_move(mia, place, factory, clock):
     """The member's list, booking page and move form ask ``Booking.can_reschedule``, as the
     service and the staff move page do: a hold that ran out unwritten is not moved."""
     booking = factory.booking(resource=db.session.get(Resource, place.room.id),
-                              user=place.member, starts_at=local(DAY, 10),
+                              user=place.member, starts_at=local(TUE, 10),
                               duration=timedelta(hours=1), status=BookingStatus.HELD,
                               hold_expires_at=clock() - timedelta(minutes=1))
     db.session.commit()
@@ -455,7 +434,7 @@ def test_a_hold_that_ran_out_is_not_offered_a_move(mia, place, factory, clock):
 
 
 def test_the_reschedule_form_in_english(mia, place, clock):
-    booking_id = book(place.member, clock, DAY, 10, 11)
+    booking_id = book_hours(place.member, "room", clock, start=10, end=11)[0].id
     english_speaker(mia)
     html = page(mia.get(f"/bookings/{booking_id}/reschedule"))
     assert html.find_all("h1")[0].text == "Change booking"
@@ -487,3 +466,44 @@ def test_a_day_in_the_past_is_called_past_not_too_far_ahead(app, mia, place, day
     assert errors_of(mia.post("/resources/desk-a1/book", data={"day": day, "part": "day"}),
                      "day") == [english]
     assert bookings() == []
+
+
+def test_a_desk_without_a_zone_does_not_break_the_resource_list(client, factory):
+    location = factory.location()
+    factory.resource(location=location, kind=ResourceKind.DESK, zone=None, name="Tresen 1")
+    factory.resource(location=location, kind=ResourceKind.DESK, zone="Open Space A")
+    response = client.get("/resources")
+    assert response.status_code == 200
+    assert "Tresen 1" in response.get_data(as_text=True)
+
+
+def test_a_hold_past_its_time_shows_as_expired_everywhere(client, factory, clock):
+    """Before any write marks it, the page, the API and the feed already call it expired,
+    and the feed's ETag changes at that moment, so calendar apps refetch."""
+    location = factory.location()
+    room = factory.resource(location=location, kind=ResourceKind.ROOM, slug="room")
+    member = factory.user(email="anna@example.org")
+    held = factory.booking(resource=room, user=member, status=BookingStatus.HELD,
+                           starts_at=clock() + timedelta(days=1),
+                           hold_expires_at=clock() + timedelta(minutes=15),
+                           price_gross_cents=1200, price_net_cents=1008, price_tax_cents=192)
+    db.session.commit()
+    client.post("/login", data={"email": "anna@example.org", "password": PASSWORD})
+    token = client.post("/api/v1/tokens", json={"email": "anna@example.org",
+                                                "password": PASSWORD}).get_json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    feed_url = client.get("/api/v1/feeds", headers=auth).get_json()["feeds"][0]["url"]
+    feed_path = urlsplit(feed_url).path
+    before = client.get(feed_path)
+    assert "STATUS:TENTATIVE" in before.get_data(as_text=True)
+
+    clock.advance(timedelta(minutes=16))
+    api = client.get(f"/api/v1/bookings/{held.id}", headers=auth).get_json()["booking"]
+    assert api["status"] == "expired" and api["payment"]["status"] == "expired"
+    page = client.get(f"/bookings/{held.id}").get_data(as_text=True)
+    assert "verfallen" in page or "expired" in page
+    after = client.get(feed_path, headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200
+    assert "STATUS:CANCELLED" in after.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(type(held), held.id).status is BookingStatus.HELD  # nothing written

@@ -32,7 +32,7 @@ from schiller40.extensions import db
 from schiller40.i18n import LANG_COOKIE
 from tests.conftest import BROWSER_SKIP_REASON, in_ci
 from tests.factories import PASSWORD
-from tests.payments.helpers import book
+from tests.helpers import book_hours
 
 SCENE_DESK_DAY = date(2026, 11, 24)  # Tuesday
 SCENE_STUDIO_DAY = date(2026, 11, 26)  # Thursday, more than 48 hours ahead
@@ -170,8 +170,8 @@ def mia(page, place):
 def scene(place, clock) -> dict[str, str]:
     """The place, plus a confirmed desk morning and a studio slot waiting for payment (one of
     its two hours is included in the member's tier, the other costs money)."""
-    confirmed = book(place.member, place.desks[0], clock, day=SCENE_DESK_DAY, start=8, end=13)[0]
-    held = book(place.member, place.studio, clock, day=SCENE_STUDIO_DAY, start=10, end=12)[0]
+    confirmed = book_hours(place.member, place.desks[0], clock, day=SCENE_DESK_DAY, start=8, end=13)[0]
+    held = book_hours(place.member, place.studio, clock, day=SCENE_STUDIO_DAY, start=10, end=12)[0]
     _failed_mail(place, clock)
     return {"desk": place.desks[0].slug, "studio": place.studio.slug,
             "confirmed": str(confirmed.id), "held": str(held.id),

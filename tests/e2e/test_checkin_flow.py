@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.mail.helpers import at
+from tests.helpers import at
 
 MONDAY = date(2026, 11, 23)
 

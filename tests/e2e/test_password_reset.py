@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Page, expect
 
 from tests.factories import PASSWORD
+from tests.helpers import mail_link
 from tests.mail.helpers import run_tick
 
-from ..accounts.helpers import mail_link
 from .axe import assert_accessible
 from .conftest import log_in
 

@@ -21,14 +21,15 @@ from schiller40.feeds.models import FeedKind
 from schiller40.payments.models import PaymentStatus
 from schiller40.resources.models import Resource
 
+from ..helpers import at, book
 from ..statements import statements
 from . import test_feeds
-from .test_feeds import at, book, feed_path, fetch
+from .test_feeds import feed_path, fetch
 
 world = test_feeds.world  # the fixture: the same picture of a location as the feed tests
 
 
-def fresh(client, path: str) -> bytes:
+def uncached(client, path: str) -> bytes:
     """The body rendered from scratch: the same request with the worker's copies dropped."""
     kept = cache.bodies()
     saved = dict(kept._entries), kept.size
@@ -71,7 +72,8 @@ def _cancel_mia(world, clock):
 
 
 def _book_for_mia(world, clock):
-    book(world.mia, clock, world.studio, at(date(2026, 12, 22), 10), at(date(2026, 12, 22), 12))
+    book(world.mia, clock, resource_slug=world.studio.slug, start=at(date(2026, 12, 22), 10),
+         end=at(date(2026, 12, 22), 12))
 
 
 def _rename_studio(world, clock):
@@ -141,7 +143,7 @@ def test_every_change_a_feed_shows_gives_it_a_new_body(app, client, clock, world
     after, _ = fetch(client, path)
     assert after.headers["ETag"] != before.headers["ETag"]
     assert shown in after.data.replace(b"\r\n ", b"")  # unfolded
-    assert after.data == fresh(client, path)
+    assert after.data == uncached(client, path)
 
 
 def test_the_fingerprint_and_the_events_come_from_one_snapshot(app, client, clock, world,

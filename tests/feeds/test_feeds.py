@@ -26,12 +26,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from schiller40.booking.cancel import cancel
-from schiller40.booking.create import create_bookings
 from schiller40.booking.models import Booking, BookingStatus
-from schiller40.booking.requests import BookingRequest
 from schiller40.booking.reschedule import reschedule
 from schiller40.booking.rules import Overrides
-from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.feeds import render, tokens
 from schiller40.feeds import service as feed_service
@@ -39,17 +36,12 @@ from schiller40.feeds.models import CalendarFeed, FeedKind
 from schiller40.models import Block, BlockKind, OpeningHours, ResourceKind, Role
 
 from ..conftest import DEFAULT_NOW
-from ..factories import PASSWORD
+from ..helpers import at, book, browser
 from ..html import page
 from .ics_checks import Ics, checking, strict_parse_feed
 
 BOOKED_AT_IN_AUTUMN = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
 UID_DOMAIN = "@schiller40-booking"
-
-
-def at(day: date, hh: int, mm: int = 0) -> datetime:
-    """A wall-clock time in Wolfsburg as aware UTC (fold=0: the first 02:30 in October)."""
-    return datetime.combine(day, time(hh, mm)).replace(tzinfo=BERLIN).astimezone(UTC)
 
 
 def z(text: str) -> datetime:
@@ -95,14 +87,6 @@ class World:
         return {self.bookings[label].uid for label in labels}
 
 
-def book(actor, clock, resource, start, end, *, for_user=None, **kw) -> Booking:
-    outcome = create_bookings(
-        db.session, actor=actor, for_user=for_user, now=clock(),
-        request=BookingRequest(start=start, end=end, resource_slug=resource.slug, **kw),
-    )
-    return outcome.bookings[0]
-
-
 @pytest.fixture
 def world(factory, clock) -> World:
     every_day = [OpeningHours(weekday=d, opens=time(7), closes=time(22)) for d in range(7)]
@@ -125,24 +109,29 @@ def world(factory, clock) -> World:
             day, h1, h2, _, _ = MIA_STUDIO[label]
             if label in BY_STAFF:
                 w.bookings[label] = book(
-                    staff, clock, studio, at(day, h1), at(day, h2), for_user=mia,
+                    staff, clock, resource_slug=studio.slug, start=at(day, h1), end=at(day, h2),
+                    for_user=mia,
                     overrides=Overrides(opening_hours=True, reason="Evening recording"),
-                )
+                ).bookings[0]
             else:
                 note = WINTER_NOTE if label == "winter" else ""
-                w.bookings[label] = book(mia, clock, studio, at(day, h1), at(day, h2), note=note)
+                w.bookings[label] = book(mia, clock, resource_slug=studio.slug,
+                                         start=at(day, h1), end=at(day, h2), note=note).bookings[0]
 
     clock.set(BOOKED_AT_IN_AUTUMN)
     mias(["before-window", "autumn-eve", "autumn-night", "autumn-change", "autumn-after"])
     clock.set(DEFAULT_NOW)
     mias([label for label in MIA_STUDIO if label.startswith(("winter", "spring", "summer",
                                                               "beyond"))])
-    w.bookings["jonas-studio"] = book(jonas, clock, studio, at(date(2026, 12, 16), 14),
-                                      at(date(2026, 12, 16), 16))
-    w.bookings["jonas-room"] = book(jonas, clock, room, at(date(2026, 12, 18), 9),
-                                    at(date(2026, 12, 18), 10))
-    w.bookings["mia-room-held"] = book(mia, clock, room, at(date(2026, 12, 17), 10),
-                                       at(date(2026, 12, 17), 11))
+    w.bookings["jonas-studio"] = book(jonas, clock, resource_slug=studio.slug,
+                                      start=at(date(2026, 12, 16), 14),
+                                      end=at(date(2026, 12, 16), 16)).bookings[0]
+    w.bookings["jonas-room"] = book(jonas, clock, resource_slug=room.slug,
+                                    start=at(date(2026, 12, 18), 9),
+                                    end=at(date(2026, 12, 18), 10)).bookings[0]
+    w.bookings["mia-room-held"] = book(mia, clock, resource_slug=room.slug,
+                                       start=at(date(2026, 12, 17), 10),
+                                       end=at(date(2026, 12, 17), 11)).bookings[0]
     db.session.add_all([
         Block(location_id=location.id, resource_id=studio.id, kind=BlockKind.MAINTENANCE,
               starts_at=at(date(2026, 12, 21), 8), ends_at=at(date(2026, 12, 21), 12),
@@ -182,13 +171,6 @@ def fetch(client, path: str, **headers) -> tuple[object, Ics]:
     return response, strict_parse_feed(response.data)
 
 
-def logged_in(app: Flask, user):
-    browser = checking(app.test_client())
-    response = browser.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.data[:300]
-    return browser
-
-
 def account_feeds(browser) -> dict[str, SimpleNamespace]:
     """What a member sees on /account: feed name -> (url, webcal link, feed id)."""
     response = browser.get("/account")
@@ -206,7 +188,8 @@ def account_feeds(browser) -> dict[str, SimpleNamespace]:
     return found
 
 
-def fresh(uid: str) -> Booking:
+def booking_by_uid(uid: str) -> Booking:
+    """The booking as the database has it now (the test's transaction goes on)."""
     db.session.expire_all()
     return db.session.scalar(select(Booking).where(Booking.uid == uid))
 
@@ -242,12 +225,12 @@ def assert_agrees(parsed: list[dict], ics: Ics) -> None:
 
 
 def test_account_page_lists_the_feeds_a_user_may_have_with_webcal_links(app, world):
-    mia = account_feeds(logged_in(app, world.mia))
+    mia = account_feeds(checking(browser(app, world.mia)))
     assert sorted(mia) == ["Schiller40 – AR/VR-Studio", "Schiller40 – meine Buchungen"]
     for row in mia.values():
         assert row.url.startswith("http://localhost/feeds/") and row.url.endswith(".ics")
         assert row.webcal == ["webcal://" + row.url.removeprefix("http://")]
-    staff = account_feeds(logged_in(app, world.staff))
+    staff = account_feeds(checking(browser(app, world.staff)))
     assert sorted(staff) == [
         "Schiller40 – AR/VR-Studio", "Schiller40 – Besprechungsraum Aller",
         "Schiller40 – alle Buchungen", "Schiller40 – meine Buchungen",
@@ -255,20 +238,20 @@ def test_account_page_lists_the_feeds_a_user_may_have_with_webcal_links(app, wor
     assert not set(r.url for r in staff.values()) & set(r.url for r in mia.values())
     # The public address is used when configured (behind the city's proxy).
     app.config["PUBLIC_URL"] = "https://buchen.schiller40.example"
-    again = account_feeds(logged_in(app, world.mia))["Schiller40 – meine Buchungen"]
+    again = account_feeds(checking(browser(app, world.mia)))["Schiller40 – meine Buchungen"]
     assert again.url == mia["Schiller40 – meine Buchungen"].url.replace(
         "http://localhost", "https://buchen.schiller40.example")
     assert again.webcal == ["webcal://" + again.url.removeprefix("https://")]
 
 
 def test_member_feed_shows_own_bookings_at_the_right_instants(app, client, world):
-    url = account_feeds(logged_in(app, world.mia))["Schiller40 – meine Buchungen"].url
+    url = account_feeds(checking(browser(app, world.mia)))["Schiller40 – meine Buchungen"].url
     response, ics = fetch(client, url)
     assert ics.calendar["NAME"] == "Schiller40 – meine Buchungen"
     inside = [label for label in MIA_STUDIO if label not in OUTSIDE]
     assert ics.uids() == world.ids(*inside, "mia-room-held")  # not Jonas's, not outside
     for label in inside:
-        booking = fresh(world.bookings[label].uid)
+        booking = booking_by_uid(world.bookings[label].uid)
         _, _, _, utc_start, utc_end = MIA_STUDIO[label]
         assert (booking.starts_at, booking.ends_at) == (utc_start, utc_end), label
         event = ics.event(booking.uid)
@@ -302,7 +285,8 @@ def test_an_unpaid_hold_is_tentative_and_says_so(app, client, clock, world):
     assert staff_view.event(held.uid)["SUMMARY"] == "Besprechungsraum Aller: Mia Müller"
     # The hold runs out unpaid; the next booking transaction on the room expires it.
     clock.advance(timedelta(minutes=30))
-    book(world.jonas, clock, world.room, at(date(2026, 12, 17), 10), at(date(2026, 12, 17), 11))
+    book(world.jonas, clock, resource_slug=world.room.slug, start=at(date(2026, 12, 17), 10),
+         end=at(date(2026, 12, 17), 11))
     _, ics = fetch(client, feed_path(app, clock, world.mia, FeedKind.MEMBER))
     event = ics.event(held.uid)
     assert (event["STATUS"], event["SEQUENCE"]) == ("CANCELLED", "1")
@@ -324,7 +308,7 @@ def test_a_lapsed_hold_is_one_change_shown_when_it_runs_out(app, client, clock, 
     clock.set(expiry + timedelta(minutes=1))  # ran out; nothing has written that yet
     response, ics = fetch(client, path)
     lapsed = ics.event(held.uid)
-    assert fresh(held.uid).status is BookingStatus.HELD
+    assert booking_by_uid(held.uid).status is BookingStatus.HELD
     assert (lapsed["STATUS"], lapsed["SEQUENCE"]) == ("CANCELLED", "1")
     assert lapsed["LAST-MODIFIED"] == lapsed["DTSTAMP"] == render._utc(expiry)
     assert parsedate_to_datetime(response.headers["Last-Modified"]) == expiry.replace(
@@ -332,7 +316,7 @@ def test_a_lapsed_hold_is_one_change_shown_when_it_runs_out(app, client, clock, 
 
     clock.advance(timedelta(minutes=9))
     assert jobs.expire_holds(db.session, jobs.context(clock())) == 1
-    written = fresh(held.uid)
+    written = booking_by_uid(held.uid)
     assert (written.status, written.sequence) == (BookingStatus.EXPIRED, 1)
     assert written.updated_at == expiry
     again, ics = fetch(client, path)
@@ -435,7 +419,7 @@ def test_a_member_has_no_feed_of_a_resource_not_shared_with_members(app, client,
     assert (gone.status_code, gone.data, gone.mimetype) == (404, b"Not found\n", "text/plain")
     secret = app.config["SECRET_KEY"]
     assert feed_service.resolve(db.session, studio_path[7:-4], secret_key=secret) is None
-    assert "Schiller40 – AR/VR-Studio" not in account_feeds(logged_in(app, world.mia))
+    assert "Schiller40 – AR/VR-Studio" not in account_feeds(checking(browser(app, world.mia)))
     # Staff still have theirs.
     fetch(client, feed_path(app, clock, world.staff, FeedKind.RESOURCE, world.studio))
 
@@ -487,7 +471,7 @@ def test_reschedule_keeps_the_uid_and_raises_sequence_and_last_modified(
     assert after["CREATED"] == before["CREATED"]
     assert (after.one("DTSTART").utc, after.one("DTEND").utc) == (
         z("2027-03-28 12:00"), z("2027-03-28 14:00"))
-    assert fresh(uid).starts_at == z("2027-03-28 12:00")
+    assert booking_by_uid(uid).starts_at == z("2027-03-28 12:00")
     assert [e["UID"] for e in ics.events].count(after["UID"]) == 1  # moved, not copied
 
 
@@ -517,36 +501,36 @@ def test_a_cancelled_booking_stays_30_days_as_cancelled_then_leaves(app, client,
 
 
 def test_rotate_and_revoke_through_the_account_page(app, client, clock, world):
-    browser = logged_in(app, world.mia)
-    before = account_feeds(browser)["Schiller40 – meine Buchungen"]
+    mia_browser = checking(browser(app, world.mia))
+    before = account_feeds(mia_browser)["Schiller40 – meine Buchungen"]
     fetch(client, before.url)
     jonas_path = feed_path(app, clock, world.jonas, FeedKind.MEMBER)
     jonas_feed = feed_of(clock, world.jonas, FeedKind.MEMBER)
 
-    done = browser.post(f"/account/feeds/{before.id}/rotate")
+    done = mia_browser.post(f"/account/feeds/{before.id}/rotate")
     assert done.status_code == 302 and done.headers["Location"].endswith("/account#feeds")
-    after = account_feeds(browser)["Schiller40 – meine Buchungen"]
+    after = account_feeds(mia_browser)["Schiller40 – meine Buchungen"]
     assert after.id == before.id and after.url != before.url
     assert client.get(before.url).status_code == 404
     fetch(client, after.url)
 
-    done = browser.post(f"/account/feeds/{after.id}/revoke")
+    done = mia_browser.post(f"/account/feeds/{after.id}/revoke")
     assert done.status_code == 302
     gone = client.get(after.url)
     assert (gone.status_code, gone.data, gone.mimetype) == (404, b"Not found\n", "text/plain")
-    html = page(browser.get("/account"))
+    html = page(mia_browser.get("/account"))
     assert html.by_id(f"feed-{after.id}-url") is None  # no address shown while switched off
 
     # Rotating switches it on again, with a new address.
-    browser.post(f"/account/feeds/{after.id}/rotate")
-    again = account_feeds(browser)["Schiller40 – meine Buchungen"]
+    mia_browser.post(f"/account/feeds/{after.id}/rotate")
+    again = account_feeds(mia_browser)["Schiller40 – meine Buchungen"]
     assert again.url not in (before.url, after.url)
     fetch(client, again.url)
 
     # Someone else's feed, or none at all: 404, and Jonas's address keeps working.
     for action in ("rotate", "revoke"):
-        assert browser.post(f"/account/feeds/{jonas_feed.id}/{action}").status_code == 404
-        assert browser.post(f"/account/feeds/999999/{action}").status_code == 404
+        assert mia_browser.post(f"/account/feeds/{jonas_feed.id}/{action}").status_code == 404
+        assert mia_browser.post(f"/account/feeds/999999/{action}").status_code == 404
     fetch(client, jonas_path)
     # Not logged in: to the log-in page, nothing changes.
     anonymous = client.post(f"/account/feeds/{jonas_feed.id}/revoke")
@@ -621,7 +605,8 @@ def test_headers_and_conditional_requests(app, client, clock, world, monkeypatch
 
     # A change: a new booking a minute later gives a new ETag and a later Last-Modified.
     clock.advance(timedelta(minutes=1, seconds=30))
-    book(world.mia, clock, world.studio, at(date(2027, 1, 12), 10), at(date(2027, 1, 12), 11))
+    book(world.mia, clock, resource_slug=world.studio.slug, start=at(date(2027, 1, 12), 10),
+         end=at(date(2027, 1, 12), 11))
     changed = client.get(path, headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     assert parsedate_to_datetime(changed.headers["Last-Modified"]) == z("2026-11-23 08:01:30")
@@ -637,7 +622,7 @@ def test_headers_and_conditional_requests(app, client, clock, world, monkeypatch
 
 
 def test_single_booking_download_and_detail_page(app, client, world):
-    mia = logged_in(app, world.mia)
+    mia = checking(browser(app, world.mia))
     winter = world.bookings["winter"]
     response = mia.get(f"/bookings/{winter.id}.ics")
     assert response.status_code == 200
@@ -661,7 +646,7 @@ def test_single_booking_download_and_detail_page(app, client, world):
     assert mia.get("/bookings/999999.ics").status_code == 404
     anonymous = client.get(f"/bookings/{winter.id}.ics")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
-    staff = logged_in(app, world.staff).get(f"/bookings/{others.id}.ics")
+    staff = checking(browser(app, world.staff)).get(f"/bookings/{others.id}.ics")
     assert strict_parse_feed(staff.data).events[0]["SUMMARY"] == "AR/VR-Studio: Jonas Weiß"
 
 

@@ -1,30 +1,13 @@
-"""Shared helpers for the mail and worker tests."""
+"""Helpers of the mail and worker tests (the shared ones are in tests/helpers.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
-
 import vobject
 
-from schiller40.booking.create import create_bookings
-from schiller40.booking.requests import BookingRequest
-from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.worker.runner import TickReport, tick
 
 from ..mailbox import attachments
-
-TUE = date(2026, 11, 24)
-
-
-def at(day: date, hh: int, mm: int = 0) -> datetime:
-    return datetime.combine(day, time(hh, mm)).replace(tzinfo=BERLIN).astimezone(UTC)
-
-
-def book(member, clock, **kw):
-    return create_bookings(
-        db.session, actor=member, request=BookingRequest(**kw), now=clock()
-    )
 
 
 def run_tick(clock) -> TickReport:

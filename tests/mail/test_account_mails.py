@@ -5,15 +5,16 @@ server in the member's language."""
 from __future__ import annotations
 
 import pytest
-from flask_babel import force_locale, gettext, ngettext
+from flask_babel import force_locale, ngettext
 from sqlalchemy import select
 
 from schiller40.accounts import service, verification
 from schiller40.core.outbox import OutboxMessage, OutboxStatus
 from schiller40.extensions import db
+from tests.helpers import mail_link
 
-from ..accounts.helpers import mail_link
 from ..mailbox import attachments, body
+from .checks import tr
 from .helpers import run_tick
 
 GOOD_PASSWORD = "lantern-orchard-pebble"
@@ -30,11 +31,6 @@ def register(clock, locale: str, email: str = "nora@example.org"):
         db.session, email=email, name="Nora Neu", password=GOOD_PASSWORD, now=clock(),
         locale=locale,
     )
-
-
-def tr(msgid: str, locale: str, **values) -> str:
-    with force_locale(locale):
-        return gettext(msgid, **values)
 
 
 @pytest.mark.parametrize("locale", ["de", "en"])

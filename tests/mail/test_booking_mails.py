@@ -5,8 +5,6 @@ SEQUENCE that rises)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from flask import current_app
 from sqlalchemy import select
@@ -22,27 +20,17 @@ from schiller40.payments.setup import gateway
 from schiller40.resources.models import BlockKind
 from schiller40.venue import blocks
 from tests.factories import PASSWORD
-from tests.staff.calendar_helpers import pay
-from tests.staff.conftest import login
+from tests.helpers import FRI, TUE, at, book, browser, fresh, pay
 
 from .checks import money_text, readable, set_locale, time_text, tr
-from .helpers import TUE, at, book, invitation, run_tick
+from .helpers import invitation, run_tick
 
-FRI = TUE + timedelta(days=3)
 LOCALES = ["de", "en"]
 
 
 def queued(topic: str) -> list[OutboxMessage]:
     return list(db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.topic == topic).order_by(OutboxMessage.id)))
-
-
-def fresh(booking_id: int) -> Booking:
-    db.session.rollback()
-    db.session.expire_all()
-    booking = db.session.get(Booking, booking_id)
-    assert booking is not None
-    return booking
 
 
 def studio_booking(place, clock, inbox) -> Booking:
@@ -60,10 +48,10 @@ def paid_room(app, place, clock, inbox, day=FRI) -> Booking:
     (booking,) = book(place.member, clock, resource_slug="room", start=at(day, 10),
                       end=at(day, 11)).bookings
     assert booking.status is BookingStatus.HELD and booking.price_gross_cents > 0
-    pay(login(app, place.member), booking.id)
+    pay(browser(app, place.member), booking.id)
     run_tick(clock)
     inbox.clear()
-    booking = fresh(booking.id)
+    booking = fresh(Booking, booking.id)
     assert booking.status is BookingStatus.CONFIRMED
     return booking
 
@@ -89,7 +77,7 @@ def test_a_moved_booking_mails_old_and_new_time_with_an_updated_invitation(
 
     assert run_tick(clock).delivery.sent == 1
     message = inbox.only()
-    booking = fresh(booking.id)
+    booking = fresh(Booking, booking.id)
     text, _html = readable(
         message, to=place.member.email, locale=locale,
         subject=tr("Booking changed: %(name)s", locale, name=place.studio.name),
@@ -123,11 +111,11 @@ def test_a_move_by_staff_says_the_team_changed_it(place, clock, inbox):
 def test_a_move_in_the_staff_calendar_mails_the_member(app, place, clock, inbox):
     """The staff week calendar's move form goes through the same service."""
     booking = studio_booking(place, clock, inbox)
-    staff = login(app, place.staff)
+    staff = browser(app, place.staff)
     response = staff.post(f"/staff/calendar/bookings/{booking.id}/move", data={
         "resource": "studio", "day": "2026-11-24", "start": "12:00", "end": "13:00"})
     assert response.status_code == 302, response.data[:300]
-    assert fresh(booking.id).starts_at == at(TUE, 12)
+    assert fresh(Booking, booking.id).starts_at == at(TUE, 12)
     run_tick(clock)
     message = inbox.only()
     readable(message, to=place.member.email, locale="de",
@@ -173,7 +161,7 @@ def test_a_free_booking_cancelled_by_the_member(place, clock, inbox, locale):
     )
     assert tr("the Schiller40 team has cancelled your booking:", locale) not in text
     calendar = invitation(message)
-    booking = fresh(booking.id)
+    booking = fresh(Booking, booking.id)
     assert calendar.method.value == "CANCEL"
     assert calendar.vevent.uid.value.startswith(booking.uid)
     assert calendar.vevent.status.value == "CANCELLED"
@@ -275,7 +263,7 @@ def test_deleting_the_account_cancels_without_mail(place, clock, inbox):
         db.session, gateway(), actor=place.member, user=place.member, password=PASSWORD,
         now=clock(), settings=from_config(current_app.config),
     )
-    assert fresh(booking.id).status is BookingStatus.CANCELLED
+    assert fresh(Booking, booking.id).status is BookingStatus.CANCELLED
     assert queued("mail.booking_cancelled") == []
     run_tick(clock)
     assert inbox.messages == []

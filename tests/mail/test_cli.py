@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .helpers import TUE, at, book
+from tests.helpers import TUE, at, book
 
 
 def test_tick_delivers_and_reports_one_line(cli, place, clock, inbox):

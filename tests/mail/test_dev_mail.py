@@ -8,8 +8,7 @@ import pytest
 from schiller40.extensions import db
 from schiller40.mail.backends import FolderBackend
 from schiller40.worker.delivery import deliver
-
-from .helpers import TUE, at, book
+from tests.helpers import TUE, at, book
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from schiller40 import create_app
 from schiller40.booking.models import Booking, BookingStatus
 from schiller40.core.outbox import OutboxMessage, OutboxStatus
 from schiller40.extensions import db
+from tests.helpers import TUE, at, book
 
 from ..mailbox import body
-from .helpers import TUE, at, book
 
 
 def test_the_development_app_runs_the_worker_after_its_first_request(

@@ -14,9 +14,10 @@ from schiller40.extensions import db
 from schiller40.membership import service as membership_service
 from schiller40.membership.models import Membership, MembershipStatus
 from schiller40.worker import jobs
+from tests.helpers import at, book
 
 from ..mailbox import body
-from .helpers import at, book, run_tick
+from .helpers import run_tick
 
 TOPIC = "mail.membership_ending"
 

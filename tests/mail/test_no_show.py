@@ -3,17 +3,16 @@ calendar cancellation, once however many workers saw it due."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
 from schiller40.core import outbox
 from schiller40.extensions import db
+from tests.helpers import MON, at
 
 from ..mailbox import body
-from .helpers import at, invitation, run_tick
-
-MON = date(2026, 11, 23)
+from .helpers import invitation, run_tick
 
 
 def no_show(factory, place, clock, **kw):

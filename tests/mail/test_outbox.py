@@ -13,9 +13,10 @@ from schiller40.core import outbox
 from schiller40.core.outbox import OutboxMessage, OutboxStatus
 from schiller40.extensions import db
 from schiller40.worker.delivery import deliver
+from tests.helpers import TUE, at, book
 
 from ..mailbox import body
-from .helpers import TUE, at, book, invitation, run_tick
+from .helpers import invitation, run_tick
 
 
 def rows(**where) -> list[OutboxMessage]:

@@ -30,18 +30,15 @@ from schiller40.payments.pull import handle_event
 from schiller40.payments.push import push
 from schiller40.payments.reconcile import reconcile as reconcile_payments
 from schiller40.payments.setup import KEY
-from tests.payments import helpers
+from tests.helpers import FRI, TUE, book_hours, fresh
 from tests.payments.fake_gateway import FakeGateway
-from tests.payments.helpers import fresh
 
 from ..mailbox import body
 from .helpers import invitation, run_tick
 
 SETTINGS = replace(DEFAULT_SETTINGS, payment_provider="fake")
-book = functools.partial(helpers.book, settings=SETTINGS)
+book = functools.partial(book_hours, settings=SETTINGS)  # with the fake gateway
 URLS = ReturnUrls("https://app.example/back", "https://app.example/back?cancelled=1")
-TUE = date(2026, 11, 24)
-FRI = date(2026, 11, 27)
 
 LANGUAGES = ["de", "en"]
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
 from tests.api.conftest import api_as  # noqa: F401  (fixture)
+from tests.helpers import TUE, book_via_api
 from tests.payments import test_stripe_flow as flow
 from tests.payments.conftest import (  # noqa: F401  (fixtures)
     _stripe_server_process,
@@ -17,7 +18,6 @@ from tests.payments.conftest import (  # noqa: F401  (fixtures)
     stripe_config,
     stripe_server,
 )
-from tests.payments.helpers import TUE
 
 from ..mailbox import body
 from .helpers import invitation, run_tick
@@ -40,7 +40,7 @@ def test_replayed_stripe_webhooks_send_one_confirmation_one_receipt_one_refund(
     client, api_as, place, stripe_server, clock, inbox  # noqa: F811
 ):
     api = api_as(place.member)
-    booking = flow.book(api, "room", TUE, 10, 11)
+    booking = book_via_api(api, "room", TUE, 10, 11)
     flow.pay(client, stripe_server, booking["id"])
     replayed = deliver_all(client, stripe_server)  # every event of the payment once more
     assert replayed and all(r.status_code == 200 for r in replayed)

@@ -18,12 +18,10 @@ from schiller40.core.outbox import OutboxMessage
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.worker.runner import tick
+from tests.helpers import MON, TUE, WED, at, book
 
 from .checks import readable, set_locale, time_text, tr
-from .helpers import TUE, at, book, invitation, run_tick
-
-MON = TUE - timedelta(days=1)
-WED = TUE + timedelta(days=1)
+from .helpers import invitation, run_tick
 
 
 def reminders() -> list[OutboxMessage]:

@@ -15,9 +15,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from schiller40.core.outbox import OutboxStatus
 from schiller40.extensions import db
 from schiller40.worker.delivery import deliver
+from tests.helpers import TUE, at, book
 
 from ..mailbox import Inbox, _Handler, body, free_port
-from .helpers import TUE, at, book
 from .test_outbox import rows
 
 USER, PASSWORD = "buchung@schiller40.example", "smtp-secret-2026"

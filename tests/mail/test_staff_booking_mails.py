@@ -13,10 +13,10 @@ from schiller40.booking.models import BookingStatus
 from schiller40.booking.requests import BookingRequest
 from schiller40.core.money import money
 from schiller40.extensions import db
-from tests.payments.helpers import fresh
+from tests.helpers import TUE, at, fresh
 
 from ..mailbox import body
-from .helpers import TUE, at, invitation, run_tick
+from .helpers import invitation, run_tick
 from .test_payment_mails import authorised, event, fake, rows, sent  # noqa: F401
 
 STAFF_ADDRESS = "studio@schiller40.example"

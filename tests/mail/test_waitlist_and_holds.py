@@ -18,11 +18,11 @@ from schiller40.core import outbox
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
 from schiller40.templating import local_datetime
-from tests.staff.conftest import login
+from tests.helpers import TUE, at, book, browser, fresh
 
 from ..mailbox import attachments, body
 from .checks import readable, set_locale, time_text, tr
-from .helpers import TUE, at, book, run_tick
+from .helpers import run_tick
 
 MINE = "http://127.0.0.1:5000/bookings#waitlist"
 
@@ -30,12 +30,6 @@ MINE = "http://127.0.0.1:5000/bookings#waitlist"
 def queued(topic: str) -> list[OutboxMessage]:
     return list(db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.topic == topic).order_by(OutboxMessage.id)))
-
-
-def fresh(model, row_id):
-    db.session.rollback()
-    db.session.expire_all()
-    return db.session.get(model, row_id)
 
 
 # --- waiting list ------------------------------------------------------------------------------
@@ -97,12 +91,12 @@ def test_the_link_leads_to_the_buttons_and_accepting_books(app, place, clock, in
     free_the_slot(place, clock, queue)
     run_tick(clock)
     inbox.clear()
-    browser = login(app, first)
-    page = browser.get("/bookings")
+    member = browser(app, first)
+    page = member.get("/bookings")
     assert page.status_code == 200
     assert f'action="/waitlist/{entry.id}/accept"'.encode() in page.data
     assert f'action="/waitlist/{entry.id}/decline"'.encode() in page.data
-    assert browser.post(f"/waitlist/{entry.id}/accept").status_code in (302, 303)
+    assert member.post(f"/waitlist/{entry.id}/accept").status_code in (302, 303)
     assert fresh(WaitlistEntry, entry.id).status is WaitlistStatus.ACCEPTED
     run_tick(clock)
     [message] = inbox.to(first.email)

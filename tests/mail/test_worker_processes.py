@@ -21,8 +21,7 @@ from sqlalchemy import func, select
 from schiller40.core import outbox
 from schiller40.core.outbox import OutboxMessage, OutboxStatus
 from schiller40.extensions import db
-
-from .helpers import TUE, at, book
+from tests.helpers import TUE, at, book
 
 LEASE_SECONDS = 2
 # The workers' own periodic entries (the hourly reconciliation) are not part of the count.

@@ -4,17 +4,14 @@ induction as soon as it is granted and no longer once it is revoked."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from schiller40.accounts import admin
 from schiller40.booking.cancel import cancel
-from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
-from schiller40.booking.requests import BookingRequest
-from schiller40.core.time import BERLIN
 from schiller40.errors import Conflict, InvalidInput, NotFound
 from schiller40.extensions import db
 from schiller40.membership import service
@@ -27,13 +24,9 @@ from schiller40.models import (
     Role,
     User,
 )
+from tests.helpers import MON, TUE, at, book
 
-TODAY = date(2026, 11, 23)  # the frozen clock's Monday
-TUE = date(2026, 11, 24)
-
-
-def at(day: date, hh: int) -> datetime:
-    return datetime.combine(day, time(hh)).replace(tzinfo=BERLIN).astimezone(UTC)
+TODAY = MON  # the frozen clock's day
 
 
 def actions() -> list[str]:
@@ -215,10 +208,7 @@ def test_another_members_membership_is_not_found(place, clock, factory):
 
 
 def book_studio(member, clock):
-    return create_bookings(
-        db.session, actor=member, now=clock(),
-        request=BookingRequest(resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11)),
-    )
+    return book(member, clock, resource_slug="studio", start=at(TUE, 10), end=at(TUE, 11))
 
 
 def test_a_granted_induction_lets_the_member_book_the_studio_and_a_revoked_one_stops_it(

@@ -21,7 +21,7 @@ from schiller40.payments.models import (
     SimulatedCheckout,
 )
 from schiller40.payments.setup import KEY
-from tests.api.helpers import TUE, span
+from tests.helpers import TUE, book_via_api, span
 
 from .fake_gateway import FakeGateway
 
@@ -33,12 +33,6 @@ BOOKINGS = "/api/v1/bookings"
 @pytest.fixture
 def other_api(other_member, api_as):
     return api_as(other_member)
-
-
-def book(api, resource: str = "room", start: int = 10, end: int = 11, day=TUE) -> dict:
-    response = api.post(BOOKINGS, json={"resource": resource, **span(day, start, end)})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["booking"]
 
 
 def pay(client, booking: dict) -> None:
@@ -83,7 +77,7 @@ def refused(api, method: str, path: str, status: int, code: str | None, **kw) ->
 
 
 def test_a_paid_booking_answers_with_its_checkout_until_the_hold_runs_out(api, place, clock):
-    booking = book(api)
+    booking = book_via_api(api)
     payment = booking["payment"]
     assert booking["status"] == "held"
     assert payment["status"] == "pending" and payment["awaiting_approval"] is False
@@ -103,7 +97,7 @@ def test_a_paid_booking_answers_with_its_checkout_until_the_hold_runs_out(api, p
 def test_the_checkout_is_written_in_the_members_language(api_as, factory, place):
     english = factory.user(tier=place.tier, email="sam@example.org", locale="en")
     db.session.commit()
-    booking = book(api_as(english))  # no Accept-Language: only the account says English
+    booking = book_via_api(api_as(english))  # no Accept-Language: only the account says English
     db.session.rollback()
     row = db.session.scalars(select(SimulatedCheckout)).one()
     (item,) = row.line_items
@@ -113,7 +107,7 @@ def test_the_checkout_is_written_in_the_members_language(api_as, factory, place)
 
 
 def test_checkout_reopens_the_same_checkout_while_held(api, other_api, client, place):
-    booking = book(api)
+    booking = book_via_api(api)
     path = f"{BOOKINGS}/{booking['id']}/checkout"
     again = api.post(path)
     assert again.status_code == 200
@@ -122,7 +116,7 @@ def test_checkout_reopens_the_same_checkout_while_held(api, other_api, client, p
     refused(other_api, "POST", path, 404, "not_found")
     pay(client, booking)
     refused(api, "POST", path, 409, "not_payable")  # paid: nothing to pay any more
-    free = book(api, resource="desk-a1", start=8, end=13)  # included in the tier
+    free = book_via_api(api, resource="desk-a1", start=8, end=13)  # included in the tier
     assert free["payment"] is None
     refused(api, "POST", f"{BOOKINGS}/{free['id']}/checkout", 409, "not_payable")
 
@@ -140,14 +134,14 @@ def test_an_unreachable_gateway_is_a_503_and_releases_the_slot(app, api, other_a
     assert booking.status is BookingStatus.EXPIRED
     assert booking.payment.status is PaymentStatus.FAILED
     fake.down.clear()
-    assert book(other_api)["status"] == "held"  # the slot is free again
+    assert book_via_api(other_api)["status"] == "held"  # the slot is free again
 
 
 # --- cancellation terms and cancelling ---------------------------------------------------------
 
 
 def test_cancellation_terms_follow_the_payment(api, other_api, client, place):
-    booking = book(api)  # Tuesday 10:00, 25 hours ahead
+    booking = book_via_api(api)  # Tuesday 10:00, 25 hours ahead
     path = f"{BOOKINGS}/{booking['id']}/cancellation"
     unpaid = api.get(path).get_json()
     assert unpaid == {
@@ -159,7 +153,7 @@ def test_cancellation_terms_follow_the_payment(api, other_api, client, place):
     assert (paid["paid_cents"], paid["refund_cents"], paid["refund_percent"],
             paid["payment_state"]) == (1200, 600, 50, "paid")
     refused(other_api, "GET", path, 404, "not_found")
-    free = book(api, resource="desk-a1", start=8, end=13)
+    free = book_via_api(api, resource="desk-a1", start=8, end=13)
     assert api.get(f"{BOOKINGS}/{free['id']}/cancellation").get_json()["paid_cents"] == 0
     # Cancelled: there are no terms any more (they used to repeat the refund once again).
     assert api.post(f"{BOOKINGS}/{booking['id']}/cancel").status_code == 200
@@ -169,7 +163,7 @@ def test_cancellation_terms_follow_the_payment(api, other_api, client, place):
 def test_a_late_cancellation_answers_with_no_refund_even_after_one_by_hand(
     api, staff_api, client, place, clock
 ):
-    booking = book(api, start=8, end=9)  # 23 hours ahead: nothing back by the policy
+    booking = book_via_api(api, start=8, end=9)  # 23 hours ahead: nothing back by the policy
     pay(client, booking)
     made = staff_api.post(f"{BOOKINGS}/{booking['id']}/refunds", json={"amount_cents": 200})
     assert made.status_code == 201
@@ -179,7 +173,7 @@ def test_a_late_cancellation_answers_with_no_refund_even_after_one_by_hand(
     assert body["refund"] is None  # not the refund staff made before
     assert body["booking"]["payment"]["refunded_cents"] == 200
 
-    desk = book(api, resource="desk-a1", start=8, end=13)
+    desk = book_via_api(api, resource="desk-a1", start=8, end=13)
     clock.advance(timedelta(hours=24))  # Tuesday 09:00: the desk booking has started
     for path in (f"{BOOKINGS}/{desk['id']}/cancellation", f"{BOOKINGS}/{desk['id']}/cancel"):
         refused(api, "GET" if path.endswith("cancellation") else "POST", path, 422,
@@ -191,7 +185,7 @@ def test_a_late_cancellation_answers_with_no_refund_even_after_one_by_hand(
 def test_cancelling_a_paid_booking_refunds_by_policy_or_as_staff_choose(
     api, staff_api, client, place
 ):
-    booking = book(api)
+    booking = book_via_api(api)
     pay(client, booking)
     path = f"{BOOKINGS}/{booking['id']}/cancel"
     error = refused(api, "POST", path, 422, "invalid", json={"refund": "full"})
@@ -206,12 +200,12 @@ def test_cancelling_a_paid_booking_refunds_by_policy_or_as_staff_choose(
     assert (refund["amount_cents"], refund["status"], refund["reason"], refund["booking_id"]) \
         == (600, "succeeded", "cancellation", booking["id"])
     # Cancelling an unpaid hold refunds nothing.
-    unpaid = book(api, start=14, end=15)
+    unpaid = book_via_api(api, start=14, end=15)
     answer = api.post(f"{BOOKINGS}/{unpaid['id']}/cancel").get_json()
     assert answer["refund"] is None and answer["booking"]["status"] == "cancelled"
 
     # Staff may refund in full (or not at all) instead of by the policy.
-    other = book(api, start=16, end=17)
+    other = book_via_api(api, start=16, end=17)
     pay(client, other)
     path = f"{BOOKINGS}/{other['id']}/cancel"
     refused(staff_api, "POST", path, 422, "invalid", json={"refund": "double"})
@@ -224,7 +218,7 @@ def test_cancelling_a_paid_booking_refunds_by_policy_or_as_staff_choose(
 
 
 def test_the_payments_of_a_booking(api, other_api, staff_api, client, place):
-    booking = book(api)
+    booking = book_via_api(api)
     path = f"{BOOKINGS}/{booking['id']}/payments"
     (pending,) = api.get(path).get_json()["payments"]
     assert (pending["status"], pending["received_cents"], pending["refunds"]) == (
@@ -240,7 +234,7 @@ def test_the_payments_of_a_booking(api, other_api, staff_api, client, place):
     assert seen_by_staff["checkout_id"].startswith("cs_sim_")
     assert seen_by_staff["payment_intent_id"].startswith("pi_sim_")
     refused(other_api, "GET", path, 404, "not_found")
-    free = book(api, resource="desk-a1", start=8, end=13)
+    free = book_via_api(api, resource="desk-a1", start=8, end=13)
     assert api.get(f"{BOOKINGS}/{free['id']}/payments").get_json() == {"payments": []}
 
 
@@ -248,7 +242,7 @@ def test_the_payments_of_a_booking(api, other_api, staff_api, client, place):
 
 
 def test_staff_refund_by_hand_until_nothing_is_left(api, staff_api, client, place):
-    booking = book(api)
+    booking = book_via_api(api)
     pay(client, booking)
     path = f"{BOOKINGS}/{booking['id']}/refunds"
     refused(api, "POST", path, 404, "not_found", json={"amount_cents": 100})
@@ -287,7 +281,7 @@ INVALID_REFUNDS = [
 
 
 def test_invalid_refund_bodies_change_nothing(api, staff_api, client, place):
-    booking = book(api)
+    booking = book_via_api(api)
     pay(client, booking)
     path = f"{BOOKINGS}/{booking['id']}/refunds"
     for body in INVALID_REFUNDS:
@@ -301,7 +295,7 @@ def test_invalid_refund_bodies_change_nothing(api, staff_api, client, place):
 
 
 def authorised(api, client, start: int) -> dict:
-    booking = book(api, resource="studio", start=start, end=start + 2)
+    booking = book_via_api(api, resource="studio", start=start, end=start + 2)
     pay(client, booking)
     shown = api.get(f"{BOOKINGS}/{booking['id']}").get_json()["booking"]
     assert shown["status"] == "held"
@@ -340,8 +334,8 @@ def test_staff_approve_and_reject_members_get_404(api, staff_api, client, approv
 
 
 def test_staff_actions_on_bookings_with_nothing_paid_or_authorised(api, staff_api, place):
-    held = book(api)  # pending payment, no authorisation
-    free = book(api, resource="desk-a1", start=8, end=13)  # included: no payment at all
+    held = book_via_api(api)  # pending payment, no authorisation
+    free = book_via_api(api, resource="desk-a1", start=8, end=13)  # included: no payment at all
     for booking in (held, free):
         for action in ("approve", "reject"):
             refused(staff_api, "POST", f"{BOOKINGS}/{booking['id']}/{action}", 409,

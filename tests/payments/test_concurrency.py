@@ -19,7 +19,6 @@ from schiller40.extensions import db
 from schiller40.payments.models import Payment, PaymentStatus, RefundReason, RefundStatus
 from schiller40.payments.pull import handle_event
 from schiller40.payments.setup import KEY
-from tests.api.helpers import TUE, at, span
 from tests.booking.test_concurrency import (
     Call,
     active_on,
@@ -30,6 +29,7 @@ from tests.booking.test_concurrency import (
     race,
     statuses,
 )
+from tests.helpers import TUE, iso, span
 
 from .fake_gateway import FakeGateway
 
@@ -57,7 +57,7 @@ def held(client, factory, place, fake) -> dict:
 
 
 def slot_holders(place) -> list[int]:
-    start, end = (datetime.fromisoformat(at(TUE, h)) for h in (10, 11))
+    start, end = (datetime.fromisoformat(iso(TUE, h)) for h in (10, 11))
     return [b.id for b in active_on(place.room.id, start, end)]
 
 

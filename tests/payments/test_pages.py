@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
-from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
 from schiller40.booking.models import Booking, BookingStatus
@@ -25,25 +24,8 @@ from schiller40.payments.models import (
     SimulatedCheckout,
 )
 from schiller40.payments.setup import KEY
-from tests.factories import PASSWORD
+from tests.helpers import book_hours, browser, fresh, norm, text_of, tr
 from tests.html import page
-
-from .helpers import book, fresh
-
-
-def norm(text: str) -> str:
-    """Whitespace as the page reader sees it (no-break spaces in amounts included)."""
-    return " ".join(text.split())
-
-
-def tr(msgid: str, locale: str = "de", **values) -> str:
-    """A message as the page shows it in that language (whatever the translators wrote)."""
-    with force_locale(locale):
-        return norm(gettext(msgid, **values))
-
-
-def text_of(response) -> str:
-    return norm(page(response).text)
 
 
 def facts(response) -> list[str]:
@@ -51,15 +33,8 @@ def facts(response) -> list[str]:
     return [norm(d.text) for d in page(response).find_all("dd")]
 
 
-def browser(app, user):
-    client = app.test_client()
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.data[:300]
-    return client
-
-
 def booked(user, resource, clock, **kw) -> int:
-    return book(user, resource, clock, **kw)[0].id
+    return book_hours(user, resource, clock, **kw)[0].id
 
 
 def open_checkout(member, booking_id: int) -> str:

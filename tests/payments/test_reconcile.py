@@ -15,14 +15,13 @@ from schiller40.payments.models import PaymentStatus, Refund, RefundReason, Refu
 from schiller40.payments.reconcile import ReconcileReport
 from schiller40.payments.reconcile import reconcile as reconcile_payments
 from schiller40.payments.setup import gateway
-from tests.api.helpers import WED
+from tests.helpers import WED, book_via_api
 
 from . import test_stripe_flow as flow
 from .conftest import deliver_all
 from .test_stripe_flow import (
     BOOKINGS,
     at_once,
-    book,
     booking_row,
     charge_of,
     pay,
@@ -43,7 +42,7 @@ def reconcile(cli) -> str:
 @pytest.fixture
 def paid(client, api_as, place, stripe_server):
     """A room booking two days ahead, paid; its cancellation is owed a full refund."""
-    booking = book(api_as(place.member), "room", WED, 10, 11)
+    booking = book_via_api(api_as(place.member), "room", WED, 10, 11)
     pay(client, stripe_server, booking["id"])
     return booking
 
@@ -62,7 +61,7 @@ def refund_left_pending(api_as, place, stripe_server, paid):
 
 def test_a_lost_webhook_is_repaired(api_as, place, stripe_server, cli):
     api = api_as(place.member)
-    booking = book(api)
+    booking = book_via_api(api)
     stripe_server.complete_checkout(payment_of(booking["id"]).checkout_id)  # never delivered
     assert shown(api, booking["id"])["status"] == "held"
     output = reconcile(cli)
@@ -75,7 +74,7 @@ def test_a_lost_webhook_is_repaired(api_as, place, stripe_server, cli):
 def test_a_released_hold_has_its_open_checkout_expired_at_stripe(
     api_as, place, stripe_server, cli
 ):
-    booking = book(api_as(place.member))
+    booking = book_via_api(api_as(place.member))
     checkout_id = payment_of(booking["id"]).checkout_id
     stripe_server.down = True  # the member cancels; expiring the checkout fails
     assert api_as(place.member).post(f"{BOOKINGS}/{booking['id']}/cancel").status_code == 200
@@ -162,7 +161,7 @@ def test_a_decision_made_while_stripe_was_down_is_carried_out_later(
     action, shown_at_once, intent, payment_status, booking_status,
 ):
     """Approved: the capture is owed; rejected: the authorisation must be given back."""
-    booking = book(api_as(place.member), "studio", WED, 10, 12)
+    booking = book_via_api(api_as(place.member), "studio", WED, 10, 12)
     payment = pay(client, stripe_server, booking["id"])
     stripe_server.down = True
     response = api_as(place.staff).post(f"{BOOKINGS}/{booking['id']}/{action}")
@@ -181,7 +180,7 @@ def test_a_decision_made_while_stripe_was_down_is_carried_out_later(
 def test_an_authorisation_staff_never_decided_on_is_given_back(
     client, api_as, place, approval_studio, stripe_server, clock, cli
 ):
-    booking = book(api_as(place.member), "studio", WED, 10, 12)
+    booking = book_via_api(api_as(place.member), "studio", WED, 10, 12)
     payment = pay(client, stripe_server, booking["id"])
     clock.advance(timedelta(days=3))  # the booking has started; nobody approved it
     reconcile(cli)
@@ -193,7 +192,7 @@ def test_an_authorisation_staff_never_decided_on_is_given_back(
 def test_stripe_down_exits_1_and_names_what_was_not_checked(
     api_as, place, stripe_server, cli
 ):
-    booking = book(api_as(place.member))
+    booking = book_via_api(api_as(place.member))
     stripe_server.complete_checkout(payment_of(booking["id"]).checkout_id)
     before = snapshot()
     stripe_server.down = True
@@ -227,7 +226,7 @@ def test_a_refund_stripe_would_not_take_now_makes_the_run_fail(
 
 def sepa_refund_pending_at_stripe(client, api, server) -> tuple[dict, Refund]:
     """A room paid by SEPA, cancelled in time: Stripe accepted the refund, which is pending."""
-    booking = book(api, "room", WED, 10, 11)
+    booking = book_via_api(api, "room", WED, 10, 11)
     payment = pay(client, server, booking["id"], outcome="processing")
     server.finish_async(payment.payment_intent_id, succeeded=True)
     deliver_all(client, server, "checkout.session.async_payment_succeeded")

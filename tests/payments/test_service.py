@@ -40,17 +40,14 @@ from schiller40.payments.pull import handle_event, refresh
 from schiller40.payments.push import push
 from schiller40.payments.reconcile import reconcile
 from schiller40.payments.setup import KEY
+from tests.helpers import FRI, TUE, book_hours, fresh
 
-from . import helpers
 from .fake_gateway import FakeGateway
-from .helpers import fresh
 
 SETTINGS = replace(DEFAULT_SETTINGS, payment_provider="fake")
-book = functools.partial(helpers.book, settings=SETTINGS)
+book = functools.partial(book_hours, settings=SETTINGS)  # with the fake gateway
 URLS = ReturnUrls("https://app.example/back?session_id={CHECKOUT_SESSION_ID}",
                   "https://app.example/back?cancelled=1")
-TUE = date(2026, 11, 24)
-FRI = date(2026, 11, 27)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ from schiller40.payments.models import (
     RefundStatus,
     WebhookEvent,
 )
-from tests.api.helpers import MON, TUE, WED, span
+from tests.helpers import MON, TUE, WED, book_via_api, span
 
 from .conftest import deliver_all
 from .stripe_server import StripeServer
@@ -42,13 +42,6 @@ def app_config(stripe_config):
 
 
 # --- helpers shared by the Stripe test modules ---------------------------------------------
-
-
-def book(api, resource: str = "room", day: date = TUE, start: int = 10, end: int = 11) -> dict:
-    """Book through the API; a paid booking answers with its open checkout."""
-    response = api.post(BOOKINGS, json={"resource": resource, **span(day, start, end)})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["booking"]
 
 
 def payment_of(booking_id: int) -> Payment:
@@ -134,7 +127,7 @@ def at_once(fn: Callable[[], Any], times: int = 2) -> list[Any]:
 def test_a_paid_booking_opens_a_stripe_checkout_that_matches_the_hold(
     api_as, place, stripe_server, clock
 ):
-    booking = book(api_as(place.member))
+    booking = book_via_api(api_as(place.member))
     payment = payment_of(booking["id"])
     session = stripe_server.session(payment.checkout_id)
     assert booking["payment"]["checkout_url"] == session["url"]
@@ -155,7 +148,7 @@ def test_a_paid_booking_opens_a_stripe_checkout_that_matches_the_hold(
 
 def test_asking_for_the_checkout_again_reuses_the_open_one(api_as, place, stripe_server):
     api = api_as(place.member)
-    booking = book(api)
+    booking = book_via_api(api)
     response = api.post(f"{BOOKINGS}/{booking['id']}/checkout")
     assert response.status_code == 200
     assert response.get_json()["booking"]["payment"]["checkout_url"] == (
@@ -168,7 +161,7 @@ def test_a_checkout_whose_answer_was_lost_is_not_opened_twice(api_as, place, str
     """Stripe opened the session but we never stored its id (a crash, a lost answer): the
     retry carries the same idempotency key, so Stripe answers with the same session."""
     api = api_as(place.member)
-    booking = book(api)
+    booking = book_via_api(api)
     payment = payment_of(booking["id"])
     first = payment.checkout_id
     payment.checkout_id = payment.checkout_url = None
@@ -184,7 +177,7 @@ def test_a_checkout_whose_answer_was_lost_is_not_opened_twice(api_as, place, str
 
 def test_paying_and_the_webhook_confirm_the_booking(client, api_as, place, stripe_server):
     api = api_as(place.member)
-    booking = book(api)
+    booking = book_via_api(api)
     payment = pay(client, stripe_server, booking["id"])
     seen = shown(api, booking["id"])
     assert seen["status"] == "confirmed" and seen["payment"]["status"] == "paid"
@@ -195,7 +188,7 @@ def test_paying_and_the_webhook_confirm_the_booking(client, api_as, place, strip
 
 def test_cancelling_a_held_booking_expires_its_checkout_at_stripe(api_as, place, stripe_server):
     api = api_as(place.member)
-    booking = book(api)
+    booking = book_via_api(api)
     response = api.post(f"{BOOKINGS}/{booking['id']}/cancel", json={})
     assert response.status_code == 200
     assert response.get_json()["refund"] is None
@@ -216,7 +209,7 @@ def test_stripe_down_releases_the_hold_at_once(api_as, place, stripe_server, oth
     stripe_server.down = False
     assert stripe_server.created_count("checkout.session") == 0
     # The slot is free again for someone else at once.
-    book(api_as(other_member))
+    book_via_api(api_as(other_member))
 
 
 # --- manual capture: studios that need approval ----------------------------------------------
@@ -226,7 +219,7 @@ def test_an_approval_booking_is_only_authorised_and_its_hold_lasts_until_staff_d
     client, api_as, place, approval_studio, stripe_server, clock
 ):
     api = api_as(place.member)
-    booking = book(api, "studio", TUE, 10, 12)  # one hour included, one paid: 35 €
+    booking = book_via_api(api, "studio", TUE, 10, 12)  # one hour included, one paid: 35 €
     assert payment_of(booking["id"]).capture_method is CaptureMethod.MANUAL
     payment = pay(client, stripe_server, booking["id"])
     assert payment.status is PaymentStatus.AUTHORIZED
@@ -246,7 +239,7 @@ def test_an_approval_booking_is_only_authorised_and_its_hold_lasts_until_staff_d
 def test_staff_approval_captures_the_authorisation(
     client, api_as, place, approval_studio, stripe_server
 ):
-    booking = book(api_as(place.member), "studio", TUE, 10, 12)
+    booking = book_via_api(api_as(place.member), "studio", TUE, 10, 12)
     payment = pay(client, stripe_server, booking["id"])
     response = api_as(place.staff).post(f"{BOOKINGS}/{booking['id']}/approve")
     assert response.status_code == 200
@@ -267,7 +260,7 @@ def test_staff_approval_captures_the_authorisation(
 def test_staff_rejection_cancels_the_booking_and_gives_the_authorisation_back(
     client, api_as, place, approval_studio, stripe_server
 ):
-    booking = book(api_as(place.member), "studio", TUE, 10, 12)
+    booking = book_via_api(api_as(place.member), "studio", TUE, 10, 12)
     payment = pay(client, stripe_server, booking["id"])
     response = api_as(place.staff).post(
         f"{BOOKINGS}/{booking['id']}/reject", json={"reason": "Studio needed for an event"}
@@ -313,7 +306,7 @@ def test_a_member_cannot_decide_on_their_own_booking(
     client, api_as, place, approval_studio, stripe_server, action
 ):
     api = api_as(place.member)
-    booking = book(api, "studio", TUE, 10, 12)
+    booking = book_via_api(api, "studio", TUE, 10, 12)
     payment = pay(client, stripe_server, booking["id"])
     response = api.post(f"{BOOKINGS}/{booking['id']}/{action}")
     assert response.status_code == 404
@@ -326,7 +319,7 @@ def test_an_approval_studio_booked_more_than_a_week_ahead_is_paid_at_once(
 ):
     """A card authorisation lasts about seven days: further ahead, the member pays now."""
     api = api_as(place.member)
-    booking = book(api, "studio", MON + timedelta(days=8), 10, 12)
+    booking = book_via_api(api, "studio", MON + timedelta(days=8), 10, 12)
     payment = pay(client, stripe_server, booking["id"])
     assert payment.capture_method is CaptureMethod.AUTOMATIC
     assert stripe_server.payment_intent(payment.payment_intent_id)["capture_method"] == (
@@ -352,7 +345,7 @@ def test_cancelling_a_paid_room_refunds_by_the_policy_through_stripe(
     client, api_as, place, stripe_server, day, start, percent, cents
 ):
     api = api_as(place.member)
-    booking = book(api, "room", day, start, start + 1)
+    booking = book_via_api(api, "room", day, start, start + 1)
     payment = pay(client, stripe_server, booking["id"])
     quote = api.get(f"{BOOKINGS}/{booking['id']}/cancellation").get_json()
     assert (quote["paid_cents"], quote["refund_percent"], quote["refund_cents"]) == (
@@ -378,7 +371,7 @@ def test_cancelling_a_paid_room_refunds_by_the_policy_through_stripe(
 
 
 def test_staff_may_refund_a_late_cancellation_in_full(client, api_as, place, stripe_server):
-    booking = book(api_as(place.member), "room", MON, 14, 15)
+    booking = book_via_api(api_as(place.member), "room", MON, 14, 15)
     payment = pay(client, stripe_server, booking["id"])
     response = api_as(place.staff).post(
         f"{BOOKINGS}/{booking['id']}/cancel", json={"refund": "full", "reason": "leak"}
@@ -390,7 +383,7 @@ def test_staff_may_refund_a_late_cancellation_in_full(client, api_as, place, str
 
 def test_a_member_may_not_choose_the_refund(client, api_as, place, stripe_server):
     api = api_as(place.member)
-    booking = book(api, "room", MON, 14, 15)
+    booking = book_via_api(api, "room", MON, 14, 15)
     pay(client, stripe_server, booking["id"])
     before = snapshot()
     response = api.post(f"{BOOKINGS}/{booking['id']}/cancel", json={"refund": "full"})
@@ -401,7 +394,7 @@ def test_a_member_may_not_choose_the_refund(client, api_as, place, stripe_server
 
 
 def test_staff_refund_by_hand_in_parts_up_to_what_was_paid(client, api_as, place, stripe_server):
-    booking = book(api_as(place.member))
+    booking = book_via_api(api_as(place.member))
     payment = pay(client, stripe_server, booking["id"])
     staff = api_as(place.staff)
     url = f"{BOOKINGS}/{booking['id']}/refunds"

@@ -20,6 +20,7 @@ from schiller40.payments.models import (
     RefundStatus,
     WebhookEvent,
 )
+from tests.helpers import book_via_api
 
 from . import test_stripe_flow as flow
 from .conftest import WEBHOOK, WEBHOOK_SECRET, deliver, deliver_all
@@ -27,7 +28,6 @@ from .stripe_server import StripeServer, signed_headers
 from .test_stripe_flow import (
     BOOKINGS,
     at_once,
-    book,
     booking_row,
     charge_of,
     pay,
@@ -55,7 +55,7 @@ def session_event(server: StripeServer, type_: str, checkout_id: str, event_id: 
 @pytest.fixture
 def completed(api_as, place, stripe_server):
     """A held room booking the member has just paid at Stripe; no webhook delivered yet."""
-    booking = book(api_as(place.member))
+    booking = book_via_api(api_as(place.member))
     stripe_server.clear_events()
     stripe_server.complete_checkout(payment_of(booking["id"]).checkout_id)
     return booking, last_event(stripe_server, "checkout.session.completed")
@@ -64,7 +64,7 @@ def completed(api_as, place, stripe_server):
 @pytest.fixture
 def paid_room(client, api_as, place, stripe_server):
     """A room booking, paid, its webhooks delivered."""
-    booking = book(api_as(place.member))
+    booking = book_via_api(api_as(place.member))
     return booking, pay(client, stripe_server, booking["id"])
 
 
@@ -193,7 +193,7 @@ def test_a_payment_completed_after_the_checkout_expired_is_refunded_in_full(
     client, api_as, place, stripe_server, clock
 ):
     api = api_as(place.member)
-    booking = book(api)
+    booking = book_via_api(api)
     payment = payment_of(booking["id"])
     clock.advance(timedelta(minutes=31))
     stripe_server.expire_due()
@@ -232,7 +232,7 @@ def test_an_async_payment_holds_the_slot_until_it_succeeds(
     client, api_as, place, stripe_server, clock, other_member
 ):
     api = api_as(place.member)
-    booking = book(api)
+    booking = book_via_api(api)
     payment = pay(client, stripe_server, booking["id"], outcome="processing")
     assert payment.status is PaymentStatus.PROCESSING
     seen = shown(api, booking["id"])
@@ -258,7 +258,7 @@ def test_a_failed_async_payment_releases_the_slot(
     client, api_as, place, stripe_server, other_member
 ):
     api = api_as(place.member)
-    booking = book(api)
+    booking = book_via_api(api)
     payment = pay(client, stripe_server, booking["id"], outcome="processing")
     stripe_server.clear_events()
     stripe_server.finish_async(payment.payment_intent_id, succeeded=False)
@@ -279,7 +279,7 @@ def test_money_that_arrives_for_a_booking_cancelled_meanwhile_goes_back_in_full(
     """Cancelled a day ahead while the SEPA debit was on its way: the policy would keep half,
     but nothing had arrived to keep; when it arrives it goes back in full."""
     api = api_as(place.member)
-    booking = book(api)  # Tuesday 10:00, 25 hours ahead: the policy refunds 50 %
+    booking = book_via_api(api)  # Tuesday 10:00, 25 hours ahead: the policy refunds 50 %
     payment = pay(client, stripe_server, booking["id"], outcome="processing")
     quote = api.get(f"{BOOKINGS}/{booking['id']}/cancellation").get_json()
     assert (quote["payment_state"], quote["refund_cents"]) == ("pending", 0)
@@ -332,7 +332,7 @@ def test_a_refund_made_in_the_stripe_dashboard_is_recorded(
     client, api_as, place, stripe_server
 ):
     api = api_as(place.member)
-    booking = book(api)
+    booking = book_via_api(api)
     payment = pay(client, stripe_server, booking["id"])
     stripe_server.clear_events()
     made = stripe_client(stripe_server).v1.refunds.create(

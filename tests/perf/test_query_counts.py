@@ -29,7 +29,7 @@ from schiller40.payments.models import (
     RefundReason,
     RefundStatus,
 )
-from tests.api.helpers import TUE, at
+from tests.helpers import TUE, iso
 from tests.statements import statements
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -140,7 +140,7 @@ def test_booking_list_statements_do_not_grow(place, api, staff_api, factory, who
 
 def test_booking_list_in_a_range_statements_do_not_grow(place, api, factory):
     a_few_bookings(factory, place, place.member)
-    url = f"/api/v1/bookings?from={at(TUE, 0)}&to={at(TUE + timedelta(days=7), 0)}".replace(
+    url = f"/api/v1/bookings?from={iso(TUE, 0)}&to={iso(TUE + timedelta(days=7), 0)}".replace(
         "+", "%2B")
     few = counted(lambda: api.get(url))
     grow(factory, place, user=place.member)

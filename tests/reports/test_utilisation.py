@@ -23,6 +23,7 @@ from schiller40.reports.utilisation import (
     merge,
     utilisation,
 )
+from tests.helpers import at
 
 
 def utc(*args: int) -> datetime:
@@ -160,27 +161,23 @@ NOVEMBER = WeekRange((2026, 45), (2026, 45))  # 2-8 Nov 2026, winter time (UTC+1
 MONDAY = date(2026, 11, 2)
 
 
-def local(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), BERLIN).astimezone(UTC)
-
-
 @pytest.fixture
 def booked_place(place, factory):
     """One week of bookings of every status (the factory's location: Mon-Fri 8-20, Sat 10-16)."""
     studio, room, desk = place.studio, place.room, place.desks[0]
     mia = place.member
-    factory.booking(resource=studio, user=mia, starts_at=local(MONDAY, 10),
+    factory.booking(resource=studio, user=mia, starts_at=at(MONDAY, 10),
                     duration=timedelta(hours=1))  # the 30-minute cleanup buffer is not use
-    factory.booking(resource=studio, user=mia, starts_at=local(MONDAY + timedelta(1), 10),
+    factory.booking(resource=studio, user=mia, starts_at=at(MONDAY + timedelta(1), 10),
                     status=BookingStatus.CANCELLED)
-    factory.booking(resource=studio, user=mia, starts_at=local(MONDAY + timedelta(2), 10),
+    factory.booking(resource=studio, user=mia, starts_at=at(MONDAY + timedelta(2), 10),
                     status=BookingStatus.HELD)
-    factory.booking(resource=studio, user=mia, starts_at=local(MONDAY + timedelta(3), 10),
+    factory.booking(resource=studio, user=mia, starts_at=at(MONDAY + timedelta(3), 10),
                     status=BookingStatus.EXPIRED)
-    factory.booking(resource=desk, user=mia, starts_at=local(MONDAY, 8),
+    factory.booking(resource=desk, user=mia, starts_at=at(MONDAY, 8),
                     duration=timedelta(hours=12))
     # Saturday 15:00-17:00; the location closes at 16:00
-    factory.booking(resource=room, user=mia, starts_at=local(MONDAY + timedelta(5), 15))
+    factory.booking(resource=room, user=mia, starts_at=at(MONDAY + timedelta(5), 15))
     db.session.commit()
     return place
 
@@ -230,7 +227,7 @@ def test_the_report_reads_the_database_a_fixed_number_of_times(booked_place, fac
         few = len(statements)
         for day in range(3):
             for resource in booked_place.desks[1:]:
-                factory.booking(resource=resource, starts_at=local(MONDAY + timedelta(day), 8))
+                factory.booking(resource=resource, starts_at=at(MONDAY + timedelta(day), 8))
         db.session.commit()
         statements.clear()
         utilisation(db.session, NOVEMBER)

@@ -21,8 +21,7 @@ from schiller40.payments.models import PaymentStatus, RefundReason, RefundStatus
 from schiller40.payments.setup import gateway
 from schiller40.resources.models import Block, BlockKind
 from schiller40.venue import blocks
-from tests.staff.calendar_helpers import THU, TUE, book, fresh, pay, when
-from tests.staff.conftest import login
+from tests.helpers import THU, TUE, book_hours, browser, fresh, local, pay
 
 
 def create(place, clock, *, actor=None, resource=None, whole=False, start=None, end=None,
@@ -31,7 +30,7 @@ def create(place, clock, *, actor=None, resource=None, whole=False, start=None, 
         db.session, gateway(), actor=actor or place.staff,
         resource_id=None if whole else (resource or place.studio).id,
         location_id=place.location.id if whole else None,
-        kind=kind, start=start or when(THU, 9), end=end or when(THU, 12), reason=reason,
+        kind=kind, start=start or local(THU, 9), end=end or local(THU, 12), reason=reason,
         cancel_conflicting=cancel, now=clock(), settings=from_config(current_app.config),
     )
 
@@ -46,7 +45,7 @@ def test_a_block_is_written_and_audited(place, clock):
     assert block.resource_id == place.studio.id
     assert block.location_id == place.location.id
     assert block.created_by_id == place.staff.id
-    assert (block.starts_at, block.ends_at) == (when(THU, 9), when(THU, 12))
+    assert (block.starts_at, block.ends_at) == (local(THU, 9), local(THU, 12))
     [entry] = audit("block.created")
     assert entry.actor_id == place.staff.id
     assert entry.object_id == block.id
@@ -61,10 +60,10 @@ def test_members_cannot_block_anything(place, clock):
 
 
 @pytest.mark.parametrize(("start", "end", "field"), [
-    (when(THU, 12), when(THU, 12), "end"),
-    (when(THU, 12), when(THU, 11), "end"),
-    (when(THU, 9), when(THU, 9) + timedelta(days=400), "end"),
-    (when(TUE, 6) - timedelta(days=3), when(TUE, 6) - timedelta(days=2), "end"),
+    (local(THU, 12), local(THU, 12), "end"),
+    (local(THU, 12), local(THU, 11), "end"),
+    (local(THU, 9), local(THU, 9) + timedelta(days=400), "end"),
+    (local(TUE, 6) - timedelta(days=3), local(TUE, 6) - timedelta(days=2), "end"),
 ])
 def test_an_invalid_range_is_refused_and_nothing_is_written(place, clock, start, end, field):
     with pytest.raises(InvalidInput) as caught:
@@ -88,7 +87,7 @@ def test_an_unknown_kind_is_refused(place, clock):
 
 
 def test_overlapping_bookings_are_refused_by_name(place, clock):
-    booking = book(place.member, place.studio, clock, day=THU, start=10, end=11)
+    booking = book_hours(place.member, place.studio, clock, day=THU, start=10, end=11)[0]
     with pytest.raises(blocks.BlockConflict) as caught:
         create(place, clock)
     assert caught.value.status == 409
@@ -99,28 +98,28 @@ def test_overlapping_bookings_are_refused_by_name(place, clock):
 
 def test_bookings_next_to_the_block_or_only_in_its_cleanup_do_not_conflict(place, clock):
     # 07:30-09:00 ends where the block begins; its cleanup (to 09:30) may run into it.
-    early = book(place.member, place.studio, clock, day=THU, start=12, end=13)
-    outcome = create(place, clock, start=when(THU, 13), end=when(THU, 15))
+    early = book_hours(place.member, place.studio, clock, day=THU, start=12, end=13)[0]
+    outcome = create(place, clock, start=local(THU, 13), end=local(THU, 15))
     assert outcome.cancelled == []
     assert fresh(Booking, early.id).status is BookingStatus.CONFIRMED
 
 
 def test_expired_holds_and_other_resources_do_not_conflict(factory, place, clock):
-    factory.booking(resource=place.studio, user=place.member, starts_at=when(THU, 10),
+    factory.booking(resource=place.studio, user=place.member, starts_at=local(THU, 10),
                     status=BookingStatus.HELD, hold_expires_at=clock() - timedelta(minutes=1))
-    factory.booking(resource=place.room, user=place.member, starts_at=when(THU, 10))
+    factory.booking(resource=place.room, user=place.member, starts_at=local(THU, 10))
     db.session.commit()
     assert create(place, clock).cancelled == []
 
 
 def test_cancelling_conflicts_refunds_what_was_paid_in_full(app, place, clock):
     # Two hours: one included, one paid (35 EUR) on the simulated checkout.
-    paid = book(place.member, place.studio, clock, day=THU, start=9, end=11)
-    pay(login(app, place.member), paid.id)
+    paid = book_hours(place.member, place.studio, clock, day=THU, start=9, end=11)[0]
+    pay(browser(app, place.member), paid.id)
     assert fresh(Booking, paid.id).status is BookingStatus.CONFIRMED
-    free = book(place.staff, place.studio, clock, day=THU, start=12, end=13)  # internal
+    free = book_hours(place.staff, place.studio, clock, day=THU, start=12, end=13)[0]  # internal
 
-    outcome = create(place, clock, start=when(THU, 8), end=when(THU, 14), cancel=True)
+    outcome = create(place, clock, start=local(THU, 8), end=local(THU, 14), cancel=True)
 
     assert sorted(outcome.cancelled) == sorted([paid.id, free.id])
     assert outcome.refunded_cents == 3500
@@ -140,7 +139,7 @@ def test_cancelling_conflicts_refunds_what_was_paid_in_full(app, place, clock):
 
 
 def test_cancelling_an_unpaid_hold_releases_it_without_a_refund(place, clock):
-    held = book(place.member, place.studio, clock, day=THU, start=9, end=11)
+    held = book_hours(place.member, place.studio, clock, day=THU, start=9, end=11)[0]
     assert held.status is BookingStatus.HELD
     outcome = create(place, clock, cancel=True)
     assert outcome.cancelled == [held.id]
@@ -153,21 +152,21 @@ def test_cancelling_an_unpaid_hold_releases_it_without_a_refund(place, clock):
 def test_a_whole_location_block_covers_every_resource(place, clock):
     on_desk = create_bookings(
         db.session, actor=place.member, now=clock(), settings=from_config(current_app.config),
-        request=BookingRequest(start=when(THU, 8), end=when(THU, 13),
+        request=BookingRequest(start=local(THU, 8), end=local(THU, 13),
                                resource_slug=place.desks[0].slug),
     ).bookings[0]
     db.session.commit()
     with pytest.raises(blocks.BlockConflict) as caught:
-        create(place, clock, whole=True, start=when(THU, 7), end=when(THU, 20))
+        create(place, clock, whole=True, start=local(THU, 7), end=local(THU, 20))
     assert [b["id"] for b in caught.value.extra["bookings"]] == [on_desk.id]
 
-    outcome = create(place, clock, whole=True, start=when(THU, 7), end=when(THU, 20),
+    outcome = create(place, clock, whole=True, start=local(THU, 7), end=local(THU, 20),
                      cancel=True, kind=BlockKind.EVENT, reason="Digitaltag")
     assert outcome.block.resource_id is None
     assert outcome.cancelled == [on_desk.id]
     for resource in (place.room, place.studio, place.desks[1]):
         desk = resource.kind.value == "desk"
-        start, end = (when(THU, 13), when(THU, 20)) if desk else (when(THU, 14), when(THU, 15))
+        start, end = (local(THU, 13), local(THU, 20)) if desk else (local(THU, 14), local(THU, 15))
         with pytest.raises(BookingError) as refused:
             create_bookings(
                 db.session, actor=place.member, now=clock(),
@@ -180,10 +179,10 @@ def test_a_whole_location_block_covers_every_resource(place, clock):
 def test_a_block_stops_members_booking_the_time(place, clock):
     create(place, clock)
     with pytest.raises(BookingError) as refused:
-        book(place.member, place.studio, clock, day=THU, start=10, end=11)
+        book_hours(place.member, place.studio, clock, day=THU, start=10, end=11)[0]
     assert refused.value.code == "blocked"
     # Outside the block the studio is bookable as before.
-    assert book(place.member, place.studio, clock, day=THU, start=13, end=14).id
+    assert book_hours(place.member, place.studio, clock, day=THU, start=13, end=14)[0].id
 
 
 def test_deleting_a_block_frees_the_time_and_is_audited(place, clock):
@@ -194,7 +193,7 @@ def test_deleting_a_block_frees_the_time_and_is_audited(place, clock):
     [entry] = audit("block.deleted")
     assert entry.object_id == outcome.block.id
     assert entry.details["reason"] == "Neue Kameras"
-    assert book(place.member, place.studio, clock, day=THU, start=10, end=11).id
+    assert book_hours(place.member, place.studio, clock, day=THU, start=10, end=11)[0].id
     with pytest.raises(NotFound):
         blocks.delete_block(db.session, actor=place.staff, block_id=outcome.block.id,
                             now=clock(), settings=from_config(current_app.config))
@@ -211,8 +210,8 @@ def test_members_cannot_delete_blocks(place, clock):
 def test_upcoming_blocks_are_soonest_first_and_skip_ended_ones(factory, place, clock):
     factory.block(resource=place.room, starts_at=clock() - timedelta(hours=5),
                   ends_at=clock() - timedelta(hours=1), reason="over")
-    later = create(place, clock, start=when(THU, 9), end=when(THU, 10)).block
-    sooner = create(place, clock, start=when(TUE, 9), end=when(TUE, 10), resource=place.room)
+    later = create(place, clock, start=local(THU, 9), end=local(THU, 10)).block
+    sooner = create(place, clock, start=local(TUE, 9), end=local(TUE, 10), resource=place.room)
     assert [b.id for b in blocks.upcoming_blocks(db.session, now=clock())] == [
         sooner.block.id, later.id]
 
@@ -237,14 +236,14 @@ def test_a_block_and_a_booking_racing_for_one_slot_never_both_win(app, place, cl
                     blocks.create_block(
                         db.session, gateway(), actor=db.session.get(User, staff_id),
                         resource_id=place.studio.id, kind=BlockKind.EVENT,
-                        start=when(THU, hour), end=when(THU, hour + 1), reason="Race",
+                        start=local(THU, hour), end=local(THU, hour + 1), reason="Race",
                         now=clock(), settings=settings,
                     )
                 else:
                     create_bookings(
                         db.session, actor=db.session.get(User, member_id), now=clock(),
                         settings=settings,
-                        request=BookingRequest(start=when(THU, hour), end=when(THU, hour + 1),
+                        request=BookingRequest(start=local(THU, hour), end=local(THU, hour + 1),
                                                resource_slug="studio"),
                     )
                 out.append("won")

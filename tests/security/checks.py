@@ -188,16 +188,6 @@ def post_form(client: FlaskClient, path: str, data: dict[str, str], *,
                        headers={"Referer": f"{base_url}{page}"})
 
 
-def log_in(client: FlaskClient, email: str, password: str, *, remember: bool = False,
-           base_url: str = "http://localhost") -> TestResponse:
-    data = {"email": email, "password": password}
-    if remember:
-        data["remember"] = "y"
-    response = post_form(client, "/login", data, base_url=base_url, page="/login")
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
-    return response
-
-
 # --- cookies ---------------------------------------------------------------------------------
 
 

@@ -54,8 +54,8 @@ from schiller40.extensions import db
 from schiller40.models import Role
 from schiller40.payments.models import Payment
 from schiller40.resources.models import Closure
-from tests.api.helpers import TUE, WED, span
 from tests.factories import PASSWORD
+from tests.helpers import TUE, WED, log_in, span
 
 ROLES = ("anonymous", "member", "other", "staff", "admin")
 OUTSIDE = "203.0.113.9"  # a non-loopback client address (matters for /dev/mail)
@@ -445,8 +445,7 @@ def test_authorization_matrix(role, app, client, place, factory, clock):
     token = None
     if role != "anonymous":
         user = users[role]
-        login = client.post("/login", data={"email": user.email, "password": PASSWORD})
-        assert login.status_code == 302, login.data[:500]
+        log_in(client, user)
         token = _token(client, user)
 
     rules = route_rules(app)
@@ -502,8 +501,7 @@ def test_webhook_checks_the_signature(app, client, place, factory, clock):
                     {**bearer, "Stripe-Signature": "t=1,v1=00"}):
         assert client.post("/webhooks/stripe", json=event, headers=headers).status_code == 400
     assert snapshot() == before
-    login = client.post("/login", data={"email": users["admin"].email, "password": PASSWORD})
-    assert login.status_code == 302
+    log_in(client, users["admin"])
     before = snapshot()
     assert client.post("/webhooks/stripe", json=event).status_code == 400
     assert snapshot() == before

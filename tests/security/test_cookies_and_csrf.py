@@ -35,13 +35,13 @@ from schiller40.extensions import db
 from tests import mailbox
 from tests.conftest import IsolatedClient, in_ci
 from tests.factories import PASSWORD, Factory
+from tests.helpers import log_in
 
 from .checks import (
     CSRF_FIELD,
     SetCookie,
     csrf_token_in,
     header_problems,
-    log_in,
     post_form,
     set_cookies,
 )
@@ -94,7 +94,8 @@ def walk_cookie_flows(app: Flask, factory: Factory, base_url: str,
     db.session.commit()
     browser = app.test_client()
     answers: list[TestResponse] = [browser.get("/login", base_url=base_url)]
-    answers.append(log_in(browser, member.email, PASSWORD, remember=True, base_url=base_url))
+    answers.append(log_in(browser, member.email, PASSWORD, remember=True, base_url=base_url,
+                          csrf=True))
     answers.append(post_form(browser, "/language", {"lang": "en"}, base_url=base_url))
     answers.append(post_form(browser, "/account/delete", {"password": PASSWORD},
                              base_url=base_url, page="/account/delete"))
@@ -178,7 +179,7 @@ def test_every_form_route_refuses_a_request_without_this_sessions_token(
     caplog.set_level(logging.INFO, logger="flask_wtf.csrf")
     scene, users = build_scene(app, client, place, factory, clock)
     admin = app.test_client()
-    log_in(admin, users["admin"].email, PASSWORD)
+    log_in(admin, users["admin"].email, PASSWORD, csrf=True)
     foreign = csrf_token_in(app.test_client().get("/login"))
     routes = form_routes(app)
     assert {(e, m) for e, m, _r in routes} <= MATRIX.keys()  # the scene can fill in their URLs

@@ -36,10 +36,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from schiller40.core import dbfaults
 from schiller40.extensions import db
-from tests.api.helpers import TUE, span
 from tests.api.openapi_check import check
 from tests.dbproxy import CuttableProxy
 from tests.factories import PASSWORD
+from tests.helpers import TUE, log_in, span
 from tests.html import page
 
 BOOKINGS = "/api/v1/bookings"
@@ -133,8 +133,7 @@ def member(app, place) -> Member:
     answer = api.post("/api/v1/tokens", json={"email": place.member.email, "password": PASSWORD})
     assert answer.status_code == 201, answer.get_json()
     browser = app.test_client()
-    assert browser.post("/login", data={"email": place.member.email,
-                                        "password": PASSWORD}).status_code == 302
+    log_in(browser, place.member)
     return Member(api, answer.get_json()["token"], browser)
 
 

@@ -32,13 +32,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import holidays
 import pytest
 import requests
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Connection, make_url
 
 from schiller40.accounts import tokens
@@ -48,8 +49,8 @@ from schiller40.core.time import BERLIN, FrozenClock
 from schiller40.extensions import db
 from schiller40.payments.models import PaymentStatus, Refund, RefundStatus, WebhookEvent
 from tests.api.conftest import api_as  # noqa: F401 (fixture)
-from tests.api.helpers import at
 from tests.factories import PASSWORD
+from tests.helpers import book_via_api, count_rows, iso
 from tests.mail.test_worker_processes import process_env
 from tests.payments.conftest import (  # noqa: F401 (fixtures)
     WEBHOOK,
@@ -59,7 +60,7 @@ from tests.payments.conftest import (  # noqa: F401 (fixtures)
     stripe_server,
 )
 from tests.payments.stripe_server import StripeServer, signed_headers
-from tests.payments.test_stripe_flow import BOOKINGS, book, booking_row, pay, payment_of
+from tests.payments.test_stripe_flow import BOOKINGS, booking_row, pay, payment_of
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -328,16 +329,12 @@ def killed_inside_the_transaction(
     yield stuck
 
 
-def count(model: type, **filters: Any) -> int:
-    db.session.rollback()
-    return db.session.scalar(select(func.count()).select_from(model).filter_by(**filters))
+# Rows as the database has them now, whatever the killed processes committed.
+count = partial(count_rows, rollback=True)
 
 
 def mails(topic: str) -> int:
-    db.session.rollback()
-    return db.session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.topic == topic)
-    )
+    return count(OutboxMessage, OutboxMessage.topic == topic)
 
 
 def token_for(user, clock: FrozenClock) -> str:
@@ -350,7 +347,7 @@ def token_for(user, clock: FrozenClock) -> str:
 def desk_day(clock: FrozenClock) -> dict[str, str]:
     """A morning on a desk, paid from the member's included credit: confirmed at once."""
     day = working_day(clock)
-    return {"resource": "desk-a1", "start": at(day, 8), "end": at(day, 13)}
+    return {"resource": "desk-a1", "start": iso(day, 8), "end": iso(day, 13)}
 
 
 # --- booking -------------------------------------------------------------------------------
@@ -416,7 +413,7 @@ def test_a_paid_booking_killed_while_stripe_opens_its_checkout_is_paid_through_o
     the checkout again gets the very session Stripe made, not a second one."""
     token = token_for(place.member, clock)
     day = working_day(clock)
-    wanted = {"resource": "room", "start": at(day, 10), "end": at(day, 11)}
+    wanted = {"resource": "room", "start": iso(day, 10), "end": iso(day, 11)}
     stripe_server.delay("/v1/checkout/sessions", WAIT_TIMEOUT)  # the answer never comes
     app = web()
     sock = app.send_only("POST", BOOKINGS, token=token, body=wanted)
@@ -456,7 +453,7 @@ def deliver_to(app: WebApp, event: dict[str, Any]) -> requests.Response:
 def test_a_webhook_killed_inside_its_transaction_is_applied_once_on_redelivery(
     client, api_as, place, clock, web, monitor, database_url, stripe_server  # noqa: F811
 ):
-    booking = book(api_as(place.member), "room", working_day(clock), 10, 11)
+    booking = book_via_api(api_as(place.member), "room", working_day(clock), 10, 11)
     stripe_server.clear_events()
     stripe_server.complete_checkout(payment_of(booking["id"]).checkout_id)
     (event,) = stripe_server.events_of_type("checkout.session.completed")
@@ -490,7 +487,7 @@ def test_a_webhook_killed_inside_its_transaction_is_applied_once_on_redelivery(
 def test_a_cancellation_killed_inside_its_transaction_refunds_once_when_repeated(
     client, api_as, place, clock, web, monitor, database_url, stripe_server  # noqa: F811
 ):
-    booking = book(api_as(place.member), "room", working_day(clock), 10, 11)
+    booking = book_via_api(api_as(place.member), "room", working_day(clock), 10, 11)
     pay(client, stripe_server, booking["id"])
     token = token_for(place.member, clock)
     cancel = f"{BOOKINGS}/{booking['id']}/cancel"

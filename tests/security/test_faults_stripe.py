@@ -27,7 +27,7 @@ from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
 from schiller40.payments.models import PaymentStatus, Refund, RefundStatus, WebhookEvent
 from tests.api.conftest import api_as  # noqa: F401 (fixture)
-from tests.api.helpers import TUE, WED, span
+from tests.helpers import TUE, WED, book_via_api, span
 from tests.payments.conftest import (  # noqa: F401 (fixtures)
     _stripe_server_process,
     deliver,
@@ -35,7 +35,7 @@ from tests.payments.conftest import (  # noqa: F401 (fixtures)
     stripe_server,
 )
 from tests.payments.stripe_server import ControlError, StripeServer
-from tests.payments.test_stripe_flow import BOOKINGS, book, booking_row, pay, payment_of, snapshot
+from tests.payments.test_stripe_flow import BOOKINGS, booking_row, pay, payment_of, snapshot
 
 # The app gives up on Stripe after TIMEOUT seconds and retries once (same idempotency key);
 # the slow endpoints answer after SLOW seconds, having done their work at once.
@@ -91,7 +91,7 @@ def test_a_checkout_stripe_opened_too_late_is_released_and_then_expired_by_recon
     # The slot is free for someone else at once (not after the 31 minutes of the checkout).
     other = factory.user(tier=place.tier, email="jonas@example.org")
     db.session.commit()
-    taken = book(api_as(other), "room", TUE, 10, 11)
+    taken = book_via_api(api_as(other), "room", TUE, 10, 11)
     others_checkout = payment_of(taken["id"]).checkout_id
 
     # Reconcile finds the orphan by our payment id and expires it: nobody can pay for it.
@@ -118,7 +118,7 @@ def test_a_refund_stripe_made_too_late_stands_pending_and_reconcile_records_it_o
     client, api_as, place, stripe_server, cli  # noqa: F811
 ):
     api = api_as(place.member)
-    booking = book(api, "room", WED, 10, 11)  # two days ahead: a full refund is owed
+    booking = book_via_api(api, "room", WED, 10, 11)  # two days ahead: a full refund is owed
     pay(client, stripe_server, booking["id"])
 
     stripe_server.delay("/v1/refunds", SLOW)
@@ -157,7 +157,7 @@ def test_a_refund_stripe_made_too_late_stands_pending_and_reconcile_records_it_o
 def test_a_webhook_whose_refetch_times_out_records_nothing_and_its_redelivery_counts_once(
     client, api_as, place, stripe_server  # noqa: F811
 ):
-    booking = book(api_as(place.member), "room", TUE, 10, 11)
+    booking = book_via_api(api_as(place.member), "room", TUE, 10, 11)
     stripe_server.clear_events()
     stripe_server.complete_checkout(payment_of(booking["id"]).checkout_id)
     (event,) = stripe_server.events_of_type("checkout.session.completed")

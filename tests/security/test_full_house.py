@@ -14,8 +14,8 @@ import pytest
 
 from schiller40.extensions import db
 from schiller40.models import ResourceKind
-from tests.api.helpers import TUE, span
 from tests.factories import PASSWORD
+from tests.helpers import TUE, span
 
 MEMBERS = 60
 TUESDAY = TUE.isoformat()

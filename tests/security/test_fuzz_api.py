@@ -32,7 +32,7 @@ from schiller40.booking.create import create_bookings
 from schiller40.booking.requests import BookingRequest
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
-from tests.mail.helpers import TUE, at
+from tests.helpers import TUE, at
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 # Per operation and database (24 operations, 12 of them again as staff): with schemathesis's

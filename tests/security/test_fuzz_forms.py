@@ -18,7 +18,7 @@ from schiller40.booking.create import create_bookings
 from schiller40.booking.requests import BookingRequest
 from schiller40.extensions import db
 from tests.factories import PASSWORD
-from tests.mail.helpers import TUE, at
+from tests.helpers import TUE, at, log_in
 
 FUZZ = settings(max_examples=150, derandomize=True, database=None, deadline=None,
                 suppress_health_check=list(HealthCheck))
@@ -78,8 +78,7 @@ def post_and_check(client, path: str, data: dict):
 
 @pytest.fixture
 def member_client(client, place):
-    response = client.post("/login", data={"email": place.member.email, "password": PASSWORD})
-    assert response.status_code == 302
+    log_in(client, place.member)
     # The account page creates the member's calendar feeds when first shown (by design, not a
     # write of the profile form): show it once before the fuzzing compares snapshots.
     assert client.get("/account").status_code == 200
@@ -174,8 +173,7 @@ def test_the_booking_scene_is_as_the_fuzzing_expects(member_client, place, own_b
 
 @pytest.fixture
 def staff_client(client, place):
-    response = client.post("/login", data={"email": place.staff.email, "password": PASSWORD})
-    assert response.status_code == 302
+    log_in(client, place.staff)
     return client
 
 

@@ -35,11 +35,11 @@ from schiller40.accounts import tokens as api_tokens
 from schiller40.core.time import FrozenClock
 from schiller40.extensions import db
 from tests import mailbox
-from tests.accounts.helpers import mail_link
 from tests.factories import PASSWORD, Factory
+from tests.helpers import log_in, mail_link
 from tests.mail.helpers import run_tick
 
-from .checks import header_problems, log_in, markup_problems, post_form
+from .checks import header_problems, markup_problems, post_form
 from .test_authz_matrix import (
     MATRIX,
     OUTSIDE,
@@ -91,7 +91,7 @@ def test_every_get_route_has_the_headers_and_its_page_no_inline_code(
         bearer = {}
         if role != "anonymous":
             user = users[role]
-            log_in(browser, user.email, PASSWORD)
+            log_in(browser, user.email, PASSWORD, csrf=True)
             bearer = {"Authorization": f"Bearer {_token(browser, user)}"}
         for endpoint, _method in gets:
             url = scene.url(app, rules[(endpoint, "GET")])

@@ -19,9 +19,9 @@ from flask import Flask
 
 from schiller40 import create_app
 from schiller40.extensions import db
-from tests.accounts.helpers import browser, text_of, tr, trn
 from tests.conftest import in_ci
 from tests.factories import PASSWORD
+from tests.helpers import browser, text_of, tr, trn
 
 LIMITS = {
     "RATELIMIT_ENABLED": True,
@@ -198,7 +198,7 @@ def test_only_a_429_carries_the_limits_retry_after(app, place, monkeypatch):
 
     from schiller40.api import views as api_views
     from schiller40.core import dbfaults
-    from tests.api.helpers import TUE, span
+    from tests.helpers import TUE, span
 
     app.config["RATELIMIT_BOOKING"] = "3 per minute"
     client = app.test_client()

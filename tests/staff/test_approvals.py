@@ -12,9 +12,10 @@ from schiller40.booking.models import Booking, BookingStatus
 from schiller40.core.audit import AuditEntry
 from schiller40.extensions import db
 from schiller40.payments.models import PaymentStatus
+from tests.helpers import THU, TUE, book_hours, fresh, pay, text_of, tr
 from tests.html import page
 
-from .calendar_helpers import THU, TUE, book, flashes, fresh, in_english, pay, text, tr
+from .calendar_helpers import flashes, in_english
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def approval_studio(place):
 
 def authorised(member_browser, place, clock, *, day=TUE, start=10) -> int:
     """A two-hour studio booking (one hour paid) whose card is authorised on the checkout."""
-    booking = book(place.member, place.studio, clock, day=day, start=start, end=start + 2)
+    booking = book_hours(place.member, place.studio, clock, day=day, start=start, end=start + 2)[0]
     booking_id = booking.id
     pay(member_browser, booking_id)
     assert fresh(Booking, booking_id).payment.status is PaymentStatus.AUTHORIZED
@@ -36,7 +37,7 @@ def authorised(member_browser, place, clock, *, day=TUE, start=10) -> int:
 def test_nothing_waiting(staff_browser, place):
     response = staff_browser.get("/staff/approvals")
     assert response.status_code == 200
-    assert tr("Nothing is waiting for approval.") in text(response)
+    assert tr("Nothing is waiting for approval.") in text_of(response)
 
 
 def test_waiting_bookings_are_listed_oldest_first_with_the_deadline(
@@ -55,7 +56,7 @@ def test_waiting_bookings_are_listed_oldest_first_with_the_deadline(
     assert f"/staff/approvals/{first}/approve" in forms
     assert f"/staff/approvals/{second}/reject" in forms
     assert html.find_all("label", **{"for": f"reason-{first}"})
-    assert "Freigaben (2 offen)" in text(staff_browser.get("/staff/"))
+    assert "Freigaben (2 offen)" in text_of(staff_browser.get("/staff/"))
 
 
 def test_approve_from_the_list_confirms_and_charges(
@@ -71,7 +72,7 @@ def test_approve_from_the_list_confirms_and_charges(
     assert booking.status is BookingStatus.CONFIRMED
     assert booking.payment.status is PaymentStatus.PAID
     assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "booking.approved"))
-    assert tr("Nothing is waiting for approval.") in text(staff_browser.get("/staff/approvals"))
+    assert tr("Nothing is waiting for approval.") in text_of(staff_browser.get("/staff/approvals"))
     # Deciding twice is a message, not an error page.
     again = staff_browser.post(f"/staff/approvals/{booking_id}/approve")
     assert tr("This booking is not waiting for approval.") in flashes(staff_browser, again)
@@ -107,20 +108,20 @@ def test_a_too_long_or_bad_reason_changes_nothing(
 def test_held_unpaid_and_expired_bookings_are_not_listed(
     staff_browser, member_browser, approval_studio, clock,
 ):
-    unpaid = book(approval_studio.member, approval_studio.studio, clock, start=16, end=18)
+    unpaid = book_hours(approval_studio.member, approval_studio.studio, clock, start=16, end=18)[0]
     booking_id = authorised(member_browser, approval_studio, clock)
     html = page(staff_browser.get("/staff/approvals"))
     ids = {h.attrs.get("id") for h in html.find_all("h2")}
     assert f"approval-{booking_id}" in ids and f"approval-{unpaid.id}" not in ids
     clock.advance(timedelta(days=7))  # past the approval deadline
-    assert tr("Nothing is waiting for approval.") in text(staff_browser.get("/staff/approvals"))
+    assert tr("Nothing is waiting for approval.") in text_of(staff_browser.get("/staff/approvals"))
 
 
 def test_the_calendar_marks_a_booking_awaiting_approval(
     staff_browser, member_browser, approval_studio, clock,
 ):
     authorised(member_browser, approval_studio, clock)
-    week = text(staff_browser.get("/staff/calendar/studio?week=2026-W48"))
+    week = text_of(staff_browser.get("/staff/calendar/studio?week=2026-W48"))
     assert "wartet auf Freigabe" in week
 
 
@@ -137,6 +138,6 @@ def test_members_and_strangers_cannot_decide(
 def test_approvals_in_english(staff_browser, member_browser, approval_studio, clock):
     authorised(member_browser, approval_studio, clock)
     in_english(approval_studio.staff)
-    shown = text(staff_browser.get("/staff/approvals"))
+    shown = text_of(staff_browser.get("/staff/approvals"))
     assert "Approve and charge" in shown and "Decide by" in shown
-    assert "Approvals (1 open)" in text(staff_browser.get("/staff/"))
+    assert "Approvals (1 open)" in text_of(staff_browser.get("/staff/"))

@@ -11,22 +11,10 @@ from schiller40.booking.models import Booking, BookingStatus
 from schiller40.core.audit import AuditEntry
 from schiller40.extensions import db
 from schiller40.resources.models import Block, BlockKind
+from tests.helpers import THU, book_hours, browser, fresh, local, pay, text_of, tr
 from tests.html import page
 
-from .calendar_helpers import (
-    THU,
-    WEEK,
-    book,
-    errors_of,
-    flashes,
-    fresh,
-    in_english,
-    pay,
-    text,
-    tr,
-    when,
-)
-from .conftest import login
+from .calendar_helpers import WEEK, errors_of, flashes, in_english
 
 
 def form(**values) -> dict:
@@ -45,9 +33,9 @@ def test_staff_block_a_studio_from_the_calendar(staff_browser, place):
     block = db.session.scalar(select(Block))
     assert block.resource_id == place.studio.id
     assert block.kind is BlockKind.MAINTENANCE
-    assert (block.starts_at, block.ends_at) == (when(THU, 9), when(THU, 12))
+    assert (block.starts_at, block.ends_at) == (local(THU, 9), local(THU, 12))
     assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "block.created"))
-    week = text(staff_browser.get(f"/staff/calendar/studio?week={WEEK}"))
+    week = text_of(staff_browser.get(f"/staff/calendar/studio?week={WEEK}"))
     assert "Gesperrt" in week and "Neue Kameras" in week
 
 
@@ -56,7 +44,7 @@ def test_a_block_over_several_days(staff_browser, place):
         end_day="2026-11-28", end_time="10:00", kind="event", reason="Messe"))
     assert response.status_code == 302
     block = db.session.scalar(select(Block))
-    assert block.ends_at == when(date(2026, 11, 28), 10)
+    assert block.ends_at == local(date(2026, 11, 28), 10)
     week = page(staff_browser.get(f"/staff/calendar/room?week={WEEK}"))
     blocked = [td for td in week.find_all("td") if "cal-block" in (td.attrs.get("class") or "")]
     assert len(blocked) == 3  # Thursday, Friday and Saturday columns
@@ -99,12 +87,12 @@ def test_a_block_that_is_already_over_is_refused(staff_browser, place):
 
 
 def test_overlapping_bookings_are_listed_and_nothing_changes(staff_browser, place, clock):
-    booking = book(place.member, place.studio, clock, day=THU, start=10, end=11)
+    booking = book_hours(place.member, place.studio, clock, day=THU, start=10, end=11)[0]
     response = staff_browser.post("/staff/calendar/studio/block", data=form())
     assert response.status_code == 422
     html = page(response)
     assert tr("Bookings overlap this time. Cancel them (with a full refund) or choose another "
-              "time.") in text(response)
+              "time.") in text_of(response)
     region = html.find_all("div", role="region")
     assert region and place.member.name in region[0].text
     assert any(a.attrs.get("href") == f"/bookings/{booking.id}" for a in html.find_all("a"))
@@ -113,8 +101,8 @@ def test_overlapping_bookings_are_listed_and_nothing_changes(staff_browser, plac
 
 
 def test_ticking_cancel_cancels_and_refunds_in_full(app, staff_browser, place, clock):
-    paid = book(place.member, place.studio, clock, day=THU, start=9, end=11)
-    pay(login(app, place.member), paid.id)
+    paid = book_hours(place.member, place.studio, clock, day=THU, start=9, end=11)[0]
+    pay(browser(app, place.member), paid.id)
     response = staff_browser.post("/staff/calendar/studio/block",
                                   data=form(cancel_conflicting="y"))
     assert response.status_code == 302
@@ -133,15 +121,15 @@ def test_a_whole_location_block(staff_browser, place, clock):
     assert response.status_code == 302
     block = db.session.scalar(select(Block))
     assert block.resource_id is None and block.location_id == place.location.id
-    studio_week = text(staff_browser.get(f"/staff/calendar/studio?week={WEEK}"))
+    studio_week = text_of(staff_browser.get(f"/staff/calendar/studio?week={WEEK}"))
     assert "Betriebsversammlung" in studio_week and "ganzes Haus" in studio_week
 
 
 def test_the_list_shows_upcoming_blocks_and_removes_one(staff_browser, factory, place, clock):
     factory.block(resource=place.room, starts_at=clock() - timedelta(days=2),
                   ends_at=clock() - timedelta(days=1), reason="Vorbei")
-    block = factory.block(resource=place.studio, starts_at=when(THU, 9),
-                          ends_at=when(THU, 12), reason="Neue Kameras")
+    block = factory.block(resource=place.studio, starts_at=local(THU, 9),
+                          ends_at=local(THU, 12), reason="Neue Kameras")
     db.session.commit()
     block_id = block.id
     html = page(staff_browser.get("/staff/blocks"))
@@ -184,7 +172,7 @@ def test_a_member_cannot_remove_a_block(member_browser, factory, place):
 def test_block_pages_in_english(staff_browser, factory, place):
     factory.block(resource=place.studio, reason="New cameras")
     in_english(place.staff)
-    assert "Upcoming blocks" in text(staff_browser.get("/staff/blocks"))
+    assert "Upcoming blocks" in text_of(staff_browser.get("/staff/blocks"))
     response = staff_browser.post("/staff/calendar/studio/block", data=form(end_time="08:00"))
     assert errors_of(response, "block-end_time") == ["The end must be after the start."]
-    assert "Block this time" in text(response)
+    assert "Block this time" in text_of(response)

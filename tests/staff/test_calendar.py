@@ -14,22 +14,10 @@ from schiller40.core.audit import AuditEntry
 from schiller40.extensions import db
 from schiller40.models import Closure
 from schiller40.payments.models import Payment
+from tests.helpers import MON, THU, TUE, book_hours, fresh, local, text_of, tr
 from tests.html import page
 
-from .calendar_helpers import (
-    MON,
-    THU,
-    TUE,
-    WEEK,
-    book,
-    errors_of,
-    flashes,
-    fresh,
-    in_english,
-    text,
-    tr,
-    when,
-)
+from .calendar_helpers import WEEK, errors_of, flashes, in_english
 
 STAFF_GETS = [
     "/staff/calendar",
@@ -55,7 +43,7 @@ def test_members_get_404_and_strangers_are_sent_to_log_in(member_browser, client
 
 
 def test_members_cannot_post_to_the_calendar_forms(member_browser, place, clock):
-    booking = book(place.member, place.room, clock)
+    booking = book_hours(place.member, place.room, clock)[0]
     for url in ("/staff/calendar/studio/book", "/staff/calendar/studio/block",
                 f"/staff/calendar/bookings/{booking.id}/move", "/staff/blocks/1/delete"):
         assert member_browser.post(url, data={}).status_code == 404, url
@@ -73,7 +61,7 @@ def test_the_list_offers_studios_and_rooms_not_desks(staff_browser, place):
 
 
 def test_the_staff_start_page_lists_calendar_and_approvals(staff_browser):
-    shown = text(staff_browser.get("/staff/"))
+    shown = text_of(staff_browser.get("/staff/"))
     assert "Kalender" in shown
     assert "Freigaben (0 offen)" in shown
 
@@ -81,12 +69,12 @@ def test_the_staff_start_page_lists_calendar_and_approvals(staff_browser):
 def test_the_week_shows_bookings_buffers_blocks_and_closures(
     staff_browser, factory, place, clock,
 ):
-    held = book(place.member, place.studio, clock, day=TUE, start=10, end=12)  # 1 h paid
+    held = book_hours(place.member, place.studio, clock, day=TUE, start=10, end=12)[0]  # 1 h paid
     assert held.status is BookingStatus.HELD
     confirmed = factory.booking(resource=place.studio, user=place.staff,
-                                starts_at=when(THU, 14), duration=timedelta(hours=1))
-    factory.block(resource=place.studio, starts_at=when(date(2026, 11, 25), 9),
-                  ends_at=when(date(2026, 11, 25), 11), reason="Neue Kameras")
+                                starts_at=local(THU, 14), duration=timedelta(hours=1))
+    factory.block(resource=place.studio, starts_at=local(date(2026, 11, 25), 9),
+                  ends_at=local(date(2026, 11, 25), 11), reason="Neue Kameras")
     db.session.add(Closure(location_id=place.location.id, first_day=date(2026, 11, 27),
                            last_day=date(2026, 11, 27), reason="Betriebsausflug"))
     db.session.commit()
@@ -173,26 +161,26 @@ def test_a_bad_week_is_a_message_not_an_error(staff_browser, place, bad):
 def test_the_calendar_in_english(staff_browser, place):
     in_english(place.staff)
     response = staff_browser.get(f"/staff/calendar/room?week={WEEK}")
-    shown = text(response)
+    shown = text_of(response)
     assert "Calendar: " in shown
     assert "Previous week" in shown
     assert "Week 48" in page(response).find_all("caption")[0].text
-    bad = text(staff_browser.get("/staff/calendar/room?week=nope"))
+    bad = text_of(staff_browser.get("/staff/calendar/room?week=nope"))
     assert "is not a calendar week" in bad
-    assert "Calendar" in text(staff_browser.get("/staff/calendar"))
-    assert "Book for a member" in text(staff_browser.get("/staff/calendar/room/new"))
+    assert "Calendar" in text_of(staff_browser.get("/staff/calendar"))
+    assert "Book for a member" in text_of(staff_browser.get("/staff/calendar/room/new"))
 
 
 def test_the_week_is_read_in_a_fixed_number_of_queries(app, staff_browser, factory, place):
     def statements(n_bookings: int, minute: int) -> int:
         for i in range(n_bookings):
             factory.booking(resource=place.room, user=factory.user(),
-                            starts_at=when(TUE, 8, minute) + timedelta(hours=i),
+                            starts_at=local(TUE, 8, minute) + timedelta(hours=i),
                             duration=timedelta(minutes=30))
         for i in range(n_bookings):
             factory.block(resource=place.room,
-                          starts_at=when(THU, 8, minute) + timedelta(hours=i),
-                          ends_at=when(THU, 8, minute) + timedelta(hours=i, minutes=30))
+                          starts_at=local(THU, 8, minute) + timedelta(hours=i),
+                          ends_at=local(THU, 8, minute) + timedelta(hours=i, minutes=30))
         db.session.commit()
         seen: list[str] = []
 
@@ -293,7 +281,7 @@ def test_end_before_start_and_missing_fields_are_refused(staff_browser, place):
 
 
 def test_a_conflict_is_shown_with_alternatives(staff_browser, factory, place, clock):
-    book(place.member, place.room, clock, day=THU, start=10, end=11)
+    book_hours(place.member, place.room, clock, day=THU, start=10, end=11)[0]
     other = factory.user(tier=place.tier, email="jonas@example.org")
     db.session.commit()
     response = staff_browser.post("/staff/calendar/room/book",
@@ -310,11 +298,11 @@ def test_a_conflict_is_shown_with_alternatives(staff_browser, factory, place, cl
 def test_staff_may_book_outside_hours_and_into_a_block_only_when_ticked(
     staff_browser, factory, place,
 ):
-    factory.block(resource=place.room, starts_at=when(THU, 9), ends_at=when(THU, 12))
+    factory.block(resource=place.room, starts_at=local(THU, 9), ends_at=local(THU, 12))
     db.session.commit()
     refused = staff_browser.post("/staff/calendar/room/book", data=_booking_form())
     assert refused.status_code == 422
-    assert tr("This space is not available at this time (maintenance or an event).") in text(refused)
+    assert tr("This space is not available at this time (maintenance or an event).") in text_of(refused)
     allowed = _book(staff_browser, "/staff/calendar/room/book",
                     _booking_form(override_blocks="y", override_reason="Press event"))
     assert allowed.status_code == 302
@@ -342,7 +330,7 @@ def test_book_without_a_price_seen_shows_the_price_and_books_nothing(staff_brows
                                         "action": "book"})
     assert response.status_code == 200
     assert db.session.scalar(select(Booking)) is None
-    assert "35,00" in text(response)
+    assert "35,00" in text_of(response)
     assert _quoted(response) == "3500"
     buttons = [b.attrs.get("value") for b in page(response).find_all("button")]
     assert "book" in buttons
@@ -358,7 +346,7 @@ def test_a_member_without_membership_is_refused_unless_ticked_with_a_reason(
     refused = staff_browser.post("/staff/calendar/studio/book", data={**form, "action": "preview"})
     assert refused.status_code == 422
     assert tr("You need an active membership to book. Please talk to the Schiller40 team.") in \
-        text(refused)
+        text_of(refused)
     assert _quoted(refused) == ""
     assert "book" not in [b.attrs.get("value") for b in page(refused).find_all("button")]
     # ticked without a reason: refused beside the field, nothing booked
@@ -373,7 +361,7 @@ def test_a_member_without_membership_is_refused_unless_ticked_with_a_reason(
     preview = staff_browser.post("/staff/calendar/studio/book", data={**ticked,
                                                                       "action": "preview"})
     assert preview.status_code == 200 and _quoted(preview) == "7000"
-    assert "70,00" in text(preview)
+    assert "70,00" in text_of(preview)
     response = _book(staff_browser, "/staff/calendar/studio/book", ticked)
     assert response.status_code == 302
     booking = db.session.scalar(select(Booking))
@@ -392,7 +380,7 @@ def test_a_flex_member_without_induction_needs_the_induction_exception(
     refused = staff_browser.post("/staff/calendar/studio/book", data={**form, "action": "preview"})
     assert refused.status_code == 422
     assert tr("This studio needs an induction first. Please ask the studio team for one.") in \
-        text(refused)
+        text_of(refused)
     ticked = {**form, "booking-override_induction": "y",
               "booking-override_reason": "Inducted on the spot"}
     assert _book(staff_browser, "/staff/calendar/studio/book", ticked).status_code == 302
@@ -405,7 +393,7 @@ def test_a_price_that_moved_since_the_preview_is_shown_again(staff_browser, plac
                                   data={**form, "action": "book", "booking-quoted": "0"})
     assert response.status_code == 422
     assert tr("The price has changed since it was shown. Please check the new price and "
-              "confirm again.") in text(response)
+              "confirm again.") in text_of(response)
     assert _quoted(response) == "3500"
     assert db.session.scalar(select(Booking)) is None
     garbage = staff_browser.post("/staff/calendar/studio/book",
@@ -418,7 +406,7 @@ def test_a_price_that_moved_since_the_preview_is_shown_again(staff_browser, plac
 
 
 def test_staff_move_a_booking_for_the_member(staff_browser, place, clock):
-    booking = book(place.member, place.room, clock, day=TUE, start=10, end=11)
+    booking = book_hours(place.member, place.room, clock, day=TUE, start=10, end=11)[0]
     form = page(staff_browser.get(f"/staff/calendar/bookings/{booking.id}/move"))
     assert form.by_id("day").attrs["value"] == "2026-11-24"
     assert form.by_id("start").attrs["value"] == "10:00"
@@ -426,7 +414,7 @@ def test_staff_move_a_booking_for_the_member(staff_browser, place, clock):
         "resource": "room", "day": "2026-11-25", "start": "14:00", "end": "15:00"})
     assert response.status_code == 302
     moved = fresh(Booking, booking.id)
-    assert moved.starts_at == when(date(2026, 11, 25), 14)
+    assert moved.starts_at == local(date(2026, 11, 25), 14)
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "booking.rescheduled"))
     assert entry.actor_id == place.staff.id
 
@@ -434,8 +422,8 @@ def test_staff_move_a_booking_for_the_member(staff_browser, place, clock):
 def test_moving_onto_a_taken_time_shows_alternatives_and_changes_nothing(
     staff_browser, factory, place, clock,
 ):
-    booking = book(place.member, place.room, clock, day=TUE, start=10, end=11)
-    factory.booking(resource=place.room, starts_at=when(THU, 10), duration=timedelta(hours=1))
+    booking = book_hours(place.member, place.room, clock, day=TUE, start=10, end=11)[0]
+    factory.booking(resource=place.room, starts_at=local(THU, 10), duration=timedelta(hours=1))
     db.session.commit()
     response = staff_browser.post(f"/staff/calendar/bookings/{booking.id}/move", data={
         "resource": "room", "day": "2026-11-26", "start": "10:00", "end": "11:00"})
@@ -444,7 +432,7 @@ def test_moving_onto_a_taken_time_shows_alternatives_and_changes_nothing(
     assert tr("This time is already booked.") in html.text
     assert any(f"/staff/calendar/bookings/{booking.id}/move?" in (a.attrs.get("href") or "")
                for a in html.find_all("a"))
-    assert fresh(Booking, booking.id).starts_at == when(TUE, 10)
+    assert fresh(Booking, booking.id).starts_at == local(TUE, 10)
     # An alternative's link fills the form in.
     link = next(a.attrs["href"] for a in html.find_all("a")
                 if f"/staff/calendar/bookings/{booking.id}/move?" in (a.attrs.get("href") or ""))
@@ -453,7 +441,7 @@ def test_moving_onto_a_taken_time_shows_alternatives_and_changes_nothing(
 
 
 def test_moving_with_an_exception_needs_a_reason(staff_browser, place, clock):
-    booking = book(place.member, place.room, clock, day=TUE, start=10, end=11)
+    booking = book_hours(place.member, place.room, clock, day=TUE, start=10, end=11)[0]
     url = f"/staff/calendar/bookings/{booking.id}/move"
     late = {"resource": "room", "day": "2026-11-24", "start": "20:00", "end": "21:00",
             "override_hours": "y"}
@@ -461,10 +449,10 @@ def test_moving_with_an_exception_needs_a_reason(staff_browser, place, clock):
     assert response.status_code == 422
     assert errors_of(response, "override_reason") == [
         tr("Please give a reason for setting rules aside.")]
-    assert fresh(Booking, booking.id).starts_at == when(TUE, 10)
+    assert fresh(Booking, booking.id).starts_at == local(TUE, 10)
     moved = staff_browser.post(url, data={**late, "override_reason": "Evening pitch"})
     assert moved.status_code == 302
-    assert fresh(Booking, booking.id).starts_at == when(TUE, 20)
+    assert fresh(Booking, booking.id).starts_at == local(TUE, 20)
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "booking.rescheduled"))
     assert entry.details["overrides"] == {"opening_hours": True}
     assert entry.details["override_reason"] == "Evening pitch"
@@ -472,14 +460,14 @@ def test_moving_with_an_exception_needs_a_reason(staff_browser, place, clock):
 
 def test_a_past_or_cancelled_booking_cannot_be_moved(staff_browser, factory, place, clock):
     booking = factory.booking(resource=place.room, user=place.member,
-                              starts_at=when(MON, 8), duration=timedelta(minutes=30))
+                              starts_at=local(MON, 8), duration=timedelta(minutes=30))
     db.session.commit()
     response = staff_browser.get(f"/staff/calendar/bookings/{booking.id}/move")
-    assert tr("This booking can no longer be changed.") in text(response)
+    assert tr("This booking can no longer be changed.") in text_of(response)
     posted = staff_browser.post(f"/staff/calendar/bookings/{booking.id}/move", data={
         "resource": "room", "day": "2026-11-25", "start": "14:00", "end": "14:30"})
     assert posted.status_code == 422
-    assert fresh(Booking, booking.id).starts_at == when(MON, 8)
+    assert fresh(Booking, booking.id).starts_at == local(MON, 8)
     assert staff_browser.get("/staff/calendar/bookings/999999/move").status_code == 404
 
 
@@ -488,20 +476,20 @@ def test_a_held_booking_whose_hold_ran_out_is_not_offered_a_move(
 ):
     """The move page asks the booking (``can_reschedule``), as the service does: a hold that
     ran out unwritten is expired, so no form is offered that the service would refuse."""
-    booking = factory.booking(resource=place.room, user=place.member, starts_at=when(TUE, 10),
+    booking = factory.booking(resource=place.room, user=place.member, starts_at=local(TUE, 10),
                               duration=timedelta(hours=1), status=BookingStatus.HELD,
                               hold_expires_at=clock() - timedelta(minutes=1))
     db.session.commit()
     html = page(staff_browser.get(f"/staff/calendar/bookings/{booking.id}/move"))
     assert tr("This booking can no longer be changed.") in html.text
     assert html.by_id("day") is None
-    assert fresh(Booking, booking.id).starts_at == when(TUE, 10)
+    assert fresh(Booking, booking.id).starts_at == local(TUE, 10)
 
 
 def test_the_move_page_in_english(staff_browser, place, clock):
-    booking = book(place.member, place.room, clock)
+    booking = book_hours(place.member, place.room, clock)[0]
     in_english(place.staff)
-    shown = text(staff_browser.get(f"/staff/calendar/bookings/{booking.id}/move"))
+    shown = text_of(staff_browser.get(f"/staff/calendar/bookings/{booking.id}/move"))
     assert "Move booking" in shown
 
 
@@ -551,12 +539,11 @@ def test_the_rows_cover_the_widest_opening_hours_in_half_hours(factory):
 
 def test_cancel_on_behalf_from_the_calendar_with_a_full_refund(app, staff_browser, place, clock):
     from schiller40.payments.models import RefundStatus
-    from tests.staff.calendar_helpers import pay
-    from tests.staff.conftest import login
+    from tests.helpers import browser, pay
 
-    booking = book(place.member, place.studio, clock, day=TUE, start=10, end=12)  # 35 EUR
+    booking = book_hours(place.member, place.studio, clock, day=TUE, start=10, end=12)[0]  # 35 EUR
     booking_id = booking.id
-    pay(login(app, place.member), booking_id)
+    pay(browser(app, place.member), booking_id)
     week = page(staff_browser.get(f"/staff/calendar/studio?week={WEEK}"))
     cancel = next(a.attrs["href"] for a in week.find_all("a")
                   if a.attrs.get("href") == f"/bookings/{booking_id}/cancel")

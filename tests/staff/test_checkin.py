@@ -3,18 +3,17 @@ the studio calendar, and members' no-shows on the member pages (counted in one q
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event
 
 from schiller40.booking.models import BookingStatus
 from schiller40.extensions import db
+from tests.helpers import MON, at
 from tests.html import page
 
-from ..mail.helpers import at, run_tick
-
-MON = date(2026, 11, 23)  # the clock's day, 09:00
+from ..mail.helpers import run_tick
 
 
 def desk(factory, place, *, user=None, n=0, hh=9, **kw):

@@ -20,11 +20,10 @@ from schiller40.models import (
     User,
     WaitlistEntry,
 )
+from tests.helpers import MON, browser, log_in
 from tests.html import page
 
-from .conftest import login
-
-TODAY = date(2026, 11, 23)
+TODAY = MON  # the frozen clock's day
 
 
 def member_row(member_id: int) -> User:
@@ -59,14 +58,14 @@ def audit_count(action: str) -> int:
 def admin_browser(app, factory):
     boss = factory.user(role=Role.ADMIN, email="boss@example.org", name="Bettina Boss")
     db.session.commit()
-    return login(app, boss)
+    return browser(app, boss)
 
 
 @pytest.fixture
 def english_staff(app, place):
     place.staff.locale = "en"
     db.session.commit()
-    return login(app, place.staff)
+    return browser(app, place.staff)
 
 
 # --- who may see what ----------------------------------------------------------------------
@@ -387,7 +386,7 @@ def test_grant_and_revoke_an_induction_through_the_pages(staff_browser, place, f
     assert "with Jonas" in detail.by_id("inductions").text
 
     # the member can book the studio now (the engine, through the booking page)
-    nina = login(staff_browser.application, newcomer)
+    nina = browser(staff_browser.application, newcomer)
     booked = nina.post("/resources/studio/book",
                        data={"day": "2026-11-24", "start": "10:00", "end": "11:00"})
     assert booked.status_code in (302, 303)
@@ -485,7 +484,6 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, factory):
 
     from flask.testing import FlaskClient
 
-    from tests.factories import PASSWORD
 
     ann = factory.user(role=Role.ADMIN, email="ann@example.org")
     ben = factory.user(role=Role.ADMIN, email="ben@example.org")
@@ -498,8 +496,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, factory):
         email, target = pairs[i]
         client = FlaskClient(app, app.response_class)  # own context, own session
         try:
-            assert client.post("/login", data={"email": email, "password": PASSWORD}
-                               ).status_code == 302
+            log_in(client, email)
             barrier.wait(timeout=30)
             answers[i] = client.post(f"/staff/members/{target}/role",
                                      data={"role": "member"}).status_code

@@ -7,9 +7,10 @@ from sqlalchemy import select
 from schiller40.core.audit import AuditEntry
 from schiller40.core.outbox import OutboxMessage, OutboxStatus
 from schiller40.extensions import db
-from tests.mail.helpers import TUE, at, book, run_tick
+from tests.helpers import TUE, at, book, text_of, tr
+from tests.mail.helpers import run_tick
 
-from .calendar_helpers import flashes, in_english, text, tr
+from .calendar_helpers import flashes, in_english
 
 
 def failed_message(place, clock, inbox) -> int:
@@ -34,10 +35,10 @@ def test_anonymous_visitors_are_sent_to_log_in(client, place):
 def test_a_failed_message_is_listed_with_its_reason_and_counted(staff_browser, place, clock,
                                                                 inbox):
     failed_message(place, clock, inbox)
-    shown = text(staff_browser.get("/staff/outbox"))
+    shown = text_of(staff_browser.get("/staff/outbox"))
     assert tr("Booking confirmed") in shown
     assert place.member.email in shown and "550 5.1.1 mailbox unavailable" in shown
-    index = text(staff_browser.get("/staff/"))
+    index = text_of(staff_browser.get("/staff/"))
     assert tr("Outgoing mail") in index and "1" in index
 
 
@@ -66,7 +67,7 @@ def test_discard_removes_it_and_is_audited(staff_browser, place, clock, inbox):
     entry = db.session.scalars(select(AuditEntry).where(
         AuditEntry.action == "outbox.discarded")).one()
     assert entry.details["topic"] == "mail.booking_confirmed"
-    assert "No failed messages." in text(staff_browser.get("/staff/outbox"))
+    assert "No failed messages." in text_of(staff_browser.get("/staff/outbox"))
 
 
 def test_unknown_or_pending_messages_cannot_be_decided(staff_browser, place, clock):

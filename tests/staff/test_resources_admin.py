@@ -15,6 +15,7 @@ from schiller40.booking.requests import BookingRequest
 from schiller40.booking.snapshots import location_rules
 from schiller40.extensions import db
 from schiller40.models import AuditEntry, Closure, OpeningHours, Resource, ResourceKind
+from tests.helpers import count_rows, log_in
 from tests.html import page
 
 EN = {"Accept-Language": "en"}
@@ -39,11 +40,6 @@ def _room_form(**overrides: str) -> dict[str, str]:
     return data
 
 
-def _count(model) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(db.func.count()).select_from(model))
-
-
 # --- access -----------------------------------------------------------------------------------
 
 
@@ -66,7 +62,7 @@ def test_members_cannot_post_either(place, member_browser):
                                      "reason": "x"}).status_code == 404
     db.session.expire_all()
     assert db.session.get(Resource, place.room.id).is_active is True
-    assert _count(Closure) == 0
+    assert count_rows(Closure) == 0
 
 
 def test_the_staff_start_page_lists_the_sections(place, staff_browser):
@@ -167,7 +163,7 @@ def test_the_new_form_is_labelled_and_prefilled(place, staff_browser):
 def test_each_error_is_shown_beside_its_field_and_nothing_is_written(
     place, staff_browser, changes, field, message
 ):
-    before = _count(Resource)
+    before = count_rows(Resource)
     data = _room_form(**changes)
     response = staff_browser.post("/staff/resources/new", data=data)
     assert response.status_code == 422
@@ -178,7 +174,7 @@ def test_each_error_is_shown_beside_its_field_and_nothing_is_written(
     control = html.by_id(field)
     assert control.attrs.get("aria-invalid") == "true"
     assert error.attrs["id"] in control.attrs["aria-describedby"]
-    assert _count(Resource) == before
+    assert count_rows(Resource) == before
     # What was typed stays in the form.
     assert html.by_id("name").attrs.get("value", "") == data["name"]
     if control.tag == "input":
@@ -416,8 +412,7 @@ def test_staff_add_a_closure_and_the_engine_refuses_that_day(place, staff_browse
     assert caught.value.code == "closure"
     # The member's booking page says so too.
     member = staff_browser.application.test_client()
-    assert member.post("/login", data={"email": place.member.email,
-                                       "password": "correct horse battery"}).status_code == 302
+    log_in(member, place.member)
     response = member.post("/resources/room/book", data={
         "day": "2026-11-27", "start": "10:00", "end": "11:00"})
     assert response.status_code == 422
@@ -436,7 +431,7 @@ def test_closure_errors_are_beside_the_field(place, staff_browser, data, field):
     html = page(response)
     assert html.by_id(f"{field}-error") is not None
     assert html.by_id("reason").attrs.get("value", "") == data["reason"]
-    assert _count(Closure) == 0
+    assert count_rows(Closure) == 0
 
 
 def test_a_closure_over_bookings_lists_them_and_needs_a_second_submit(
@@ -456,11 +451,11 @@ def test_a_closure_over_bookings_lists_them_and_needs_a_second_submit(
     assert place.member.name in warning.text
     assert any(a.attrs.get("href") == f"/bookings/{booking.id}" for a in warning_links(html))
     assert html.by_id("confirmed").attrs["value"] == "1"
-    assert _count(Closure) == 0
+    assert count_rows(Closure) == 0
     speak(place.staff, "de")
     response = staff_browser.post(_closure_url(place), data={**data, "confirmed": "1"})
     assert response.status_code == 302
-    assert _count(Closure) == 1
+    assert count_rows(Closure) == 1
     # The location page keeps listing the booking still to cancel.
     html = page(staff_browser.get(response.headers["Location"]))
     assert "1 Buchung noch zu stornieren" in html.text
@@ -477,7 +472,7 @@ def test_remove_a_closure(place, staff_browser):
     closure_id = db.session.scalar(select(Closure.id))
     response = staff_browser.post(f"/staff/closures/{closure_id}/delete")
     assert response.status_code == 302
-    assert _count(Closure) == 0
+    assert count_rows(Closure) == 0
     assert staff_browser.post("/staff/closures/9999/delete").status_code == 404
 
 

@@ -17,8 +17,8 @@ from schiller40.extensions import db
 from schiller40.membership import tiers as tier_service
 from schiller40.models import AuditEntry, ResourceKind, Role, Tier
 from schiller40.staff.tiers import parse_euros
+from tests.helpers import browser
 from tests.html import page
-from tests.staff.conftest import login
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def admin_user(place, factory):
 
 @pytest.fixture
 def admin_browser(app, admin_user):
-    return login(app, admin_user)
+    return browser(app, admin_user)
 
 
 def speak(user, language: str) -> None:

@@ -6,22 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import pytest
 
-from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from schiller40.models import BookingStatus
 from schiller40.reports.utilisation import CSV_COLUMNS
+from tests.helpers import at
 from tests.html import page
 
 MONDAY = date(2026, 11, 2)  # ISO week 2026-W45
 WEEK = {"from_week": "2026-W45", "to_week": "2026-W45"}
-
-
-def local(day: date, hour: int) -> datetime:
-    return datetime.combine(day, time(hour), BERLIN).astimezone(UTC)
 
 
 @pytest.fixture
@@ -29,10 +25,10 @@ def booked(place, factory):
     """Week 45: the studio 10-12 on Monday (50 % of 10-11 and 11-12... i.e. 120 of 3960
     minutes), a desk all Monday, and a cancelled room booking that must not count."""
     mia = place.member
-    factory.booking(resource=place.studio, user=mia, starts_at=local(MONDAY, 10))
-    factory.booking(resource=place.desks[0], user=mia, starts_at=local(MONDAY, 8),
+    factory.booking(resource=place.studio, user=mia, starts_at=at(MONDAY, 10))
+    factory.booking(resource=place.desks[0], user=mia, starts_at=at(MONDAY, 8),
                     duration=timedelta(hours=12))
-    factory.booking(resource=place.room, user=mia, starts_at=local(MONDAY, 14),
+    factory.booking(resource=place.room, user=mia, starts_at=at(MONDAY, 14),
                     status=BookingStatus.CANCELLED)
     db.session.commit()
     return place
