@@ -8,6 +8,13 @@ this one lives in memory for the test process. Jinja keys it by template name an
 checksum of the template's source, so an edited template is compiled afresh, and every app
 of the suite uses the same Jinja settings. Test-only: production builds one app per process,
 which compiles each template once.
+
+Measured (issue 18) on ``tests/booking tests/staff`` (1053 tests, both databases,
+``CI=true -p no:cacheprovider -n 2``), with and without this cache, the runs interleaved:
+CPU time of pytest and its workers 85 to 99 s with it (five runs, mean 92 s) and 114 to 121 s
+without (four runs, mean 117 s): 27 % more. Wall time on the shared machine (2 cores) swung
+with the others' load, 50 to 250 s for the same run; no run without it took less than 137 s,
+the quietest with it 50 and 53 s. Kept.
 """
 
 from __future__ import annotations

@@ -11,6 +11,13 @@ Parsing each rule (``Rule._parse_rule``: a regex loop building the matcher's par
 about half of what remained of ``create_app`` (4.6 of 9.5 ms); its result depends only on
 the rule string and the map's converter classes, so it is cached too. The converters
 themselves are made afresh for each rule, bound to its own map, as werkzeug does.
+
+Measured (issue 18) on ``tests/booking tests/staff`` (1053 tests, both databases,
+``CI=true -p no:cacheprovider -n 2``), with and without this patch, the runs interleaved:
+CPU time of pytest and its workers 85 to 99 s with it (five runs, mean 92 s) and 109 to 126 s
+without (four runs, mean 120 s): 31 % more. Wall time on the shared machine (2 cores) swung
+with the others' load, 50 to 250 s for the same run; the quietest runs took 50 and 53 s with
+it, 62 s without. Kept: the largest single saving of the test set-up.
 """
 
 from __future__ import annotations
