@@ -196,7 +196,7 @@ def bookings() -> list[Booking]:
     return list(db.session.scalars(select(Booking).order_by(Booking.id)))
 
 
-# --- reading pages and mails ---------------------------------------------------------------------------
+# --- reading pages and mails -----------------------------------------------------------------
 
 
 def norm(text: str) -> str:
