@@ -18,6 +18,7 @@ from schiller40.core.audit import AuditEntry, Channel
 from schiller40.extensions import db
 from schiller40.worker.runner import run_forever
 from tests.factories import PASSWORD
+from tests.helpers import log_in
 
 
 def channels(action: str) -> list[Channel]:
@@ -34,8 +35,7 @@ def block_form() -> dict[str, str]:
 
 
 def test_a_form_sent_by_staff_is_recorded_as_web(client, place):
-    assert client.post("/login", data={"email": place.staff.email,
-                                        "password": PASSWORD}).status_code == 302
+    log_in(client, place.staff)
     assert client.post("/staff/calendar/studio/block", data=block_form()).status_code == 302
     assert channels("user.logged_in") == [Channel.WEB]
     assert channels("block.created") == [Channel.WEB]
@@ -128,8 +128,7 @@ def test_flask_shell_is_cli(app):
 
 
 def test_the_members_data_export_says_the_channel(client, place):
-    assert client.post("/login", data={"email": place.member.email,
-                                        "password": PASSWORD}).status_code == 302
+    log_in(client, place.member)
     data = client.get("/account/export.json").get_json()
     (logged_in,) = [e for e in data["audit_entries"] if e["action"] == "user.logged_in"]
     assert logged_in["channel"] == "web"

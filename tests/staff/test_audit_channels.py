@@ -10,9 +10,8 @@ from sqlalchemy import delete
 from schiller40.core import audit
 from schiller40.core.audit import AuditEntry, Channel
 from schiller40.extensions import db
+from tests.helpers import tr
 from tests.html import page
-
-from .calendar_helpers import tr
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
