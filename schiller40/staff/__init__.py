@@ -2,7 +2,8 @@
 
 Every route here is behind ``staff_required``: a member (or anyone not staff) gets a 404, so
 the existence of the staff area is not advertised. Each area lives in its own module and adds
-itself to the staff start page with ``section``.
+itself to the staff start page (``index.py``) with ``section``. This module holds the
+blueprint and what the areas share, and no route.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, render_template
+from flask import Blueprint
 from flask_login import current_user, login_required
 
 from ..errors import NotFound
@@ -56,18 +57,15 @@ def staff_required(view: F) -> F:
     return login_required(wrapped)  # type: ignore[return-value]
 
 
-@bp.get("/")
-@staff_required
-def index() -> str:
-    return render_template("staff/index.html", sections=SECTIONS)
-
-
-# The areas register their routes and sections on import (one line per area module).
+# The areas register their routes and sections on import (one line per area module); the
+# start page (``index.py``) lists the sections.
 from . import (  # noqa: E402,F401
     approvals,
     audit,
+    blocks,
     calendar,
     calendar_desks,
+    index,
     location,
     members,
     outbox,

@@ -35,7 +35,7 @@ from .audit_text import (
     raw_details,
     readable_details,
 )
-from .outbox import TOPIC_LABELS
+from .topic_labels import TOPIC_LABELS
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 MAX_ID = 2**31 - 1

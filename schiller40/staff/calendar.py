@@ -4,7 +4,8 @@ moving bookings, and blocks for maintenance and events.
 Views only parse input, call one service (booking or blocks) and render. The week is read
 in a fixed number of queries, whatever the number of bookings (see ``_week_data``).
 Cancelling on a member's behalf, approving and refunds live on the booking page
-(``payments.views``), which the calendar links to.
+(``payments.views``), which the calendar links to. The list of upcoming blocks is
+``blocks.py``.
 """
 
 from __future__ import annotations
@@ -50,9 +51,6 @@ CALENDAR_KINDS = (ResourceKind.STUDIO, ResourceKind.ROOM)
 section(_l("Calendar"), "staff.calendar",
         _l("Week calendars of the studios and meeting rooms: book for members, move bookings, "
            "block times for maintenance and events."), order=10)
-section(_l("Blocks"), "staff.blocks",
-        _l("Upcoming blocks of studios, rooms and the whole house; remove one that is no "
-           "longer needed."), order=15)
 
 
 # --- forms ---------------------------------------------------------------------------------
@@ -606,32 +604,3 @@ def _prefill_move(form: MoveForm) -> None:
     wanted = request.args.get("resource")
     if wanted in {value for value, *_rest in form.resource.choices}:  # type: ignore[union-attr]
         form.resource.data = wanted
-
-
-# --- blocks list ---------------------------------------------------------------------------
-
-
-@bp.get("/blocks")
-@staff_required
-def blocks() -> str:
-    return render_template(
-        "staff/blocks.html", blocks=block_service.upcoming_blocks(db.session, now=now()),
-        week_of=lambda block: iso_week(block.starts_at.astimezone(block.location.tz).date()),
-    )
-
-
-@bp.post("/blocks/<id:block_id>/delete")
-@staff_required
-def block_delete(block_id: int) -> Response:
-    if not FlaskForm().validate_on_submit():
-        flash(_("The form had expired. Please try again."), "error")
-        return redirect(url_for("staff.blocks"))
-    block_service.delete_block(
-        db.session, actor=current_user, block_id=block_id, now=now(),
-        settings=from_config(current_app.config),
-    )
-    flash(_("The block is removed; the time can be booked again."), "success")
-    target = request.form.get("next", "")
-    if target.startswith("/staff/calendar/") and "//" not in target and "\\" not in target:
-        return redirect(target)
-    return redirect(url_for("staff.blocks"))
