@@ -182,6 +182,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(booking_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(webhooks_bp)
+    from .members.account_pages import bp as account_bp
+    from .members.booking_pages import bp as bookings_bp
+
+    app.register_blueprint(account_bp)
+    app.register_blueprint(bookings_bp)
     from .staff import bp as staff_bp
 
     app.register_blueprint(staff_bp)

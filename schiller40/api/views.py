@@ -30,10 +30,10 @@ from ..core.time import to_local
 from ..extensions import csrf, db, limiter
 from ..feeds import service as feeds
 from ..feeds.queries import feed_name
-from ..feeds.views import feed_url, webcal_url
+from ..feeds.urls import feed_url, webcal_url
 from ..payments import approval, cancellation, ledger
+from ..payments.checkout_urls import open_checkout as open_payment_checkout
 from ..payments.setup import gateway
-from ..payments.views import open_checkout as open_payment_checkout
 from ..resources.models import Resource
 from . import schemas
 from .auth import api_channel, token_required

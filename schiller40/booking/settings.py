@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from flask import current_app
+
 from ..payments.states import DEFAULT_POLICY as DEFAULT_REFUND_POLICY
 from ..payments.states import RefundStep, parse_policy
 from ..resources.models import ResourceKind
@@ -48,3 +50,8 @@ def from_config(config: Mapping[str, Any]) -> BookingSettings:
         payment_provider=str(config.get("PAYMENT_PROVIDER") or "simulated"),
         currency=str(config.get("CURRENCY") or BookingSettings.currency),
     )
+
+
+def current_settings() -> BookingSettings:
+    """The settings of the app serving this request: what every page hands its use case."""
+    return from_config(current_app.config)

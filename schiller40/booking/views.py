@@ -1,6 +1,7 @@
 """Booking a space from the web, as a member: the availability grid (a day or a week per
 kind, free and taken at a glance), "any free desk", the booking form with the price and what
-the tier includes shown before confirming, the waiting list, My bookings and rescheduling.
+the tier includes shown before confirming, and the waiting list. My bookings, a booking's
+page and moving a booking are in ``members/booking_pages.py``.
 
 Everything works without JavaScript (``static/js/grid.js`` only adds arrow keys to the grid).
 Views parse input, call one service or query and render; the rules live in the engine.
@@ -8,13 +9,12 @@ Views parse input, call one service or query and render; the rules live in the e
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -27,51 +27,30 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateField, HiddenField, SelectField, StringField, TimeField
+from wtforms import DateField, SelectField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Optional
 
 from ..core.clock import now
-from ..core.forms import MAX_AHEAD_DAYS, bookable_day, no_nul
+from ..core.forms import MAX_AHEAD_DAYS, bookable_day
 from ..core.ratelimit import configured
 from ..core.time import to_local
-from ..core.urls import safe_redirect_target
 from ..errors import NotFound
 from ..extensions import db, limiter
+from ..payments.checkout_urls import open_checkout
 from ..payments.errors import PaymentError
 from ..resources.models import BookingUnit, Resource, ResourceKind
-from . import anydesk, checkin, grid, queries, snapshots, waitlist
+from . import anydesk, forms, grid, queries, snapshots, waitlist
 from .create import create_bookings
 from .errors import BookingError
-from .models import Booking
+from .forms import PART_CHOICES, BookingForm
 from .requests import BookingOutcome, BookingRequest
-from .reschedule import reschedule as reschedule_booking
 from .rules import Interval
-from .settings import BookingSettings, from_config
+from .settings import current_settings
 
 bp = Blueprint("booking", __name__)
 
-PAST_WINDOW = timedelta(days=92)
 KINDS = {k.value: k for k in ResourceKind}
-PART_CHOICES = [
-    SelectChoice("day", _l("Whole day")),
-    SelectChoice("morning", _l("Morning (until 13:00)")),
-    SelectChoice("afternoon", _l("Afternoon (from 13:00)")),
-]
-
-
-class BookingForm(FlaskForm):
-    day = DateField(_l("Date"), validators=[DataRequired(_l("Please choose a date.")),
-                                            bookable_day])
-    part = SelectField(_l("Time of day"), choices=PART_CHOICES, validators=[Optional()])
-    start = TimeField(_l("From"), validators=[Optional()])
-    end = TimeField(_l("Until"), validators=[Optional()])
-    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500), no_nul])
-
-
-class RescheduleForm(BookingForm):
-    note = None  # a move keeps the booking's note
-    resource = SelectField(_l("Space"), validate_choice=True)
 
 
 class AvailabilityForm(FlaskForm):
@@ -110,55 +89,6 @@ def _is_desk(resource: Resource) -> bool:
     return grid.is_desk(resource)
 
 
-def _wanted(form: BookingForm, resource: Resource) -> Interval | None:
-    """The range the form asks for, or None with a message beside the field at fault."""
-    day: date = form.day.data
-    rules = snapshots.location_rules(resource.location, {day.year})
-    if _is_desk(resource):
-        units = rules.desk_units(day)
-        part = form.part.data or "day"
-        if resource.booking_unit is BookingUnit.DAY:
-            part = "day"
-        if part not in units:
-            form.day.errors.append(_("Schiller40 is closed on this day.") if not units
-                                   else _("This half day is not offered on this day."))
-            return None
-        return units[part]
-    if form.start.data is None or form.end.data is None:
-        for f in (form.start, form.end):
-            if f.data is None:
-                f.errors.append(_("Please enter a time."))
-        return None
-    if form.end.data <= form.start.data:
-        form.end.errors.append(_("The end must be after the start."))
-        return None
-    return Interval(rules.local(day, form.start.data), rules.local(day, form.end.data))
-
-
-def _prefill(form: BookingForm, resource: Resource) -> None:
-    """From the query string (links from the grid and to alternatives):
-    ?day=YYYY-MM-DD&part=morning, or ?day=...&start=HH:MM&end=HH:MM."""
-    try:
-        if request.args.get("day"):
-            day = date.fromisoformat(request.args["day"])
-            if abs((day - now().date()).days) <= MAX_AHEAD_DAYS:
-                form.day.data = day
-        for name in ("start", "end"):
-            raw = request.args.get(name)
-            if raw:
-                getattr(form, name).data = time.fromisoformat(raw)
-    except ValueError:
-        return  # a mangled link: an empty form is the honest answer
-    if request.args.get("part") in ("day", "morning", "afternoon"):
-        form.part.data = request.args["part"]
-    if _is_desk(resource) and form.day.data and form.start.data and form.end.data:
-        rules = snapshots.location_rules(resource.location, {form.day.data.year})
-        for part, unit in rules.desk_units(form.day.data).items():
-            wall = (unit.start.astimezone(rules.tz).time(), unit.end.astimezone(rules.tz).time())
-            if wall == (form.start.data, form.end.data):
-                form.part.data = part
-
-
 def _complete(form: BookingForm, resource: Resource) -> bool:
     """Whether a prefilled form names a whole slot (worth previewing at once)."""
     if form.day.data is None:
@@ -168,38 +98,12 @@ def _complete(form: BookingForm, resource: Resource) -> bool:
     return form.start.data is not None and form.end.data is not None
 
 
-def _alternative_links(
-    alternatives: list[dict[str, Any]], *, booking_id: int | None = None
-) -> list[dict[str, Any]]:
-    """Links for the engine's alternatives: to the booking form, or (moving a booking) to
-    the reschedule form with the other space chosen."""
-    slugs = {alt["resource"] for alt in alternatives}
-    names = dict(db.session.execute(
-        select(Resource.slug, Resource.name).where(Resource.slug.in_(slugs))
-    ).all()) if slugs else {}
-    links = []
-    for alt in alternatives:
-        start, end = datetime.fromisoformat(alt["start"]), datetime.fromisoformat(alt["end"])
-        args = dict(day=start.date().isoformat(), start=start.strftime("%H:%M"),
-                    end=end.strftime("%H:%M"))
-        url = (
-            url_for("booking.new", slug=alt["resource"], **args) if booking_id is None
-            else url_for("booking.reschedule", booking_id=booking_id,
-                         resource=alt["resource"], **args)
-        )
-        links.append({"name": names.get(alt["resource"], alt["resource"]),
-                      "start": start, "end": end, "url": url})
-    return links
-
-
 def _after_booking(outcome: BookingOutcome, message: str | None = None) -> Response:
     """Confirmed: to the booking. Something to pay: straight on to the checkout."""
     booking = outcome.bookings[0]
     if outcome.payment is None:
         flash(message or _("Booked. See you at Schiller40!"), "success")
-        return redirect(url_for("payments.booking_detail", booking_id=booking.id))
-    from ..payments.views import open_checkout
-
+        return redirect(url_for("bookings.booking_detail", booking_id=booking.id))
     if message:
         flash(message, "info")
     payment_id, booking_id = outcome.payment.id, booking.id
@@ -207,7 +111,7 @@ def _after_booking(outcome: BookingOutcome, message: str | None = None) -> Respo
         payment = open_checkout(payment_id, str(get_locale() or "de"))
     except PaymentError as error:
         flash(error.message, "error")
-        return redirect(url_for("payments.booking_detail", booking_id=booking_id))
+        return redirect(url_for("bookings.booking_detail", booking_id=booking_id))
     assert payment.checkout_url is not None
     return redirect(payment.checkout_url, code=303)
 
@@ -218,7 +122,7 @@ def _to_own_booking(error: BookingError) -> Response | None:
     if error.code != "already_booked":
         return None
     flash(error.message, "info")
-    return redirect(url_for("payments.booking_detail", booking_id=error.extra["booking_id"]))
+    return redirect(url_for("bookings.booking_detail", booking_id=error.extra["booking_id"]))
 
 
 def _clash(error: BookingError | None) -> dict[str, Any] | None:
@@ -230,21 +134,17 @@ def _clash(error: BookingError | None) -> dict[str, Any] | None:
     if "booking_id" not in details:
         return None  # a desk of the same request: nothing stored to link to
     return {
-        "url": url_for("payments.booking_detail", booking_id=details["booking_id"]),
+        "url": url_for("bookings.booking_detail", booking_id=details["booking_id"]),
         "start": datetime.fromisoformat(details["booking_start"]),
         "end": datetime.fromisoformat(details["booking_end"]),
     }
-
-
-def _settings() -> BookingSettings:
-    return from_config(current_app.config)
 
 
 @bp.app_context_processor
 def _template_helpers() -> dict[str, Any]:
     """The cancellation terms of a kind of space (booking and confirmation pages), and local
     clock times for the grid's columns."""
-    settings = _settings()
+    settings = current_settings()
 
     def refund_steps(kind: ResourceKind) -> tuple:
         return tuple(settings.refund_policy.get(kind, ()))
@@ -302,7 +202,7 @@ def _render_availability(
         status = 422
     form.day.data = day
     kind = KINDS[kind_value]
-    settings = _settings()
+    settings = current_settings()
     staff = current_user.is_authenticated and current_user.is_staff
     notice = timedelta(0) if staff else settings.policy.min_notice.get(kind, timedelta(0))
     viewer_id = current_user.id if current_user.is_authenticated else None
@@ -369,14 +269,14 @@ def any_desk() -> Response | tuple[str, int]:
             try:
                 done = anydesk.book_any_desk(
                     db.session, actor=current_user, start=units[part].start,
-                    end=units[part].end, now=now(), settings=_settings(),
+                    end=units[part].end, now=now(), settings=current_settings(),
                     zone=form.zone.data or None,
                 )
             except BookingError as error:
                 if (to_own := _to_own_booking(error)) is not None:
                     return to_own
                 form.form_errors.append(error.message)
-                alternatives = _alternative_links(error.extra.get("alternatives", []))
+                alternatives = forms.alternative_links(error.extra.get("alternatives", []))
                 refusal = error
             else:
                 booking = done.outcome.bookings[0]
@@ -395,61 +295,7 @@ def any_desk() -> Response | tuple[str, int]:
                                 status=422, refusal=refusal)
 
 
-# --- my bookings and the waiting list ------------------------------------------------------
-
-
-@bp.get("/bookings")
-@login_required
-def mine() -> str:
-    """My bookings: what is coming (with what can be done about it), offers from the waiting
-    list, and the last three months."""
-    instant = now()
-    settings = _settings()
-    entries = [
-        e for e in waitlist.list_entries(db.session, actor=current_user, now=instant,
-                                         settings=settings)
-        if e.is_open
-    ]
-    upcoming = queries.list_bookings(db.session, viewer=current_user, now=instant,
-                                     user_id=current_user.id, limit=200)
-    past = queries.list_bookings(
-        db.session, viewer=current_user, now=instant, user_id=current_user.id,
-        start=instant - PAST_WINDOW, end=instant, limit=200,
-    )
-    past = [b for b in reversed(past) if b.ends_at <= instant]
-    grace = checkin.grace_from_config(current_app.config)
-    return render_template(
-        "booking/mine.html", upcoming=upcoming, past=past, entries=entries, now=instant,
-        checkin_state=lambda b: checkin.state(b, now=instant, grace=grace, staff=False),
-    )
-
-
-class CheckInForm(FlaskForm):
-    next = HiddenField()
-
-
-@bp.post("/bookings/<id:booking_id>/check-in")
-@login_required
-def check_in(booking_id: int) -> Response:
-    """Check in (members: their own desk; staff: any booking on its day), then back to the
-    page the button was on."""
-    form = CheckInForm()
-    target = safe_redirect_target(
-        form.next.data, url_for("payments.booking_detail", booking_id=booking_id)
-    )
-    if not form.validate_on_submit():
-        flash(_("The form had expired. Please try again."), "error")
-        return redirect(target)
-    try:
-        booking = checkin.check_in(db.session, actor=current_user, booking_id=booking_id,
-                                   now=now())
-    except checkin.CheckInRefused as error:
-        flash(error.message, "error")
-    else:
-        assert booking.checked_in_at is not None
-        flash(_("Checked in at %(time)s.", time=format_time(booking.checked_in_at, "short")),
-              "success")
-    return redirect(target)
+# --- the waiting list ----------------------------------------------------------------------
 
 
 @bp.post("/waitlist/<id:entry_id>/accept")
@@ -457,10 +303,10 @@ def check_in(booking_id: int) -> Response:
 def accept_offer(entry_id: int) -> Response:
     try:
         outcome = waitlist.accept(db.session, actor=current_user, entry_id=entry_id,
-                                  now=now(), settings=_settings())
+                                  now=now(), settings=current_settings())
     except BookingError as error:
         flash(error.message, "error")
-        return redirect(url_for("booking.mine") + "#waitlist")
+        return redirect(url_for("bookings.mine") + "#waitlist")
     return _after_booking(outcome)
 
 
@@ -469,12 +315,12 @@ def accept_offer(entry_id: int) -> Response:
 def decline_offer(entry_id: int) -> Response:
     try:
         waitlist.decline(db.session, actor=current_user, entry_id=entry_id, now=now(),
-                         settings=_settings())
+                         settings=current_settings())
     except BookingError as error:
         flash(error.message, "error")
     else:
         flash(_("Done: you are no longer on the waiting list for this time."), "success")
-    return redirect(url_for("booking.mine") + "#waitlist")
+    return redirect(url_for("bookings.mine") + "#waitlist")
 
 
 # --- the booking form ----------------------------------------------------------------------
@@ -492,7 +338,7 @@ def _render_form(
     tier, credit = (preview.tier, preview.credit) if preview else queries.allowance(
         db.session, viewer=current_user, day=day, location=resource.location)
     if preview is not None and preview.alternatives and not alternatives:
-        alternatives = _alternative_links(preview.alternatives)
+        alternatives = forms.alternative_links(preview.alternatives)
     waitable = bool(preview and preview.error and preview.error.code == "conflict")
     return render_template(
         "booking/new.html", resource=resource, form=form, desk=_is_desk(resource),
@@ -511,13 +357,13 @@ def new(slug: str) -> Response | tuple[str, int]:
     resource = _resource(slug)
     form = BookingForm()
     if request.method == "GET":
-        _prefill(form, resource)
-        wanted = _wanted(form, resource) if _complete(form, resource) else None
+        forms.prefill(form, resource)
+        wanted = forms.wanted(form, resource) if _complete(form, resource) else None
         return _render_form(resource, form, wanted=wanted,
                             preview=_preview(resource, wanted) if wanted else None)
     alternatives: list[dict[str, Any]] = []
     if form.validate_on_submit():
-        wanted = _wanted(form, resource)
+        wanted = forms.wanted(form, resource)
         if wanted is not None and request.form.get("action") == "preview":
             preview = _preview(resource, wanted)
             return _render_form(resource, form, preview=preview, wanted=wanted,
@@ -525,7 +371,7 @@ def new(slug: str) -> Response | tuple[str, int]:
         if wanted is not None:
             try:
                 outcome = create_bookings(
-                    db.session, actor=current_user, now=now(), settings=_settings(),
+                    db.session, actor=current_user, now=now(), settings=current_settings(),
                     request=BookingRequest(
                         start=wanted.start, end=wanted.end, resource_slug=resource.slug,
                         note=(form.note.data or "").strip(),
@@ -535,7 +381,7 @@ def new(slug: str) -> Response | tuple[str, int]:
                 if (to_own := _to_own_booking(error)) is not None:
                     return to_own
                 form.form_errors.append(error.message)
-                alternatives = _alternative_links(error.extra.get("alternatives", []))
+                alternatives = forms.alternative_links(error.extra.get("alternatives", []))
                 if error.code == "conflict":
                     return _render_form(resource, form, wanted=wanted, status=422,
                                         alternatives=alternatives,
@@ -550,7 +396,7 @@ def new(slug: str) -> Response | tuple[str, int]:
 def _preview(resource: Resource, wanted: Interval) -> queries.Preview:
     return queries.preview(db.session, viewer=current_user, resource=resource,
                            start=wanted.start, end=wanted.end, now=now(),
-                           settings=_settings())
+                           settings=current_settings())
 
 
 @bp.post("/resources/<slug>/waitlist")
@@ -560,87 +406,16 @@ def join_waitlist(slug: str) -> Response | tuple[str, int]:
     resource = _resource(slug)
     form = BookingForm()
     if form.validate_on_submit():
-        wanted = _wanted(form, resource)
+        wanted = forms.wanted(form, resource)
         if wanted is not None:
             try:
                 waitlist.join(db.session, actor=current_user, resource_slug=resource.slug,
                               start=wanted.start, end=wanted.end, now=now(),
-                              settings=_settings())
+                              settings=current_settings())
             except BookingError as error:
                 form.form_errors.append(error.message)
             else:
                 flash(_("You are on the waiting list. If the time becomes free, it is offered "
                         "to you here and reserved for you for a while."), "success")
-                return redirect(url_for("booking.mine") + "#waitlist")
+                return redirect(url_for("bookings.mine") + "#waitlist")
     return _render_form(resource, form, status=422)
-
-
-# --- rescheduling --------------------------------------------------------------------------
-
-
-def _own_booking(booking_id: int) -> Booking:
-    """The member's own booking; anyone else's (even for staff here) is not found."""
-    booking = queries.get_booking(db.session, viewer=current_user, booking_id=booking_id)
-    if booking.user_id != current_user.id:
-        raise NotFound()
-    return booking
-
-
-@bp.route("/bookings/<id:booking_id>/reschedule", methods=["GET", "POST"])
-@login_required
-def reschedule(booking_id: int) -> Response | tuple[str, int]:
-    """Move a booking to another time, or another space of the same kind."""
-    booking = _own_booking(booking_id)
-    instant = now()
-    if not booking.can_reschedule(instant):
-        flash(_("This booking can no longer be changed."), "info")
-        return redirect(url_for("payments.booking_detail", booking_id=booking_id))
-    current = booking.resource
-    siblings = list(db.session.scalars(
-        select(Resource).where(Resource.location_id == current.location_id,
-                               Resource.kind == current.kind, Resource.is_active.is_(True))
-        .order_by(Resource.zone, Resource.position, Resource.name)
-    ))
-    form = RescheduleForm()
-    form.resource.choices = [SelectChoice(r.slug, r.name + (f" ({r.zone})" if r.zone else ""))
-                             for r in siblings]
-    alternatives: list[dict[str, Any]] = []
-    status = 200
-    if request.method == "GET":
-        tz = current.location.tz
-        start, end = booking.starts_at.astimezone(tz), booking.ends_at.astimezone(tz)
-        form.day.data, form.start.data, form.end.data = start.date(), start.time(), end.time()
-        form.resource.data = current.slug
-        units = snapshots.location_rules(current.location, {start.year}).desk_units(
-            start.date())
-        form.part.data = next((p for p, u in units.items()
-                               if (u.start, u.end) == (booking.starts_at, booking.ends_at)),
-                              "day")
-        _prefill(form, current)
-        if request.args.get("resource") in {r.slug for r in siblings}:
-            form.resource.data = request.args["resource"]
-    elif form.validate_on_submit():
-        target = next(r for r in siblings if r.slug == form.resource.data)
-        wanted = _wanted(form, target)
-        if wanted is not None:
-            try:
-                moved = reschedule_booking(
-                    db.session, actor=current_user, booking_id=booking_id,
-                    start=wanted.start, end=wanted.end, now=instant, settings=_settings(),
-                    resource_slug=target.slug,
-                )
-            except BookingError as error:
-                form.form_errors.append(error.message)
-                alternatives = _alternative_links(error.extra.get("alternatives", []),
-                                                  booking_id=booking_id)
-            else:
-                flash(_("Your booking has been moved."), "success")
-                return redirect(url_for("payments.booking_detail", booking_id=moved.id))
-        status = 422
-    else:
-        status = 422
-    booking = _own_booking(booking_id)  # fresh after a refused attempt's rollback
-    return render_template(
-        "booking/reschedule.html", booking=booking, form=form, desk=_is_desk(booking.resource),
-        alternatives=alternatives,
-    ), status

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+CONTENT_TYPE = "text/calendar; charset=utf-8"
 PRODID = "-//Stadt Wolfsburg//Schiller40 Booking//DE"
 UID_DOMAIN = "schiller40-booking"
 REFRESH = timedelta(hours=1)

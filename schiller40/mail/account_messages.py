@@ -37,7 +37,7 @@ def verify_email(session: Session, payload: dict[str, Any], now: datetime) -> Ma
     return render(
         "verify_email",
         to=user,
-        link=url_for("accounts.verify_email", token=token, _external=True),
+        link=url_for("account.verify_email", token=token, _external=True),
         days=links.VERIFY_MAX_AGE.days,
         subject=lambda: _("Please confirm your e-mail address"),
     )
@@ -53,7 +53,7 @@ def password_reset(session: Session, payload: dict[str, Any], now: datetime) -> 
     return render(
         "password_reset",
         to=user,
-        link=url_for("accounts.reset_password", token=token, _external=True),
+        link=url_for("account.reset_password", token=token, _external=True),
         minutes=int(links.RESET_MAX_AGE.total_seconds() // 60),
         subject=lambda: _("Reset your Schiller40 password"),
     )
@@ -71,6 +71,6 @@ def already_registered(session: Session, payload: dict[str, Any], now: datetime)
         "already_registered",
         to=user,
         login_link=url_for("accounts.login", _external=True),
-        reset_link=url_for("accounts.forgot_password", _external=True),
+        reset_link=url_for("account.forgot_password", _external=True),
         subject=lambda: _("You already have a Schiller40 account"),
     )

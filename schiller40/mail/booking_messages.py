@@ -96,7 +96,7 @@ def booking_to_pay(session: Session, payload: dict[str, Any], now: datetime) -> 
         bookings=bookings,
         amount=sum(b.price_gross_cents for b in bookings),
         held_until=held_until,
-        pay_url=url_for("payments.booking_detail", booking_id=bookings[0].id, _external=True),
+        pay_url=url_for("bookings.booking_detail", booking_id=bookings[0].id, _external=True),
         subject=lambda: ngettext(
             "Booked for you, please pay: %(name)s", "%(num)d bookings for you, please pay",
             len(bookings), name=bookings[0].resource.name,

@@ -42,7 +42,7 @@ MAX_ID = 2**31 - 1
 
 # Where an object can be looked at, if that page exists in this app (endpoint, argument).
 OBJECT_PAGES: dict[str, tuple[str, str]] = {
-    "booking": ("payments.booking_detail", "booking_id"),
+    "booking": ("bookings.booking_detail", "booking_id"),
 }
 
 

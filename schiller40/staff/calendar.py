@@ -4,8 +4,8 @@ moving bookings, and blocks for maintenance and events.
 Views only parse input, call one service (booking or blocks) and render. The week is read
 in a fixed number of queries, whatever the number of bookings (see ``_week_data``).
 Cancelling on a member's behalf, approving and refunds live on the booking page
-(``payments.views``), which the calendar links to. The list of upcoming blocks is
-``blocks.py``.
+(``members/booking_pages.py``), which the calendar links to. The list of upcoming blocks
+is ``blocks.py``.
 """
 
 from __future__ import annotations
@@ -580,7 +580,7 @@ def calendar_move(booking_id: int) -> Response | tuple[str, int]:
             day = moved.starts_at.astimezone(tz).date()
             if target in {r.slug for r in siblings} and moved.resource.kind in CALENDAR_KINDS:
                 return redirect(_week_url(target, day))
-            return redirect(url_for("payments.booking_detail", booking_id=moved.id))
+            return redirect(url_for("bookings.booking_detail", booking_id=moved.id))
     status = 422 if request.method == "POST" else 200
     return render_template(
         "staff/calendar_move.html", booking=booking, form=form, changeable=changeable,

@@ -2,7 +2,8 @@
 released as a no-show; a check-in button per booking (the front desk's list).
 
 Read in three queries (bookings, their members, their desks), however many desks there are.
-Checking in goes through ``booking.views.check_in`` (one service, ``booking.checkin``).
+Checking in goes through ``members.booking_pages.check_in`` (one service,
+``booking.checkin``).
 """
 
 from __future__ import annotations
