@@ -164,7 +164,7 @@ def _register_blueprints(app: Flask) -> None:
     from .core.routing import IdConverter
 
     app.url_map.converters["id"] = IdConverter
-    from .api.views import bp as api_bp
+    from .api.blueprint import bp as api_bp
     from .feeds.views import bp as feeds_bp
     from .main.views import bp as main_bp
 

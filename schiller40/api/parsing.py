@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from flask import request
+from flask import g, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
+from ..booking.rules import Overrides
 from ..errors import DomainError
+from . import schemas
 
 MAX_JSON_BYTES = 16 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -80,3 +82,17 @@ def query_args(model: type[M]) -> M:
         return model.model_validate(args)
     except ValidationError as exc:
         raise ApiError(422, "invalid", _("Some fields are invalid."), _fields(exc)) from None
+
+
+def overrides(override: schemas.Override | None) -> Overrides:
+    """The rules a staff client sets aside; anyone else asking for it is refused (403)."""
+    if override is None:
+        return Overrides()
+    if not g.api_user.is_staff:
+        raise ApiError(403, "forbidden", _("Only staff may override rules."), {"override": [
+            "staff only"]})
+    return Overrides(
+        membership=override.membership, induction=override.induction, quota=override.quota,
+        opening_hours=override.opening_hours, blocks=override.blocks,
+        desk_limit=override.desk_limit, reason=override.reason.strip(),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
+from flask import Response, current_app, jsonify
 
 from ..accounts.models import User
 from ..booking.models import Booking, BookingStatus, WaitlistEntry
@@ -14,6 +14,10 @@ from ..core.clock import now
 from ..core.time import to_local
 from ..payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from ..resources.models import Resource
+
+
+def created(body: dict[str, Any]) -> tuple[Response, int]:
+    return jsonify(body), 201
 
 
 def local_iso(instant: datetime | None, resource: Resource) -> str | None:

@@ -102,8 +102,8 @@ def availability(
 # An availability answer is a pure function of a few sets of rows and of the clock; the
 # stamp below folds exactly those rows into one statement's values (``core/digests.py``), so
 # two requests with equal stamps are owed the same answer. The API keeps answers per worker
-# under their stamp (api/views.py); nothing is ever invalidated, a changed input simply gives
-# a new stamp. What the stamp covers, each in full or as a superset:
+# under their stamp (api/availability.py); nothing is ever invalidated, a changed input simply
+# gives a new stamp. What the stamp covers, each in full or as a superset:
 #
 # - every resource's rules and place in the answer (``resource_rules``, slug, position);
 # - every location's zone, holiday region and half-day split, opening hours and closures;

@@ -1,4 +1,4 @@
-"""Availability answers kept per worker under a stamp of their inputs (api/views.py,
+"""Availability answers kept per worker under a stamp of their inputs (api/availability.py,
 booking/queries.availability_stamp), on both databases.
 
 A kept answer is only worth having if it is never stale: every input the answer is made of

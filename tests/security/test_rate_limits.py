@@ -196,7 +196,7 @@ def test_only_a_429_carries_the_limits_retry_after(app, place, monkeypatch):
     said 60, and a 503 said 26-40 s over the app's own 10."""
     from sqlalchemy.exc import OperationalError
 
-    from schiller40.api import views as api_views
+    from schiller40.api import bookings as api_bookings
     from schiller40.core import dbfaults
     from tests.helpers import TUE, span
 
@@ -215,7 +215,7 @@ def test_only_a_429_carries_the_limits_retry_after(app, place, monkeypatch):
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"),
                                connection_invalidated=True)
 
-    monkeypatch.setattr(api_views, "create_bookings", database_gone)
+    monkeypatch.setattr(api_bookings, "create_bookings", database_gone)
     unavailable = client.post("/api/v1/bookings", headers=auth,
                               json={"resource": place.desks[1].slug, **span(TUE, 8, 13)})
     assert unavailable.status_code == 503
