@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hmac
 import re
 import secrets
 from collections.abc import Mapping
@@ -10,14 +11,40 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
+from flask_babel import lazy_gettext as _l
+from flask_migrate import upgrade
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config
 
-from . import errors, settings
-from .core import audit, forksafe
+from . import errors, settings, templating
+from . import models as _models  # noqa: F401  (every table registered before anything queries)
+from .accounts.cli import users_cli
+from .accounts.models import User
+from .accounts.views import bp as accounts_bp
+from .api.blueprint import bp as api_bp
+from .booking.views import bp as booking_bp
+from .cli import install_audited_group, seed_demo_command, translations_cli
+from .core import audit, bytecache, forksafe, logs
 from .core import sqlite as _sqlite  # noqa: F401  (registers the SQLite connection hooks)
+from .core.routing import IdConverter
 from .core.time import Clock, utcnow
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .feeds.views import bp as feeds_bp
+from .i18n import check_catalogs, select_locale
+from .mail.views import bp as devmail_bp
+from .main.health import bp as health_bp
+from .main.views import bp as main_bp
+from .members.account_pages import bp as account_bp
+from .members.booking_pages import bp as bookings_bp
+from .payments import setup as payments_setup
+from .payments.cli import payments_cli
+from .payments.views import bp as payments_bp
+from .payments.webhooks import bp as webhooks_bp
+from .resources.cli import resources_cli
+from .staff import bp as staff_bp
+from .worker import embedded
+from .worker.cli import tick_command, worker_command
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # templates/, static/ and migrations/ sit at the top of the repository, beside the package;
@@ -46,11 +73,7 @@ def create_app(
     )
     settings.load(app, config)
     app.extensions["schiller40.clock"] = clock or utcnow
-    _configure_logging(app)
-
-    from . import models  # noqa: F401  (every table registered before anything queries)
-    from .i18n import check_catalogs, select_locale
-
+    logs.configure(app)
     check_catalogs(app)
 
     db.init_app(app)
@@ -63,22 +86,14 @@ def create_app(
     errors.init_app(app)
     _init_request_hooks(app)
     _register_blueprints(app)
-    from .payments import setup as payments_setup
-
     payments_setup.init_app(app)
-    from .core import bytecache
-
     bytecache.init_app(app)
-    from .worker import embedded
-
     embedded.init_app(app)
     _register_cli(app)
-    _register_template_helpers(app)
+    templating.install(app)
 
     proxies = int(app.config["TRUSTED_PROXIES"])
     if proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=proxies
         )
@@ -91,17 +106,7 @@ def create_app(
     return app
 
 
-def _configure_logging(app: Flask) -> None:
-    from .core import logs
-
-    logs.configure(app)
-
-
 def _init_login(app: Flask) -> None:
-    from flask_babel import lazy_gettext as _l
-
-    from .accounts.models import User
-
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = _l("Please log in to see this page.")
@@ -115,8 +120,6 @@ def _init_login(app: Flask) -> None:
     def load_user(session_id: str) -> User | None:
         """The account behind a session, while its password is the one it logged in with
         (``User.get_id``). Anything else, including a bare id, is no session."""
-        import hmac
-
         user_id, _, fingerprint = session_id.partition(":")
         if not user_id.isdigit() or len(user_id) > 10 or not fingerprint:
             return None
@@ -160,64 +163,32 @@ def _init_request_hooks(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .accounts.views import bp as accounts_bp
-    from .core.routing import IdConverter
-
+    """docs/architecture.md ("URL map") says which module holds which URLs, on which
+    blueprint; tests/test_url_map.py holds the app to it."""
     app.url_map.converters["id"] = IdConverter
-    from .api.blueprint import bp as api_bp
-    from .feeds.views import bp as feeds_bp
-    from .main.views import bp as main_bp
-
     app.register_blueprint(main_bp)
-    from .main.health import bp as health_bp
-
     app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(feeds_bp)
-    from .booking.views import bp as booking_bp
-    from .payments.views import bp as payments_bp
-    from .payments.webhooks import bp as webhooks_bp
-
     app.register_blueprint(booking_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(webhooks_bp)
-    from .members.account_pages import bp as account_bp
-    from .members.booking_pages import bp as bookings_bp
-
     app.register_blueprint(account_bp)
     app.register_blueprint(bookings_bp)
-    from .staff import bp as staff_bp
-
     app.register_blueprint(staff_bp)
-    from .mail.views import bp as devmail_bp
-
     app.register_blueprint(devmail_bp)
 
 
 def _register_cli(app: Flask) -> None:
-    from .accounts.cli import users_cli
-    from .cli import install_audited_group, seed_demo_command, translations_cli
-    from .resources.cli import resources_cli
-
     install_audited_group(app)  # first: every command of app.cli is audited as "cli"
     app.cli.add_command(users_cli)
     app.cli.add_command(resources_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(translations_cli)
-    from .payments.cli import payments_cli
-
     app.cli.add_command(payments_cli)
-    from .worker.cli import tick_command, worker_command
-
     app.cli.add_command(tick_command)
     app.cli.add_command(worker_command)
-
-
-def _register_template_helpers(app: Flask) -> None:
-    from .templating import install
-
-    install(app)
 
 
 def _auto_migrate(app: Flask) -> None:
@@ -226,8 +197,6 @@ def _auto_migrate(app: Flask) -> None:
     A file lock keeps two processes started together (say, a reloader and its child) from
     migrating at once.
     """
-    from flask_migrate import upgrade
-
     lock_path = Path(app.instance_path) / "migrate.lock"
     with lock_path.open("w") as lock, app.app_context():
         fcntl.flock(lock, fcntl.LOCK_EX)
