@@ -23,6 +23,7 @@ from .accounts.cli import users_cli
 from .accounts.models import User
 from .accounts.views import bp as accounts_bp
 from .api.blueprint import bp as api_bp
+from .booking import settings as booking_settings
 from .booking.views import bp as booking_bp
 from .cli import install_audited_group, seed_demo_command, translations_cli
 from .core import audit, bytecache, forksafe, logs
@@ -72,6 +73,7 @@ def create_app(
         instance_path=str(INSTANCE_DIR) if INSTANCE_DIR else None,
     )
     settings.load(app, config)
+    booking_settings.install(app)
     app.extensions["schiller40.clock"] = clock or utcnow
     logs.configure(app)
     check_catalogs(app)

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app
+from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale, gettext, ngettext
 from sqlalchemy import func, select
@@ -27,7 +27,11 @@ from werkzeug.test import TestResponse
 from schiller40.booking.create import create_bookings
 from schiller40.booking.models import Booking, WaitlistEntry
 from schiller40.booking.requests import BookingOutcome, BookingRequest
-from schiller40.booking.settings import DEFAULT_SETTINGS, BookingSettings, from_config
+from schiller40.booking.settings import (
+    DEFAULT_SETTINGS,
+    BookingSettings,
+    current_settings,
+)
 from schiller40.core.time import BERLIN
 from schiller40.extensions import db
 from tests.factories import PASSWORD
@@ -134,7 +138,7 @@ def book_hours(user: Any, resource: Any, clock: Any, *, day: date = TUE, start: 
     as a member does on the pages and the API: with the app's configured settings. A paid
     booking comes back held, with its payment. The test's session is committed afterwards."""
     slug = resource if isinstance(resource, str) else resource.slug
-    outcome = book(user, clock, settings=settings or from_config(current_app.config),
+    outcome = book(user, clock, settings=settings or current_settings(),
                    start=local(day, start), end=local(day, end), resource_slug=slug, **request)
     db.session.commit()
     return outcome.bookings

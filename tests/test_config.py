@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -544,3 +545,21 @@ def test_the_lock_timeout_joins_options_the_operator_set(tmp_path):
 def test_public_url_must_be_absolute_http(url):
     with pytest.raises(ConfigError, match="PUBLIC_URL"):
         create_app({"ENV_NAME": "testing", "DATABASE_URL": "sqlite://", "PUBLIC_URL": url})
+
+
+def test_booking_settings_are_built_once_per_app(tmp_path):
+    """Every page, job and command hands its use case the one settings object the app built
+    at start-up from its checked config; two apps in one process keep their own."""
+    from schiller40.booking.settings import current_settings
+
+    url = f"sqlite:///{tmp_path / 'once.db'}"
+    seven = create_app({"ENV_NAME": "testing", "DATABASE_URL": url, "VAT_RATE_PERCENT": 7,
+                        "CHECKIN_GRACE_MINUTES": 45})
+    standard = create_app({"ENV_NAME": "testing", "DATABASE_URL": url})
+    with seven.app_context():
+        first = current_settings()
+        assert current_settings() is first
+        assert (first.policy.vat_percent, first.checkin_grace) == (7, timedelta(minutes=45))
+    with standard.app_context():
+        assert current_settings().policy.vat_percent == 19
+        assert current_settings().checkin_grace == timedelta(minutes=90)

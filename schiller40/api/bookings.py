@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, g, jsonify
+from flask import Response, g, jsonify
 from flask_babel import gettext as _
 
 from ..accounts.models import User
@@ -16,7 +16,7 @@ from ..booking.errors import BookingError
 from ..booking.models import BookingStatus
 from ..booking.requests import BookingRequest
 from ..booking.reschedule import reschedule
-from ..booking.settings import from_config
+from ..booking.settings import current_settings
 from ..core.clock import now
 from ..core.ratelimit import configured
 from ..extensions import db, limiter
@@ -57,7 +57,7 @@ def create_booking() -> tuple[Response, int]:
         note=body.note,
         overrides=overrides(body.override),
     )
-    settings = from_config(current_app.config)
+    settings = current_settings()
     outcome = create_bookings(
         db.session, actor=g.api_user, request=request, now=now(), for_user=for_user,
         settings=settings,
@@ -113,7 +113,7 @@ def reschedule_booking(booking_id: int) -> Response:
     booking = reschedule(
         db.session, actor=g.api_user, booking_id=booking_id, start=body.start, end=body.end,
         now=now(), resource_slug=body.resource, overrides=overrides(body.override),
-        settings=from_config(current_app.config),
+        settings=current_settings(),
     )
     return jsonify({"booking": booking_json(booking, g.api_user)})
 
@@ -124,7 +124,7 @@ def cancel_booking(booking_id: int) -> Response:
     body = optional_json_body(schemas.BookingCancel)
     booking, refund = cancellation.cancel_booking(
         db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
-        reason=body.reason, refund=body.refund, settings=from_config(current_app.config),
+        reason=body.reason, refund=body.refund, settings=current_settings(),
     )
     return jsonify({
         "booking": booking_json(booking, g.api_user),
@@ -166,7 +166,7 @@ def cancellation_terms(booking_id: int) -> Response:
     if not booking.can_cancel(instant, by_staff=g.api_user.is_staff):
         # Terms for a cancellation that would be refused (or was made already) mislead.
         raise BookingError("not_cancellable")
-    policy = from_config(current_app.config).refund_policy
+    policy = current_settings().refund_policy
     terms = ledger.cancellation_terms(booking, now=instant, policy=policy)
     return jsonify({
         "paid_cents": terms.paid_cents,
@@ -196,7 +196,7 @@ def create_refund(booking_id: int) -> tuple[Response, int]:
     refund = cancellation.refund_by_hand(
         db.session, gateway(), actor=g.api_user, booking_id=booking_id,
         amount_cents=body.amount_cents, note=body.note, now=now(),
-        settings=from_config(current_app.config),
+        settings=current_settings(),
     )
     return created({"refund": refund_json(refund)})
 
@@ -208,7 +208,7 @@ def approve_booking(booking_id: int) -> Response:
     # Recorded either way; a capture the gateway did not confirm is left for reconcile.
     approval.approve(
         db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
-        settings=from_config(current_app.config),
+        settings=current_settings(),
     )
     booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
     return jsonify({"booking": booking_json(booking, g.api_user)})
@@ -221,7 +221,7 @@ def reject_booking(booking_id: int) -> Response:
     body = optional_json_body(schemas.BookingReject)
     approval.reject(
         db.session, gateway(), actor=g.api_user, booking_id=booking_id, now=now(),
-        reason=body.reason, settings=from_config(current_app.config),
+        reason=body.reason, settings=current_settings(),
     )
     booking = queries.get_booking(db.session, viewer=g.api_user, booking_id=booking_id)
     return jsonify({"booking": booking_json(booking, g.api_user)})

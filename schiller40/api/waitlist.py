@@ -3,10 +3,10 @@ offer."""
 
 from __future__ import annotations
 
-from flask import Response, current_app, g, jsonify
+from flask import Response, g, jsonify
 
 from ..booking import waitlist
-from ..booking.settings import from_config
+from ..booking.settings import current_settings
 from ..core.clock import now
 from ..extensions import db
 from . import checkout, schemas
@@ -22,7 +22,7 @@ def join_waitlist() -> tuple[Response, int]:
     body = json_body(schemas.WaitlistCreate)
     entry = waitlist.join(
         db.session, actor=g.api_user, resource_slug=body.resource, start=body.start,
-        end=body.end, now=now(), settings=from_config(current_app.config),
+        end=body.end, now=now(), settings=current_settings(),
     )
     return created({"entry": waitlist_json(entry)})
 
@@ -31,7 +31,7 @@ def join_waitlist() -> tuple[Response, int]:
 @token_required
 def list_waitlist() -> Response:
     entries = waitlist.list_entries(
-        db.session, actor=g.api_user, now=now(), settings=from_config(current_app.config)
+        db.session, actor=g.api_user, now=now(), settings=current_settings()
     )
     return jsonify({"entries": [waitlist_json(e) for e in entries]})
 
@@ -41,7 +41,7 @@ def list_waitlist() -> Response:
 def accept_offer(entry_id: int) -> tuple[Response, int]:
     outcome = waitlist.accept(
         db.session, actor=g.api_user, entry_id=entry_id, now=now(),
-        settings=from_config(current_app.config),
+        settings=current_settings(),
     )
     if outcome.payment is not None:
         checkout.open_checkout(outcome.payment.id)
@@ -53,6 +53,6 @@ def accept_offer(entry_id: int) -> tuple[Response, int]:
 def decline_offer(entry_id: int) -> Response:
     entry = waitlist.decline(
         db.session, actor=g.api_user, entry_id=entry_id, now=now(),
-        settings=from_config(current_app.config),
+        settings=current_settings(),
     )
     return jsonify({"entry": waitlist_json(entry)})

@@ -13,7 +13,6 @@ it, so a check-in at 10:29:59 and the release at 10:30 never both win.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,11 +48,6 @@ class CheckInRefused(DomainError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(message)
-
-
-def grace_from_config(config: Mapping[str, Any]) -> timedelta:
-    minutes = int(config.get("CHECKIN_GRACE_MINUTES", 90))
-    return timedelta(minutes=max(minutes, 0))
 
 
 def deadline(booking: Booking, grace: timedelta) -> datetime:

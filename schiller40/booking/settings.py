@@ -1,5 +1,11 @@
-"""What the booking use cases are configured with, and how it is read from the app config
-(views and the worker build the settings and pass them to the use cases)."""
+"""What the booking use cases are configured with, read from the app config once per app.
+
+``create_app`` builds the settings when the config has been checked (``install``); views, the
+API, the CLI and the worker hand ``current_settings()`` to the use cases, which never read the
+config themselves. Built once, not per request: the config cannot change under a running app,
+and 29 places each parsing the refund policy again was both slower and a way for two places to
+disagree.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 
 from ..payments.states import DEFAULT_POLICY as DEFAULT_REFUND_POLICY
 from ..payments.states import RefundStep, parse_policy
@@ -31,6 +37,8 @@ class BookingSettings:
     payment_provider: str = "simulated"
     # The currency payments are opened in (``CURRENCY``, checked at start-up).
     currency: str = "EUR"
+    # How long after its start a desk booking not checked in is kept (``CHECKIN_GRACE_MINUTES``).
+    checkin_grace: timedelta = timedelta(minutes=90)
 
 
 DEFAULT_SETTINGS = BookingSettings()
@@ -49,9 +57,18 @@ def from_config(config: Mapping[str, Any]) -> BookingSettings:
         refund_policy=parse_policy(config.get("REFUND_POLICY")),
         payment_provider=str(config.get("PAYMENT_PROVIDER") or "simulated"),
         currency=str(config.get("CURRENCY") or BookingSettings.currency),
+        checkin_grace=timedelta(minutes=max(int(config.get("CHECKIN_GRACE_MINUTES", 90)), 0)),
     )
 
 
+_KEY = "schiller40.booking_settings"
+
+
+def install(app: Flask) -> None:
+    """Build the app's settings once, after ``settings.load`` has checked the config."""
+    app.extensions[_KEY] = from_config(app.config)
+
+
 def current_settings() -> BookingSettings:
-    """The settings of the app serving this request: what every page hands its use case."""
-    return from_config(current_app.config)
+    """The settings of the current app: what every page, job and command hands its use case."""
+    return current_app.extensions[_KEY]

@@ -8,10 +8,10 @@ longer holds (a moved booking's old time, a refund's amount) come in the payload
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import format_time, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from ..booking.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
+from ..booking.settings import current_settings
 from ..payments.models import CaptureMethod, PaymentStatus
 from ..resources.models import Resource, ResourceKind
 from .catalog import message
@@ -243,7 +244,7 @@ def booking_reminder(session: Session, payload: dict[str, Any], now: datetime) -
     assert member is not None
     checkin_until = None
     if booking.resource.kind is ResourceKind.DESK:
-        grace = timedelta(minutes=int(current_app.config["CHECKIN_GRACE_MINUTES"]))
+        grace = current_settings().checkin_grace
         deadline = min(booking.starts_at + grace, booking.ends_at)
 
         def checkin_until() -> str:  # called while the template renders, in its language

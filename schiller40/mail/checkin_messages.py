@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from ..booking import checkin
 from ..booking.models import Booking, BookingStatus
+from ..booking.settings import current_settings
 from .catalog import message
 from .compose import Mail, can_receive, render
 from .ics import booking_invitation
@@ -34,8 +34,8 @@ def no_show(session: Session, payload: dict[str, Any], now: datetime) -> Mail | 
         "no_show",
         to=member,
         booking=booking,
-        deadline=checkin.deadline(booking, checkin.grace_from_config(current_app.config)),
-        grace_minutes=int(checkin.grace_from_config(current_app.config).total_seconds() // 60),
+        deadline=checkin.deadline(booking, current_settings().checkin_grace),
+        grace_minutes=int(current_settings().checkin_grace.total_seconds() // 60),
         subject=lambda: _("Desk released: nobody checked in (%(name)s)",
                           name=booking.resource.name),
         attachments=lambda: [booking_invitation(booking, now=now, cancel=True)],

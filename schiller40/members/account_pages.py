@@ -25,7 +25,7 @@ from ..accounts.forms import (
     ProfileForm,
     ResetPasswordForm,
 )
-from ..booking.settings import from_config
+from ..booking.settings import current_settings
 from ..core import ratelimit
 from ..core.clock import now
 from ..core.forms import apply_field_errors
@@ -147,7 +147,7 @@ def export() -> Response:
 def delete_account() -> str | tuple[str, int] | Response:
     """Explain what deleting does (refunds first), then delete on the password (art. 17)."""
     form = DeleteAccountForm()
-    settings = from_config(current_app.config)
+    settings = current_settings()
     status = 200
     if form.validate_on_submit():
         me = current_user._get_current_object()

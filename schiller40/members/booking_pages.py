@@ -18,7 +18,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -149,7 +148,7 @@ def mine() -> str:
         start=instant - PAST_WINDOW, end=instant, limit=200,
     )
     past = [b for b in reversed(past) if b.ends_at <= instant]
-    grace = checkin.grace_from_config(current_app.config)
+    grace = current_settings().checkin_grace
     return render_template(
         "booking/mine.html", upcoming=upcoming, past=past, entries=entries, now=instant,
         checkin_state=lambda b: checkin.state(b, now=instant, grace=grace, staff=False),
@@ -181,7 +180,7 @@ def booking_detail(booking_id: int) -> str:
         "booking/detail.html", booking=booking, status=status, payment=payment,
         refunds=refunds, terms=terms, now=instant,
         checkin=checkin.state(booking, now=instant, staff=current_user.is_staff,
-                              grace=checkin.grace_from_config(current_app.config)),
+                              grace=current_settings().checkin_grace),
         awaiting_approval=payment is not None and payment.awaits_approval(booking, instant),
         refund_form=RefundForm(), reject_form=RejectForm(),
         RefundStatus=RefundStatus, PaymentStatus=PaymentStatus,

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from ..booking.settings import from_config
+from ..booking.settings import current_settings
 from ..core.clock import now
 from ..extensions import db
 from .reconcile import reconcile
@@ -30,7 +29,7 @@ def reconcile_command(recent_days: int) -> None:
     """
     found = gateway()
     report = reconcile(
-        db.session, found, now=now(), settings=from_config(current_app.config),
+        db.session, found, now=now(), settings=current_settings(),
         recent=timedelta(days=recent_days),
     )
     click.echo(

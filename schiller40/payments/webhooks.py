@@ -10,7 +10,7 @@ from typing import Any
 import stripe
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..booking.settings import from_config
+from ..booking.settings import current_settings
 from ..core.clock import now
 from ..errors import json_error
 from ..extensions import csrf, db
@@ -73,7 +73,7 @@ def stripe_webhook() -> Response | tuple[Response, int]:
     try:
         result = handle_event(
             db.session, gateway(), event_id=event_id, event_type=event_type,
-            object_id=object_id, now=now(), settings=from_config(current_app.config),
+            object_id=object_id, now=now(), settings=current_settings(),
         )
     except GatewayError as exc:
         # Stripe retries with back-off for up to three days: nothing is lost by saying so.

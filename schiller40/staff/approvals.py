@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response, current_app, flash, redirect, render_template, url_for
+from flask import Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -21,7 +21,7 @@ from wtforms.validators import Length
 
 from ..booking.errors import BookingError
 from ..booking.models import Booking, BookingStatus
-from ..booking.settings import from_config
+from ..booking.settings import current_settings
 from ..core.clock import now
 from ..core.forms import no_nul
 from ..extensions import db
@@ -97,7 +97,7 @@ def approval_approve(booking_id: int) -> Response:
     try:
         booking = approval.approve(
             db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),
-            settings=from_config(current_app.config),
+            settings=current_settings(),
         )
     except PaymentError as error:  # decided by someone else meanwhile
         flash(error.message, "error")
@@ -123,7 +123,7 @@ def approval_reject(booking_id: int) -> Response:
     try:
         booking = approval.reject(
             db.session, gateway(), actor=current_user, booking_id=booking_id, now=now(),
-            reason=form.reason.data, settings=from_config(current_app.config),
+            reason=form.reason.data, settings=current_settings(),
         )
     except (PaymentError, BookingError) as error:
         flash(error.message, "error")

@@ -3,14 +3,14 @@ Blocks are made from the calendar (``calendar.py``)."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
-from ..booking.settings import from_config
+from ..booking.settings import current_settings
 from ..core.clock import now
 from ..extensions import db
 from ..venue import blocks as block_service
@@ -39,7 +39,7 @@ def block_delete(block_id: int) -> Response:
         return redirect(url_for("staff.blocks"))
     block_service.delete_block(
         db.session, actor=current_user, block_id=block_id, now=now(),
-        settings=from_config(current_app.config),
+        settings=current_settings(),
     )
     flash(_("The block is removed; the time can be booked again."), "success")
     target = request.form.get("next", "")

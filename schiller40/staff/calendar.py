@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from babel.dates import format_skeleton
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -34,7 +34,7 @@ from ..booking.models import ACTIVE_STATUSES, Booking
 from ..booking.requests import BookingRequest
 from ..booking.reschedule import reschedule as reschedule_booking
 from ..booking.rules import Interval, Overrides
-from ..booking.settings import from_config
+from ..booking.settings import current_settings
 from ..core.clock import now
 from ..core.forms import bookable_day, bookable_day_error, no_nul
 from ..core.money import money
@@ -271,7 +271,7 @@ def calendar_week(slug: str) -> str:
         day_label=_day_label,
         booking_state=lambda b: booking_state(b, instant),
         checkin_state=lambda b: checkin.state(
-            b, now=instant, staff=True, grace=checkin.grace_from_config(current_app.config)),
+            b, now=instant, staff=True, grace=current_settings().checkin_grace),
     )
 
 
@@ -397,7 +397,7 @@ def calendar_book(slug: str) -> Response | tuple[str, int]:
         try:
             outcome = create_bookings(
                 db.session, actor=current_user, for_user=booking_form.member, now=now(),
-                settings=from_config(current_app.config),
+                settings=current_settings(),
                 request=BookingRequest(
                     start=wanted.start, end=wanted.end, resource_slug=resource.slug,
                     note=(booking_form.note.data or "").strip(),
@@ -440,7 +440,7 @@ def _staff_preview(
     return queries.preview(
         db.session, viewer=current_user, for_user=form.member, resource=resource,
         start=wanted.start, end=wanted.end, now=now(),
-        settings=from_config(current_app.config), overrides=form.overrides(),
+        settings=current_settings(), overrides=form.overrides(),
     )
 
 
@@ -471,7 +471,7 @@ def calendar_block(slug: str) -> Response | tuple[str, int]:
                 kind=block_form.kind.data or "", start=start, end=end,
                 reason=block_form.reason.data or "",
                 cancel_conflicting=bool(block_form.cancel_conflicting.data),
-                now=now(), settings=from_config(current_app.config),
+                now=now(), settings=current_settings(),
             )
         except block_service.BlockConflict as conflict:
             block_form.form_errors.append(conflict.message)
@@ -567,7 +567,7 @@ def calendar_move(booking_id: int) -> Response | tuple[str, int]:
                 end=rules.local(form.day.data, form.end.data),
                 resource_slug=form.resource.data, now=instant,
                 overrides=form.overrides(),
-                settings=from_config(current_app.config),
+                settings=current_settings(),
             )
         except BookingError as error:
             form.form_errors.append(error.message)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, time, timedelta
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -20,6 +20,7 @@ from wtforms.validators import Optional
 
 from ..booking import checkin
 from ..booking.rules import Interval
+from ..booking.settings import current_settings
 from ..core.clock import now
 from ..core.time import local_datetime, to_local
 from ..extensions import db
@@ -61,7 +62,7 @@ def desks() -> tuple[str, int]:
     window = Interval(local_datetime(day, time(0)), local_datetime(day + timedelta(days=1),
                                                                    time(0)))
     listing = checkin.desk_day(db.session, window)
-    grace = checkin.grace_from_config(current_app.config)
+    grace = current_settings().checkin_grace
     return render_template(
         "staff/calendar_desks.html", form=form, day=day, today=today, listing=listing,
         now=instant, day_label=format_date(day, "full"),

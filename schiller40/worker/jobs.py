@@ -22,7 +22,7 @@ from ..accounts.models import User
 from ..booking import checkin
 from ..booking.locks import expire_stale
 from ..booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
-from ..booking.settings import BookingSettings, from_config
+from ..booking.settings import BookingSettings, current_settings
 from ..core import audit, outbox
 from ..core.audit import AuditEntry
 from ..core.locking import end_read, lock_rows, write
@@ -60,7 +60,7 @@ def periodic(name: str) -> Callable[[Job], Job]:
 
 def context(now: datetime) -> JobContext:
     config = current_app.config
-    return JobContext(now=now, settings=from_config(config), config=dict(config))
+    return JobContext(now=now, settings=current_settings(), config=dict(config))
 
 
 @periodic("expire_holds")
@@ -100,7 +100,7 @@ def release_no_shows(session: Session, ctx: JobContext) -> int:
     """Release desks nobody checked in to by their deadline (start + CHECKIN_GRACE_MINUTES):
     cancelled as a no-show, offered to the waiting list, the member told. Returns how many."""
     return checkin.release_no_shows(
-        session, now=ctx.now, grace=checkin.grace_from_config(ctx.config),
+        session, now=ctx.now, grace=ctx.settings.checkin_grace,
         settings=ctx.settings,
     )
 
@@ -172,7 +172,7 @@ def reconcile_open_payments(session: Session, ctx: JobContext) -> int:
 def reconcile_recent(session: Session, payload: dict[str, Any], now: datetime) -> None:
     days = int(payload.get("recent_days", 3))
     report = reconcile(
-        session, gateway(), now=now, settings=from_config(current_app.config),
+        session, gateway(), now=now, settings=current_settings(),
         recent=timedelta(days=days),
     )
     if report.failed:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from schiller40.accounts import tokens
 from schiller40.accounts.models import ApiToken
 from schiller40.booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
-from schiller40.booking.settings import from_config
+from schiller40.booking.settings import current_settings
 from schiller40.core.audit import AuditEntry
 from schiller40.errors import NotFound
 from schiller40.extensions import db
@@ -355,7 +355,7 @@ def test_only_the_member_can_delete_their_own_account(app, place, clock):
     with pytest.raises(NotFound):
         privacy.delete_account(
             db.session, gateway(), actor=place.staff, user=place.member, password=PASSWORD,
-            now=clock(), settings=from_config(current_app.config),
+            now=clock(), settings=current_settings(),
         )
     assert fresh(User, place.member.id).is_active
 
@@ -363,7 +363,7 @@ def test_only_the_member_can_delete_their_own_account(app, place, clock):
 def test_a_booking_made_while_deleting_is_cancelled_too(app, place, clock, monkeypatch):
     """Another tab books after the cancellations but before the final step: the final step
     notices, and the new booking is cancelled in the next round."""
-    settings = from_config(current_app.config)
+    settings = current_settings()
     (first,) = book_hours(place.member, place.desks[0], clock, day=TUE, start=8, end=13)
     made: list[int] = []
     original = privacy._open_waitlist_ids

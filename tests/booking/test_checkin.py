@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from schiller40.booking import checkin
+from schiller40.booking import settings as booking_settings
 from schiller40.booking.models import BookingStatus, WaitlistEntry, WaitlistStatus
 from schiller40.core.audit import AuditEntry
 from schiller40.core.outbox import OutboxMessage
@@ -235,6 +236,7 @@ def test_the_released_desk_is_offered_to_the_waiting_list(place, factory, clock)
 
 def test_the_grace_is_configurable(app, place, factory, clock):
     app.config["CHECKIN_GRACE_MINUTES"] = 30
+    booking_settings.install(app)  # as create_app does with the operator's setting
     booking = desk_booking(factory, place)
     clock.advance(timedelta(minutes=30))
     assert run_tick(clock).jobs["no_shows"] == 1

@@ -6,13 +6,12 @@ SEQUENCE that rises)."""
 from __future__ import annotations
 
 import pytest
-from flask import current_app
 from sqlalchemy import select
 
 from schiller40.booking.cancel import cancel
 from schiller40.booking.models import Booking, BookingStatus
 from schiller40.booking.reschedule import reschedule
-from schiller40.booking.settings import from_config
+from schiller40.booking.settings import current_settings
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
 from schiller40.members import privacy
@@ -183,7 +182,7 @@ def test_a_paid_booking_cancelled_in_time_states_the_refund(app, place, clock, i
     set_locale(place.member, locale)
     booking = paid_room(app, place, clock, inbox)
     cancel(db.session, actor=place.member, booking_id=booking.id, now=clock(),
-           settings=from_config(current_app.config))
+           settings=current_settings())
     [row] = queued("mail.booking_cancelled")
     assert row.payload["refund_cents"] == booking.price_gross_cents  # 100 %: days ahead
     run_tick(clock)
@@ -202,7 +201,7 @@ def test_a_paid_booking_cancelled_late_gets_no_refund_and_says_so(app, place, cl
     booking = paid_room(app, place, clock, inbox, day=TUE)
     clock.set(at(TUE, 9, 30))  # half an hour before: nothing back under the terms
     cancel(db.session, actor=place.member, booking_id=booking.id, now=clock(),
-           settings=from_config(current_app.config))
+           settings=current_settings())
     [row] = queued("mail.booking_cancelled")
     assert (row.payload["refund_cents"], row.payload["paid_cents"]) == (
         0, booking.price_gross_cents)
@@ -235,7 +234,7 @@ def test_a_staff_block_cancelling_with_full_refund_mails_reason_and_refund(
     outcome = blocks.create_block(
         db.session, gateway(), actor=place.staff, resource_id=place.room.id,
         kind=BlockKind.MAINTENANCE, start=at(FRI, 8), end=at(FRI, 12), reason="Wasserschaden",
-        cancel_conflicting=True, now=clock(), settings=from_config(current_app.config),
+        cancel_conflicting=True, now=clock(), settings=current_settings(),
     )
     assert outcome.cancelled == [booking.id]
     [row] = queued("mail.booking_cancelled")
@@ -261,7 +260,7 @@ def test_deleting_the_account_cancels_without_mail(place, clock, inbox):
     booking = studio_booking(place, clock, inbox)
     privacy.delete_account(
         db.session, gateway(), actor=place.member, user=place.member, password=PASSWORD,
-        now=clock(), settings=from_config(current_app.config),
+        now=clock(), settings=current_settings(),
     )
     assert fresh(Booking, booking.id).status is BookingStatus.CANCELLED
     assert queued("mail.booking_cancelled") == []

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from schiller40.booking import waitlist
 from schiller40.booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
-from schiller40.booking.settings import from_config
+from schiller40.booking.settings import current_settings
 from schiller40.core import outbox
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
@@ -47,7 +47,7 @@ def queue(place, clock, factory, inbox):
         db.session.commit()
         waiting.append((user, waitlist.join(
             db.session, actor=user, resource_slug="studio", start=at(TUE, 10),
-            end=at(TUE, 11), now=clock(), settings=from_config(current_app.config))))
+            end=at(TUE, 11), now=clock(), settings=current_settings())))
         clock.advance(timedelta(seconds=1))
     run_tick(clock)
     inbox.clear()
@@ -138,7 +138,7 @@ def test_an_offer_declined_before_its_mail_went_out_is_not_sent(place, clock, in
     (first, entry), (second, _next) = queue.waiting
     free_the_slot(place, clock, queue)
     waitlist.decline(db.session, actor=first, entry_id=entry.id, now=clock(),
-                     settings=from_config(current_app.config))
+                     settings=current_settings())
     report = run_tick(clock)
     assert report.delivery.skipped == 1
     assert inbox.to(first.email) == []

@@ -6,14 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from flask import current_app
 from sqlalchemy import select
 
 from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
 from schiller40.booking.models import Booking, BookingStatus
 from schiller40.booking.requests import BookingRequest
-from schiller40.booking.settings import from_config
+from schiller40.booking.settings import current_settings
 from schiller40.core.audit import AuditEntry
 from schiller40.errors import InvalidInput, NotFound
 from schiller40.extensions import db
@@ -31,7 +30,7 @@ def create(place, clock, *, actor=None, resource=None, whole=False, start=None, 
         resource_id=None if whole else (resource or place.studio).id,
         location_id=place.location.id if whole else None,
         kind=kind, start=start or local(THU, 9), end=end or local(THU, 12), reason=reason,
-        cancel_conflicting=cancel, now=clock(), settings=from_config(current_app.config),
+        cancel_conflicting=cancel, now=clock(), settings=current_settings(),
     )
 
 
@@ -151,7 +150,7 @@ def test_cancelling_an_unpaid_hold_releases_it_without_a_refund(place, clock):
 
 def test_a_whole_location_block_covers_every_resource(place, clock):
     on_desk = create_bookings(
-        db.session, actor=place.member, now=clock(), settings=from_config(current_app.config),
+        db.session, actor=place.member, now=clock(), settings=current_settings(),
         request=BookingRequest(start=local(THU, 8), end=local(THU, 13),
                                resource_slug=place.desks[0].slug),
     ).bookings[0]
@@ -170,7 +169,7 @@ def test_a_whole_location_block_covers_every_resource(place, clock):
         with pytest.raises(BookingError) as refused:
             create_bookings(
                 db.session, actor=place.member, now=clock(),
-                settings=from_config(current_app.config),
+                settings=current_settings(),
                 request=BookingRequest(start=start, end=end, resource_slug=resource.slug),
             )
         assert refused.value.code == "blocked", resource.slug
@@ -188,7 +187,7 @@ def test_a_block_stops_members_booking_the_time(place, clock):
 def test_deleting_a_block_frees_the_time_and_is_audited(place, clock):
     outcome = create(place, clock)
     blocks.delete_block(db.session, actor=place.staff, block_id=outcome.block.id, now=clock(),
-                        settings=from_config(current_app.config))
+                        settings=current_settings())
     assert db.session.scalar(select(Block)) is None
     [entry] = audit("block.deleted")
     assert entry.object_id == outcome.block.id
@@ -196,14 +195,14 @@ def test_deleting_a_block_frees_the_time_and_is_audited(place, clock):
     assert book_hours(place.member, place.studio, clock, day=THU, start=10, end=11)[0].id
     with pytest.raises(NotFound):
         blocks.delete_block(db.session, actor=place.staff, block_id=outcome.block.id,
-                            now=clock(), settings=from_config(current_app.config))
+                            now=clock(), settings=current_settings())
 
 
 def test_members_cannot_delete_blocks(place, clock):
     outcome = create(place, clock)
     with pytest.raises(NotFound):
         blocks.delete_block(db.session, actor=place.member, block_id=outcome.block.id,
-                            now=clock(), settings=from_config(current_app.config))
+                            now=clock(), settings=current_settings())
     assert fresh(Block, outcome.block.id) is not None
 
 
@@ -222,7 +221,7 @@ def test_a_block_and_a_booking_racing_for_one_slot_never_both_win(app, place, cl
 
     db.session.commit()
     staff_id, member_id = place.staff.id, place.member.id
-    settings = from_config(current_app.config)
+    settings = current_settings()
     rounds = 4
     results: list[tuple[str, str]] = []
 
