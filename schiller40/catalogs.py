@@ -16,6 +16,8 @@ CATALOG = "messages"
 def compile_catalogs(source: Path, target: Path | None = None) -> list[Path]:
     """Compile every ``<lang>/LC_MESSAGES/*.po`` below ``source`` whose ``.mo`` below
     ``target`` (default: beside the ``.po``) is missing or older. Returns what was written."""
+    # At call time: importing this module (setup.py loads it by path) must need nothing but
+    # the standard library; babel is only there when catalogues are compiled.
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 

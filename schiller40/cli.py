@@ -51,6 +51,7 @@ def seed_demo_command() -> None:
     """Create the demo location, resources, tiers and accounts (safe to run again)."""
     # with_appcontext: `flask seed-demo` pushes an app context for any command, but
     # app.cli.main() and app.test_cli_runner() do so only for commands that ask for one.
+    # Imported here: the demo content is only needed by this command, not by every app.
     from .demo import DEMO_PASSWORDS, seed
 
     if current_app.config["ENV_NAME"] == "production":

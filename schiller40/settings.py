@@ -6,12 +6,18 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
+from email.headerregistry import Address
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from config import CONFIGS, Config
+
+from .core.sqlite import MIN_BUSY_SECONDS
+from .payments.states import parse_policy
 
 
 class ConfigError(RuntimeError):
@@ -111,10 +117,6 @@ def _sqlite_waits(cfg: dict[str, Any], url: str) -> None:
     """Waiting for the write lock (or a pooled connection) beats failing at once when many
     requests write together: both waits last ``SQLITE_BUSY_TIMEOUT_SECONDS``. The driver's
     ``timeout`` is SQLite's busy timeout (core/sqlite.py never lowers it)."""
-    from sqlalchemy.engine import make_url
-
-    from .core.sqlite import MIN_BUSY_SECONDS
-
     seconds = cfg.get("SQLITE_BUSY_TIMEOUT_SECONDS")
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not (
         MIN_BUSY_SECONDS <= seconds <= 3600
@@ -159,8 +161,6 @@ def _postgresql_waits(cfg: dict[str, Any]) -> None:
 def _resolve_payments(cfg: dict[str, Any]) -> None:
     """Pick the gateway (``PAYMENT_PROVIDER``) and check the refund policy at start-up, so
     a typo is a clear error now rather than a 500 on the first cancellation."""
-    from .payments.states import parse_policy
-
     choice = str(cfg.get("PAYMENT_GATEWAY") or "auto")
     if choice == "auto":
         provider = "stripe" if cfg.get("STRIPE_SECRET_KEY") else "simulated"
@@ -237,8 +237,6 @@ def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:
             f"SCHILLER40_SMTP_SECURITY={cfg.get('SMTP_SECURITY')!r} is unknown; "
             "use starttls, tls or none"
         )
-    from email.headerregistry import Address
-    from email.utils import parseaddr
 
     def is_address(value: object) -> bool:
         _name, address = parseaddr(str(value or ""))

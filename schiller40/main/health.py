@@ -38,6 +38,7 @@ def healthz() -> Response:
 def _expected_heads() -> set[str]:
     cached = current_app.extensions.get("schiller40.migration_heads")
     if cached is None:
+        # Once per process, on the first readiness probe: no page needs Alembic loaded.
         from alembic.config import Config as AlembicConfig
 
         config = AlembicConfig()

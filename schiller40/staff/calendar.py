@@ -15,7 +15,7 @@ from typing import Any
 
 from babel.dates import format_skeleton
 from flask import Response, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -445,8 +445,6 @@ def _staff_preview(
 
 
 def _short_time(instant: datetime | None) -> str:
-    from flask_babel import format_datetime
-
     return format_datetime(instant, "short") if instant else ""
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
@@ -271,8 +271,6 @@ def _update_in_batches(
     """Set ``values`` on the rows matching ``where``, RETENTION_BATCH rows per short write
     transaction (others wait only briefly). ``also`` is checked again in the update itself.
     Returns the rows found."""
-    from sqlalchemy import update
-
     changed = 0
     while True:
         ids = session.scalars(
