@@ -372,3 +372,34 @@ class WaitlistEntry(db.Model):
     @property
     def is_open(self) -> bool:
         return self.status in (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
+
+    # The entry's state changes, each stamping ``updated_at`` in one place (as
+    # ``Booking._changed`` does for bookings); the services decide when.
+
+    def _moved_to(self, status: WaitlistStatus, now: datetime) -> None:
+        self.status = status
+        self.updated_at = now
+
+    def offer(self, now: datetime, window: timedelta) -> None:
+        """Reserve the freed slot for this member until the window (or the start) passes."""
+        self.offered_at = now
+        self.offer_expires_at = min(now + window, self.starts_at)
+        self._moved_to(WaitlistStatus.OFFERED, now)
+
+    def lapse(self, now: datetime) -> None:
+        """The offer ran out unanswered."""
+        self._moved_to(WaitlistStatus.LAPSED, now)
+
+    def accept(self, now: datetime) -> None:
+        self._moved_to(WaitlistStatus.ACCEPTED, now)
+
+    def withdraw(self, now: datetime) -> WaitlistStatus:
+        """The member declines an offer, or leaves the list while waiting; answers which."""
+        status = (WaitlistStatus.DECLINED if self.status is WaitlistStatus.OFFERED
+                  else WaitlistStatus.CANCELLED)
+        self._moved_to(status, now)
+        return status
+
+    def drop(self, now: datetime) -> None:
+        """The wanted time has passed while the member was still waiting."""
+        self._moved_to(WaitlistStatus.CANCELLED, now)

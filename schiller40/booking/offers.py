@@ -59,16 +59,14 @@ def advance(
         return False
     lapsed = session.scalars(select(WaitlistEntry).where(*lapsed_offers(ids, now))).all()
     for entry in lapsed:
-        entry.status = WaitlistStatus.LAPSED
-        entry.updated_at = now
+        entry.lapse(now)
         audit.record(
             session, action="waitlist.offer_lapsed", now=now, actor_id=None,
             object_type="waitlist_entry", object_id=entry.id,
         )
     passed = session.scalars(select(WaitlistEntry).where(*passed_entries(ids, now))).all()
     for entry in passed:
-        entry.status = WaitlistStatus.CANCELLED
-        entry.updated_at = now
+        entry.drop(now)
     session.flush()
     ranges = [(e.resource, Interval(e.starts_at, e.ends_at)) for e in lapsed]
     ranges += [(b.resource, Interval(b.starts_at, b.ends_at)) for b in freed]
@@ -109,10 +107,7 @@ def offer_freed(
         taken = snapshots.occupied(session, [resource.id], window, now=now)[resource.id]
         if any(t.overlaps(rules.blocked(wanted)) for t in taken):
             continue
-        entry.status = WaitlistStatus.OFFERED
-        entry.offered_at = now
-        entry.offer_expires_at = min(now + settings.offer_window, entry.starts_at)
-        entry.updated_at = now
+        entry.offer(now, settings.offer_window)
         session.flush()
         audit.record(
             session, action="waitlist.offered", now=now, actor_id=None,

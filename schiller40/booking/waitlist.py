@@ -174,8 +174,7 @@ def accept(
         resource = entry.resource
         booked = Interval(entry.starts_at, entry.ends_at)
         loc = snapshots.location_rules(resource.location, {booked.start.year, booked.end.year})
-        entry.status = WaitlistStatus.ACCEPTED
-        entry.updated_at = now
+        entry.accept(now)
         session.flush()
         outcome = book(
             session, actor=actor, target=actor, candidates=[resource], ranges=[booked],
@@ -203,9 +202,7 @@ def decline(
         session.refresh(entry)
         if not entry.is_open:
             raise BookingError("not_offered")
-        was_offered = entry.status is WaitlistStatus.OFFERED
-        entry.status = WaitlistStatus.DECLINED if was_offered else WaitlistStatus.CANCELLED
-        entry.updated_at = now
+        was_offered = entry.withdraw(now) is WaitlistStatus.DECLINED
         session.flush()
         audit.record(
             session, action="waitlist.declined" if was_offered else "waitlist.left", now=now,
