@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from config import CONFIGS, Config
 
+from .core.locking import LOCK_TIMEOUT_OPTION
 from .core.sqlite import MIN_BUSY_SECONDS
 from .payments.states import parse_policy
 
@@ -139,10 +140,9 @@ def _sqlite_waits(cfg: dict[str, Any], url: str) -> None:
 
 
 def _postgresql_waits(cfg: dict[str, Any]) -> None:
-    """Every PostgreSQL connection is opened with ``lock_timeout``: a request stuck behind a
-    row lock gives up with SQLSTATE 55P03 (answered 503, see core/dbfaults.py) instead of
-    waiting until gunicorn kills the worker. Set at connect, not per transaction, so it costs
-    no round trip; it covers ``lock_rows`` and the overlap guard's wait for a rival insert."""
+    """How long a PostgreSQL write transaction waits for a row lock: an engine execution
+    option that ``core.locking`` turns into ``SET LOCAL lock_timeout`` at the start of each
+    write transaction (see there why not a connection parameter)."""
     seconds = cfg.get("LOCK_TIMEOUT_SECONDS")
     if not _whole(seconds, 1, 600):
         raise ConfigError(
@@ -150,11 +150,9 @@ def _postgresql_waits(cfg: dict[str, Any]) -> None:
             "from 1 to 600"
         )
     options = dict(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-    connect_args = dict(options.get("connect_args") or {})
-    given = str(connect_args.get("options") or "")
-    if "lock_timeout" not in given:
-        connect_args["options"] = f"{given} -c lock_timeout={int(seconds) * 1000}".strip()
-    options["connect_args"] = connect_args
+    options["execution_options"] = {
+        **(options.get("execution_options") or {}), LOCK_TIMEOUT_OPTION: int(seconds) * 1000,
+    }
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 

@@ -245,9 +245,11 @@ def test_no_url_means_sqlite_in_the_instance_folder(tmp_path):
 
 def test_postgresql_gets_no_sqlite_connect_args(tmp_path):
     app = load(tmp_path, {"ENV_NAME": "development", "DATABASE_URL": PG_URL})
-    # Only the lock timeout (issue 18): no SQLite busy timeout, no check_same_thread.
-    connect_args = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
-    assert connect_args == {"options": "-c lock_timeout=10000"}
+    # Nothing for the driver (a URL's own ``options`` reach it untouched); the lock timeout
+    # is an engine execution option that each write transaction applies with SET LOCAL.
+    assert "connect_args" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["execution_options"] == {
+        "schiller40_lock_timeout_ms": 10_000}
     assert "pool_timeout" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]
 
 
@@ -531,14 +533,16 @@ def test_a_bad_lock_timeout_stops_the_start(tmp_path, seconds):
     assert "SCHILLER40_LOCK_TIMEOUT_SECONDS" in str(exc_info.value)
 
 
-def test_the_lock_timeout_joins_options_the_operator_set(tmp_path):
+def test_the_lock_timeout_joins_execution_options_the_operator_set(tmp_path):
     app = load(tmp_path, {
-        "ENV_NAME": "development", "DATABASE_URL": "postgres://localhost/unused",
+        "ENV_NAME": "development", "DATABASE_URL": "postgres://localhost/unused?options=-c%20search_path%3Ds40",
         "LOCK_TIMEOUT_SECONDS": 3,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c search_path=s40"}},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"execution_options": {"logging_token": "s40"}},
     })
-    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"]
-    assert options == "-c search_path=s40 -c lock_timeout=3000"
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["execution_options"] == {"logging_token": "s40",
+                                            "schiller40_lock_timeout_ms": 3000}
+    assert "connect_args" not in options  # the URL's options=... stays the driver's alone
 
 
 @pytest.mark.parametrize("url", ["booking.schiller40.de", "ftp://x", "https://", "/path"])

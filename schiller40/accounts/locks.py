@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from ..core.locking import lock_rows
+from ..core.locking import LockOutsideWrite, in_write, lock_rows
 from ..errors import NotFound
 from .models import Company, User
 
@@ -23,6 +23,8 @@ def lock_member(session: Session, user: User | None) -> None:
     different desks could both pass them. Members and companies are always locked before
     resources, so no two transactions wait on each other in a cycle.
     """
+    if not in_write(session):
+        raise LockOutsideWrite("lock_member outside a write block")
     if user is None:
         return
     user_id = inspect(user).identity[0]  # not user.id: that would read an expired row first

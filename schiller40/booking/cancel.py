@@ -45,7 +45,7 @@ def cancel(
 
     A paid booking is owed a refund by the policy for its kind; staff may refund in full or
     not at all instead (``refund``). The refund is recorded here and sent to the gateway after
-    the commit (``payments.service.push``).
+    the commit (``payments.push.push``).
 
     The member is told by mail (``mail.booking_cancelled``) unless ``notify`` is false: an
     account being erased cancels its bookings on the way and should not be written to.

@@ -307,7 +307,7 @@ def _record(session: Session, ask: _Ask, occurrences: list[Occurrence]) -> Booki
     )
     confirmed = [b.id for b in outcome.bookings if b.status is BookingStatus.CONFIRMED]
     if confirmed:
-        # Paid bookings are announced when the payment confirms them (payments.service).
+        # Paid bookings are announced when the payment confirms them (payments.apply).
         outbox.enqueue(
             session, topic="mail.booking_confirmed", now=now, user_id=target.id,
             payload={"booking_ids": confirmed},

@@ -15,8 +15,8 @@ Unavailable:
 - SQLSTATE class 08 (connection exception), ``57P01``/``57P02``/``57P03`` (the server is
   shutting down, crashed or is still starting: what a restart looks like from a live
   connection), ``53300`` (too many connections: the server refused us a session) and
-  ``55P03`` (lock not available: a row lock stayed taken for
-  ``SCHILLER40_LOCK_TIMEOUT_SECONDS``; the statement that gave up wrote nothing, and the
+  ``55P03`` (lock not available: a write transaction waited
+  ``SCHILLER40_LOCK_TIMEOUT_SECONDS`` for a row lock; the statement that gave up wrote nothing, and the
   transaction is rolled back);
 - SQLite ``SQLITE_BUSY`` after the 30 s busy timeout (``database is locked``): another writer
   held the write lock the whole time. Our writers hold it for milliseconds, so this is an

@@ -47,8 +47,28 @@ def _begin_write(session: Session) -> Session:
     """
     sqlite = session.get_bind().dialect.name == "sqlite"
     real = _begin(session, {"sqlite_begin": "IMMEDIATE"} if sqlite else {})
+    if not sqlite:
+        _limit_lock_waits(real)
     real.info[_WRITE] = real.get_transaction()
     return real
+
+
+# The engine execution option (set from SCHILLER40_LOCK_TIMEOUT_SECONDS by settings.py) that
+# says how long a write transaction on PostgreSQL waits for a row lock, in milliseconds.
+LOCK_TIMEOUT_OPTION = "schiller40_lock_timeout_ms"
+
+
+def _limit_lock_waits(session: Session) -> None:
+    """``SET LOCAL lock_timeout`` for this write transaction: a waiter behind a row lock (ours
+    from ``lock_rows``, or the overlap guard's wait for a rival's uncommitted insert) gives up
+    with SQLSTATE 55P03, answered 503 (core/dbfaults.py), instead of waiting until gunicorn
+    kills the worker. Per transaction, not per connection: a connection parameter would drop
+    the database URL's own ``options`` and is refused by PgBouncer in transaction mode, while
+    ``SET LOCAL`` ends with the transaction wherever the connection goes next."""
+    connection = session.connection()
+    milliseconds = connection.get_execution_options().get(LOCK_TIMEOUT_OPTION)
+    if milliseconds:
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(milliseconds)}")
 
 
 def in_write(session: Session) -> bool:
@@ -101,6 +121,8 @@ def end_read(session: Session) -> None:
     """End the read transaction the session has open, if any, so that no connection (and on
     SQLite no snapshot) is held while we wait for something slow outside the database (a
     payment gateway, the SMTP server). Nothing is written: a read has nothing to undo."""
+    if in_write(session):
+        raise LockOutsideWrite("end_read inside a write block would drop its changes")
     real = _real(session)
     if real.in_transaction():
         real.rollback()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..booking.models import Booking, BookingStatus
 from ..booking.rules import split_vat
+from ..booking.settings import current_settings
 from ..core.money import money
 from ..payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus
 from .booking_messages import bookings_of, confirmed_of
@@ -50,7 +51,7 @@ def payment_received(session: Session, payload: dict[str, Any], now: datetime) -
     ids = payload.get("booking_ids") or [b.id for b in payment.bookings]
     lines = bookings_of(session, ids)
     # The configured rate, the one the prices were split by (checked at start-up).
-    vat_percent = int(current_app.config["VAT_RATE_PERCENT"])
+    vat_percent = current_settings().policy.vat_percent
     if sum(b.price_gross_cents for b in lines) == amount:
         net = sum(b.price_net_cents for b in lines)
         tax = sum(b.price_tax_cents for b in lines)

@@ -296,7 +296,7 @@ def retention(session: Session, ctx: JobContext) -> int:
     - audit entries older than AUDIT_DETAILS_RETENTION_DAYS lose their details (old and new
       values, reasons, amounts); the entry itself stays: who did what to which object, when;
     - bookings of deleted accounts lose any note still on them. Erasing the account blanks
-      them at once (``accounts.privacy``); this catches a note written afterwards (staff
+      them at once (``members.privacy``); this catches a note written afterwards (staff
       editing an old booking) or left by an erasure from before that rule.
 
     Outbox rows are purged by ``purge_outbox``. Each batch of RETENTION_BATCH rows is its own

@@ -13,6 +13,7 @@ from schiller40.accounts.models import Company, User
 from schiller40.core.locking import (
     LockOutsideWrite,
     commit_and_continue,
+    end_read,
     in_write,
     lock_rows,
     write,
@@ -79,9 +80,23 @@ def test_locks_are_refused_outside_a_write_block(app, place):
 
 
 @pytest.mark.postgresql_only
-def test_every_connection_waits_for_a_lock_only_as_long_as_configured(app):
+def test_a_write_waits_for_a_lock_only_as_long_as_configured(app):
+    """SET LOCAL per write transaction, not a connection parameter (which PgBouncer refuses
+    and which would replace the URL's own options): reads and the pooled connection keep
+    the server's default."""
     assert app.config["LOCK_TIMEOUT_SECONDS"] == 10
-    assert db.session.scalar(text("SHOW lock_timeout")) == "10s"
+    db.session.rollback()
+    assert db.session.scalar(text("SHOW lock_timeout")) == "0"
+    with write(db.session) as session:
+        assert session.scalar(text("SHOW lock_timeout")) == "10s"
+    assert db.session.scalar(text("SHOW lock_timeout")) == "0"
+
+
+def test_ending_a_read_inside_a_write_block_is_refused(app):
+    with pytest.raises(LockOutsideWrite), write(db.session) as session:
+        session.add(Company(name="Kept GmbH", created_at=NOW))
+        end_read(session)
+    assert companies() == 0
 
 
 def test_housekeeping_committed_midway_stands_when_the_block_then_fails(app):
