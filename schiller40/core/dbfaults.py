@@ -16,8 +16,8 @@ Unavailable:
   shutting down, crashed or is still starting: what a restart looks like from a live
   connection), ``53300`` (too many connections: the server refused us a session) and
   ``55P03`` (lock not available: a write transaction waited
-  ``SCHILLER40_LOCK_TIMEOUT_SECONDS`` for a row lock; the statement that gave up wrote nothing, and the
-  transaction is rolled back);
+  ``SCHILLER40_LOCK_TIMEOUT_SECONDS`` for a row lock; the statement that gave up wrote
+  nothing, and the transaction is rolled back);
 - SQLite ``SQLITE_BUSY`` after the 30 s busy timeout (``database is locked``): another writer
   held the write lock the whole time. Our writers hold it for milliseconds, so this is an
   overloaded or stuck neighbour (a backup, a long CLI import), and the statement that gave

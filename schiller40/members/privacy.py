@@ -38,7 +38,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, false, or_, select
 from sqlalchemy.orm import Session
 
-from ..accounts.models import ApiToken, Role, User
+from ..accounts.models import ApiToken, Company, Role, User
 from ..accounts.service import WrongPassword
 from ..booking import waitlist
 from ..booking.models import Booking, WaitlistEntry, WaitlistStatus
@@ -49,7 +49,7 @@ from ..core.locking import end_read, lock_rows, write
 from ..core.time import to_local
 from ..errors import Conflict, DomainError, NotFound
 from ..feeds.models import CalendarFeed
-from ..membership.models import Induction, MembershipStatus
+from ..membership.models import Induction, Membership, MembershipStatus
 from ..payments import cancellation, ledger
 from ..payments.gateway import PaymentGateway
 from ..payments.ledger import CancellationTerms
@@ -229,36 +229,14 @@ def export_data(session: Session, *, user: User, now: datetime) -> dict[str, Any
         "calendar_feed": {f.id for f in feeds},
         "api_token": {t.id for t in tokens},
     }
-    company = user.company
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "generated_at": _iso(now),
-        "profile": {
-            "id": user.id,
-            "name": user.name,
-            "email": user.email,
-            "role": user.role.value,
-            "language": user.locale,
-            "active": user.is_active,
-            "created_at": _iso(user.created_at),
-            "last_login_at": _iso(user.last_login_at),
-            "email_verified_at": _iso(user.email_verified_at),
-        },
-        "company": None if company is None else {
-            "name": company.name,
-            "member_cap_desk_days": company.member_cap_desk_days,
-            "member_cap_studio_hours": company.member_cap_studio_hours,
-        },
+        "profile": _profile(user),
+        "company": _company(user.company),
         "memberships": [
-            {
-                "tier": {"slug": m.tier.slug, "name": m.tier.name},
-                "valid_from": m.valid_from.isoformat(),
-                "valid_until": m.valid_until.isoformat() if m.valid_until else None,
-                "status": m.status.value,
-                "created_at": _iso(m.created_at),
-            }
-            for m in sorted(user.memberships, key=lambda m: (m.valid_from, m.id))
+            _membership(m) for m in sorted(user.memberships, key=lambda m: (m.valid_from, m.id))
         ],
         "inductions": [
             {"topic": i.topic, "granted_at": _iso(i.granted_at)}
@@ -266,42 +244,78 @@ def export_data(session: Session, *, user: User, now: datetime) -> dict[str, Any
         ],
         "bookings": [_booking(b, now) for b in bookings],
         "payments": [_payment(p, booking_ids) for p in payments],
-        "waitlist_entries": [
-            {
-                "id": e.id,
-                "resource": e.resource.slug,
-                "start": _iso(e.starts_at, e.resource.location.tz),
-                "end": _iso(e.ends_at, e.resource.location.tz),
-                "status": e.status.value,
-                "offer_expires_at": _iso(e.offer_expires_at, e.resource.location.tz),
-                "booking_id": e.booking_id,
-                "created_at": _iso(e.created_at),
-            }
-            for e in entries
-        ],
-        "calendar_feeds": [
-            {
-                "kind": f.kind.value,
-                "scope": f.scope,
-                "active": f.is_active,
-                "created_at": _iso(f.created_at),
-                "address_changed_at": _iso(f.rotated_at),
-                "switched_off_at": _iso(f.revoked_at),
-                "last_fetched_at": _iso(f.last_fetched_at),
-            }
-            for f in feeds
-        ],
-        "api_tokens": [
-            {
-                "id": t.id,
-                "created_at": _iso(t.created_at),
-                "expires_at": _iso(t.expires_at),
-                "last_used_at": _iso(t.last_used_at),
-                "revoked_at": _iso(t.revoked_at),
-            }
-            for t in tokens
-        ],
+        "waitlist_entries": [_waitlist_entry(e) for e in entries],
+        "calendar_feeds": [_feed(f) for f in feeds],
+        "api_tokens": [_token(t) for t in tokens],
         "audit_entries": _audit_entries(session, user, own),
+    }
+
+
+def _profile(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "role": user.role.value,
+        "language": user.locale,
+        "active": user.is_active,
+        "created_at": _iso(user.created_at),
+        "last_login_at": _iso(user.last_login_at),
+        "email_verified_at": _iso(user.email_verified_at),
+    }
+
+
+def _company(company: Company | None) -> dict[str, Any] | None:
+    return None if company is None else {
+        "name": company.name,
+        "member_cap_desk_days": company.member_cap_desk_days,
+        "member_cap_studio_hours": company.member_cap_studio_hours,
+    }
+
+
+def _membership(m: Membership) -> dict[str, Any]:
+    return {
+        "tier": {"slug": m.tier.slug, "name": m.tier.name},
+        "valid_from": m.valid_from.isoformat(),
+        "valid_until": m.valid_until.isoformat() if m.valid_until else None,
+        "status": m.status.value,
+        "created_at": _iso(m.created_at),
+    }
+
+
+def _waitlist_entry(e: WaitlistEntry) -> dict[str, Any]:
+    tz = e.resource.location.tz
+    return {
+        "id": e.id,
+        "resource": e.resource.slug,
+        "start": _iso(e.starts_at, tz),
+        "end": _iso(e.ends_at, tz),
+        "status": e.status.value,
+        "offer_expires_at": _iso(e.offer_expires_at, tz),
+        "booking_id": e.booking_id,
+        "created_at": _iso(e.created_at),
+    }
+
+
+def _feed(f: CalendarFeed) -> dict[str, Any]:
+    return {
+        "kind": f.kind.value,
+        "scope": f.scope,
+        "active": f.is_active,
+        "created_at": _iso(f.created_at),
+        "address_changed_at": _iso(f.rotated_at),
+        "switched_off_at": _iso(f.revoked_at),
+        "last_fetched_at": _iso(f.last_fetched_at),
+    }
+
+
+def _token(t: ApiToken) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "created_at": _iso(t.created_at),
+        "expires_at": _iso(t.expires_at),
+        "last_used_at": _iso(t.last_used_at),
+        "revoked_at": _iso(t.revoked_at),
     }
 
 
