@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..core import audit
-from ..core.locking import lock_rows, write
+from ..core.locking import is_unique_violation, lock_rows, write
 from ..errors import Conflict, InvalidInput, NotFound
 from .locks import load_member
 from .models import Company, Role, User
@@ -61,7 +61,10 @@ def set_company(
                 details={"company": company.name if company else None, "company_was": before,
                          "created": created},
             )
-    except IntegrityError as exc:  # the new company was created concurrently under its name
+    except IntegrityError as exc:
+        if not is_unique_violation(exc, "company", "name"):
+            raise
+        # The new company was created concurrently under its name.
         message = _l("A company with this name was just created. Please choose it.")
         raise Conflict(message, fields={"new_name": [str(message)]}) from exc
     return member

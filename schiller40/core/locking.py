@@ -216,3 +216,19 @@ def is_overlap_violation(exc: BaseException) -> bool:
     if getattr(orig, "sqlstate", None) == "23P01":
         return "booking_no_overlap" in str(orig)
     return "booking_overlap" in str(orig)
+
+
+def is_unique_violation(exc: BaseException, table: str, *columns: str) -> bool:
+    """True if a database error is the unique constraint on ``table(columns)`` refusing a row.
+
+    For a service that turns one particular duplicate (two staff creating the same company at
+    once) into a clear message: any other integrity error in the same transaction must stay
+    an error, not be answered with that message. PostgreSQL names the constraint (the naming
+    convention's ``uq_<table>_<columns>``); SQLite names the columns.
+    """
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) is not None:
+        name = getattr(getattr(orig, "diag", None), "constraint_name", None)
+        return orig.sqlstate == "23505" and name == f"uq_{table}_{'_'.join(columns)}"
+    wanted = ", ".join(f"{table}.{column}" for column in columns)
+    return str(orig) == f"UNIQUE constraint failed: {wanted}"

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from ..accounts.locks import load_member
 from ..accounts.models import User
 from ..core import audit
-from ..core.locking import write
+from ..core.locking import is_unique_violation, write
 from ..core.time import local_datetime, to_local
 from ..errors import Conflict, InvalidInput, NotFound
 from ..resources.models import Resource
@@ -316,8 +316,10 @@ def grant_induction(
                 details={"induction": induction.id, "topic": topic,
                          "trained_on": trained_on.isoformat(), "note": note},
             )
-    except IntegrityError as exc:  # the unique (user, topic) index: a concurrent grant won
-        raise _already_trained() from exc
+    except IntegrityError as exc:
+        if not is_unique_violation(exc, "induction", "user_id", "topic"):
+            raise
+        raise _already_trained() from exc  # a concurrent grant of the same topic won
     return induction
 
 

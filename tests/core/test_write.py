@@ -15,6 +15,7 @@ from schiller40.core.locking import (
     commit_and_continue,
     end_read,
     in_write,
+    is_unique_violation,
     lock_rows,
     write,
 )
@@ -111,3 +112,17 @@ def test_housekeeping_committed_midway_stands_when_the_block_then_fails(app):
     assert db.session.scalars(select(Company.name)).all() == ["Housekeeping GmbH"]
     with pytest.raises(LockOutsideWrite):
         commit_and_continue(db.session)
+
+
+def test_a_unique_violation_is_told_apart_from_other_integrity_errors(app, factory):
+    """Services answer one duplicate with a clear message; any other integrity error of the
+    same transaction must not get that message."""
+    factory.company(name="Twin GmbH")
+    db.session.commit()
+    with pytest.raises(IntegrityError) as duplicate, write(db.session) as session:
+        session.add(Company(name="Twin GmbH", created_at=NOW))
+    assert is_unique_violation(duplicate.value, "company", "name")
+    assert not is_unique_violation(duplicate.value, "induction", "user_id", "topic")
+    with pytest.raises(IntegrityError) as missing, write(db.session) as session:
+        session.add(Company(name=None, created_at=NOW))  # NOT NULL, not a duplicate
+    assert not is_unique_violation(missing.value, "company", "name")
