@@ -295,6 +295,24 @@ def test_set_company_existing_new_matching_and_none(place, clock, factory):
     assert actions().count("user.company_set") == 4 and "company.created" in actions()
 
 
+def test_a_company_made_meanwhile_under_the_same_name_is_a_clear_conflict(
+    place, clock, factory, monkeypatch
+):
+    """Two staff name the same new company at once: the second misses the first's row when
+    it looks (simulated by a lookup that finds nothing) and the unique name refuses its
+    insert. That one duplicate is answered with a message; nothing is changed."""
+    factory.company(name="Race GmbH")
+    db.session.commit()
+    monkeypatch.setattr(admin, "find_company", lambda session, name: None)
+    with pytest.raises(Conflict) as conflict:
+        admin.set_company(db.session, actor=place.staff, member_id=place.member.id,
+                          new_name="Race GmbH", now=clock())
+    assert conflict.value.fields == {"new_name": [str(conflict.value.message)]}
+    db.session.expire_all()
+    assert db.session.get(User, place.member.id).company_id is None
+    assert len(db.session.scalars(select(Company)).all()) == 1
+
+
 def test_set_company_refuses_both_and_unknown(place, clock, factory):
     acme = factory.company()
     db.session.commit()
