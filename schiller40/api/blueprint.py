@@ -1,5 +1,5 @@
 """The ``api_v1`` blueprint under ``/api/v1``: one route module per resource (tokens,
-resources, availability, bookings, waitlist, feeds, and the OpenAPI document). Input is
+tiers, resources, availability, bookings, waitlist, feeds, and the OpenAPI document). Input is
 parsed in ``parsing.py``, answers are shaped in ``serializers.py``."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from . import (  # noqa: E402,F401
     feeds,
     resources,
     spec,
+    tiers,
     tokens,
     waitlist,
 )

@@ -79,6 +79,45 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             "time_zone": {"type": "string"},
         },
     },
+    "Tier": {
+        "type": "object",
+        "required": ["slug", "name", "description", "monthly_price_cents", "included",
+                     "booking_horizon_days", "max_future_bookings", "kinds"],
+        "properties": {
+            "slug": {"type": "string"},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "monthly_price_cents": {"type": "integer", "minimum": 0,
+                                    "description": "gross, VAT included; 0: no monthly fee"},
+            "included": {
+                "type": "object",
+                "description": "credit included each month",
+                "required": ["desk_days", "studio_hours"],
+                "properties": {"desk_days": {"type": "integer", "minimum": 0},
+                               "studio_hours": {"type": "integer", "minimum": 0}},
+            },
+            "booking_horizon_days": {"type": "integer", "minimum": 0,
+                                     "description": "how many days ahead members may book"},
+            "max_future_bookings": {"type": "integer", "minimum": 0,
+                                    "description": "upcoming bookings allowed at a time"},
+            "kinds": {
+                "type": "array",
+                "description": "the kinds of space the tier may book, with the prices beyond "
+                               "the included credit (gross cents; null: that unit is not sold)",
+                "items": {
+                    "type": "object",
+                    "required": ["kind", "price_hour_cents", "price_half_day_cents",
+                                 "price_day_cents"],
+                    "properties": {
+                        "kind": {"enum": ["desk", "studio", "room"]},
+                        "price_hour_cents": {"type": ["integer", "null"], "minimum": 0},
+                        "price_half_day_cents": {"type": ["integer", "null"], "minimum": 0},
+                        "price_day_cents": {"type": ["integer", "null"], "minimum": 0},
+                    },
+                },
+            },
+        },
+    },
     "Slot": {
         "type": "object",
         "required": ["start", "end"],
@@ -374,6 +413,21 @@ def document() -> dict[str, Any]:
         "/api/v1/tokens/current": {"delete": {
             "summary": "Log out: revoke the token used for this call",
             "responses": {"204": {"description": "Revoked"}, **_errors(*AUTH_ERRORS)},
+        }},
+        "/api/v1/tiers": {"get": {
+            "summary": "The membership tiers on offer and their prices (public, no token)",
+            "security": [],
+            "responses": {
+                "200": _json({"type": "object",
+                              "required": ["currency", "vat_percent", "prices_include_vat",
+                                           "tiers"],
+                              "properties": {
+                                  "currency": {"const": "EUR"},
+                                  "vat_percent": {"type": "integer", "minimum": 0},
+                                  "prices_include_vat": {"const": True},
+                                  "tiers": {"type": "array", "items": _ref("Tier")}}},
+                             "Active tiers in the order of the price list"),
+            },
         }},
         "/api/v1/resources": {"get": {
             "summary": "Bookable resources",

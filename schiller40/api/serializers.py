@@ -12,6 +12,8 @@ from ..booking.models import Booking, BookingStatus, WaitlistEntry
 from ..booking.rules import Interval
 from ..core.clock import now
 from ..core.time import to_local
+from ..membership.models import Tier
+from ..membership.price_list import kind_prices
 from ..payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from ..resources.models import Resource
 
@@ -40,6 +42,32 @@ def resource_json(resource: Resource) -> dict[str, Any]:
         "buffer_after_minutes": resource.buffer_after_minutes,
         "requires_induction": resource.requires_induction,
         "time_zone": resource.location.timezone,
+    }
+
+
+def tier_json(tier: Tier) -> dict[str, Any]:
+    """A tier of the public price list; prices are gross cents, None where a unit is not
+    sold. Its ``kinds`` are what it may book (desks first)."""
+    return {
+        "slug": tier.slug,
+        "name": tier.name,
+        "description": tier.description,
+        "monthly_price_cents": tier.monthly_price_cents,
+        "included": {
+            "desk_days": tier.included_desk_days,
+            "studio_hours": tier.included_studio_hours,
+        },
+        "booking_horizon_days": tier.booking_horizon_days,
+        "max_future_bookings": tier.max_future_bookings,
+        "kinds": [
+            {
+                "kind": p.kind.value,
+                "price_hour_cents": p.price_hour_cents,
+                "price_half_day_cents": p.price_half_day_cents,
+                "price_day_cents": p.price_day_cents,
+            }
+            for p in kind_prices(tier)
+        ],
     }
 
 

@@ -1,1 +1,1 @@
-"""Public pages: the start page and the list of bookable resources."""
+"""Public pages: the start page, the list of bookable resources and the price list."""

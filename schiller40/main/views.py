@@ -1,4 +1,4 @@
-"""Start page, resource list and the language switch."""
+"""Start page, resource list, price list and the language switch."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from ..accounts.service import set_locale
+from ..booking.settings import current_settings
 from ..core.clock import now
 from ..core.urls import safe_redirect_target
 from ..extensions import db
 from ..i18n import remember_language
+from ..membership.price_list import active_tiers, kind_prices
 from ..resources.models import Location, Resource
 
 bp = Blueprint("main", __name__)
@@ -62,3 +64,14 @@ def set_language() -> Response:
     if current_user.is_authenticated and current_user.locale != lang:
         set_locale(db.session, user=current_user._get_current_object(), locale=lang)
     return response
+
+
+@bp.get("/tarife")
+def price_list() -> str:
+    """The membership tiers and their prices, for everyone (no log-in)."""
+    return render_template(
+        "main/price_list.html",
+        tiers=active_tiers(db.session),
+        kind_prices=kind_prices,
+        vat_percent=current_settings().policy.vat_percent,
+    )

@@ -45,6 +45,7 @@ def submit_empty(page: Page) -> None:
 SCREENS = [
     Screen("start", "/"),
     Screen("spaces", "/resources"),
+    Screen("tarife", "/tarife"),
     Screen("login", "/login"),
     Screen("register", "/register"),
     Screen("forgot-password", "/account/reset"),

@@ -21,7 +21,15 @@ from tests.factories import PASSWORD
 
 from .axe import assert_accessible, run_axe
 from .conftest import log_in
-from .screens import PHONE, SCREENS, Screen, choose_english, open_screen, photograph
+from .screens import (
+    PHONE,
+    SCREENS,
+    Screen,
+    choose_english,
+    open_screen,
+    photograph,
+    sideways_overflow,
+)
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -45,6 +53,16 @@ def test_no_violations_at_phone_and_desktop_width(page: Page, place, scene, widt
     page.set_viewport_size({"width": width, "height": 844})
     open_screen(page, place, scene, Screen("detail", "/bookings/{held}", "member"), "de")
     assert_accessible(page)
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_the_price_list_fits_320_px(page: Page, place, scene, lang: str):
+    """The narrowest width WCAG 1.4.10 asks for: the price tables stack, nothing scrolls
+    sideways, and axe still finds nothing."""
+    page.set_viewport_size({"width": 320, "height": 640})
+    open_screen(page, place, scene, Screen("tarife", "/tarife"), lang)
+    assert_accessible(page)
+    assert sideways_overflow(page) <= 0
 
 
 # --- what axe cannot judge -------------------------------------------------------------------

@@ -112,6 +112,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     # Public pages, health, static files
     ("main.index", "GET"): PUBLIC,
     ("main.resources", "GET"): PUBLIC,
+    ("main.price_list", "GET"): PUBLIC,
     ("main.set_language", "POST"): PUBLIC,
     ("health.healthz", "GET"): PUBLIC,
     ("health.readyz", "GET"): PUBLIC,
@@ -164,6 +165,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("webhooks.stripe_webhook", "POST"): WEBHOOK,
     # JSON API
     ("api_v1.openapi_document", "GET"): API_PUBLIC,
+    ("api_v1.list_tiers", "GET"): API_PUBLIC,
     ("api_v1.create_token", "POST"): API_PUBLIC,
     ("api_v1.delete_current_token", "DELETE"): API_SIGNED_IN,
     ("api_v1.availability", "GET"): API_SIGNED_IN,
