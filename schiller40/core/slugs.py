@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import InvalidInput
+from .locking import is_unique_violation
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SLUG_MAX = 64
@@ -20,3 +24,13 @@ def check_slug(value: str, errors: dict[str, list[str]], name: str = "slug") -> 
             "Use lower-case letters a–z, digits and single hyphens (at most 64), "
             "for example “meeting-room-2”."
         )))
+
+
+def slug_taken(exc: IntegrityError, table: str) -> InvalidInput:
+    """The form's answer when the database refused a row because another request took its
+    slug meanwhile (the checks before the insert saw it free). Raised by the caller outside
+    its ``write`` block, which has rolled back. Any other integrity error is not a form
+    problem: it is raised again, as it is."""
+    if not is_unique_violation(exc, table, "slug"):
+        raise exc
+    return InvalidInput(fields={"slug": [str(_l("This short name is already used."))]})

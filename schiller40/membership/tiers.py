@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ..core import audit
 from ..core.locking import locked_get, write
 from ..core.money import money
-from ..core.slugs import check_slug
+from ..core.slugs import check_slug, slug_taken
 from ..errors import InvalidInput
 from ..resources.models import ResourceKind
 from .models import Membership, Tier, TierKindPrice
@@ -172,14 +172,6 @@ def _apply_prices(tier: Tier, prices: Mapping[ResourceKind, KindTerms]) -> None:
         row.price_day_cents = terms.day_cents
 
 
-def _refused(exc: IntegrityError) -> InvalidInput:
-    """What a constraint the database still refused means for the form (a slug taken by a
-    concurrent request). The ``write`` block has rolled back by then."""
-    if "slug" in str(exc.orig).lower():
-        return InvalidInput(fields={"slug": [str(_l("This short name is already used."))]})
-    return InvalidInput()
-
-
 def create_tier(session: Session, *, data: TierData, actor: User, now: datetime) -> Tier:
     """Add a tier. It is offered to new memberships while active."""
     data = _normalise(data)
@@ -202,7 +194,7 @@ def create_tier(session: Session, *, data: TierData, actor: User, now: datetime)
                 details={"slug": tier.slug, "name": tier.name, "prices": _terms_snapshot(tier)},
             )
     except IntegrityError as exc:
-        raise _refused(exc) from exc
+        raise slug_taken(exc, "tier") from exc
     return tier
 
 
@@ -236,7 +228,7 @@ def update_tier(
                     object_type="tier", object_id=tier.id, details={"changed": changed},
                 )
     except IntegrityError as exc:
-        raise _refused(exc) from exc
+        raise slug_taken(exc, "tier") from exc
     return tier
 
 

@@ -25,7 +25,7 @@ from ..booking.models import ACTIVE_STATUSES, Booking
 from ..booking.rules import Interval, RuleViolation, check_opening
 from ..core import audit
 from ..core.locking import lock_rows, locked_get, write
-from ..core.slugs import SLUG_RE, check_slug
+from ..core.slugs import SLUG_RE, check_slug, slug_taken
 from ..errors import DomainError, InvalidInput, NotFound
 from ..resources.models import BookingUnit, Closure, Location, OpeningHours, Resource, ResourceKind
 
@@ -179,15 +179,6 @@ def _clean(data: ResourceData) -> ResourceData:
     return ResourceData(**values)
 
 
-def _refused(exc: IntegrityError) -> InvalidInput:
-    """A constraint the database still refused (a slug taken by a concurrent request) as
-    field errors. Raised outside the ``write`` block, which has rolled back by then."""
-    text = str(exc.orig).lower()
-    if "slug" in text or "unique" in text:
-        return InvalidInput(fields={"slug": [str(_l("This short name is already used."))]})
-    return InvalidInput()
-
-
 def _slug_taken(session: Session, model: type, slug: str) -> bool:
     return bool(session.scalar(select(exists().where(model.slug == slug))))
 
@@ -233,7 +224,7 @@ def create_resource(
                          "name": resource.name},
             )
     except IntegrityError as exc:
-        raise _refused(exc) from exc
+        raise slug_taken(exc, "resource") from exc
     return resource
 
 
@@ -266,7 +257,7 @@ def update_resource(
                     details={"changed": changed},
                 )
     except IntegrityError as exc:
-        raise _refused(exc) from exc
+        raise slug_taken(exc, "resource") from exc
     return resource
 
 

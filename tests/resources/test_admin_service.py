@@ -82,6 +82,18 @@ def test_invalid_resources_are_refused_with_a_field_message(place, clock, change
     assert _audit("resource.created") == []
 
 
+def test_a_slug_taken_meanwhile_is_a_field_message(place, clock, monkeypatch):
+    """Two staff add a resource under the same short name at once: the second's look found
+    it free (simulated), the unique slug refuses its insert, and the form says why."""
+    monkeypatch.setattr(admin, "_slug_taken", lambda session, model, slug: False)
+    before = db.session.scalars(select(Resource.id)).all()
+    with pytest.raises(InvalidInput) as refused:
+        admin.create_resource(db.session, data=_room(slug=place.room.slug), actor=place.staff,
+                              now=clock())
+    assert list(refused.value.fields) == ["slug"]
+    assert db.session.scalars(select(Resource.id)).all() == before
+
+
 def test_update_records_only_the_changed_fields(place, clock):
     studio = place.studio
     data = admin.ResourceData(
