@@ -7,7 +7,7 @@ document, the other read without a token, it has no rate limit of its own.
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify
+from flask import Response, jsonify
 
 from ..booking.settings import current_settings
 from ..extensions import db
@@ -18,9 +18,10 @@ from .serializers import tier_json
 
 @bp.get("/tiers")
 def list_tiers() -> Response:
+    settings = current_settings()
     return jsonify({
-        "currency": current_app.config["CURRENCY"],
-        "vat_percent": current_settings().policy.vat_percent,
+        "currency": settings.currency,
+        "vat_percent": settings.policy.vat_percent,
         "prices_include_vat": True,
         "tiers": [tier_json(t) for t in active_tiers(db.session)],
     })
