@@ -29,7 +29,7 @@ from schiller40.core.time import FrozenClock
 from schiller40.extensions import db
 from schiller40.i18n import compile_catalogs
 
-from . import jinja_speedup, mailbox, werkzeug_speedup
+from . import jinja_speedup, mailbox, redis_service, werkzeug_speedup
 from .factories import Factory
 
 werkzeug_speedup.install()
@@ -277,6 +277,37 @@ def smtp_server() -> Iterator[mailbox.SmtpServer]:
     server = mailbox.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[redis_service.RedisService]:
+    """Where this test process finds Redis: the machine's, or one it started (redis_service)."""
+    service = redis_service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: redis_service.RedisService) -> str:
+    """The Redis URL for a test that needs it; a skip locally, a failure under CI=true."""
+    if redis_server.url is None:
+        if in_ci():
+            pytest.fail(f"CI=true but {redis_server.problem}")
+        pytest.skip(f"SKIPPED, NOT TESTED: {redis_server.problem}; install or start redis-server")
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own in that Redis; its keys are deleted afterwards."""
+    prefix = f"schiller40-test-{secrets.token_hex(16)}"
+    yield prefix
+    import redis
+
+    connection = redis.Redis.from_url(redis_url)
+    for key in connection.scan_iter(match=f"*{prefix}*"):
+        connection.delete(key)
+    connection.close()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ sweep in test_headers_and_secrets.py.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from schiller40 import create_app
 from schiller40.core.time import FrozenClock
 from schiller40.extensions import db
 from tests import mailbox
-from tests.conftest import IsolatedClient, in_ci
+from tests.conftest import IsolatedClient
 from tests.factories import PASSWORD, Factory
 from tests.helpers import log_in
 
@@ -46,7 +45,6 @@ from .checks import (
     set_cookies,
 )
 from .test_authz_matrix import MATRIX, build_scene, dev_mail_config, route_rules, snapshot
-from .test_rate_limits import REDIS_URL, _redis_error
 
 CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 # Every cookie the app sets. A new one fails the cookie tests until it is added here, after
@@ -123,34 +121,16 @@ def test_development_cookies_are_httponly_and_lax_but_not_secure(
     assert not problems, "\n".join(problems)
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of this test's own in the Redis the production app counts limits in."""
-    error = _redis_error()
-    if error:
-        if in_ci():
-            pytest.fail(f"CI=true but Redis is not reachable at 127.0.0.1:6379 ({error})")
-        pytest.skip(f"SKIPPED, NOT TESTED: Redis is not reachable at 127.0.0.1:6379 ({error})")
-    prefix = f"schiller40-test-{uuid.uuid4().hex}"
-    yield prefix
-    import redis
-
-    connection = redis.Redis.from_url(REDIS_URL)
-    for key in connection.scan_iter(match=f"*{prefix}*"):
-        connection.delete(key)
-    connection.close()
-
-
 @pytest.mark.postgresql_only  # production refuses to start on SQLite
 def test_production_cookies_are_secure_httponly_and_lax(
-    make_app: AppMaker, factory: Factory, redis_prefix: str
+    make_app: AppMaker, factory: Factory, redis_url: str, redis_prefix: str
 ) -> None:
     production = make_app({
         "ENV_NAME": "production", "SECRET_KEY": LONG_KEY,
         "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x",
         "STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_API_BASE": "http://127.0.0.1:1",
         "PUBLIC_URL": "https://booking.schiller40.example",
-        "RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": redis_prefix,
+        "RATELIMIT_STORAGE_URI": redis_url, "RATELIMIT_KEY_PREFIX": redis_prefix,
     })
     assert production.config["SESSION_COOKIE_SECURE"] and not production.testing
     cookies, problems = walk_cookie_flows(production, factory, "https://localhost", True)

@@ -9,9 +9,7 @@ their own.
 
 from __future__ import annotations
 
-import socket
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -19,7 +17,6 @@ from flask import Flask
 
 from schiller40 import create_app
 from schiller40.extensions import db
-from tests.conftest import in_ci
 from tests.factories import PASSWORD
 from tests.helpers import browser, text_of, tr, trn
 
@@ -498,40 +495,13 @@ def test_an_unreachable_store_lets_requests_through(database_url, clock, smtp_se
 
 # --- Redis: the store several app servers share --------------------------------------------
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _redis_error() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            if not sock.recv(16).startswith(b"+PONG"):
-                return "127.0.0.1:6379 answered, but not like Redis"
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 @pytest.fixture
-def redis_apps(database_url, clock, smtp_server):
+def redis_apps(database_url, clock, smtp_server, redis_url, redis_prefix):
     """Two apps ("two app servers") sharing Redis, with a key prefix of this test's own."""
-    error = _redis_error()
-    if error:
-        message = f"Redis is not reachable at 127.0.0.1:6379 ({error})"
-        if in_ci():
-            pytest.fail(f"CI=true but {message}")
-        pytest.skip(f"SKIPPED, NOT TESTED: {message}; start redis-server to run this test")
-    prefix = f"schiller40-test-{uuid.uuid4().hex}"
     config = {"ENV_NAME": "testing", "DATABASE_URL": database_url, **smtp_server.config(),
-              **LIMITS, "RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
+              **LIMITS, "RATELIMIT_STORAGE_URI": redis_url, "RATELIMIT_KEY_PREFIX": redis_prefix}
     apps = [create_app(config, clock=clock), create_app(config, clock=clock)]
     yield apps
-    import redis
-
-    connection = redis.Redis.from_url(REDIS_URL)
-    for key in connection.scan_iter(match=f"*{prefix}*"):
-        connection.delete(key)
-    connection.close()
     for each in apps:
         with each.app_context():
             db.engine.dispose()
