@@ -1085,7 +1085,9 @@ class BillingMixin:
             inv.update(status="void", next_payment_attempt=None, amount_remaining=0)
             inv["status_transitions"]["voided_at"] = self._now()
             self._record_updated("invoice.voided", inv, before)
-        self._set_status(sub, "incomplete_expired", ended_at=self._now())
+        # Stripe sends this as customer.subscription.updated, with canceled_at set
+        self._set_status(sub, "incomplete_expired", ended_at=self._now(),
+                         canceled_at=self._now())
 
     def _renew(self, sub: dict[str, Any]) -> None:
         """The period ended: the next one starts and is invoiced (draft only while unpaid)."""
