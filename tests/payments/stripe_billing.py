@@ -183,7 +183,10 @@ class BillingMixin:
         ("/v1/invoices/<id>/pay", "POST", "pay_invoice"),
         ("/v1/invoice_payments", "GET", "list_invoice_payments"),
         ("/v1/invoice_payments/<id>", "GET", "retrieve_invoice_payment"),
+        ("/v1/payment_methods", "GET", "list_payment_methods"),
+        ("/v1/customers/<customer>/payment_methods", "GET", "list_customer_payment_methods"),
         ("/v1/payment_methods/<id>", "GET", "retrieve_payment_method"),
+        ("/v1/payment_methods/<id>/detach", "POST", "detach_payment_method"),
         ("/v1/mandates/<id>", "GET", "retrieve_mandate"),
         ("/v1/setup_intents/<id>", "GET", "retrieve_setup_intent"),
     )
@@ -632,7 +635,7 @@ class BillingMixin:
         if pm is None:
             raise ApiError(400, f"No such PaymentMethod: '{pm_id}'", param=param,
                            code="resource_missing")
-        if pm["customer"] != customer_id:
+        if pm["customer"] != customer_id:  # also a detached one
             raise ApiError(400, f"The PaymentMethod {pm_id} does not belong to the Customer "
                            f"{customer_id}. Please attach it first.", param=param)
         return pm
@@ -640,6 +643,46 @@ class BillingMixin:
     def _api_retrieve_payment_method(self, params: Params, id: str) -> tuple[int, dict[str, Any]]:
         _reject_unknown(params, ("expand",))
         return 200, self._public(self._get("pm", id))
+
+    def _api_list_payment_methods(self, params: Params) -> tuple[int, dict[str, Any]]:
+        _reject_unknown(params, ("customer", "type", "limit", "starting_after", "expand"))
+        if "type" in params:
+            _choice(params["type"], PAYMENT_METHOD_TYPES, "type")
+        methods = [pm for pm in self._objects["pm"].values()
+                   if params.get("customer", pm["customer"]) == pm["customer"]
+                   and params.get("type", pm["type"]) == pm["type"]]
+        return 200, self._page(methods, params, "/v1/payment_methods", "payment_method")
+
+    def _api_list_customer_payment_methods(self, params: Params,
+                                           customer: str) -> tuple[int, dict[str, Any]]:
+        self._get("cus", customer)
+        return self._api_list_payment_methods({**params, "customer": customer})
+
+    def _api_detach_payment_method(self, params: Params, id: str) -> tuple[int, dict[str, Any]]:
+        """Detached, the method can no longer be charged; defaults naming it are cleared (a
+        SEPA mandate becomes inactive), as on Stripe."""
+        _reject_unknown(params, ("expand",))
+        pm = self._get("pm", id)
+        if pm["customer"] is None:
+            raise ApiError(400, "The payment method you provided is not attached to a "
+                           "customer so detachment is impossible.", param="payment_method")
+        customer = self._objects["cus"][pm["customer"]]
+        before_customer = self._public(customer)
+        if customer["invoice_settings"]["default_payment_method"] == id:
+            customer["invoice_settings"]["default_payment_method"] = None
+            self._record_updated("customer.updated", customer, before_customer)
+        for sub in self._objects["sub"].values():
+            if sub["default_payment_method"] == id:
+                before = self._public(sub)
+                sub["default_payment_method"] = None
+                self._record_updated("customer.subscription.updated", sub, before)
+        if pm.get("_mandate"):
+            mandate = self._objects["mandate"][pm["_mandate"]]
+            mandate["status"] = "inactive"
+            self._record("mandate.updated", mandate)
+        pm["customer"] = None
+        self._record("payment_method.detached", pm)
+        return 200, self._public(pm)
 
     def _api_retrieve_mandate(self, params: Params, id: str) -> tuple[int, dict[str, Any]]:
         _reject_unknown(params, ("expand",))
@@ -1255,7 +1298,8 @@ class BillingMixin:
             self._invoice_failed(inv, automatic=automatic)
             return "payment_method_missing"
         pm = self._objects["pm"][pm_id]
-        decline = self._take_decline(pm)
+        decline = "payment_method_detached" if pm["customer"] is None else (
+            self._take_decline(pm))
         kind = pm["type"]
         pi = self._create("pi", "payment_intent", {
             "amount": inv["amount_remaining"], "amount_received": 0, "amount_capturable": 0,
