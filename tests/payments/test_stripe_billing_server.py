@@ -18,7 +18,7 @@ import stripe
 
 from schiller40.core.time import FrozenClock
 
-from .stripe_billing import add_interval, prorate
+from .stripe_invoicing import add_interval, prorate
 from .stripe_server import API_VERSION, ControlError, StripeServer, signed_headers
 from .test_stripe_server import API_KEY, make_client
 
