@@ -577,6 +577,12 @@ def test_cancel_at_period_end_and_cancel_now(jan17, client, price, stripe_clock)
     assert (gone.status, gone.canceled_at) == ("canceled", ts(datetime(2027, 3, 1, tzinfo=UTC)))
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.subscriptions.cancel(other.id)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.subscriptions.update(other.id, {"cancel_at_period_end": False})
+    assert raised.value.param == "cancel_at_period_end"
+    noted = client.v1.subscriptions.update(other.id, {"metadata": {"left": "moved away"}})
+    assert noted.metadata["left"] == "moved away" and noted.status == "canceled"
+    assert noted.canceled_at == gone.canceled_at
     assert client.v1.subscriptions.list({"customer": other.customer}).data == []
     listed = client.v1.subscriptions.list({"customer": other.customer, "status": "canceled"})
     assert [s.id for s in listed.data] == [other.id]
