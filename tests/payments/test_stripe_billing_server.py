@@ -413,6 +413,9 @@ def test_failed_renewal_retries_then_gives_up(jan17, client, price, stripe_clock
         advance(jan17, stripe_clock, datetime(2027, 3, 18, tzinfo=UTC))
         drafts = client.v1.invoices.list({"subscription": sub.id, "status": "draft"}).data
         assert len(drafts) == 1 and drafts[0].attempt_count == 0
+        jan17.stop_declining(sub.default_payment_method)
+        assert client.v1.invoices.pay(invoice.id).status == "paid"
+        assert client.v1.subscriptions.retrieve(sub.id).status == "active"
 
 
 def test_update_payment_method_by_setup_checkout_then_pay(jan17, client, price,
