@@ -18,7 +18,7 @@ from .accounts.models import Company, Role, User
 from .core import audit
 from .core.locking import write
 from .core.time import to_local
-from .membership.models import Induction, Membership, Tier, TierKindPrice
+from .membership.models import Induction, Membership, SignupMode, Tier, TierKindPrice
 from .resources.models import BookingUnit, Closure, Location, OpeningHours, Resource, ResourceKind
 
 DEMO_PASSWORDS = {
@@ -44,6 +44,8 @@ class TierSpec:
     # kind -> (hour, half day, day) in cents, gross
     prices: dict[ResourceKind, tuple[int | None, int | None, int | None]]
     position: int
+    signup_mode: SignupMode = SignupMode.STAFF_ONLY
+    notice_days: int = 0
 
 
 TIERS = [
@@ -51,6 +53,7 @@ TIERS = [
         "day-pass", "Tagespass", "Zahlen nach Nutzung: Arbeitsplätze halbtags oder ganztags.",
         0, 14, 5, 0, 0,
         {ResourceKind.DESK: (None, 900, 1500)}, 0,
+        SignupMode.SELF_SERVICE, 0,  # chosen online, paid per booking
     ),
     TierSpec(
         "flex", "Flex",
@@ -61,6 +64,7 @@ TIERS = [
             ResourceKind.STUDIO: (3500, None, None),
             ResourceKind.ROOM: (1200, None, None),
         }, 1,
+        SignupMode.SELF_SERVICE, 14,  # a monthly subscription, online
     ),
     TierSpec(
         "resident", "Resident", "Jeden Werktag ein Arbeitsplatz und 4 Studiostunden im Monat.",
@@ -70,6 +74,7 @@ TIERS = [
             ResourceKind.STUDIO: (3000, None, None),
             ResourceKind.ROOM: (1000, None, None),
         }, 2,
+        SignupMode.ON_REQUEST, 90,  # a contract: staff confirm
     ),
     TierSpec(
         "startup", "Startup",
@@ -81,6 +86,7 @@ TIERS = [
             ResourceKind.STUDIO: (2500, None, None),
             ResourceKind.ROOM: (800, None, None),
         }, 3,
+        SignupMode.ON_REQUEST, 30,  # staff check that it is a young local startup
     ),
 ]
 
@@ -188,8 +194,15 @@ def _seed(session: Session, *, now: datetime, progress: Callable[[str], None]) -
             name=t.name, description=t.description, monthly_price_cents=t.monthly,
             booking_horizon_days=t.horizon, max_future_bookings=t.max_future,
             included_desk_days=t.desk_days, included_studio_hours=t.studio_hours,
-            position=t.position,
+            position=t.position, signup_mode=t.signup_mode, notice_days=t.notice_days,
         )
+        if tier.id is not None and (tier.signup_mode, tier.notice_days) == (
+            SignupMode.STAFF_ONLY, 0
+        ):
+            # A demo tier from before sign-up modes existed (migration 0008 made every tier
+            # staff-only): give it the demo's mode, which was missing. A tier staff set up
+            # differently is left alone.
+            tier.signup_mode, tier.notice_days = t.signup_mode, t.notice_days
         if not tier.prices:
             for kind, (hour, half_day, day) in t.prices.items():
                 tier.prices.append(TierKindPrice(

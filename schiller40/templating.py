@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 
 from .booking.models import BookingStatus
 from .core.money import money
+from .membership.signup import SIGNUP_MODE_PUBLIC, notice_text
 from .resources.models import BookingUnit, ResourceKind
 
 KIND_LABELS = {
@@ -78,6 +79,8 @@ def install(app: Flask) -> None:
     app.add_template_global(lambda kind: str(KIND_LABELS[kind]), "kind_label")
     app.add_template_global(lambda unit: str(UNIT_LABELS[unit]), "unit_label")
     app.add_template_global(lambda status: str(STATUS_LABELS[status]), "status_label")
+    app.add_template_global(lambda mode: str(SIGNUP_MODE_PUBLIC[mode]), "signup_label")
+    app.add_template_global(notice_text, "notice_text")
 
     @app.context_processor
     def globals_() -> dict[str, Any]:

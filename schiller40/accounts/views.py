@@ -51,9 +51,10 @@ def register() -> str | Response:
             apply_field_errors(form, exc)
         else:
             flash(_("Thank you for registering. We have sent a message to %(email)s: please "
-                    "open the link in it to confirm your address, then log in here.",
-                    email=form.email.data.strip()), "success")
-            return redirect(url_for("accounts.login"))
+                    "open the link in it to confirm your address. Log in here to choose your "
+                    "membership.", email=form.email.data.strip()), "success")
+            # After logging in, a new member's first step: choosing a tier.
+            return redirect(url_for("accounts.login", next=url_for("membership.index")))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("accounts/register.html", form=form), status
 

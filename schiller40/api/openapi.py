@@ -82,7 +82,8 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
     "Tier": {
         "type": "object",
         "required": ["slug", "name", "description", "monthly_price_cents", "included",
-                     "booking_horizon_days", "max_future_bookings", "kinds"],
+                     "booking_horizon_days", "max_future_bookings", "signup_mode",
+                     "notice_days", "kinds"],
         "properties": {
             "slug": {"type": "string"},
             "name": {"type": "string"},
@@ -100,6 +101,16 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                                      "description": "how many days ahead members may book"},
             "max_future_bookings": {"type": "integer", "minimum": 0,
                                     "description": "upcoming bookings allowed at a time"},
+            "signup_mode": {
+                "enum": ["self_service", "on_request", "staff_only"],
+                "description": "how a member gets the tier: self_service (chosen online; "
+                               "with a monthly fee as a subscription), on_request (asked "
+                               "for online, confirmed by staff) or staff_only (assigned by "
+                               "staff)",
+            },
+            "notice_days": {"type": "integer", "minimum": 0,
+                            "description": "days of notice to cancel at the end of a "
+                                           "calendar month"},
             "kinds": {
                 "type": "array",
                 "description": "the kinds of space the tier may book, with the prices beyond "

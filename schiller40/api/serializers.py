@@ -59,6 +59,8 @@ def tier_json(tier: Tier) -> dict[str, Any]:
         },
         "booking_horizon_days": tier.booking_horizon_days,
         "max_future_bookings": tier.max_future_bookings,
+        "signup_mode": tier.signup_mode.value,
+        "notice_days": tier.notice_days,
         "kinds": [
             {
                 "kind": p.kind.value,

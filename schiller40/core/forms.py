@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from flask import flash
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
 
@@ -56,3 +57,17 @@ def apply_field_errors(form: Any, exc: DomainError) -> None:
             form.form_errors.extend(m for m in messages if m not in form.form_errors)
     if not shown_beside_a_field and exc.message not in form.form_errors:
         form.form_errors.insert(0, exc.message)
+
+
+def refusal_beside_fields(form: Any, exc: DomainError) -> bool:
+    """Put a service's refusal where the member reads it, for a form posted from a page that
+    shows several forms: True if it names fields (shown beside them: render the page again,
+    422), False if it does not (flashed: redirect back to the page). Not found stays an
+    error (404) and goes on up."""
+    if exc.status == 404:
+        raise exc
+    if not exc.fields:
+        flash(exc.message, "error")
+        return False
+    apply_field_errors(form, exc)
+    return True

@@ -1,4 +1,5 @@
-"""Messages about memberships: one is about to end."""
+"""Messages about memberships: one is about to end; a member chose a tier online; staff
+answered a member's request for a tier."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from ..booking.models import ACTIVE_STATUSES, Booking
 from ..core.time import local_datetime
 from ..membership.ending import successor
-from ..membership.models import Membership, MembershipStatus
+from ..membership.models import Membership, MembershipRequest, MembershipStatus
 from .catalog import message
 from .compose import Mail, can_receive, render
 
@@ -59,4 +60,59 @@ def membership_ending(session: Session, payload: dict[str, Any], now: datetime) 
         subject=lambda: _(
             "Your membership ends on %(date)s", date=format_date(ends_on, "medium")
         ),
+    )
+
+
+@message("mail.membership_welcome")
+def membership_welcome(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
+    """The member chose a tier online: welcome, what it includes, and how to book. Nothing
+    is sent if the membership was withdrawn meanwhile."""
+    membership = session.get(Membership, payload["membership_id"])
+    if (
+        membership is None
+        or membership.status is not MembershipStatus.ACTIVE
+        or not can_receive(membership.user)
+    ):
+        return None
+    return render(
+        "membership_welcome", to=membership.user, membership=membership,
+        tier=membership.tier,
+        subject=lambda: _("Welcome to Schiller40: your tier %(tier)s",
+                          tier=membership.tier.name),
+    )
+
+
+def _answered(session: Session, payload: dict[str, Any]) -> MembershipRequest | None:
+    request = session.get(MembershipRequest, payload["request_id"])
+    if request is None or request.is_open or not can_receive(request.user):
+        return None
+    return request
+
+
+@message("mail.membership_request_confirmed")
+def membership_request_confirmed(
+    session: Session, payload: dict[str, Any], now: datetime
+) -> Mail | None:
+    """Staff confirmed the member's request: from when the membership runs."""
+    request = _answered(session, payload)
+    if request is None or request.membership is None:
+        return None
+    return render(
+        "membership_request_confirmed", to=request.user, request=request,
+        membership=request.membership, tier=request.tier,
+        subject=lambda: _("Your membership in %(tier)s is confirmed", tier=request.tier.name),
+    )
+
+
+@message("mail.membership_request_declined")
+def membership_request_declined(
+    session: Session, payload: dict[str, Any], now: datetime
+) -> Mail | None:
+    """Staff declined the member's request, with their reason."""
+    request = _answered(session, payload)
+    if request is None or request.decline_reason == "":
+        return None
+    return render(
+        "membership_request_declined", to=request.user, request=request, tier=request.tier,
+        subject=lambda: _("Your request for %(tier)s", tier=request.tier.name),
     )

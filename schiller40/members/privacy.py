@@ -49,7 +49,7 @@ from ..core.locking import end_read, lock_rows, write
 from ..core.time import to_local
 from ..errors import Conflict, DomainError, NotFound
 from ..feeds.models import CalendarFeed
-from ..membership.models import Induction, Membership, MembershipStatus
+from ..membership.models import Induction, Membership, MembershipRequest, MembershipStatus
 from ..payments import cancellation, ledger
 from ..payments.gateway import PaymentGateway
 from ..payments.ledger import CancellationTerms
@@ -238,6 +238,12 @@ def export_data(session: Session, *, user: User, now: datetime) -> dict[str, Any
         "memberships": [
             _membership(m) for m in sorted(user.memberships, key=lambda m: (m.valid_from, m.id))
         ],
+        "membership_requests": [
+            _membership_request(r) for r in session.scalars(
+                select(MembershipRequest).where(MembershipRequest.user_id == user.id)
+                .order_by(MembershipRequest.created_at, MembershipRequest.id)
+            )
+        ],
         "inductions": [
             {"topic": i.topic, "granted_at": _iso(i.granted_at)}
             for i in sorted(user.inductions, key=lambda i: i.topic)
@@ -280,6 +286,18 @@ def _membership(m: Membership) -> dict[str, Any]:
         "valid_until": m.valid_until.isoformat() if m.valid_until else None,
         "status": m.status.value,
         "created_at": _iso(m.created_at),
+    }
+
+
+def _membership_request(r: MembershipRequest) -> dict[str, Any]:
+    """A request for a tier: what the member wrote and how staff answered (not who)."""
+    return {
+        "tier": {"slug": r.tier.slug, "name": r.tier.name},
+        "status": r.status.value,
+        "message": r.message,
+        "created_at": _iso(r.created_at),
+        "decided_at": _iso(r.decided_at),
+        "decline_reason": r.decline_reason or None,
     }
 
 
@@ -479,12 +497,14 @@ def _erase(
 
 
 def _remove_personal_rows(session: Session, user: User, *, now: datetime) -> None:
-    """End the memberships; delete inductions, waitlist entries, feeds and API tokens."""
+    """End the memberships; delete membership requests (what the member wrote in them),
+    inductions, waitlist entries, feeds and API tokens."""
     today = to_local(now).date()
     for membership in user.memberships:
         if membership.valid_until is None or membership.valid_until >= today:
             membership.valid_until = max(membership.valid_from, today)
             membership.status = MembershipStatus.CANCELLED
+    session.execute(delete(MembershipRequest).where(MembershipRequest.user_id == user.id))
     session.execute(delete(Induction).where(Induction.user_id == user.id))
     session.execute(delete(WaitlistEntry).where(WaitlistEntry.user_id == user.id))
     session.execute(delete(CalendarFeed).where(CalendarFeed.owner_id == user.id))

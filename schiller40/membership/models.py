@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -13,6 +13,14 @@ from ..core.columns import enum_column
 from ..core.time import UTCDateTime
 from ..extensions import db
 from ..resources.models import ResourceKind
+
+
+class SignupMode(enum.StrEnum):
+    """Who may give a member this tier."""
+
+    SELF_SERVICE = "self_service"  # the member chooses it online, in force at once
+    ON_REQUEST = "on_request"  # the member asks online, staff confirm (e.g. with a contract)
+    STAFF_ONLY = "staff_only"  # only staff assign it
 
 
 class Tier(db.Model):
@@ -25,6 +33,7 @@ class Tier(db.Model):
         CheckConstraint("max_future_bookings >= 0", name="max_future_nonnegative"),
         CheckConstraint("included_desk_days >= 0", name="desk_days_nonnegative"),
         CheckConstraint("included_studio_hours >= 0", name="studio_hours_nonnegative"),
+        CheckConstraint("notice_days >= 0", name="notice_days_nonnegative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,6 +47,12 @@ class Tier(db.Model):
     included_studio_hours: Mapped[int] = mapped_column(default=0)
     is_active: Mapped[bool] = mapped_column(default=True)
     position: Mapped[int] = mapped_column(default=0)
+    signup_mode: Mapped[SignupMode] = mapped_column(
+        enum_column(SignupMode, "signup_mode"), default=SignupMode.STAFF_ONLY,
+        server_default=SignupMode.STAFF_ONLY.value,
+    )
+    # A member cancels to the end of a calendar month, this many whole days ahead.
+    notice_days: Mapped[int] = mapped_column(default=0, server_default="0")
 
     prices: Mapped[list[TierKindPrice]] = relationship(
         back_populates="tier", cascade="all, delete-orphan", order_by="TierKindPrice.kind"
@@ -52,6 +67,22 @@ class Tier(db.Model):
     @property
     def bookable_kinds(self) -> list[ResourceKind]:
         return [p.kind for p in self.prices]
+
+    @property
+    def chosen_online(self) -> bool:
+        """A member takes it on the membership page at once: self-service without a monthly
+        fee (the member pays per booking)."""
+        return self.signup_mode is SignupMode.SELF_SERVICE and self.monthly_price_cents == 0
+
+    @property
+    def subscribed_online(self) -> bool:
+        """A member takes it online as a monthly subscription (paid by card)."""
+        return self.signup_mode is SignupMode.SELF_SERVICE and self.monthly_price_cents > 0
+
+    @property
+    def requested_online(self) -> bool:
+        """A member asks for it online; staff confirm or decline."""
+        return self.signup_mode is SignupMode.ON_REQUEST
 
 
 class TierKindPrice(db.Model):
@@ -118,6 +149,74 @@ class Membership(db.Model):
             and self.valid_from <= day
             and (self.valid_until is None or day <= self.valid_until)
         )
+
+
+class RequestStatus(enum.StrEnum):
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
+
+
+class MembershipRequest(db.Model):
+    """A member asked for an on-request tier; staff confirm (a ``Membership`` from a date they
+    pick) or decline (with a reason).
+
+    Not a ``Membership``: nothing that reads memberships (the booking engine, the account
+    page, staff lists, the data export's memberships) can mistake a request for one in force.
+    A member has at most one open request, which the database guards with a partial unique
+    index, so a double submit cannot make two.
+    """
+
+    __tablename__ = "membership_request"
+    __table_args__ = (
+        Index(
+            "uq_membership_request_user_id", "user_id", unique=True,
+            postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'"),
+        ),
+        Index("ix_membership_request_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tier.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[RequestStatus] = mapped_column(
+        enum_column(RequestStatus, "membership_request_status"), default=RequestStatus.OPEN
+    )
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL")
+    )
+    decline_reason: Mapped[str] = mapped_column(Text, default="")
+    # The membership a confirmation started.
+    membership_id: Mapped[int | None] = mapped_column(
+        ForeignKey("membership.id", ondelete="SET NULL")
+    )
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    tier: Mapped[Tier] = relationship()
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    membership: Mapped[Membership | None] = relationship()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is RequestStatus.OPEN
+
+    def confirm(self, *, by: User, membership: Membership, now: datetime) -> None:
+        self._decide(RequestStatus.CONFIRMED, by=by, now=now)
+        self.membership = membership
+
+    def decline(self, *, by: User, reason: str, now: datetime) -> None:
+        self._decide(RequestStatus.DECLINED, by=by, now=now)
+        self.decline_reason = reason
+
+    def _decide(self, status: RequestStatus, *, by: User, now: datetime) -> None:
+        if not self.is_open:
+            raise ValueError(f"request {self.id} is {self.status}, not open")
+        self.status = status
+        self.decided_by = by
+        self.decided_at = now
 
 
 class Induction(db.Model):

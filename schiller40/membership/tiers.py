@@ -25,7 +25,7 @@ from ..core.money import money
 from ..core.slugs import check_slug, slug_taken
 from ..errors import InvalidInput
 from ..resources.models import ResourceKind
-from .models import Membership, Tier, TierKindPrice
+from .models import Membership, SignupMode, Tier, TierKindPrice
 
 if TYPE_CHECKING:
     from ..accounts.models import User
@@ -36,6 +36,7 @@ MAX_FUTURE_BOOKINGS = 1000
 MAX_DESK_DAYS = 31
 MAX_STUDIO_HOURS = 744  # every hour of a month
 MAX_POSITION = 9999
+MAX_NOTICE_DAYS = 365  # a year's notice to the end of a month: beyond that it is a typo
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,15 @@ class TierData:
     included_studio_hours: int = 0
     is_active: bool = True
     position: int = 0
+    signup_mode: SignupMode = SignupMode.STAFF_ONLY
+    notice_days: int = 0
     prices: Mapping[ResourceKind, KindTerms] = field(default_factory=dict)
 
 
 SCALARS = (
     "name", "description", "monthly_price_cents", "booking_horizon_days",
     "max_future_bookings", "included_desk_days", "included_studio_hours", "is_active",
-    "position",
+    "position", "signup_mode", "notice_days",
 )
 
 
@@ -107,6 +110,9 @@ def _validate(data: TierData, *, creating: bool) -> dict[str, list[str]]:
     _between(errors, "included_desk_days", data.included_desk_days, MAX_DESK_DAYS)
     _between(errors, "included_studio_hours", data.included_studio_hours, MAX_STUDIO_HOURS)
     _between(errors, "position", data.position, MAX_POSITION)
+    _between(errors, "notice_days", data.notice_days, MAX_NOTICE_DAYS)
+    if not isinstance(data.signup_mode, SignupMode):
+        _add(errors, "signup_mode", _l("Please choose how members get this tier."))
     for kind, terms in data.prices.items():
         for unit in ("hour", "half_day", "day"):
             value = getattr(terms, f"{unit}_cents")

@@ -68,6 +68,7 @@ from . import (  # noqa: E402,F401
     index,
     location,
     members,
+    membership_requests,
     outbox,
     resources,
     tiers,

@@ -29,9 +29,10 @@ from ..core.forms import apply_field_errors, no_nul
 from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..members import directory
-from ..membership import service
+from ..membership import service, signup
 from ..membership.models import Membership, MembershipStatus
 from . import bp, section, staff_required
+from .request_forms import request_forms
 
 section(
     _l("Members"),
@@ -230,6 +231,7 @@ def members() -> tuple[str, int]:
 def member(member_id: int) -> str:
     person = _member(member_id)
     instant = now()
+    pending = signup.open_request(db.session, person.id)
     return render_template(
         "staff/member.html",
         member=person,
@@ -247,6 +249,9 @@ def member(member_id: int) -> str:
         no_show_days=checkin.NO_SHOW_WINDOW.days,
         role_labels=ROLE_LABELS,
         state=membership_state,
+        pending=pending,
+        pending_forms=request_forms(pending.id, default_start=service.today(instant))
+        if pending else None,
     )
 
 

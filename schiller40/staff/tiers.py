@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import BooleanField, IntegerField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from ..core.clock import now
@@ -28,7 +28,8 @@ from ..core.forms import apply_field_errors, no_nul
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..membership import tiers as service
-from ..membership.models import Membership, Tier
+from ..membership.models import Membership, SignupMode, Tier
+from ..membership.signup import SIGNUP_MODE_LABELS
 from ..resources.models import ResourceKind
 from . import bp, section, staff_required
 
@@ -143,6 +144,18 @@ class TierForm(FlaskForm):
         _l("Active: offered for new memberships"), default=True,
     )
     position = _count(_l("Position in lists"), _l("Smaller numbers come first."))
+    signup_mode = SelectField(
+        _l("How members get this tier"),
+        choices=[(mode.value, label) for mode, label in SIGNUP_MODE_LABELS.items()],
+        default=SignupMode.STAFF_ONLY.value,
+        description=_l("“Online” for a tier with a monthly fee means a subscription paid by "
+                       "card; without a fee the member pays per booking."),
+    )
+    notice_days = _count(
+        _l("Notice period in days"),
+        _l("Members cancel to the end of a calendar month with this many days' notice "
+           "(0: to the end of the month)."),
+    )
 
     def data_for_service(self) -> service.TierData:
         prices: dict[ResourceKind, service.KindTerms] = {}
@@ -165,12 +178,15 @@ class TierForm(FlaskForm):
             included_studio_hours=self.included_studio_hours.data,
             is_active=bool(self.is_active.data),
             position=self.position.data,
+            signup_mode=SignupMode(self.signup_mode.data),
+            notice_days=self.notice_days.data,
             prices=prices,
         )
 
     def fill(self, tier: Tier) -> None:
         for name in service.SCALARS:
             self[name].data = getattr(tier, name)
+        self.signup_mode.data = tier.signup_mode.value
         for kind in ResourceKind:
             terms = tier.price_for(kind)
             self[f"{kind.value}_allowed"].data = terms is not None
@@ -230,7 +246,7 @@ def tier_new() -> Response | tuple[str, int]:
         form.monthly_price_cents.data = 0
         form.booking_horizon_days.data, form.max_future_bookings.data = 14, 10
         form.included_desk_days.data = form.included_studio_hours.data = 0
-        form.position.data = 0
+        form.position.data = form.notice_days.data = 0
         form.is_active.data = True
     elif form.validate_on_submit():
         try:

@@ -105,7 +105,8 @@ def registered(client, data) -> tuple[int, str, str]:
 
 def test_registration_creates_the_account_and_sends_the_member_to_log_in(client, factory):
     status, target, shown = registered(client, REGISTRATION)
-    assert (status, target) == (302, "/login")
+    # Off to log in, and from there to choosing a tier.
+    assert (status, target) == (302, "/login?next=/account/membership")
     assert "Thank you for registering." in shown and "<email>" in shown
     # Not logged in by registering: an address that has an account could not be (see below).
     assert not is_logged_in(client)
@@ -139,7 +140,7 @@ def test_registering_an_address_that_has_an_account_answers_as_for_a_new_one(
     new = registered(app.test_client(), {**REGISTRATION, "email": "nora@example.org"})
     taken = registered(app.test_client(), {**REGISTRATION, "email": typed})
     assert new == taken
-    assert new[:2] == (302, "/login")
+    assert new[:2] == (302, "/login?next=/account/membership")
 
     db.session.expire_all()
     assert factory.count(User) == 2  # the owner and Nora: no second Anna

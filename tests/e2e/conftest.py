@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 
 from schiller40.extensions import db
 from schiller40.i18n import LANG_COOKIE
+from schiller40.membership.models import SignupMode
 from tests.conftest import BROWSER_SKIP_REASON, in_ci
 from tests.factories import PASSWORD
 from tests.helpers import book_hours
@@ -173,10 +174,29 @@ def scene(place, clock) -> dict[str, str]:
     confirmed = book_hours(place.member, place.desks[0], clock, day=SCENE_DESK_DAY, start=8, end=13)[0]
     held = book_hours(place.member, place.studio, clock, day=SCENE_STUDIO_DAY, start=10, end=12)[0]
     _failed_mail(place, clock)
+    _signup_offer(place, clock)
     return {"desk": place.desks[0].slug, "studio": place.studio.slug,
             "confirmed": str(confirmed.id), "held": str(held.id),
             "member": str(place.member.id), "studio_id": str(place.studio.id),
             "location": str(place.location.id)}
+
+
+def _signup_offer(place, clock) -> None:
+    """A tier chosen online and one asked for, with one open request from a newcomer: the
+    membership page shows each way to get a tier, the staff list has a request to answer."""
+    from schiller40.membership import signup
+    from tests.factories import Factory
+
+    factory = Factory(db.session, clock)
+    factory.tier(slug="day-pass", name="Tagespass", monthly_price_cents=0,
+                 included_desk_days=0, included_studio_hours=0,
+                 signup_mode=SignupMode.SELF_SERVICE)
+    resident = factory.tier(slug="resident", name="Resident", notice_days=90,
+                            signup_mode=SignupMode.ON_REQUEST)
+    newcomer = factory.user(name="Nora Neu", email="nora@example.org")
+    db.session.commit()
+    signup.request_tier(db.session, member=newcomer, tier_id=resident.id,
+                        message="Vertrag ab Januar.", now=clock())
 
 
 def _failed_mail(place, clock) -> None:

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from flask_babel import force_locale
 
 from schiller40.core.money import money
+from schiller40.membership.models import SignupMode
 from schiller40.models import ResourceKind
 from tests.api.openapi_check import check
 from tests.factories import Factory
@@ -27,11 +28,12 @@ def tiers(factory: Factory):
         slug="flex", name="Flex", position=1, description="Acht Tage im Monat.",
         monthly_price_cents=8900, included_desk_days=8, included_studio_hours=2,
         booking_horizon_days=30, max_future_bookings=10,
+        signup_mode=SignupMode.SELF_SERVICE, notice_days=14,
     )
     free = factory.tier(
         slug="day-pass", name="Tagespass", position=0, monthly_price_cents=0,
         included_desk_days=0, included_studio_hours=0,
-        prices={ResourceKind.DESK: (None, 900, 1500)},
+        prices={ResourceKind.DESK: (None, 900, 1500)}, signup_mode=SignupMode.SELF_SERVICE,
     )
     gone = factory.tier(slug="old", name="Altvertrag", position=0, is_active=False)
     return free, early, late, gone
@@ -153,6 +155,7 @@ def test_the_api_lists_active_tiers_without_a_token(client, factory):
         "monthly_price_cents": 8900,
         "included": {"desk_days": 8, "studio_hours": 2},
         "booking_horizon_days": 30, "max_future_bookings": 10,
+        "signup_mode": "self_service", "notice_days": 14,
         "kinds": [
             {"kind": "desk", "price_hour_cents": None, "price_half_day_cents": 700,
              "price_day_cents": 1200},
@@ -185,3 +188,37 @@ def test_the_demo_tiers_render(cli, client, factory):
     body = client.get("/api/v1/tiers").get_json()
     check("GET", "/api/v1/tiers", 200, body)
     assert [t["slug"] for t in body["tiers"]] == ["day-pass", "flex", "resident", "startup"]
+
+
+def tier_section(html, slug: str) -> str:
+    [section] = html.find_all("section", **{"aria-labelledby": f"tier-{slug}"})
+    return section.text
+
+
+def test_each_tier_says_its_notice_and_how_to_get_it(client, factory):
+    tiers(factory)
+    factory.tier(slug="studio-pro", name="Studio Pro", position=3,
+                 signup_mode=SignupMode.ON_REQUEST, notice_days=90)
+    html = page(client.get("/tarife"))
+    day_pass, flex = tier_section(html, "day-pass"), tier_section(html, "flex")
+    studio, resident = tier_section(html, "studio-pro"), tier_section(html, "resident")
+    assert tr("Online bookable") in day_pass and tr("Online bookable") in flex
+    assert tr("to the end of any month") in day_pass
+    assert trn("to the end of a month, %(num)d day's notice",
+               "to the end of a month, %(num)d days' notice", 14) in flex
+    assert tr("on request") in studio
+    assert trn("to the end of a month, %(num)d day's notice",
+               "to the end of a month, %(num)d days' notice", 90) in studio
+    assert tr("only through the team") in resident  # the default
+
+
+def test_how_to_join_names_the_real_way(client, factory):
+    tiers(factory)
+    html = page(client.get("/tarife"))
+    [join] = html.find_all("section", **{"aria-labelledby": "join-heading"})
+    assert "team assigns it" not in join.text and "Team trägt" not in join.text
+    assert "/register" in {a.attrs.get("href") for a in html.find_all("a")}
+    member = factory.user()
+    log_in(client, member)
+    hrefs = {a.attrs.get("href") for a in page(client.get("/tarife")).find_all("a")}
+    assert "/account/membership" in hrefs and "/register" not in hrefs

@@ -51,6 +51,7 @@ from schiller40.booking.models import WaitlistEntry, WaitlistStatus
 from schiller40.core import outbox
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
+from schiller40.membership.models import MembershipRequest, RequestStatus
 from schiller40.models import Role
 from schiller40.payments.models import Payment
 from schiller40.resources.models import Closure
@@ -140,6 +141,9 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("account.index", "POST"): SIGNED_IN,
     ("account.revoke_feed", "POST"): OWNED_ONLY,
     ("account.rotate_feed", "POST"): OWNED_ONLY,
+    ("membership.index", "GET"): SIGNED_IN,
+    ("membership.choose", "POST"): SIGNED_IN,  # the scene's tier is staff-only: refused
+    ("membership.request_tier", "POST"): SIGNED_IN,
     # Booking (HTML)
     ("bookings.mine", "GET"): SIGNED_IN,
     ("booking.new", "GET"): SIGNED_IN,
@@ -230,6 +234,9 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("staff.assign_tier", "POST"): STAFF,
     ("staff.set_role", "GET"): ADMIN_HIDDEN,
     ("staff.set_role", "POST"): ADMIN_HIDDEN,
+    ("staff.membership_requests", "GET"): STAFF,
+    ("staff.confirm_membership_request", "POST"): STAFF,
+    ("staff.decline_membership_request", "POST"): STAFF,
     ("staff.outbox", "GET"): STAFF,
     ("staff.outbox_discard", "POST"): STAFF,
     ("staff.outbox_retry", "POST"): STAFF,
@@ -318,6 +325,9 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
     spare_membership = spare.memberships[0]
     spare_resource = factory.resource(location=place.location, slug="spare-room")
     spare_tier = factory.tier(slug="spare-tier")
+    spare_request = MembershipRequest(user=spare, tier=spare_tier, message="", decline_reason="",
+                                      status=RequestStatus.OPEN, created_at=clock())
+    db.session.add(spare_request)
     block = factory.block(resource=place.room, starts_at=clock() + timedelta(days=5))
     closure_day = (clock() + timedelta(days=20)).date()
     closure = Closure(location=place.location, first_day=closure_day, last_day=closure_day,
@@ -364,6 +374,7 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
         "block_id": block.id, "closure_id": closure.id, "location_id": place.location.id,
         "resource_id": place.room.id, "tier_id": place.tier.id, "message_id": message.id,
         "filename": "favicon.svg", "name": "20261123T080000-1.eml", "index": 0,
+        "request_id": spare_request.id,
     }
     per_endpoint = {
         "feeds.feed": {"token": feed_token},

@@ -46,7 +46,7 @@ def _form(**overrides: str) -> dict[str, str]:
         "desk_allowed": "y", "desk_half_day_cents": "6,50", "desk_day_cents": "11,00",
         "studio_allowed": "y", "studio_hour_cents": "32,50",
         "room_allowed": "y", "room_hour_cents": "12,50",
-        "is_active": "y", "position": "5",
+        "is_active": "y", "position": "5", "signup_mode": "staff_only", "notice_days": "0",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -308,3 +308,49 @@ def test_saving_unchanged_terms_writes_no_audit_entry(place, admin_user, clock):
     tier_service.update_tier(db.session, tier_id=tier.id, data=data, actor=admin_user,
                              now=clock())
     assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "tier.updated")) is None
+
+
+# --- sign-up mode and notice period -----------------------------------------------------------
+
+
+def test_admins_set_how_members_get_a_tier_and_its_notice(admin_browser, place):
+    response = admin_browser.post("/staff/tiers/new", data=_form(
+        signup_mode="on_request", notice_days="30"))
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    tier = db.session.scalars(select(Tier).where(Tier.slug == "coworking-plus")).one()
+    assert (tier.signup_mode.value, tier.notice_days) == ("on_request", 30)
+    html = page(admin_browser.get(f"/staff/tiers/{tier.id}"))
+    [selected] = [o for o in html.find_all("option") if "selected" in o.attrs]
+    assert selected.attrs["value"] == "on_request"
+    assert html.by_id("notice_days").attrs["value"] == "30"
+
+    response = admin_browser.post(f"/staff/tiers/{tier.id}", data=_edit_form(
+        tier, signup_mode="self_service", notice_days="14"))
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert (tier.signup_mode.value, tier.notice_days) == ("self_service", 14)
+    entry = db.session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "tier.updated").order_by(AuditEntry.id.desc())).first()
+    assert entry.details["changed"]["signup_mode"] == ["on_request", "self_service"]
+    assert entry.details["changed"]["notice_days"] == [30, 14]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("notice_days", "-1"), ("notice_days", "366"), ("notice_days", ""),
+    ("notice_days", "zwei"), ("signup_mode", "anyone"), ("signup_mode", ""),
+])
+def test_a_bad_mode_or_notice_is_shown_beside_its_field(admin_browser, place, field, value):
+    before = _tiers()
+    response = admin_browser.post("/staff/tiers/new", data=_form(**{field: value}))
+    assert response.status_code == 422
+    html = page(response)
+    assert html.by_id(f"{field}-error") is not None
+    assert html.by_id(field).attrs.get("aria-invalid") == "true"
+    assert _tiers() == before
+
+
+def test_the_service_refuses_a_negative_notice(place, admin_user, clock):
+    data = tier_service.TierData(name="X", slug="x-tier", notice_days=-3)
+    with pytest.raises(tier_service.InvalidInput) as refused:
+        tier_service.create_tier(db.session, data=data, actor=admin_user, now=clock())
+    assert "notice_days" in refused.value.fields
