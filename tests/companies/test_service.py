@@ -132,7 +132,7 @@ def team(place, factory, clock):
 def test_a_member_of_another_company_learns_nothing_and_a_non_manager_may_not(
     place, factory, clock,
 ):
-    company, other, ina, otto, olga = team(place, factory, clock)
+    company, other, ina, otto, _olga = team(place, factory, clock)
     otto = fresh(User, otto.id)
     for call in (
         lambda: companies.set_member_caps(db.session, actor=otto, company_id=company.id,
