@@ -13,6 +13,7 @@ the outbox.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,30 +84,35 @@ def checked_details(details: CompanyDetails) -> dict[str, str | None]:
     if not COUNTRY.fullmatch(country):
         raise _invalid("country", _l("Please enter the two-letter country code (DE)."))
     values["country"] = country
-    values["vat_id"] = None
-    if (details.vat_id or "").strip():
-        try:
-            values["vat_id"] = normalize_vat_id(details.vat_id)
-        except BadId as exc:
-            message = (_l("This VAT ID's check digits are wrong. Please check the number.")
-                       if exc.reason == "checksum" else
-                       _l("Please enter a VAT ID with its country code, e.g. DE123456789."))
-            raise _invalid("vat_id", message) from exc
-    values["leitweg_id"] = None
-    if (details.leitweg_id or "").strip():
-        try:
-            values["leitweg_id"] = normalize_leitweg_id(details.leitweg_id)
-        except BadId as exc:
-            message = (_l("This Leitweg-ID's check digits are wrong. Please check it.")
-                       if exc.reason == "checksum" else
-                       _l("A Leitweg-ID looks like 04011000-1234512345-06: 2 to 12 digits, "
-                          "optionally a part of up to 30 letters and digits, two check "
-                          "digits, separated by hyphens."))
-            raise _invalid("leitweg_id", message) from exc
+    values["vat_id"] = _checked_id(
+        details.vat_id, "vat_id", normalize_vat_id,
+        checksum=_l("This VAT ID's check digits are wrong. Please check the number."),
+        shape=_l("Please enter a VAT ID with its country code, e.g. DE123456789."),
+    )
+    values["leitweg_id"] = _checked_id(
+        details.leitweg_id, "leitweg_id", normalize_leitweg_id,
+        checksum=_l("This Leitweg-ID's check digits are wrong. Please check it."),
+        shape=_l("A Leitweg-ID looks like 04011000-1234512345-06: 2 to 12 digits, optionally "
+                 "a part of up to 30 letters and digits, two check digits, separated by "
+                 "hyphens."),
+    )
     values["invoice_email"] = None
     if (details.invoice_email or "").strip():
         values["invoice_email"] = clean_email(details.invoice_email, field="invoice_email")
     return values
+
+
+def _checked_id(
+    text: str, field: str, normalize: Callable[[str], str], *, checksum: object, shape: object,
+) -> str | None:
+    """An optional id in its normal form (None when empty), or InvalidInput saying whether
+    its check digits or its shape are wrong."""
+    if not (text or "").strip():
+        return None
+    try:
+        return normalize(text)
+    except BadId as exc:
+        raise _invalid(field, checksum if exc.reason == "checksum" else shape) from exc
 
 
 def clean_email(text: str, *, field: str = "email") -> str:

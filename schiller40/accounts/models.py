@@ -182,20 +182,19 @@ class User(UserMixin, db.Model):
         """May manage this company: its manager, or staff."""
         return self.is_staff or (self.is_company_manager and self.company_id == company.id)
 
-    def cap_desk_days(self) -> int | None:
-        """The member's monthly cap in desk days on the company's shared credit (None: none)."""
+    def _cap(self, own: int | None, default: str) -> int | None:
         if self.company is None:
             return None
-        if self.company_cap_desk_days is not None:
-            return self.company_cap_desk_days
-        return self.company.member_cap_desk_days
+        return own if own is not None else getattr(self.company, default)
+
+    def cap_desk_days(self) -> int | None:
+        """The member's monthly cap in desk days on the company's shared credit: their own,
+        else the company's default (None: no cap)."""
+        return self._cap(self.company_cap_desk_days, "member_cap_desk_days")
 
     def cap_studio_hours(self) -> int | None:
-        if self.company is None:
-            return None
-        if self.company_cap_studio_hours is not None:
-            return self.company_cap_studio_hours
-        return self.company.member_cap_studio_hours
+        """As ``cap_desk_days``, in studio hours."""
+        return self._cap(self.company_cap_studio_hours, "member_cap_studio_hours")
 
     def join_company(self, company: Company, *, manager: bool = False) -> None:
         """Become a member of ``company`` (leaving any other), with the company's caps."""
