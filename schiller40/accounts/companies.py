@@ -37,6 +37,7 @@ from .service import one_line
 INVITATION_LIFETIME = timedelta(days=14)
 CAP_MAX = 31 * 24  # more hours than a month has: anything above means "no cap"
 MAX_OPEN_INVITATIONS = 50
+MAX_INVITATIONS_PER_DAY = 50
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
@@ -367,8 +368,15 @@ def invite(
         for old in open_now:
             if old.email == address:
                 old.withdraw(now)
-        if len(open_now) >= MAX_OPEN_INVITATIONS:
-            message = _l("Too many open invitations. Withdraw some first.")
+        sent_today = session.scalar(
+            select(func.count()).select_from(CompanyInvitation).where(
+                CompanyInvitation.company_id == company.id,
+                CompanyInvitation.created_at > now - timedelta(days=1),
+            )
+        ) or 0
+        if len(open_now) >= MAX_OPEN_INVITATIONS or sent_today >= MAX_INVITATIONS_PER_DAY:
+            # No one is to be sent mail after mail: a bound per company, not per address.
+            message = _l("Too many invitations. Please try again tomorrow, or withdraw some.")
             raise Conflict(message, fields={"email": [str(message)]})
         nonce = invitations.new_nonce()
         invitation = CompanyInvitation(

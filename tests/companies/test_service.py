@@ -208,3 +208,16 @@ def test_caps_must_be_whole_numbers_in_range(place, factory, clock):
         companies.set_member_caps(db.session, actor=fresh(User, place.member.id),
                                   company_id=company.id, member_id=ina.id, cap_desk_days=-1,
                                   now=clock())
+
+
+def test_invitations_are_bounded_per_day(place, clock, monkeypatch):
+    company = found(place.member, clock)
+    manager = fresh(User, place.member.id)
+    monkeypatch.setattr(companies, "MAX_INVITATIONS_PER_DAY", 2)
+    for n in range(2):
+        companies.invite(db.session, actor=manager, company_id=company.id,
+                         email=f"p{n}@example.org", now=clock(), secret_key=SECRET)
+    with pytest.raises(Conflict):
+        companies.invite(db.session, actor=manager, company_id=company.id,
+                         email="p2@example.org", now=clock(), secret_key=SECRET)
+    assert count_rows(CompanyInvitation) == 2
