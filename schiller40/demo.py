@@ -224,8 +224,9 @@ def _seed(session: Session, *, now: datetime, progress: Callable[[str], None]) -
         user = session.scalar(select(User).filter_by(email=email))
         if user is None:
             # Demo addresses cannot receive mail: they count as confirmed.
+            # The startup's founder manages its company (invites, caps).
             user = User(email=email, name=name, role=role, company=comp, created_at=now,
-                        email_verified_at=now)
+                        email_verified_at=now, company_manager=comp is not None)
             user.set_password(DEMO_PASSWORDS[email])
             session.add(user)
             created["User"] += 1

@@ -1,6 +1,6 @@
 """Import every model so that SQLAlchemy's registry and Alembic see the whole schema."""
 
-from .accounts.models import ApiToken, Company, Role, User
+from .accounts.models import ApiToken, Company, CompanyInvitation, Role, User
 from .booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .core.audit import AuditEntry
 from .core.outbox import OutboxMessage, OutboxStatus
@@ -29,6 +29,7 @@ __all__ = [
     "CalendarFeed",
     "Closure",
     "Company",
+    "CompanyInvitation",
     "FeedKind",
     "Induction",
     "Location",

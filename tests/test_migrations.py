@@ -147,3 +147,34 @@ def test_a_sqlite_batch_migration_keeps_rows_that_point_at_the_rebuilt_table(fre
         finally:
             db.engine.dispose()
     assert company_ids == [(1,)]
+
+
+def test_0009_keeps_existing_companies_working(fresh_url):
+    """A company from before 0009 gets its name as the legal name and Germany as the country;
+    its members stay in it, none of them a manager, with the company's caps (no own ones)."""
+    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": fresh_url})
+    with app.app_context():
+        try:
+            upgrade(directory=str(MIGRATIONS_DIR), revision="0007")
+            with db.engine.begin() as connection:
+                connection.execute(text(
+                    "INSERT INTO company (id, name, created_at, member_cap_desk_days) "
+                    "VALUES (1, 'Wolfsbyte', '2026-01-01 00:00:00+00:00', 3)"
+                ))
+                connection.execute(text(
+                    'INSERT INTO "user" (email, name, password_hash, role, locale, company_id, '
+                    "is_active_account, created_at) VALUES ('kim@example.org', 'Kim', 'x', "
+                    "'member', 'de', 1, true, '2026-01-01 00:00:00+00:00')"
+                ))
+            upgrade(directory=str(MIGRATIONS_DIR))
+            with db.engine.connect() as connection:
+                company = connection.execute(text(
+                    "SELECT name, legal_name, country, member_cap_desk_days FROM company"
+                )).one()
+                user = connection.execute(text(
+                    'SELECT company_id, company_manager, company_cap_desk_days FROM "user"'
+                )).one()
+        finally:
+            db.engine.dispose()
+    assert tuple(company) == ("Wolfsbyte", "Wolfsbyte", "DE", 3)
+    assert (user[0], bool(user[1]), user[2]) == (1, False, None)

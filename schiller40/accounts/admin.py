@@ -54,7 +54,10 @@ def set_company(
             if company is not None:
                 lock_rows(session, Company, [company.id])
             before = member.company.name if member.company else None
-            member.company = company
+            if company is None:
+                member.leave_company()
+            elif company.id != member.company_id:
+                member.join_company(company)  # as a member; staff may make them a manager
             audit.record(
                 session, action="user.company_set", now=now, actor_id=actor.id,
                 object_type="user", object_id=member.id,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -35,21 +35,65 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=PASSWORD_HASH_METHOD)
 
 
+def _name_as_legal_name(context: Any) -> str:
+    """A company made with a name only (staff's member form, the demo) is billed under it."""
+    return str(context.get_current_parameters()["name"])
+
+
 class Company(db.Model):
+    """A startup team: its members share the included credit of all their memberships, and
+    it is billed under its legal name and address.
+
+    Managers (``User.is_company_manager``) invite and remove members and set each member's
+    monthly cap; staff may do all of that too. The company's payment method is the billing
+    package's to add (``schiller40/billing/``): a column or a row of its own beside these,
+    managed on the company page's "Payment method" section (``templates/company/index.html``).
+    """
+
     __tablename__ = "company"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Members share the included credit of all their memberships; these caps (per member per
-    # month) keep one person from using up the team's pool. None means no cap.
+    # The default cap per member per month on the shared credit, for members without their
+    # own (``User.company_cap_*``); it keeps one person from using up the team's pool.
+    # None means no cap.
     member_cap_desk_days: Mapped[int | None]
     member_cap_studio_hours: Mapped[int | None]
+    # Billing: what invoices are addressed with. Companies from before migration 0008 have
+    # only their name (taken as the legal name) until someone completes the rest.
+    legal_name: Mapped[str] = mapped_column(String(200), default=_name_as_legal_name)
+    street: Mapped[str | None] = mapped_column(String(200))
+    postal_code: Mapped[str | None] = mapped_column(String(16))
+    city: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str] = mapped_column(String(2), default="DE", server_default="DE")
+    # Compact (``DE136695976``), checked by ``billing_ids.normalize_vat_id``.
+    vat_id: Mapped[str | None] = mapped_column(String(20))
+    invoice_email: Mapped[str | None] = mapped_column(String(254))
+    # A public-sector buyer's routing id for e-invoices (XRechnung), ``billing_ids``.
+    leitweg_id: Mapped[str | None] = mapped_column(String(46))
 
-    members: Mapped[list[User]] = relationship(back_populates="company")
+    members: Mapped[list[User]] = relationship(back_populates="company", order_by="User.name")
+    invitations: Mapped[list[CompanyInvitation]] = relationship(
+        back_populates="company", order_by="CompanyInvitation.created_at.desc()",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
 
     def __repr__(self) -> str:
         return f"<Company {self.name!r}>"
+
+    @property
+    def managers(self) -> list[User]:
+        return [m for m in self.members if m.is_company_manager]
+
+    @property
+    def billing_complete(self) -> bool:
+        """Everything an invoice needs: legal name, address and where to send it."""
+        return all((self.legal_name, self.street, self.postal_code, self.city,
+                    self.invoice_email))
+
+    def open_invitations(self, now: datetime) -> list[CompanyInvitation]:
+        return [i for i in self.invitations if i.is_open(now)]
 
 
 class User(UserMixin, db.Model):
@@ -65,8 +109,20 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(enum_column(Role, "user_role"), default=Role.MEMBER)
     locale: Mapped[str] = mapped_column(String(8), default="de")
+    # One column: a member belongs to at most one company, by the schema itself.
     company_id: Mapped[int | None] = mapped_column(
         ForeignKey("company.id", ondelete="SET NULL"), index=True
+    )
+    # The member's place in the company (meaningless without one; ``leave_company`` clears
+    # them with it): manages it, and their own monthly caps on the shared credit (None: the
+    # company's default, ``Company.member_cap_*``).
+    company_manager: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Column CHECKs (not table ones): migration 0008 adds them in place on SQLite too.
+    company_cap_desk_days: Mapped[int | None] = mapped_column(
+        CheckConstraint("company_cap_desk_days >= 0", name="company_cap_desk_days")
+    )
+    company_cap_studio_hours: Mapped[int | None] = mapped_column(
+        CheckConstraint("company_cap_studio_hours >= 0", name="company_cap_studio_hours")
     )
     # A deactivated user cannot log in; their bookings and audit trail stay intact.
     is_active_account: Mapped[bool] = mapped_column(default=True)
@@ -118,6 +174,41 @@ class User(UserMixin, db.Model):
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
+    @property
+    def is_company_manager(self) -> bool:
+        return self.company_id is not None and self.company_manager
+
+    def can_manage(self, company: Company) -> bool:
+        """May manage this company: its manager, or staff."""
+        return self.is_staff or (self.is_company_manager and self.company_id == company.id)
+
+    def _cap(self, own: int | None, default: str) -> int | None:
+        if self.company is None:
+            return None
+        return own if own is not None else getattr(self.company, default)
+
+    def cap_desk_days(self) -> int | None:
+        """The member's monthly cap in desk days on the company's shared credit: their own,
+        else the company's default (None: no cap)."""
+        return self._cap(self.company_cap_desk_days, "member_cap_desk_days")
+
+    def cap_studio_hours(self) -> int | None:
+        """As ``cap_desk_days``, in studio hours."""
+        return self._cap(self.company_cap_studio_hours, "member_cap_studio_hours")
+
+    def join_company(self, company: Company, *, manager: bool = False) -> None:
+        """Become a member of ``company`` (leaving any other), with the company's caps."""
+        self.leave_company()
+        self.company = company
+        self.company_manager = manager
+
+    def leave_company(self) -> None:
+        """Belong to no company. Bookings stay the member's own."""
+        self.company = None
+        self.company_manager = False
+        self.company_cap_desk_days = None
+        self.company_cap_studio_hours = None
+
     def set_password(self, password: str) -> None:
         self.password_hash = hash_password(password)
 
@@ -154,3 +245,54 @@ class ApiToken(db.Model):
 
     def is_valid(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
+
+
+class CompanyInvitation(db.Model):
+    """An invitation to join a company, sent by e-mail.
+
+    The link's token is never stored: it is an HMAC of the row's random ``nonce``
+    (``invitations.py``) under the app's secret key, made again when the worker composes the
+    mail; the row keeps only the token's SHA-256 digest to find the invitation by (as
+    ``ApiToken`` does). A database dump gives nobody a usable link. It works once
+    (``accepted_at``), until ``expires_at``, and not after it was withdrawn.
+    """
+
+    __tablename__ = "company_invitation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("company.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254))  # normalised (core.emails)
+    # Random, and useless without the secret key: the token is HMAC(secret key, nonce).
+    nonce: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accepted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL")
+    )
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    company: Mapped[Company] = relationship(back_populates="invitations")
+    invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])
+
+    def is_open(self, now: datetime) -> bool:
+        return self.accepted_at is None and self.withdrawn_at is None and now < self.expires_at
+
+    def state(self, now: datetime) -> str:
+        """"open", "accepted", "withdrawn" or "expired"."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.withdrawn_at is not None:
+            return "withdrawn"
+        return "open" if now < self.expires_at else "expired"
+
+    def accept(self, user: User, now: datetime) -> None:
+        self.accepted_at = now
+        self.accepted_by_id = user.id
+
+    def withdraw(self, now: datetime) -> None:
+        self.withdrawn_at = now

@@ -17,6 +17,7 @@ bp.before_request(api_channel)  # its audit entries say "api"
 from . import (  # noqa: E402,F401
     availability,
     bookings,
+    companies,
     feeds,
     resources,
     spec,

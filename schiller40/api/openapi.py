@@ -301,6 +301,54 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             "webcal": {"type": ["string", "null"]},
         },
     },
+    "Company": {
+        "type": "object",
+        "required": ["id", "name", "legal_name", "address", "vat_id", "invoice_email",
+                     "leitweg_id", "default_cap_desk_days", "default_cap_studio_hours", "role"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "legal_name": {"type": "string"},
+            "address": {
+                "type": "object",
+                "required": ["street", "postal_code", "city", "country"],
+                "properties": {
+                    "street": {"type": ["string", "null"]},
+                    "postal_code": {"type": ["string", "null"]},
+                    "city": {"type": ["string", "null"]},
+                    "country": {"type": "string", "description": "ISO 3166-1 alpha-2"},
+                },
+            },
+            "vat_id": {"type": ["string", "null"], "description": "compact, e.g. DE136695976"},
+            "invoice_email": {"type": ["string", "null"]},
+            "leitweg_id": {"type": ["string", "null"],
+                           "description": "routing id for public-sector e-invoices"},
+            "default_cap_desk_days": {"type": ["integer", "null"],
+                                      "description": "per member and month; null: no cap"},
+            "default_cap_studio_hours": {"type": ["integer", "null"]},
+            "role": {"enum": ["manager", "member"], "description": "the caller's"},
+        },
+    },
+    "CompanyMember": {
+        "type": "object",
+        "required": ["id", "name", "email", "role", "cap_desk_days", "cap_studio_hours",
+                     "effective_cap_desk_days", "effective_cap_studio_hours",
+                     "used_desk_days", "used_studio_hours"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "email": {"type": "string"},
+            "role": {"enum": ["manager", "member"]},
+            "cap_desk_days": {"type": ["integer", "null"],
+                              "description": "the member's own; null: the company's default"},
+            "cap_studio_hours": {"type": ["integer", "null"]},
+            "effective_cap_desk_days": {"type": ["integer", "null"],
+                                        "description": "what applies; null: no cap"},
+            "effective_cap_studio_hours": {"type": ["integer", "null"]},
+            "used_desk_days": {"type": "number", "description": "this month"},
+            "used_studio_hours": {"type": "number", "description": "this month"},
+        },
+    },
     "WaitlistEntry": {
         "type": "object",
         "required": ["id", "resource", "start", "end", "status"],
@@ -405,7 +453,7 @@ def document() -> dict[str, Any]:
     bodies = [
         schemas.TokenCreate, schemas.BookingCreate, schemas.BookingUpdate,
         schemas.BookingCancel, schemas.WaitlistCreate, schemas.BookingReject,
-        schemas.RefundCreate,
+        schemas.RefundCreate, schemas.MemberCapsUpdate,
     ]
     components: dict[str, Any] = dict(RESPONSE_SCHEMAS)
     for model in bodies:
@@ -595,6 +643,34 @@ def document() -> dict[str, Any]:
             "delete": {"summary": "Switch a feed off (its address answers 404)",
                        "responses": {"204": {"description": "Switched off"},
                                      **_errors(401, 404)}},
+        },
+        "/api/v1/companies/me": {"get": {
+            "summary": "Your company: billing data and your role (404 without one)",
+            "responses": {"200": _json({"type": "object", "required": ["company"],
+                                        "properties": {"company": _ref("Company")}},
+                                       "Company"), **_errors(401, 404)},
+        }},
+        "/api/v1/companies/me/members": {"get": {
+            "summary": "Managers: your company's members, their caps and this month's use",
+            "responses": {"200": _json({"type": "object", "required": ["month", "members"],
+                                        "properties": {
+                                            "month": {"type": "string",
+                                                      "pattern": "^[0-9]{4}-[0-9]{2}$"},
+                                            "members": {"type": "array",
+                                                        "items": _ref("CompanyMember")}}},
+                                       "Members"), **_errors(401, 403, 404)},
+        }},
+        "/api/v1/companies/me/members/{member_id}": {
+            "parameters": [{"name": "member_id", **ID}],
+            "patch": {
+                "summary": "Managers: set a member's monthly caps (null: the company's "
+                           "default; a field left out stays)",
+                "requestBody": _body(schemas.MemberCapsUpdate),
+                "responses": {"200": _json({"type": "object", "required": ["member"],
+                                            "properties": {"member": _ref("CompanyMember")}},
+                                           "Member"),
+                              **_errors(401, 403, 404, 409, *BODY_ERRORS)},
+            },
         },
         "/api/v1/openapi.json": {"get": {
             "summary": "This document", "security": [],

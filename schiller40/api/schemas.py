@@ -205,3 +205,14 @@ class BookingListQuery(Strict):
     resource: Slug | None = None
     status: Literal["held", "confirmed", "cancelled", "expired"] | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
+
+
+Cap = Annotated[int | None, Field(ge=0, le=31 * 24, strict=True)]
+
+
+class MemberCapsUpdate(Strict):
+    """A member's monthly caps on the company's shared credit; null: the company's default.
+    A field left out stays as it is."""
+
+    cap_desk_days: Cap = None
+    cap_studio_hours: Cap = None

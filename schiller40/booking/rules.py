@@ -158,6 +158,34 @@ class Credit:
 
 
 @dataclass(frozen=True)
+class CreditPool:
+    """A month's included credit as the member sees it: the pool (their own memberships', or
+    every company member's), what the pool's members used, what they themselves used, and
+    their caps on the pool (desk days and studio hours per month; None: no cap)."""
+
+    pool_half_days: int
+    pool_minutes: int
+    used_half_days: int
+    used_minutes: int
+    own_half_days: int = 0
+    own_minutes: int = 0
+    cap_desk_days: int | None = None
+    cap_studio_hours: int | None = None
+
+
+def credit_left(pool: CreditPool) -> Credit:
+    """What is left of the pool for the member: the pool less what was used, and never more
+    than is left under their own cap (a company member's cap on the shared credit)."""
+    half_days = pool.pool_half_days - pool.used_half_days
+    minutes = pool.pool_minutes - pool.used_minutes
+    if pool.cap_desk_days is not None:
+        half_days = min(half_days, pool.cap_desk_days * 2 - pool.own_half_days)
+    if pool.cap_studio_hours is not None:
+        minutes = min(minutes, pool.cap_studio_hours * 60 - pool.own_minutes)
+    return Credit(half_days=max(half_days, 0), minutes=max(minutes, 0))
+
+
+@dataclass(frozen=True)
 class Member:
     """What the rules need to know about who the booking is for, and who acts.
 

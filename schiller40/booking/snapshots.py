@@ -21,6 +21,7 @@ from ..resources.models import Block, Location, Resource, ResourceKind
 from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import (
     Credit,
+    CreditPool,
     HeldDesk,
     Interval,
     KindPrice,
@@ -30,6 +31,7 @@ from .rules import (
     ResourceRules,
     TierRules,
 )
+from .rules import credit_left as rules_credit_left
 
 
 @lru_cache(maxsize=64)
@@ -201,7 +203,8 @@ def credit_left(
     """Included credit left in the month of ``day``.
 
     A member of a company draws on the pool of all the company's members' memberships that
-    month, within the company's per-member cap. Used credit is what bookings of that month
+    month, within their cap (their own, set by a manager, or the company's default; the
+    arithmetic is the pure ``rules.credit_left``). Used credit is what bookings of that month
     recorded (cancelling in time and expiry zero a booking's credit).
     """
     month = month_bounds(location, day)
@@ -217,7 +220,27 @@ def credit_left(
         pool_minutes += membership.tier.included_studio_hours * 60
     if not pool_half_days and not pool_minutes:
         return Credit()
-    ids = [p.id for p in pool_users]
+    used = credit_used(session, [p.id for p in pool_users], month)
+    own = used.get(user.id, (0, 0))
+    return rules_credit_left(CreditPool(
+        pool_half_days=pool_half_days, pool_minutes=pool_minutes,
+        used_half_days=sum(u[0] for u in used.values()),
+        used_minutes=sum(u[1] for u in used.values()),
+        own_half_days=own[0], own_minutes=own[1],
+        # The member's own cap, else the company's default (``User.cap_desk_days``).
+        cap_desk_days=user.cap_desk_days(), cap_studio_hours=user.cap_studio_hours(),
+    ))
+
+
+def credit_used(
+    session: Session, user_ids: Iterable[int], month: Interval
+) -> dict[int, tuple[int, int]]:
+    """Included credit used per member in ``month`` (``month_bounds``): half days and minutes
+    recorded on the bookings starting in it, the way ``credit_left`` counts. A member without
+    any is left out."""
+    ids = list(user_ids)
+    if not ids:
+        return {}
     rows = session.execute(
         select(
             Booking.user_id,
@@ -231,18 +254,7 @@ def credit_left(
         )
         .group_by(Booking.user_id)
     ).all()
-    used_half_days = sum(r[1] for r in rows)
-    used_minutes = sum(r[2] for r in rows)
-    left_half_days = pool_half_days - used_half_days
-    left_minutes = pool_minutes - used_minutes
-    company = user.company
-    if company is not None:
-        own = next((r for r in rows if r[0] == user.id), (user.id, 0, 0))
-        if company.member_cap_desk_days is not None:
-            left_half_days = min(left_half_days, company.member_cap_desk_days * 2 - own[1])
-        if company.member_cap_studio_hours is not None:
-            left_minutes = min(left_minutes, company.member_cap_studio_hours * 60 - own[2])
-    return Credit(half_days=max(left_half_days, 0), minutes=max(left_minutes, 0))
+    return {user_id: (int(half_days), int(minutes)) for user_id, half_days, minutes in rows}
 
 
 def occupied(

@@ -45,7 +45,7 @@ class AccountOverview:
         return self.company is not None and len(self.company.members) > 1
 
 
-def _location_rules(session: Session, today: date) -> LocationRules:
+def location_rules_for(session: Session, today: date) -> LocationRules:
     """The first location's rules: months begin at its local midnight. Without a location
     (a fresh install) Wolfsburg's zone gives the same month bounds."""
     location = session.scalar(select(Location).order_by(Location.id).limit(1))
@@ -70,7 +70,7 @@ def account_overview(session: Session, *, user: User, now: datetime) -> AccountO
         .limit(1)
     )
     credit = snapshots.credit_left(
-        session, user, day=today, location=_location_rules(session, today)
+        session, user, day=today, location=location_rules_for(session, today)
     )
     return AccountOverview(
         membership=membership,

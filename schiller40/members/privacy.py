@@ -234,7 +234,7 @@ def export_data(session: Session, *, user: User, now: datetime) -> dict[str, Any
         "version": EXPORT_VERSION,
         "generated_at": _iso(now),
         "profile": _profile(user),
-        "company": _company(user.company),
+        "company": _company(user),
         "memberships": [
             _membership(m) for m in sorted(user.memberships, key=lambda m: (m.valid_from, m.id))
         ],
@@ -271,11 +271,16 @@ def _profile(user: User) -> dict[str, Any]:
     }
 
 
-def _company(company: Company | None) -> dict[str, Any] | None:
+def _company(user: User) -> dict[str, Any] | None:
+    company: Company | None = user.company
     return None if company is None else {
         "name": company.name,
+        "legal_name": company.legal_name,
+        "manager": user.is_company_manager,
         "member_cap_desk_days": company.member_cap_desk_days,
         "member_cap_studio_hours": company.member_cap_studio_hours,
+        "your_cap_desk_days": user.company_cap_desk_days,
+        "your_cap_studio_hours": user.company_cap_studio_hours,
     }
 
 
@@ -544,7 +549,7 @@ def _anonymise(session: Session, user: User, *, now: datetime) -> None:
     user.password_hash = UNUSABLE_PASSWORD
     user.role = Role.MEMBER
     user.locale = "de"
-    user.company_id = None
+    user.leave_company()  # with their role and caps in it
     user.is_active_account = False
     user.last_login_at = None
     user.email_verified_at = None  # a fact about the address, which is gone

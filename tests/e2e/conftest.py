@@ -175,10 +175,39 @@ def scene(place, clock) -> dict[str, str]:
     held = book_hours(place.member, place.studio, clock, day=SCENE_STUDIO_DAY, start=10, end=12)[0]
     _failed_mail(place, clock)
     _signup_offer(place, clock)
+    company, invite = _company(place, clock)
     return {"desk": place.desks[0].slug, "studio": place.studio.slug,
             "confirmed": str(confirmed.id), "held": str(held.id),
             "member": str(place.member.id), "studio_id": str(place.studio.id),
-            "location": str(place.location.id)}
+            "location": str(place.location.id), "company": str(company), "invite": invite}
+
+
+def _company(place, clock) -> tuple[int, str]:
+    """The member manages a company with a teammate and an open invitation, so the company
+    page shows its team table; the invitation's link for a visitor."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from schiller40.accounts import invitations
+    from schiller40.models import Company, CompanyInvitation, User
+
+    company = Company(name="Wolfsbyte", legal_name="Wolfsbyte GmbH", street="Schillerstr. 40",
+                      postal_code="38440", city="Wolfsburg", invoice_email="rechnung@example.org",
+                      vat_id="DE136695976", created_at=clock())
+    teammate = User(email="ina@example.org", name="Ina Team", password_hash="x",
+                    created_at=clock())
+    db.session.add_all([company, teammate])
+    place.member.join_company(company, manager=True)
+    teammate.join_company(company)
+    nonce = invitations.new_nonce()
+    token = invitations.token_for(nonce, current_app.config["SECRET_KEY"])
+    db.session.add(CompanyInvitation(
+        company=company, email="new@example.org", nonce=nonce,
+        digest=invitations.digest(token), created_at=clock(),
+        expires_at=clock() + timedelta(days=14)))
+    db.session.commit()
+    return company.id, token
 
 
 def _signup_offer(place, clock) -> None:

@@ -68,6 +68,9 @@ SCREENS = [
     Screen("availability-visitor", "/availability?kind=room"),
     Screen("reschedule", "/bookings/{confirmed}/reschedule", "member"),
     Screen("delete-account", "/account/delete", "member"),
+    Screen("company", "/company", "member"),
+    Screen("company-details", "/company/details", "member"),
+    Screen("company-invitation", "/company/join/{invite}"),
     Screen("staff-start", "/staff/", "staff"),
     Screen("staff-booking-detail", "/bookings/{held}", "staff"),
     Screen("staff-calendars", "/staff/calendar", "staff"),
@@ -89,6 +92,8 @@ SCREENS = [
     Screen("staff-utilisation", "/staff/utilisation", "staff"),
     Screen("staff-audit", "/staff/audit", "staff"),
     Screen("staff-outbox", "/staff/outbox", "staff"),
+    Screen("staff-companies", "/staff/companies", "staff"),
+    Screen("staff-company", "/staff/companies/{company}", "staff"),
 ]
 
 

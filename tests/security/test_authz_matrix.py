@@ -52,7 +52,7 @@ from schiller40.core import outbox
 from schiller40.core.outbox import OutboxMessage
 from schiller40.extensions import db
 from schiller40.membership.models import MembershipRequest, RequestStatus
-from schiller40.models import Role
+from schiller40.models import Company, CompanyInvitation, Role
 from schiller40.payments.models import Payment
 from schiller40.resources.models import Closure
 from tests.factories import PASSWORD
@@ -108,6 +108,11 @@ API_STAFF = row("401", "404", "404", "ok", "ok")
 # test_webhook_checks_the_signature covers it with Stripe configured.
 WEBHOOK = row("404", "404", "404", "404", "404")
 DEV_MAIL = row("404", "404", "404", "ok", "ok")
+# The caller's own company ("me"): the member manages company A, the other member company B;
+# staff and the admin belong to none. Routes naming A's teammate or invitation are OWNED_ONLY.
+OWN_COMPANY = row("login", "ok", "ok", "404", "404")
+API_OWN_COMPANY = row("401", "ok", "ok", "404", "404")
+BAD_LINK = row("400", "400", "400", "400", "400")  # an invitation link that is not valid
 
 MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     # Public pages, health, static files
@@ -144,6 +149,19 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("membership.index", "GET"): SIGNED_IN,
     ("membership.choose", "POST"): SIGNED_IN,  # the scene's tier is staff-only: refused
     ("membership.request_tier", "POST"): SIGNED_IN,
+    # Company (HTML)
+    ("company.index", "GET"): SIGNED_IN,
+    ("company.new", "GET"): SIGNED_IN,
+    ("company.new", "POST"): SIGNED_IN,
+    ("company.details", "GET"): OWN_COMPANY,
+    ("company.details", "POST"): OWN_COMPANY,
+    ("company.invite", "POST"): OWN_COMPANY,
+    ("company.leave", "POST"): OWN_COMPANY,  # the last manager of a team may not leave
+    ("company.withdraw_invitation", "POST"): OWNED_ONLY,
+    ("company.set_caps", "POST"): OWNED_ONLY,
+    ("company.remove_member", "POST"): OWNED_ONLY,
+    ("company.invitation", "GET"): BAD_LINK,
+    ("company.invitation", "POST"): BAD_LINK,
     # Booking (HTML)
     ("bookings.mine", "GET"): SIGNED_IN,
     ("booking.new", "GET"): SIGNED_IN,
@@ -186,6 +204,9 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("api_v1.approve_booking", "POST"): API_STAFF,
     ("api_v1.reject_booking", "POST"): API_STAFF,
     ("api_v1.create_refund", "POST"): API_STAFF,
+    ("api_v1.my_company", "GET"): API_OWN_COMPANY,
+    ("api_v1.my_company_members", "GET"): API_OWN_COMPANY,
+    ("api_v1.update_company_member", "PATCH"): API_OWNED_ONLY,
     ("api_v1.list_feeds", "GET"): API_SIGNED_IN,
     ("api_v1.rotate_feed", "POST"): API_OWNED_ONLY,
     ("api_v1.revoke_feed", "DELETE"): API_OWNED_ONLY,
@@ -215,6 +236,12 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("staff.calendar_move", "POST"): STAFF,
     ("staff.closure_delete", "POST"): STAFF,
     ("staff.desks", "GET"): STAFF,
+    ("staff.companies", "GET"): STAFF,
+    ("staff.company_new", "GET"): STAFF,
+    ("staff.company_new", "POST"): STAFF,
+    ("staff.company", "GET"): STAFF,
+    ("staff.company", "POST"): STAFF,
+    ("staff.company_manager", "POST"): STAFF,
     ("staff.location", "GET"): STAFF,
     ("staff.location_page", "GET"): STAFF,
     ("staff.closure_add", "POST"): STAFF,
@@ -261,7 +288,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
 
 # Requests that end the session, delete their object or change what later rows rely on.
 LAST = (
-    "bookings.cancel", "api_v1.cancel_booking", "staff.resource_delete", "staff.tier_delete",
+    "company.remove_member", "bookings.cancel", "api_v1.cancel_booking", "staff.resource_delete", "staff.tier_delete",
     "api_v1.delete_current_token", "account.delete_account", "accounts.logout",
 )
 
@@ -335,6 +362,22 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
     db.session.add(closure)
     db.session.commit()
 
+    # Company A: the member manages it, with a teammate and an open invitation; company B:
+    # the other member manages it, with a teammate of their own.
+    company_a = Company(name="Alpha", created_at=clock())
+    company_b = Company(name="Beta", created_at=clock())
+    teammate = factory.user(tier=place.tier, email="tina@example.org")
+    olga = factory.user(tier=place.tier, email="olga@example.org")
+    place.member.join_company(company_a, manager=True)
+    teammate.join_company(company_a)
+    other.join_company(company_b, manager=True)
+    olga.join_company(company_b)
+    invitation = CompanyInvitation(company=company_a, email="ina@example.org", nonce="n" * 32,
+                                   digest="d" * 64, created_at=clock(),
+                                   expires_at=clock() + timedelta(days=14))
+    db.session.add(invitation)
+    db.session.commit()
+
     member_token = _token(client, place.member)
     other_token = _token(client, other)
     desk = _api(client, "POST", "/api/v1/bookings", member_token,
@@ -375,6 +418,7 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
         "resource_id": place.room.id, "tier_id": place.tier.id, "message_id": message.id,
         "filename": "favicon.svg", "name": "20261123T080000-1.eml", "index": 0,
         "request_id": spare_request.id,
+        "invitation_id": invitation.id, "company_id": company_a.id,
     }
     per_endpoint = {
         "feeds.feed": {"token": feed_token},
@@ -388,6 +432,9 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
         "staff.resource_delete": {"resource_id": spare_resource.id},
         "staff.resource_set_active": {"resource_id": spare_resource.id},
         "staff.tier_delete": {"tier_id": spare_tier.id},
+        "company.set_caps": {"member_id": teammate.id},
+        "company.remove_member": {"member_id": teammate.id},
+        "api_v1.update_company_member": {"member_id": teammate.id},
     }
     users = {"member": place.member, "other": other, "staff": place.staff, "admin": admin}
     # A valid body where the API would otherwise refuse the body before looking at the
