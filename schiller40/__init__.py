@@ -40,6 +40,7 @@ from .members.account_pages import bp as account_bp
 from .members.booking_pages import bp as bookings_bp
 from .members.company_pages import bp as company_bp
 from .members.membership_pages import bp as membership_bp
+from .members.subscription_pages import bp as subscriptions_bp
 from .payments import setup as payments_setup
 from .payments.cli import payments_cli
 from .payments.views import bp as payments_bp
@@ -182,6 +183,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(bookings_bp)
     app.register_blueprint(membership_bp)
     app.register_blueprint(company_bp)
+    app.register_blueprint(subscriptions_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(devmail_bp)
 

@@ -9,7 +9,7 @@ has a membership sees it, and an open request, here too.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -49,11 +49,9 @@ def _request_form(tier_id: int) -> RequestForm:
     return RequestForm(prefix=f"tier-{tier_id}")
 
 
-def _subscription_url(slug: str) -> str | None:
-    """The subscription page for a tier with a monthly fee, where it exists."""
-    if "subscriptions.start" in current_app.view_functions:  # lead: remove guard after merge
-        return url_for("subscriptions.start", slug=slug)
-    return None
+def _subscription_url(slug: str) -> str:
+    """The sign-up page for a tier with a monthly fee (start day, amounts, payment method)."""
+    return url_for("subscriptions.start", slug=slug)
 
 
 def _page(forms: dict[int, RequestForm] | None = None, status: int = 200) -> tuple[str, int]:

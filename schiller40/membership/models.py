@@ -76,7 +76,7 @@ class Tier(db.Model):
 
     @property
     def subscribed_online(self) -> bool:
-        """A member takes it online as a monthly subscription (paid by card)."""
+        """A member takes it online as a monthly subscription (card or SEPA direct debit)."""
         return self.signup_mode is SignupMode.SELF_SERVICE and self.monthly_price_cents > 0
 
     @property
@@ -139,9 +139,21 @@ class Membership(db.Model):
         enum_column(MembershipStatus, "membership_status"), default=MembershipStatus.ACTIVE
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Paid monthly through this subscription (``billing.models.Subscription``): included
+    # credit counts only for days up to ``paid_through``, and while the subscription is
+    # suspended the membership is PAUSED (the fee-less tier's terms apply, see
+    # ``booking.snapshots.member``). None: assigned by staff, not billed (credit as always).
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscription.id", ondelete="SET NULL"), index=True
+    )
+    paid_through: Mapped[date | None]
 
     user: Mapped[User] = relationship(back_populates="memberships")
     tier: Mapped[Tier] = relationship()
+
+    @property
+    def is_billed(self) -> bool:
+        return self.subscription_id is not None
 
     def is_valid_on(self, day: date) -> bool:
         return (

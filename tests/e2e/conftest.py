@@ -211,12 +211,14 @@ def _company(place, clock) -> tuple[int, str]:
 
 
 def _signup_offer(place, clock) -> None:
-    """A tier chosen online and one asked for, with one open request from a newcomer: the
-    membership page shows each way to get a tier, the staff list has a request to answer."""
+    """A tier chosen online, one paid monthly online (the place's Flex) and one asked for,
+    with one open request from a newcomer: the membership page shows each way to get a tier,
+    the staff list has a request to answer."""
     from schiller40.membership import signup
     from tests.factories import Factory
 
     factory = Factory(db.session, clock)
+    place.tier.signup_mode = SignupMode.SELF_SERVICE
     factory.tier(slug="day-pass", name="Tagespass", monthly_price_cents=0,
                  included_desk_days=0, included_studio_hours=0,
                  signup_mode=SignupMode.SELF_SERVICE)
