@@ -76,12 +76,15 @@ def test_the_page_offers_each_tier_its_own_way(client, newcomer, offer):  # noqa
         text_of(response))
 
 
-def test_the_subscription_link_appears_once_its_page_exists(app, client, newcomer, offer):  # noqa: F811
-    app.add_url_rule("/subscriptions/<slug>/start", "subscriptions.start",
-                     lambda slug: "")
+def test_a_monthly_self_service_tier_links_to_its_sign_up_page(client, newcomer, offer):  # noqa: F811
     log_in(client, newcomer)
     hrefs = {a.attrs.get("href") for a in page(client.get(PAGE)).find_all("a")}
-    assert "/subscriptions/flex-online/start" in hrefs
+    assert "/account/membership/monthly/flex-online" in hrefs
+    # ... and only that tier: on-request and staff-only tiers are not sold there.
+    assert not [h for h in hrefs if h and h.startswith("/account/membership/monthly/")
+                and h != "/account/membership/monthly/flex-online"]
+    assert client.get("/account/membership/monthly/flex-online").status_code == 200
+    assert client.get(f"/account/membership/monthly/{offer['resident'].slug}").status_code == 404
 
 
 def test_choosing_the_day_pass_leads_to_booking(client, newcomer, offer):  # noqa: F811
