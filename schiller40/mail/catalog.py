@@ -29,6 +29,7 @@ MODULES = (
     "schiller40.mail.account_messages",
     "schiller40.mail.checkin_messages",
     "schiller40.mail.billing_messages",
+    "schiller40.mail.billing_change_messages",
 )
 
 
