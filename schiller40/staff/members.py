@@ -32,6 +32,7 @@ from ..members import directory
 from ..membership import service
 from ..membership.models import Membership, MembershipStatus
 from . import bp, section, staff_required
+from .billing_text import member_billing_context
 
 section(
     _l("Members"),
@@ -247,6 +248,7 @@ def member(member_id: int) -> str:
         no_show_days=checkin.NO_SHOW_WINDOW.days,
         role_labels=ROLE_LABELS,
         state=membership_state,
+        **member_billing_context(person.id),
     )
 
 
