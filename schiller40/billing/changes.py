@@ -393,7 +393,7 @@ def _push(
                 _apply_upgrade(session, change, remote, now=now, settings=settings)
             else:
                 change.status = ChangeStatus.PLANNED
-                _told(session, change, "subscription.change_planned", now)
+                _told(session, change, action="subscription.change_planned", now=now)
     if change.kind is ChangeKind.UPGRADE:
         service.sync(session, gateway, subscription_id=sub.id, now=now, settings=settings,
                      remote=remote)
@@ -401,7 +401,7 @@ def _push(
     return change
 
 
-def _told(session: Session, change: SubscriptionChange, action: str, now: datetime) -> None:
+def _told(session: Session, change: SubscriptionChange, *, action: str, now: datetime) -> None:
     sub = change.subscription
     audit.record(
         session, action=action, now=now, actor_id=None, object_type="user",
@@ -478,7 +478,7 @@ def _switch(session: Session, change: SubscriptionChange, *, now: datetime) -> N
         except Conflict:
             log.warning("change %s: a planned membership blocks the new tier", change.id)
     change.apply(now=now)
-    _told(session, change, "subscription.tier_changed", now)
+    _told(session, change, action="subscription.tier_changed", now=now)
 
 
 def withdraw_change(

@@ -46,7 +46,7 @@ def change_page() -> str | tuple[str, int]:
             quotes.append(changes.quote_change(db.session, member=member, tier_slug=tier.slug,
                                                now=instant, settings=settings))
         except DomainError as exc:
-            refusals.append((tier, exc.message))
+            refusals.append((tier, exc.message, getattr(exc, "code", "")))
     return render_template("membership/change.html", state=state, quotes=quotes,
                            refusals=refusals)
 
