@@ -1,7 +1,8 @@
-"""``/account/membership/change…`` and ``/account/membership/cancel…``: the member changes their tier, cancels with the tier's
-notice, ends a fee-less membership, or withdraws a planned change or a cancellation. Linked
-from the membership card of the account page. Every amount and date is shown before the
-member confirms (the quotes of ``billing.changes``); pausing stays with staff.
+"""``/account/membership/change…`` and ``/account/membership/cancel…``: the member changes
+their tier, cancels with the tier's notice, ends a fee-less membership, or withdraws a planned
+change or a cancellation. Linked from the membership card of the account page. Every amount
+and date is shown before the member confirms (the quotes of ``billing.changes``); pausing
+stays with staff.
 """
 
 from __future__ import annotations
