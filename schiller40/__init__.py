@@ -36,6 +36,7 @@ from .i18n import check_catalogs, select_locale
 from .mail.views import bp as devmail_bp
 from .main.health import bp as health_bp
 from .main.views import bp as main_bp
+from .members import membership_change_pages as _membership_changes  # noqa: F401  (its routes)
 from .members.account_pages import bp as account_bp
 from .members.booking_pages import bp as bookings_bp
 from .members.company_pages import bp as company_bp
@@ -180,8 +181,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(payments_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(account_bp)
-    app.register_blueprint(bookings_bp)
     app.register_blueprint(membership_bp)
+    app.register_blueprint(bookings_bp)
     app.register_blueprint(company_bp)
     app.register_blueprint(subscriptions_bp)
     app.register_blueprint(staff_bp)

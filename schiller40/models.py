@@ -1,6 +1,7 @@
 """Import every model so that SQLAlchemy's registry and Alembic see the whole schema."""
 
 from .accounts.models import ApiToken, Company, CompanyInvitation, Role, User
+from .billing.change_models import SubscriptionChange
 from .billing.models import BillingPeriod, Subscription, SubscriptionStatus
 from .booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .core.audit import AuditEntry
@@ -56,6 +57,7 @@ __all__ = [
     "SimulatedCheckout",
     "SimulatedSubscription",
     "Subscription",
+    "SubscriptionChange",
     "SubscriptionStatus",
     "Tier",
     "TierKindPrice",

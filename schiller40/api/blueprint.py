@@ -1,6 +1,6 @@
 """The ``api_v1`` blueprint under ``/api/v1``: one route module per resource (tokens,
-tiers, resources, availability, bookings, waitlist, feeds, and the OpenAPI document). Input is
-parsed in ``parsing.py``, answers are shaped in ``serializers.py``."""
+tiers, resources, availability, bookings, waitlist, feeds, membership, and the OpenAPI
+document). Input is parsed in ``parsing.py``, answers are shaped in ``serializers.py``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from . import (  # noqa: E402,F401
     bookings,
     companies,
     feeds,
+    membership,
     resources,
     spec,
     tiers,

@@ -24,6 +24,97 @@ LOCAL_TIME = {
 }
 NULLABLE_TIME = {"anyOf": [LOCAL_TIME, {"type": "null"}]}
 
+_DAY = {"type": ["string", "null"], "format": "date"}
+_CENTS = {"type": ["integer", "null"]}
+_HELD = {
+    "anyOf": [{"type": "null"}, {
+        "type": "object",
+        "required": ["tier", "tier_name", "status", "valid_from", "valid_until", "billed"],
+        "properties": {"tier": {"type": "string"}, "tier_name": {"type": "string"},
+                       "status": {"enum": ["active", "paused", "cancelled"]},
+                       "valid_from": _DAY, "valid_until": _DAY, "billed": {"type": "boolean"}},
+    }],
+}
+_CHANGE = {
+    "anyOf": [{"type": "null"}, {
+        "type": "object",
+        "required": ["id", "kind", "status", "from_tier", "to_tier", "effective_on",
+                     "proration_cents", "monthly_cents"],
+        "properties": {
+            "id": {"type": "integer"}, "kind": {"enum": ["upgrade", "downgrade"]},
+            "status": {"enum": ["pending", "planned", "applied", "withdrawn"]},
+            "from_tier": {"type": "string"}, "to_tier": {"type": "string"},
+            "effective_on": _DAY, "proration_cents": _CENTS, "monthly_cents": {"type": "integer"},
+        },
+    }],
+}
+# GET/POST /api/v1/membership (schiller40/api/membership.py)
+MEMBERSHIP_SCHEMAS: dict[str, Any] = {
+    "MembershipState": {
+        "type": "object",
+        "required": ["today", "membership", "upcoming", "subscription", "planned_change",
+                     "may", "cancel_terms", "tiers"],
+        "properties": {
+            "today": _DAY,
+            "membership": _HELD,
+            "upcoming": _HELD,
+            "subscription": {"anyOf": [{"type": "null"}, {
+                "type": "object",
+                "required": ["tier", "status", "monthly_cents", "next_charge_on",
+                             "next_charge_cents", "payment_method", "mandate_reference",
+                             "cancel_at"],
+                "properties": {
+                    "tier": {"type": "string"},
+                    "status": {"enum": ["incomplete", "active", "past_due", "suspended"]},
+                    "quantity": {"type": "integer"}, "monthly_cents": {"type": "integer"},
+                    "currency": {"type": "string"}, "starts_on": _DAY,
+                    "period_start": _DAY, "period_end": _DAY, "paid_through": _DAY,
+                    "next_charge_on": _DAY, "next_charge_cents": _CENTS,
+                    "open_cents": {"type": "integer"},
+                    "payment_method": {"enum": ["card", "sepa_debit", None]},
+                    "payment_method_label": {"type": ["string", "null"]},
+                    "mandate_reference": {"type": ["string", "null"]},
+                    "cancel_at": {**_DAY, "description": "the last day, once cancelled"},
+                },
+            }]},
+            "planned_change": _CHANGE,
+            "may": {"type": "object",
+                    "required": ["change", "cancel", "withdraw_cancellation", "end"],
+                    "properties": {k: {"type": "boolean"} for k in (
+                        "change", "cancel", "withdraw_cancellation", "end")}},
+            "cancel_terms": {"anyOf": [{"type": "null"}, {
+                "type": "object", "required": ["notice_days", "ends_on", "last_charge_on"],
+                "properties": {"notice_days": {"type": "integer"}, "ends_on": _DAY,
+                               "last_charge_on": _DAY},
+                "description": "If you cancelled now: the earliest end"}]},
+            "tiers": {"type": "array", "description": "Tiers you may change to", "items": {
+                "type": "object", "required": ["slug", "name", "monthly_price_cents"],
+                "properties": {"slug": {"type": "string"}, "name": {"type": "string"},
+                               "monthly_price_cents": {"type": "integer"}}}},
+            "change": _CHANGE,
+            "quote": {"type": "object", "description": "preview: what the action would mean",
+                      "properties": {
+                          "tier": {"type": "string"},
+                          "kind": {"enum": ["upgrade", "downgrade", "switch"]},
+                          "effective_on": _DAY, "last_day_old": _DAY, "ends_on": _DAY,
+                          "notice_days": {"type": "integer"},
+                          "monthly_cents": {"type": "integer"}, "next_charge_on": _DAY,
+                          "charge_now": {"anyOf": [{"type": "null"}, {
+                              "type": "object",
+                              "required": ["amount_cents", "net_cents", "tax_cents",
+                                           "period_start", "period_end"],
+                              "properties": {
+                                  "amount_cents": {"type": "integer"},
+                                  "net_cents": {"type": "integer"},
+                                  "tax_cents": {"type": "integer"},
+                                  "vat_percent": {"type": "integer"},
+                                  "period_start": _DAY, "period_end": _DAY,
+                                  "days_billed": {"type": "integer"},
+                                  "days_in_month": {"type": "integer"}}}]}}},
+        },
+    },
+}
+
 RESPONSE_SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -364,6 +455,7 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             "booking_id": {"type": ["integer", "null"]},
         },
     },
+    **MEMBERSHIP_SCHEMAS,
 }
 
 
@@ -453,7 +545,7 @@ def document() -> dict[str, Any]:
     bodies = [
         schemas.TokenCreate, schemas.BookingCreate, schemas.BookingUpdate,
         schemas.BookingCancel, schemas.WaitlistCreate, schemas.BookingReject,
-        schemas.RefundCreate, schemas.MemberCapsUpdate,
+        schemas.RefundCreate, schemas.MemberCapsUpdate, schemas.MembershipAction,
     ]
     components: dict[str, Any] = dict(RESPONSE_SCHEMAS)
     for model in bodies:
@@ -624,6 +716,26 @@ def document() -> dict[str, Any]:
             "post": {"summary": "Decline an offer, or leave the waitlist",
                      "responses": {"200": _json({"type": "object", "properties": {
                          "entry": _ref("WaitlistEntry")}}, "Entry"), **_errors(401, 404, 422)}},
+        },
+        "/api/v1/membership": {
+            "get": {
+                "summary": "Your membership and monthly fee: tier, status, period, next charge, "
+                           "payment method, planned change, cancellation date",
+                "responses": {"200": _json(_ref("MembershipState"), "Your membership"),
+                              **_errors(401)},
+            },
+            "post": {
+                "summary": "Change your tier, cancel with notice, end a fee-less membership, "
+                           "or withdraw a planned change or cancellation; preview answers "
+                           "the amounts and dates without changing anything. Safe to send "
+                           "twice. 409 codes: same_tier, use_cancel, signup_required, "
+                           "change_planned, changed_today, cancellation_pending, not_started, "
+                           "change_not_allowed, already_cancelled, terms_changed, use_end; "
+                           "404: nothing_to_withdraw, nothing_to_cancel, nothing_to_end",
+                "requestBody": _body(schemas.MembershipAction),
+                "responses": {"200": _json(_ref("MembershipState"), "Done (or previewed)"),
+                              **_errors(401, 404, 409, 503, *BODY_ERRORS)},
+            },
         },
         "/api/v1/feeds": {"get": {
             "summary": "Your calendar feeds with their secret addresses (created on first call)",

@@ -216,3 +216,21 @@ class MemberCapsUpdate(Strict):
 
     cap_desk_days: Cap = None
     cap_studio_hours: Cap = None
+class MembershipAction(Strict):
+    """``POST /api/v1/membership``: change or end your own membership."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+    action: Literal["change", "withdraw_change", "cancel", "withdraw_cancellation", "end"] = (
+        Field(description="change: to `tier` (up from tomorrow, pro-rated; down from the 1st; "
+                          "fee-less: from today). cancel: with the tier's notice to the "
+                          "earliest end. end: a fee-less membership ends today. withdraw_*: "
+                          "take back a planned change or a cancellation")
+    )
+    tier: Slug | None = Field(default=None, description="change: the tier's slug (required)")
+    preview: bool = Field(default=False, description="Only answer what it would mean "
+                                                     "(amounts, dates); change nothing")
+    ends_on: Day | None = Field(
+        default=None,
+        description="cancel: the end date you were shown; if the earliest end has moved "
+                    "since, 409 terms_changed and nothing is changed")

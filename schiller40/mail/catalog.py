@@ -30,6 +30,7 @@ MODULES = (
     "schiller40.mail.checkin_messages",
     "schiller40.mail.company_messages",
     "schiller40.mail.billing_messages",
+    "schiller40.mail.billing_change_messages",
 )
 
 

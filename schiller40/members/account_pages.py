@@ -25,6 +25,7 @@ from ..accounts.forms import (
     ProfileForm,
     ResetPasswordForm,
 )
+from ..billing import changes as billing_changes
 from ..booking.settings import current_settings
 from ..core import ratelimit
 from ..core.clock import now
@@ -74,6 +75,8 @@ def index() -> str | tuple[str, int] | Response:
     body = render_template(
         "account/index.html", feeds=rows, overview=overview, form=form,
         format_decimal=format_decimal,
+        membership_state=billing_changes.state(
+            db.session, member=current_user._get_current_object(), now=instant),
     )
     return (body, 422) if form.errors or form.form_errors else body
 

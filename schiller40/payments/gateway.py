@@ -271,6 +271,13 @@ class SubscriptionGateway(Protocol):
         ``at=None``: now (Stripe: ``DELETE /v1/subscriptions/{id}``, open invoices voided)."""
         ...
 
+    def resume_subscription(
+        self, subscription_ref: str, *, idempotency_key: str, now: datetime,
+    ) -> RemoteSubscription:
+        """Take back a cancellation at a future date (Stripe: update with
+        ``cancel_at=""``): the subscription renews as before."""
+        ...
+
     def run_billing(self, *, now: datetime) -> int:
         """Let the gateway bill what is due at ``now``. Stripe bills on its own (does
         nothing here, returns 0); the simulation creates and charges the renewal invoices

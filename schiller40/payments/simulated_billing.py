@@ -322,6 +322,17 @@ class SimulatedBilling:
             row.updated_at = now
             return self._subscription(row)
 
+    def resume_subscription(
+        self, subscription_ref: str, *, idempotency_key: str, now: datetime,
+    ) -> RemoteSubscription:
+        with self._session() as session:
+            row = self._sub_row(session, subscription_ref, lock=True)
+            if row.status == "canceled":
+                raise GatewayRefused("This subscription has already ended.")
+            row.cancel_at = None
+            row.updated_at = now
+            return self._subscription(row)
+
     def run_billing(self, *, now: datetime) -> int:
         """Bill every period that has begun by today (local): the renewal invoice of each
         1st, charged at once; a subscription whose ``cancel_at`` has passed is cancelled."""

@@ -235,6 +235,9 @@ class StripeGateway:
     def cancel_subscription(self, subscription_ref: str, **kwargs: Any) -> Any:
         return self._unsupported("cancel_subscription")
 
+    def resume_subscription(self, subscription_ref: str, **kwargs: Any) -> Any:
+        return self._unsupported("resume_subscription")
+
     def run_billing(self, *, now: datetime) -> int:
         return 0  # Stripe bills on its own schedule; we learn of it by webhooks and sync
 

@@ -62,6 +62,7 @@ def staff_required(view: F) -> F:
 from . import (  # noqa: E402,F401
     approvals,
     audit,
+    billing,
     blocks,
     calendar,
     calendar_desks,

@@ -32,6 +32,7 @@ from ..members import directory
 from ..membership import service, signup
 from ..membership.models import Membership, MembershipStatus
 from . import bp, section, staff_required
+from .billing_text import member_billing_context
 from .request_forms import request_forms
 
 section(
@@ -252,6 +253,7 @@ def member(member_id: int) -> str:
         pending=pending,
         pending_forms=request_forms(pending.id, default_start=service.today(instant))
         if pending else None,
+        **member_billing_context(person.id),
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
+from ..billing.changes import apply_due
 from ..billing.service import run_billing
 from ..billing.settings import from_config as billing_settings
 from ..booking import checkin
@@ -180,6 +181,14 @@ def reconcile_recent(session: Session, payload: dict[str, Any], now: datetime) -
     if report.failed:
         # Raising makes the outbox try again later, with back-off.
         raise RuntimeError(f"gateway unreachable for payment(s) {report.failed}")
+
+
+@periodic("billing_changes")
+def billing_changes(session: Session, ctx: JobContext) -> int:
+    """Members' changes of tier: finish an upgrade whose gateway answer was lost, apply the
+    downgrades planned for today. Registered before the billing job, so the 1st's renewal
+    is mirrored at the new tier. Returns the changes applied."""
+    return apply_due(session, gateway(), now=ctx.now, settings=billing_settings(ctx.config))
 
 
 @periodic("billing")

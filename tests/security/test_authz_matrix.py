@@ -199,6 +199,15 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     # JSON API
     ("api_v1.openapi_document", "GET"): API_PUBLIC,
     ("api_v1.list_tiers", "GET"): API_PUBLIC,
+    # one's own membership (no id: a member can only ever reach their own)
+    ("api_v1.get_membership", "GET"): API_SIGNED_IN,
+    ("api_v1.post_membership", "POST"): API_SIGNED_IN,
+    ("membership.change_page", "GET"): SIGNED_IN,
+    ("membership.change", "POST"): SIGNED_IN,
+    ("membership.withdraw_change", "POST"): SIGNED_IN,
+    ("membership.cancel_page", "GET"): SIGNED_IN,
+    ("membership.cancel", "POST"): SIGNED_IN,
+    ("membership.withdraw_cancellation", "POST"): SIGNED_IN,
     ("api_v1.create_token", "POST"): API_PUBLIC,
     ("api_v1.delete_current_token", "DELETE"): API_SIGNED_IN,
     ("api_v1.availability", "GET"): API_SIGNED_IN,
@@ -287,6 +296,7 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("staff.resource_new", "GET"): STAFF,
     ("staff.resource_new", "POST"): STAFF,
     ("staff.tiers", "GET"): STAFF,
+    ("staff.past_due_list", "GET"): STAFF,
     ("staff.tier_edit", "GET"): ADMIN,
     ("staff.tier_edit", "POST"): ADMIN,
     ("staff.tier_delete", "GET"): ADMIN,
