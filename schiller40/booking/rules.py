@@ -450,6 +450,15 @@ def check_free(blocked: Interval, occupied: Iterable[Interval]) -> None:
 # --- price -----------------------------------------------------------------------------------
 
 
+def credit_covers(day: date, *, billed: bool, paid_through: date | None) -> bool:
+    """A membership paid monthly (billed) grants its included credit only for days already
+    paid for (up to ``paid_through``), never an unpaid one; a membership assigned by staff
+    (not billed) grants it as always."""
+    if not billed:
+        return True
+    return paid_through is not None and day <= paid_through
+
+
 def split_vat(gross_cents: int, vat_percent: int) -> tuple[int, int]:
     """(net, tax) of a gross amount, net rounded half up to the cent, so net + tax = gross."""
     net = (Decimal(gross_cents) * 100 / (100 + vat_percent)).quantize(

@@ -108,9 +108,21 @@ class Membership(db.Model):
         enum_column(MembershipStatus, "membership_status"), default=MembershipStatus.ACTIVE
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Paid monthly through this subscription (``billing.models.Subscription``): included
+    # credit counts only for days up to ``paid_through``, and while the subscription is
+    # suspended the membership is PAUSED (the fee-less tier's terms apply, see
+    # ``booking.snapshots.member``). None: assigned by staff, not billed (credit as always).
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscription.id", ondelete="SET NULL"), index=True
+    )
+    paid_through: Mapped[date | None]
 
     user: Mapped[User] = relationship(back_populates="memberships")
     tier: Mapped[Tier] = relationship()
+
+    @property
+    def is_billed(self) -> bool:
+        return self.subscription_id is not None
 
     def is_valid_on(self, day: date) -> bool:
         return (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 
@@ -103,7 +103,186 @@ class Checkout:
         return int(raw) if raw.isdigit() else None
 
 
-class PaymentGateway(Protocol):
+# --- subscriptions (monthly fees; Stripe Billing's semantics) ------------------------------
+
+
+@dataclass(frozen=True)
+class SubscriptionCheckoutRequest:
+    """Open a checkout that collects a payment method (card, or SEPA direct debit with a
+    mandate) and starts a monthly subscription.
+
+    Stripe: a Checkout Session in ``mode=subscription`` with one recurring price of
+    ``unit_amount_cents`` x ``quantity`` a month, ``subscription_data.billing_cycle_anchor``
+    = the 1st after ``starts_on`` (renewals on the 1st), ``proration_behavior=none`` and, for
+    a start today, the pro-rated ``first_amount_cents`` as a one-off invoice item on the
+    first invoice (our day-based amount, not Stripe's second-based one, so every cent is
+    ours to explain); for a start on the 1st of next month, ``trial_end`` = that day (the
+    method and mandate are collected now, the first charge comes on the 1st).
+    ``metadata`` carries our subscription id (``subscription_id``) so ``find_subscriptions``
+    finds a subscription whose create answer never reached us.
+    """
+
+    subscription_id: int
+    customer_email: str | None
+    customer_ref: str | None  # a gateway customer of an earlier subscription, if any
+    product_name: str
+    unit_amount_cents: int  # gross per seat and month
+    quantity: int
+    currency: str
+    starts_on: date  # local date: today or the 1st of next month
+    first_period_end: date  # the last day of the first period (end of starts_on's month)
+    first_amount_cents: int  # gross, for starts_on..first_period_end (pro-rated or full)
+    payment_method: str  # "card" | "sepa_debit": what the member chose on our page
+    success_url: str  # may contain {CHECKOUT_SESSION_ID}
+    cancel_url: str
+    idempotency_key: str
+    expires_at: datetime
+    locale: str = "de"
+
+
+@dataclass(frozen=True)
+class SetupCheckoutRequest:
+    """Open a checkout that replaces a subscription's payment method (Stripe: a Checkout
+    Session in ``mode=setup`` whose SetupIntent becomes the subscription's
+    ``default_payment_method``). After it completes the caller asks the gateway to retry
+    the open invoices (``pay_invoice``)."""
+
+    subscription_id: int
+    gateway_subscription_id: str
+    payment_method: str  # "card" | "sepa_debit"
+    success_url: str
+    cancel_url: str
+    idempotency_key: str
+    expires_at: datetime
+    locale: str = "de"
+
+
+@dataclass(frozen=True)
+class RemoteInvoice:
+    """One invoice of a subscription (Stripe: an Invoice with its PaymentIntent/charge)."""
+
+    id: str
+    # draft | open | paid | uncollectible | void (Stripe's invoice statuses)
+    status: str
+    amount_cents: int  # gross, due
+    amount_paid_cents: int
+    period_start: date  # local dates, inclusive
+    period_end: date
+    # "subscription_create" (the first) or "subscription_cycle" (a renewal) or
+    # "subscription_update" (a proration): Stripe's billing_reason.
+    billing_reason: str
+    attempt_count: int
+    charge_id: str | None = None
+    last_error: str | None = None
+    created_at: datetime | None = None
+    paid_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RemoteSubscription:
+    id: str
+    # Stripe's statuses: incomplete | incomplete_expired | trialing | active | past_due |
+    # unpaid | canceled | paused
+    status: str
+    customer_ref: str
+    current_period_start: date
+    current_period_end: date  # inclusive (Stripe's end instant minus one day, local)
+    payment_method: str  # card | sepa_debit
+    payment_method_label: str  # "Visa •••• 4242", "DE89 •••• 3000"
+    mandate_reference: str | None
+    unit_amount_cents: int
+    quantity: int
+    cancel_at: date | None = None
+    invoices: tuple[RemoteInvoice, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def local_id(self) -> int | None:
+        raw = self.metadata.get("subscription_id", "")
+        return int(raw) if raw.isdigit() else None
+
+
+@dataclass(frozen=True)
+class SubscriptionCheckout:
+    """A sign-up or payment-method checkout; ``subscription`` once it is complete."""
+
+    id: str
+    status: str  # open | complete | expired
+    url: str | None
+    expires_at: datetime
+    mode: str  # "subscription" | "setup"
+    subscription: RemoteSubscription | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class SubscriptionGateway(Protocol):
+    """The subscription calls (issue 19). Part of every ``PaymentGateway``; a gateway that
+    cannot do them yet raises ``GatewayUnsupported``."""
+
+    def create_subscription_checkout(
+        self, request: SubscriptionCheckoutRequest, *, now: datetime
+    ) -> SubscriptionCheckout: ...
+
+    def create_setup_checkout(
+        self, request: SetupCheckoutRequest, *, now: datetime
+    ) -> SubscriptionCheckout: ...
+
+    def get_subscription_checkout(
+        self, checkout_id: str, *, now: datetime
+    ) -> SubscriptionCheckout: ...
+
+    def expire_subscription_checkout(
+        self, checkout_id: str, *, now: datetime
+    ) -> SubscriptionCheckout: ...
+
+    def get_subscription(self, subscription_ref: str, *, now: datetime) -> RemoteSubscription:
+        """The subscription with all its invoices (Stripe: expand ``latest_invoice`` and
+        list ``/v1/invoices?subscription=``)."""
+        ...
+
+    def find_subscriptions(self, subscription_id: int, *, since: datetime) -> list[
+        RemoteSubscription
+    ]:
+        """Subscriptions made for our ``subscription_id`` (metadata) since ``since``: for a
+        checkout or create whose answer never reached us (Stripe: search by metadata)."""
+        ...
+
+    def pay_invoice(
+        self, invoice_ref: str, *, idempotency_key: str, now: datetime
+    ) -> RemoteInvoice:
+        """Try to collect an open invoice now (Stripe: ``POST /v1/invoices/{id}/pay``). A
+        refused charge is not an error: the invoice comes back still open, with
+        ``last_error``."""
+        ...
+
+    def change_subscription(
+        self, subscription_ref: str, *, unit_amount_cents: int, quantity: int,
+        proration_date: date, idempotency_key: str, now: datetime,
+    ) -> RemoteSubscription:
+        """New price or seat count from ``proration_date`` (Stripe: update the item with
+        ``proration_behavior=always_invoice``, ``proration_date``): the difference for the
+        rest of the period becomes an invoice (billing_reason ``subscription_update``)."""
+        ...
+
+    def cancel_subscription(
+        self, subscription_ref: str, *, at: date | None, idempotency_key: str, now: datetime,
+    ) -> RemoteSubscription:
+        """End it after the local day ``at`` (Stripe: ``cancel_at`` = the next midnight);
+        ``at=None``: now (Stripe: ``DELETE /v1/subscriptions/{id}``, open invoices voided)."""
+        ...
+
+    def run_billing(self, *, now: datetime) -> int:
+        """Let the gateway bill what is due at ``now``. Stripe bills on its own (does
+        nothing here, returns 0); the simulation creates and charges the renewal invoices
+        on the 1st, driven by the worker's clock. Returns the invoices made."""
+        ...
+
+
+class GatewayUnsupported(GatewayError):
+    """This gateway does not implement the call (yet)."""
+
+
+class PaymentGateway(SubscriptionGateway, Protocol):
     """What a gateway must do. ``name`` is stored on each payment (``Payment.provider``)."""
 
     name: str

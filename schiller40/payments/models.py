@@ -432,3 +432,34 @@ class SimulatedCheckout(db.Model):
     cancel_url: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SimulatedSubscription(db.Model):
+    """The simulated gateway's own record of a subscription and its invoices, standing in
+    for Stripe Billing (a Subscription with its Invoices, a Customer's payment method and,
+    for SEPA, its mandate)."""
+
+    __tablename__ = "simulated_subscription"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # Stripe's subscription statuses: incomplete | active | past_due | canceled
+    status: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[str] = mapped_column(String(40))
+    # card | sepa_debit, its label and the mandate reference (SEPA)
+    payment_method: Mapped[str] = mapped_column(String(16))
+    payment_method_label: Mapped[str] = mapped_column(String(64))
+    mandate_reference: Mapped[str | None] = mapped_column(String(35))
+    # The test page's switch: every charge fails until the payment method is replaced.
+    failing: Mapped[bool] = mapped_column(default=False)
+    unit_amount_cents: Mapped[int]
+    quantity: Mapped[int] = mapped_column(default=1)
+    currency: Mapped[str] = mapped_column(String(3))
+    # Local dates, ISO (the simulation bills on the 1st, like billing_cycle_anchor).
+    current_period_start: Mapped[str] = mapped_column(String(10))
+    current_period_end: Mapped[str] = mapped_column(String(10))
+    cancel_at: Mapped[str | None] = mapped_column(String(10))
+    invoices: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -30,9 +30,10 @@ from .gateway import (
     RemoteRefund,
 )
 from .models import SimulatedCheckout
+from .simulated_billing import SimulatedBilling
 
 
-class SimulatedGateway:
+class SimulatedGateway(SimulatedBilling):
     name = "simulated"
     min_checkout_lifetime = timedelta(0)
 
