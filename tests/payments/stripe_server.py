@@ -20,13 +20,10 @@ import copy
 import html
 import json
 import re
-import secrets
-import string
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +32,32 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from .stripe_billing import (
+    BILLING_EXPANDABLE,
+    BILLING_OBJECTS,
+    PAYMENT_METHOD_TYPES,
+    TRAVERSABLE,
+    BillingMixin,
+)
+from .stripe_wire import (
+    ApiError,
+    ControlError,
+    LoggedRequest,
+    Params,
+    _as_list,
+    _choice,
+    _integer,
+    _metadata,
+    _new_id,
+    _reject_unknown,
+    _required,
+    _string,
+    parse_params,
+)
+
+__all__ = ["API_VERSION", "ApiError", "ControlError", "LoggedRequest", "StripeServer",
+           "parse_params", "signed_headers"]
 
 API_VERSION = "2026-10-28.endive"  # what stripe 16.1.0 pins; events carry it like real ones
 DEFAULT_API_KEY = "sk_test_schiller40"
@@ -48,146 +71,10 @@ LOCALES = frozenset((
     "pt-BR", "ro", "ru", "sk", "sl", "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
 ))
 # Fields that hold the id of another object and may be replaced by it via ``expand[]``.
-EXPANDABLE = {"payment_intent": "pi", "latest_charge": "ch", "charge": "ch"}
-_ALNUM = string.ascii_letters + string.digits
-_KEY_RE = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
-
-Params = dict[str, Any]
-
-
-class ApiError(Exception):
-    """A Stripe error response; raised anywhere in a handler, turned into JSON by the app."""
-
-    def __init__(self, status: int, message: str, *, param: str | None = None,
-                 code: str | None = None, type_: str = "invalid_request_error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.body: dict[str, Any] = {"error": {"type": type_, "message": message}}
-        if param is not None:
-            self.body["error"]["param"] = param
-        if code is not None:
-            self.body["error"]["code"] = code
-
-
-class ControlError(RuntimeError):
-    """A test control was asked for something Stripe could not do (e.g. pay an expired session)."""
-
-
-@dataclass(frozen=True)
-class LoggedRequest:
-    """One API request as the server saw it, for assertions like "retried with the same key"."""
-
-    method: str
-    path: str
-    idempotency_key: str | None
-    status: int
-    replayed: bool = False
-
-
-# --- parameters -------------------------------------------------------------------------------
-
-def parse_params(pairs: Iterable[tuple[str, str]]) -> Params:
-    """Turn Stripe's bracket notation into nested dicts.
-
-    ``a[b][c]=1`` becomes ``{"a": {"b": {"c": "1"}}}`` and ``a[]=x`` appends to a list. Numeric
-    segments (``line_items[0]``, what the SDK sends) stay dict keys here: only the handler knows
-    whether a field is an array or a hash such as ``metadata[7]``; see :func:`_as_list`.
-    """
-    root: Params = {}
-    for key, value in pairs:
-        match = _KEY_RE.match(key)
-        if not match:
-            raise ApiError(400, f"Invalid parameter name: {key}", param=key)
-        parts = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
-        node: Any = root
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if part == "":
-                if not last or not isinstance(node, list):
-                    raise ApiError(400, f"Invalid array parameter: {key}", param=key)
-                node.append(value)
-                break
-            if not isinstance(node, dict):
-                raise ApiError(400, f"Conflicting parameter: {key}", param=key)
-            if last:
-                if part in node:
-                    raise ApiError(400, f"Duplicate parameter: {key}", param=key)
-                node[part] = value
-            else:
-                default: Any = [] if parts[i + 1] == "" else {}
-                node = node.setdefault(part, default)
-    return root
-
-
-def _as_list(value: Any, param: str) -> list[Any]:
-    """An array parameter, whether sent as ``x[]=`` or (like the SDK) as ``x[0]=``, ``x[1]=``."""
-    if isinstance(value, list):
-        return value
-    if isinstance(value, dict) and all(k.isdigit() for k in value):
-        indexes = sorted(value, key=int)
-        if [int(k) for k in indexes] == list(range(len(indexes))):
-            return [value[k] for k in indexes]
-    raise ApiError(400, f"Invalid array: {param}", param=param)
-
-
-def _reject_unknown(params: Params, allowed: Iterable[str], prefix: str = "") -> None:
-    """Refuse parameters we don't model, as Stripe refuses unknown ones: a typo or an
-    unsupported option must fail the test, not be silently ignored."""
-    for key in params:
-        if key not in allowed:
-            name = f"{prefix}[{key}]" if prefix else key
-            raise ApiError(400, f"Received unknown parameter: {name}", param=name)
-
-
-def _required(params: Params, key: str, param: str) -> Any:
-    if key not in params or params[key] == "":
-        raise ApiError(400, f"Missing required param: {param}.", param=param,
-                       code="parameter_missing")
-    return params[key]
-
-
-def _string(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise ApiError(400, f"Invalid string: {param}", param=param)
-    return value
-
-
-def _integer(value: Any, param: str, *, minimum: int | None = None) -> int:
-    if not isinstance(value, str) or not re.fullmatch(r"-?\d+", value):
-        raise ApiError(400, f"Invalid integer: {value!r}", param=param,
-                       code="parameter_invalid_integer")
-    number = int(value)
-    if minimum is not None and number < minimum:
-        what = "positive integer" if minimum == 1 else f"integer >= {minimum}"
-        raise ApiError(400, f"Invalid {what}: {param}", param=param,
-                       code="parameter_invalid_integer")
-    return number
-
-
-def _metadata(value: Any, param: str) -> dict[str, str]:
-    """Stripe's limits: 50 keys, keys up to 40 characters, values up to 500; "" means empty."""
-    if value in (None, ""):
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ApiError(400, f"Invalid object: {param}", param=param)
-    if len(value) > 50:
-        raise ApiError(400, "Metadata can have at most 50 keys.", param=param)
-    for key, item in value.items():
-        if len(key) > 40 or len(item) > 500:
-            raise ApiError(400, f"Metadata key or value too long: {key}", param=f"{param}[{key}]")
-    return dict(value)
-
-
-def _choice(value: Any, options: Iterable[str], param: str) -> str:
-    options = tuple(options)
-    if value not in options:
-        raise ApiError(400, f"Invalid {param}: must be one of {', '.join(options)}",
-                       param=param, code="parameter_invalid_string")
-    return value
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_test_{''.join(secrets.choice(_ALNUM) for _ in range(24))}"
+EXPANDABLE = {"payment_intent": "pi", "latest_charge": "ch", "charge": "ch",
+              **BILLING_EXPANDABLE}
+OBJECT_NAMES = {"cs": "checkout.session", "pi": "payment_intent", "ch": "charge",
+                "re": "refund", **BILLING_OBJECTS}
 
 
 def signed_headers(payload: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
@@ -209,7 +96,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 # --- the server --------------------------------------------------------------------------------
 
-class StripeServer:
+class StripeServer(BillingMixin):
     """A fake Stripe API in a background thread; see the module docstring for why.
 
     One lock guards all state, so tests may call the controls while the app's requests run in
@@ -235,6 +122,8 @@ class StripeServer:
             Rule("/v1/charges/<id>", methods=["GET"], endpoint="retrieve_charge"),
             Rule("/v1/refunds", methods=["POST"], endpoint="create_refund"),
             Rule("/v1/refunds", methods=["GET"], endpoint="list_refunds"),
+            *(Rule(path, methods=[method], endpoint=endpoint)
+              for path, method, endpoint in self.BILLING_RULES),
         ], strict_slashes=False)
         self.reset()
 
@@ -276,6 +165,7 @@ class StripeServer:
         with self._lock:
             self._objects: dict[str, dict[str, dict[str, Any]]] = {
                 "cs": {}, "pi": {}, "ch": {}, "re": {}}
+            self._reset_billing()
             self._events: list[dict[str, Any]] = []
             self._idempotency: dict[str, tuple[str, Params, int, dict[str, Any]]] = {}
             self._created: Counter[str] = Counter()
@@ -347,13 +237,18 @@ class StripeServer:
     # test controls: what the customer and the payment networks do
 
     def complete_checkout(self, session_id: str, outcome: str = "succeeded", *,
-                          force: bool = False) -> dict[str, Any]:
+                          force: bool = False, payment_method: str | None = None
+                          ) -> dict[str, Any]:
         """The customer pays on the Checkout page.
 
         ``outcome="succeeded"`` is a card payment (authorised only, when the session asked for
         manual capture); ``"processing"`` is an async method such as SEPA Direct Debit, settled
         later with :meth:`finish_async`. ``force=True`` completes an expired session, modelling
         a payment that raced the expiry on Stripe's side.
+
+        In ``subscription`` and ``setup`` mode the customer enters ``payment_method``
+        (``"card"``, or ``"sepa_debit"`` which accepts a mandate; by default ``"sepa_debit"``
+        when ``outcome="processing"``, else ``"card"``): see :mod:`stripe_billing`.
         """
         if outcome not in ("succeeded", "processing"):
             raise ControlError(f"unknown outcome {outcome!r}")
@@ -362,6 +257,10 @@ class StripeServer:
             if session["status"] != "open" and not (force and session["status"] == "expired"):
                 raise ControlError(f"checkout session {session_id} is {session['status']}, "
                                    "not open (force=True models a payment racing the expiry)")
+            if session["mode"] != "payment":
+                method = payment_method or ("sepa_debit" if outcome == "processing" else "card")
+                self._complete_billing_checkout(session, method)
+                return self._public(session)
             manual = session["_capture_method"] == "manual"
             if manual and outcome == "processing":
                 raise ControlError("async payment methods do not support manual capture")
@@ -392,12 +291,19 @@ class StripeServer:
             self._record("checkout.session.completed", session)
             return self._public(session)
 
-    def finish_async(self, payment_intent_id: str, succeeded: bool) -> dict[str, Any]:
-        """A ``processing`` payment (e.g. SEPA) settles or fails days later; returns the PI."""
+    def finish_async(self, payment_intent_id: str,
+                     succeeded: bool | None = None) -> dict[str, Any]:
+        """A ``processing`` payment (e.g. SEPA) settles or fails days later; returns the PI.
+
+        ``succeeded=None`` succeeds unless :meth:`decline` applied when the debit was made."""
         with self._lock:
             pi = self._get("pi", payment_intent_id, control=True)
             if pi["status"] != "processing":
                 raise ControlError(f"payment intent {pi['id']} is {pi['status']}, not processing")
+            if pi.get("_invoice"):
+                self._settle_invoice_payment(pi, succeeded)
+                return self._public(pi)
+            succeeded = True if succeeded is None else succeeded
             charge = self._objects["ch"][pi["latest_charge"]]
             session = next(s for s in self._objects["cs"].values()
                            if s["payment_intent"] == pi["id"])
@@ -450,6 +356,8 @@ class StripeServer:
     # internals: state
 
     def _now(self) -> int:
+        if self._at is not None:  # advance_billing doing what fell due at an earlier time
+            return self._at
         now = self.clock()
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("the StripeServer clock must return an aware datetime")
@@ -465,8 +373,7 @@ class StripeServer:
     def _get(self, prefix: str, object_id: str, *, control: bool = False) -> dict[str, Any]:
         obj = self._objects[prefix].get(object_id)
         if obj is None:
-            name = {"cs": "checkout.session", "pi": "payment_intent", "ch": "charge",
-                    "re": "refund"}[prefix]
+            name = OBJECT_NAMES[prefix]
             if control:
                 raise ControlError(f"no such {name}: {object_id!r}")
             raise ApiError(404, f"No such {name}: '{object_id}'", param="id",
@@ -495,12 +402,16 @@ class StripeServer:
         charge.update(captured=True, paid=True, status="succeeded", amount_captured=taken)
         self._record("payment_intent.succeeded", pi)
 
-    def _record(self, type_: str, obj: dict[str, Any]) -> None:
+    def _record(self, type_: str, obj: dict[str, Any],
+                previous: dict[str, Any] | None = None) -> None:
+        data: dict[str, Any] = {"object": self._public(obj)}
+        if previous is not None:
+            data["previous_attributes"] = copy.deepcopy(previous)
         self._events.append({
             "id": _new_id("evt"), "object": "event", "type": type_, "created": self._now(),
             "api_version": API_VERSION, "livemode": False, "pending_webhooks": 1,
             "request": {"id": None, "idempotency_key": None},
-            "data": {"object": self._public(obj)},
+            "data": data,
         })
 
     @staticmethod
@@ -513,7 +424,7 @@ class StripeServer:
         leave a half-done request behind."""
         paths = [_string(p, "expand") for p in _as_list(params.get("expand", []), "expand")]
         for path in paths:
-            if not all(part in EXPANDABLE or part == "data" for part in path.split(".")):
+            if not all(part in EXPANDABLE or part in TRAVERSABLE for part in path.split(".")):
                 raise ApiError(400, f"This property cannot be expanded ({path}).",
                                param="expand")
         return paths
@@ -530,9 +441,11 @@ class StripeServer:
                 self._expand_path(item, parts[1:], path)
             return
         field = parts[0]
-        if field not in EXPANDABLE or field not in node:
+        if field == "payments" and node.get("object") == "invoice":  # includable, not an id
+            node[field] = self._includable_payments(node["id"])
+        if field not in node or (field not in EXPANDABLE and not isinstance(node[field], dict)):
             raise ApiError(400, f"This property cannot be expanded ({path}).", param="expand")
-        if isinstance(node[field], str):
+        if isinstance(node[field], str) and field in EXPANDABLE:
             node[field] = self._public(self._objects[EXPANDABLE[field]][node[field]])
         if len(parts) > 1 and isinstance(node[field], dict):
             self._expand_path(node[field], parts[1:], path)
@@ -602,7 +515,7 @@ class StripeServer:
 
     @staticmethod
     def _params(request: Request) -> Params:
-        if request.method == "GET":
+        if request.method in ("GET", "DELETE"):  # the SDK sends these in the query string
             return parse_params(request.args.items(multi=True))
         if request.content_length and request.mimetype != "application/x-www-form-urlencoded":
             raise ApiError(400, "Request bodies must be application/x-www-form-urlencoded.")
@@ -614,7 +527,7 @@ class StripeServer:
             session = self._objects["cs"].get(session_id)
             if session is None:
                 return Response("No such checkout session", status=404, mimetype="text/plain")
-            amount = f"{session['amount_total'] / 100:.2f} EUR"
+            amount = f"{(session['amount_total'] or 0) / 100:.2f} EUR"
             success = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
             cancel = session["cancel_url"]
         page = (f"<!doctype html><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1>"
@@ -629,15 +542,12 @@ class StripeServer:
         _reject_unknown(params, ("mode", "line_items", "success_url", "cancel_url",
                                  "client_reference_id", "customer_email", "metadata",
                                  "payment_intent_data", "payment_method_types", "locale",
-                                 "expires_at", "expand"))
-        if _required(params, "mode", "mode") != "payment":
-            raise ApiError(400, "This server only supports mode=payment.", param="mode",
-                           code="parameter_invalid_string")
-        items = _as_list(_required(params, "line_items", "line_items"), "line_items")
-        line_items, total = [], 0
-        for i, item in enumerate(items):
-            line_items.append(self._line_item(item, f"line_items[{i}]"))
-            total += line_items[-1]["amount_total"]
+                                 "expires_at", "expand", "customer", "subscription_data",
+                                 "setup_intent_data", "currency"))
+        mode = _choice(_required(params, "mode", "mode"), ("payment", "subscription", "setup"),
+                       "mode")
+        if params.get("currency", "eur") != "eur":
+            raise ApiError(400, "This server only supports currency=eur.", param="currency")
         urls = {}
         for name in ("success_url", "cancel_url"):
             url = _string(_required(params, name, name), name)
@@ -652,19 +562,15 @@ class StripeServer:
         if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(email)):
             raise ApiError(400, f"Invalid email address: {email}", param="customer_email",
                            code="email_invalid")
-        pi_data = params.get("payment_intent_data", {})
-        if not isinstance(pi_data, dict):
-            raise ApiError(400, "Invalid object", param="payment_intent_data")
-        _reject_unknown(pi_data, ("metadata", "capture_method", "description"),
-                        "payment_intent_data")
-        capture = _choice(pi_data.get("capture_method", "automatic"), ("automatic", "manual"),
-                          "payment_intent_data[capture_method]")
         locale = params.get("locale")
         if locale is not None:
             _choice(locale, sorted(LOCALES), "locale")
         methods = [_string(m, "payment_method_types")
                    for m in _as_list(params.get("payment_method_types", []),
                                      "payment_method_types")]
+        if mode != "payment":
+            for method in methods:
+                _choice(method, PAYMENT_METHOD_TYPES, "payment_method_types")
         now = self._now()
         expires_at = now + MAX_EXPIRY_SECONDS
         if "expires_at" in params:
@@ -673,18 +579,41 @@ class StripeServer:
                 raise ApiError(400, "The `expires_at` timestamp must be at least 30 minutes "
                                "and at most 24 hours after Checkout Session creation.",
                                param="expires_at", code="parameter_invalid_integer")
+        fields = (self._payment_session_fields(params) if mode == "payment"
+                  else self._billing_session_fields(params, mode))
         session = self._create("cs", "checkout.session", {
-            "mode": "payment", "status": "open", "payment_status": "unpaid",
-            "amount_subtotal": total, "amount_total": total, "currency": "eur",
+            "mode": mode, "status": "open", "payment_status": "unpaid", "currency": "eur",
             "client_reference_id": reference, "customer_email": email,
             "metadata": _metadata(params.get("metadata"), "metadata"),
             "expires_at": expires_at, "payment_intent": None, "locale": locale,
-            "payment_method_types": methods or ["card"], **urls,
-            "_line_items": line_items, "_capture_method": capture,
-            "_pi_metadata": _metadata(pi_data.get("metadata"), "payment_intent_data[metadata]"),
+            "payment_method_types": methods or ["card"], **urls, **fields,
         })
         session["url"] = f"{self.base_url}/c/pay/{session['id']}"
         return 200, self._public(session)
+
+    def _payment_session_fields(self, params: Params) -> dict[str, Any]:
+        """What only a payment-mode session has: ad-hoc ``price_data`` lines and the
+        PaymentIntent's options."""
+        for key in ("customer", "subscription_data", "setup_intent_data"):
+            if key in params:
+                raise ApiError(400, f"You can not pass `{key}` in `payment` mode on this "
+                               "server.", param=key)
+        items = _as_list(_required(params, "line_items", "line_items"), "line_items")
+        line_items, total = [], 0
+        for i, item in enumerate(items):
+            line_items.append(self._line_item(item, f"line_items[{i}]"))
+            total += line_items[-1]["amount_total"]
+        pi_data = params.get("payment_intent_data", {})
+        if not isinstance(pi_data, dict):
+            raise ApiError(400, "Invalid object", param="payment_intent_data")
+        _reject_unknown(pi_data, ("metadata", "capture_method", "description"),
+                        "payment_intent_data")
+        capture = _choice(pi_data.get("capture_method", "automatic"), ("automatic", "manual"),
+                          "payment_intent_data[capture_method]")
+        return {"amount_subtotal": total, "amount_total": total, "_line_items": line_items,
+                "_capture_method": capture,
+                "_pi_metadata": _metadata(pi_data.get("metadata"),
+                                          "payment_intent_data[metadata]")}
 
     @staticmethod
     def _line_item(item: Any, param: str) -> dict[str, Any]:
@@ -716,36 +645,14 @@ class StripeServer:
                 "quantity": quantity, "amount_total": unit * quantity}
 
     def _api_list_sessions(self, params: Params) -> tuple[int, dict[str, Any]]:
-        """Newest first, filtered by ``created`` (gt/gte/lt/lte) and ``status``; paged with
-        ``limit`` and ``starting_after`` as Stripe pages."""
+        """Newest first, filtered by ``created`` and ``status``; paged as Stripe pages."""
         _reject_unknown(params, ("created", "status", "limit", "starting_after", "expand"))
-        limit = _integer(params.get("limit", "10"), "limit", minimum=1)
-        if limit > 100:
-            raise ApiError(400, "limit must be at most 100", param="limit")
-        created = params.get("created", {})
-        if not isinstance(created, dict):
-            created = {"eq": created}
-        _reject_unknown(created, ("gt", "gte", "lt", "lte", "eq"), "created")
-        bounds = {op: _integer(v, f"created[{op}]") for op, v in created.items()}
-        tests = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__,
-                 "eq": int.__eq__}
         status = params.get("status")
         if status is not None:
             _choice(status, ("open", "complete", "expired"), "status")
         sessions = [self._get_session(s["id"]) for s in list(self._objects["cs"].values())]
-        sessions = [s for s in reversed(sessions)
-                    if all(tests[op](s["created"], v) for op, v in bounds.items())
-                    and (status is None or s["status"] == status)]
-        after = params.get("starting_after")
-        if after is not None:
-            ids = [s["id"] for s in sessions]
-            if after not in ids:
-                raise ApiError(400, f"No such checkout.session: '{after}'",
-                               param="starting_after", code="resource_missing")
-            sessions = sessions[ids.index(after) + 1:]
-        return 200, {"object": "list", "url": "/v1/checkout/sessions",
-                     "has_more": len(sessions) > limit,
-                     "data": [self._public(s) for s in sessions[:limit]]}
+        sessions = [s for s in sessions if status is None or s["status"] == status]
+        return 200, self._page(sessions, params, "/v1/checkout/sessions", "checkout.session")
 
     def _api_retrieve_session(self, params: Params, id: str) -> tuple[int, dict[str, Any]]:
         _reject_unknown(params, ("expand",))

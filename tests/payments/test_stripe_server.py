@@ -146,7 +146,7 @@ def test_default_expiry_is_a_day_by_the_server_clock(server, client):
 
 
 @pytest.mark.parametrize(("change", "param"), [
-    ({"mode": "subscription"}, "mode"),
+    ({"mode": "installments"}, "mode"),
     ({"mode": None}, "mode"),
     ({"success_url": None}, "success_url"),
     ({"cancel_url": "not a url"}, "cancel_url"),
