@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import calendar
 import copy
+import html
 import re
 import secrets
 import string
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Response
 
 from .stripe_wire import (
     ApiError,
@@ -291,8 +294,9 @@ class BillingMixin:
                 else:
                     candidates.append((end, order, self._renew, sub))
             elif status == "incomplete" and not self._processing(sub["latest_invoice"]):
-                candidates.append((sub["created"] + INCOMPLETE_EXPIRY_SECONDS, order,
-                                   self._expire_incomplete, sub))
+                expires = max(sub["created"] + INCOMPLETE_EXPIRY_SECONDS,
+                              sub.get("_failed_at", 0))
+                candidates.append((expires, order, self._expire_incomplete, sub))
         for order, inv in enumerate(self._objects["in"].values()):
             if inv["status"] == "open" and inv["next_payment_attempt"] is not None:
                 candidates.append((inv["next_payment_attempt"], order, self._retry, inv))
@@ -762,6 +766,10 @@ class BillingMixin:
         ``sepa_debit``); see :meth:`StripeServer.complete_checkout`."""
         if method not in session["payment_method_types"]:
             raise ControlError(f"session {session['id']} does not offer {method}")
+        if (method == "card" and session["mode"] == "subscription" and session["customer"]
+                and session["customer"] in self._declines):
+            raise ControlError("the card is declined: on Stripe the customer stays on the "
+                               "Checkout page and the session stays open")
         customer = (self._objects["cus"][session["customer"]] if session["customer"]
                     else self._checkout_customer(session))
         session["customer"] = customer["id"]
@@ -792,6 +800,8 @@ class BillingMixin:
         if inv["status"] == "paid":
             session["payment_status"] = ("paid" if inv["amount_paid"]
                                          else "no_payment_required")
+        else:  # a SEPA debit processing: async_payment_succeeded/_failed follow
+            session["_awaiting_payment"] = True
         self._record("checkout.session.completed", session)
 
     def _checkout_customer(self, session: dict[str, Any]) -> dict[str, Any]:
@@ -948,7 +958,7 @@ class BillingMixin:
             sub["description"] = params["description"] or None
         self._record_updated("customer.subscription.updated", sub, before)
         if behavior == "always_invoice" and (lines or sub["_pending"]):
-            inv = self._invoice_for(sub, "subscription_update", [])
+            inv = self._invoice_for(sub, "subscription_update", lines)
             self._finalize_and_charge(inv, self._default_pm(sub))
         elif behavior == "create_prorations":
             sub["_pending"].extend(lines)
@@ -1355,7 +1365,7 @@ class BillingMixin:
         if sub["status"] in ("incomplete", "past_due", "unpaid") and not owing:
             self._set_status(sub, "active")
         session = self._session_of(inv)
-        if session is not None and session["payment_status"] == "unpaid":
+        if session is not None and session.pop("_awaiting_payment", False):
             session["payment_status"] = "paid"
             self._record("checkout.session.async_payment_succeeded", session)
 
@@ -1368,6 +1378,7 @@ class BillingMixin:
         final = False
         if sub["status"] in ("canceled", "incomplete_expired") or first:
             inv["next_payment_attempt"] = None
+            sub["_failed_at"] = self._now()
         elif automatic:
             index = inv["attempt_count"] - 1
             final = index >= retries
@@ -1375,7 +1386,7 @@ class BillingMixin:
                                            else self._now() + self.retry_days[index] * DAY)
         self._record("invoice.payment_failed", inv)
         session = self._session_of(inv)
-        if session is not None and session["payment_status"] == "unpaid":
+        if session is not None and session.pop("_awaiting_payment", False):
             self._record("checkout.session.async_payment_failed", session)
         if sub["status"] == "active":
             self._set_status(sub, "past_due")
@@ -1457,6 +1468,20 @@ class BillingMixin:
                                       id: str) -> tuple[int, dict[str, Any]]:
         _reject_unknown(params, ("expand",))
         return 200, self._public(self._get("inpay", id))
+
+    def _invoice_page(self, invoice_id: str) -> Response:
+        """The page ``hosted_invoice_url`` points at (no auth, like Stripe's); paying there is
+        modelled by ``invoices.pay``."""
+        with self._lock:
+            inv = self._objects["in"].get(invoice_id)
+            if inv is None or inv["hosted_invoice_url"] is None:
+                return Response("No such invoice", status=404, mimetype="text/plain")
+            number, status = inv["number"], inv["status"]
+            due = f"{inv['amount_remaining'] / 100:.2f} EUR"
+        page = (f"<!doctype html><title>Fake Stripe Invoice</title><h1>Invoice "
+                f"{html.escape(number)}</h1><p>Status: {html.escape(status)}</p>"
+                f"<p>Amount due: {html.escape(due)}</p>")
+        return Response(page, mimetype="text/html")
 
     def _includable_payments(self, invoice_id: str) -> dict[str, Any]:
         payments = [self._public(p) for p in self._payments_of(invoice_id)]

@@ -457,6 +457,8 @@ class StripeServer(BillingMixin):
         if request.path.startswith("/c/pay/"):
             return self._checkout_page(request.path.removeprefix("/c/pay/"))(
                 environ, start_response)
+        if request.path.startswith("/i/"):
+            return self._invoice_page(request.path.removeprefix("/i/"))(environ, start_response)
         key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
         with self._lock:
             status, body, replayed = self._handle(request, key)
