@@ -138,6 +138,11 @@ class SubscriptionCheckoutRequest:
     idempotency_key: str
     expires_at: datetime
     locale: str = "de"
+    # Stripe: the tier's own Product and monthly Price (``tier_id``), and the member's one
+    # Customer, found again by ``user_id`` in its metadata. Without them Stripe gets an
+    # ad-hoc price and a new customer.
+    tier_id: int | None = None
+    user_id: int | None = None
 
 
 @dataclass(frozen=True)
