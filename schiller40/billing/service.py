@@ -435,7 +435,12 @@ def _mirror_invoice(
         if target is PeriodStatus.PAID and invoice.paid_at is not None:
             period.paid_at = invoice.paid_at
         audit.record(
-            session, action=f"subscription.period_{target.value}", now=now, actor_id=None,
+            session, now=now, actor_id=None,
+            action=(
+                "subscription.period_paid" if target is PeriodStatus.PAID
+                else "subscription.period_failed" if target is PeriodStatus.FAILED
+                else "subscription.period_void"
+            ),
             object_type="user", object_id=sub.user_id,
             details={"subscription": sub.id, "period": period.id, "kind": period.kind.value,
                      "period_start": period.period_start.isoformat(),
@@ -451,7 +456,7 @@ def _memberships(session: Session, sub: Subscription) -> list[Membership]:
     ))
 
 
-def _record(session: Session, sub: Subscription, action: str, now: datetime,
+def _record(session: Session, sub: Subscription, now: datetime, *, action: str,
             **details: Any) -> None:
     audit.record(
         session, action=action, now=now, actor_id=None, object_type="user",
@@ -491,7 +496,7 @@ def _advance(
         if sub.status is SubscriptionStatus.INCOMPLETE:
             return  # a first charge that failed: the member is still on the checkout
         if sub.move_to(SubscriptionStatus.PAST_DUE, now=now):
-            _record(session, sub, "subscription.past_due", now,
+            _record(session, sub, now, action="subscription.past_due",
                     since=since.isoformat(), periods=[p.id for p in failed])
             _mail(session, sub, "mail.subscription_payment_failed", since.isoformat(), now)
         for period in failed:
@@ -505,7 +510,7 @@ def _advance(
                     membership.valid_until is None or membership.valid_until >= today
                 ):
                     membership.status = MembershipStatus.PAUSED
-            _record(session, sub, "subscription.suspended", now, since=since.isoformat())
+            _record(session, sub, now, action="subscription.suspended", since=since.isoformat())
             _mail(session, sub, "mail.subscription_suspended", since.isoformat(), now)
         return
     if remote.status not in RUNNING:
@@ -521,7 +526,7 @@ def _advance(
         for membership in _memberships(session, sub):
             if membership.status is MembershipStatus.PAUSED:
                 membership.status = MembershipStatus.ACTIVE
-        _record(session, sub, "subscription.reactivated", now, was=was.value)
+        _record(session, sub, now, action="subscription.reactivated", was=was.value)
 
 
 def _activate(session: Session, sub: Subscription, *, now: datetime) -> None:
@@ -548,7 +553,7 @@ def _activate(session: Session, sub: Subscription, *, now: datetime) -> None:
             # Staff planned a paid tier meanwhile: the subscription runs, staff decide.
             log.warning("subscription %s: a planned membership blocks its tier", sub.id)
     first = next((p for p in sub.periods if p.kind is PeriodKind.FIRST), None)
-    _record(session, sub, "subscription.activated", now,
+    _record(session, sub, now, action="subscription.activated",
             starts_on=sub.starts_on.isoformat(),
             first_amount_cents=first.amount_cents if first else None)
     _mail(session, sub, "mail.subscription_welcome", "welcome", now)
@@ -579,7 +584,7 @@ def _end(session: Session, sub: Subscription, *, now: datetime, reason: str) -> 
                 session, member=member, tier=fallback, valid_from=today, valid_until=None,
                 now=now, actor_id=None,
             )
-    _record(session, sub, "subscription.ended", now, reason=reason)
+    _record(session, sub, now, action="subscription.ended", reason=reason)
     _mail(session, sub, "mail.subscription_ended", "ended", now, reason=reason)
 
 

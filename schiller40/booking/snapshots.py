@@ -22,7 +22,6 @@ from ..resources.models import Block, Location, Resource, ResourceKind
 from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import (
     Credit,
-    credit_covers,
     HeldDesk,
     Interval,
     KindPrice,
@@ -31,6 +30,7 @@ from .rules import (
     Overrides,
     ResourceRules,
     TierRules,
+    credit_covers,
 )
 
 

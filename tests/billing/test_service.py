@@ -26,7 +26,7 @@ from schiller40.membership.models import Membership, MembershipStatus
 from schiller40.payments.setup import gateway
 from tests.helpers import count_rows, local
 
-from .conftest import DEC_17, urls
+from .conftest import urls
 
 IBAN = "DE89370400440532013000"
 
