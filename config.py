@@ -82,6 +82,16 @@ class Config:
     # the defaults: desks 100 % up to 24 h; studios and rooms 100 % up to 48 h, 50 % up to 24 h.
     REFUND_POLICY: dict = {}
 
+    # Monthly fees (issue 19): after a failed charge, retries on days 3, 5 and 7; from this
+    # many days after the failure the membership is suspended (booking on the fee-less
+    # tier's terms), and DUNNING_END_DAYS after that the subscription ends.
+    DUNNING_GRACE_DAYS = 14
+    DUNNING_END_DAYS = 30
+    # How many days before a charge the member is told (for SEPA: the pre-notification).
+    BILLING_NOTICE_DAYS = 5
+    # The SEPA creditor identifier printed in pre-notifications (Gläubiger-ID); empty: none.
+    SEPA_CREDITOR_ID = ""
+
     # Where links in mails and feeds point to; empty means "derive from the request".
     PUBLIC_URL = ""
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust

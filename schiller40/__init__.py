@@ -38,6 +38,7 @@ from .main.health import bp as health_bp
 from .main.views import bp as main_bp
 from .members.account_pages import bp as account_bp
 from .members.booking_pages import bp as bookings_bp
+from .members.subscription_pages import bp as subscriptions_bp
 from .payments import setup as payments_setup
 from .payments.cli import payments_cli
 from .payments.views import bp as payments_bp
@@ -178,6 +179,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(bookings_bp)
+    app.register_blueprint(subscriptions_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(devmail_bp)
 

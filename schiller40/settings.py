@@ -58,6 +58,7 @@ STRING_SETTINGS = (
     "DATABASE_URL",
     "STRIPE_SECRET_KEY",
     "STRIPE_PUBLISHABLE_KEY",
+    "SEPA_CREDITOR_ID",
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_API_BASE",
     "PUBLIC_URL",
@@ -107,6 +108,7 @@ def _resolve(app: Flask) -> None:
 
     _resolve_payments(cfg)
     _resolve_booking(cfg)
+    _resolve_billing(cfg)
     _resolve_mail(cfg, instance)
     _resolve_operations(cfg)
 
@@ -214,6 +216,36 @@ def _resolve_booking(cfg: dict[str, Any]) -> None:
         raise ConfigError(
             f"SCHILLER40_VAT_RATE_PERCENT={vat!r} must be a whole number from 0 to 100"
         )
+
+
+def _resolve_billing(cfg: dict[str, Any]) -> None:
+    """Check the monthly fees' settings: the dunning timeline (retries on days 3, 5 and 7
+    must fall within the grace) and the SEPA creditor identifier."""
+    grace = cfg.get("DUNNING_GRACE_DAYS")
+    if not _whole(grace, 8, 90):
+        raise ConfigError(
+            f"SCHILLER40_DUNNING_GRACE_DAYS={grace!r} must be a whole number from 8 to 90"
+        )
+    end = cfg.get("DUNNING_END_DAYS")
+    if not _whole(end, 1, 365):
+        raise ConfigError(
+            f"SCHILLER40_DUNNING_END_DAYS={end!r} must be a whole number from 1 to 365"
+        )
+    notice = cfg.get("BILLING_NOTICE_DAYS")
+    if not _whole(notice, 1, 14):
+        raise ConfigError(
+            f"SCHILLER40_BILLING_NOTICE_DAYS={notice!r} must be a whole number from 1 to 14"
+        )
+    creditor = cfg.get("SEPA_CREDITOR_ID")
+    if creditor:
+        from stdnum.eu import at_02
+
+        if not isinstance(creditor, str) or not at_02.is_valid(creditor):
+            raise ConfigError(
+                f"SCHILLER40_SEPA_CREDITOR_ID={creditor!r} is not a valid SEPA creditor "
+                "identifier (e.g. DE98ZZZ09999999999)"
+            )
+        cfg["SEPA_CREDITOR_ID"] = at_02.compact(creditor)
 
 
 def _resolve_mail(cfg: dict[str, Any], instance: Path) -> None:

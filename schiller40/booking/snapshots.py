@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..accounts.models import User
 from ..membership.models import Membership, MembershipStatus, Tier, TierKindPrice
+from ..membership.tiers import fee_less_tier
 from ..resources.models import Block, Location, Resource, ResourceKind
 from .models import ACTIVE_STATUSES, Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from .rules import (
@@ -29,6 +30,7 @@ from .rules import (
     Overrides,
     ResourceRules,
     TierRules,
+    credit_covers,
 )
 
 
@@ -145,6 +147,22 @@ def membership_on(
     return found
 
 
+def suspended_on(session: Session, user_id: int, day: date) -> bool:
+    """A membership paid monthly covers the day but is PAUSED: its fee is unpaid past the
+    grace (``billing``), and the member books on the fee-less tier's terms meanwhile."""
+    return session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(
+            Membership.user_id == user_id,
+            Membership.status == MembershipStatus.PAUSED,
+            Membership.subscription_id.is_not(None),
+            Membership.valid_from <= day,
+            or_(Membership.valid_until.is_(None), Membership.valid_until >= day),
+        )
+    ) > 0
+
+
 def future_booking_count(session: Session, user_id: int, now: datetime) -> int:
     return session.scalar(
         select(func.count())
@@ -168,6 +186,8 @@ def member(
     second query)."""
     membership = membership_on(session, user.id, day, known)
     tier = membership.tier if membership else None
+    if tier is None and suspended_on(session, user.id, day):
+        tier = fee_less_tier(session)
     if future_bookings is None:
         future_bookings = future_booking_count(session, user.id, now)
     return (
@@ -211,7 +231,9 @@ def credit_left(
     pool_half_days = pool_minutes = 0
     for person in pool_users:
         membership = membership_on(session, person.id, day, known)
-        if membership is None:
+        if membership is None or not credit_covers(
+            day, billed=membership.is_billed, paid_through=membership.paid_through
+        ):
             continue
         pool_half_days += membership.tier.included_desk_days * 2
         pool_minutes += membership.tier.included_studio_hours * 60

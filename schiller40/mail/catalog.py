@@ -28,6 +28,7 @@ MODULES = (
     "schiller40.mail.membership_messages",
     "schiller40.mail.account_messages",
     "schiller40.mail.checkin_messages",
+    "schiller40.mail.billing_messages",
 )
 
 

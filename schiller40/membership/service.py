@@ -125,49 +125,66 @@ def assign_tier(
             if valid_until > LAST_DAY:
                 raise _field("valid_until", _l("Please choose a date before the year 2100."))
 
-        others = [
-            m for m in member.memberships
-            if m.status in OCCUPYING and _overlaps(m, valid_from, valid_until)
-        ]
-        later = [m for m in others if m.valid_from >= valid_from]
-        if later:
-            planned = min(later, key=lambda m: m.valid_from)
-            message = _l(
-                "The membership in %(tier)s from %(date)s overlaps this one. End it first, or "
-                "start this one later.",
-                tier=planned.tier.name, date=format_date(planned.valid_from, "medium"),
-            )
-            raise Conflict(message, fields={"valid_from": [str(message)]})
+        membership = place_membership(
+            session, member=member, tier=tier, valid_from=valid_from,
+            valid_until=valid_until, now=now, actor_id=actor.id,
+        )
+    return membership
 
-        ended: list[dict[str, Any]] = []
-        for previous in others:  # began before valid_from: end it the day before
-            old_until = previous.valid_until
-            previous.valid_until = valid_from - timedelta(days=1)
-            ended.append({"membership": previous.id, "tier": previous.tier.slug,
-                          "valid_until_was": old_until.isoformat() if old_until else None,
-                          "valid_until": previous.valid_until.isoformat()})
-            audit.record(
-                session, action="membership.ended", now=now, actor_id=actor.id,
-                object_type="user", object_id=member.id,
-                details={"membership": previous.id, "tier": previous.tier.slug,
-                         "valid_until": previous.valid_until.isoformat(),
-                         "valid_until_was": old_until.isoformat() if old_until else None,
-                         "reason": "superseded"},
-            )
-        membership = Membership(
-            user=member, tier=tier, valid_from=valid_from, valid_until=valid_until,
-            status=MembershipStatus.ACTIVE, created_at=now,
+
+def place_membership(
+    session: Session, *, member: User, tier: Tier, valid_from: date, valid_until: date | None,
+    now: datetime, actor_id: int | None, subscription_id: int | None = None,
+    paid_through: date | None = None,
+) -> Membership:
+    """Add a membership from ``valid_from``, ending the day before any that began earlier
+    and would still run then; refuse (``Conflict``) if one is planned to start on or after
+    ``valid_from``. Inside the caller's ``write`` block, the member locked. ``subscription_id``
+    and ``paid_through``: a membership paid monthly (``billing``)."""
+    others = [
+        m for m in member.memberships
+        if m.status in OCCUPYING and _overlaps(m, valid_from, valid_until)
+    ]
+    later = [m for m in others if m.valid_from >= valid_from]
+    if later:
+        planned = min(later, key=lambda m: m.valid_from)
+        message = _l(
+            "The membership in %(tier)s from %(date)s overlaps this one. End it first, or "
+            "start this one later.",
+            tier=planned.tier.name, date=format_date(planned.valid_from, "medium"),
         )
-        session.add(membership)
-        session.flush()
+        raise Conflict(message, fields={"valid_from": [str(message)]})
+
+    ended: list[dict[str, Any]] = []
+    for previous in others:  # began before valid_from: end it the day before
+        old_until = previous.valid_until
+        previous.valid_until = valid_from - timedelta(days=1)
+        ended.append({"membership": previous.id, "tier": previous.tier.slug,
+                      "valid_until_was": old_until.isoformat() if old_until else None,
+                      "valid_until": previous.valid_until.isoformat()})
         audit.record(
-            session, action="membership.assigned", now=now, actor_id=actor.id,
+            session, action="membership.ended", now=now, actor_id=actor_id,
             object_type="user", object_id=member.id,
-            details={"membership": membership.id, "tier": tier.slug,
-                     "valid_from": valid_from.isoformat(),
-                     "valid_until": valid_until.isoformat() if valid_until else None,
-                     "ended": ended},
+            details={"membership": previous.id, "tier": previous.tier.slug,
+                     "valid_until": previous.valid_until.isoformat(),
+                     "valid_until_was": old_until.isoformat() if old_until else None,
+                     "reason": "superseded"},
         )
+    membership = Membership(
+        user=member, tier=tier, valid_from=valid_from, valid_until=valid_until,
+        status=MembershipStatus.ACTIVE, created_at=now,
+        subscription_id=subscription_id, paid_through=paid_through,
+    )
+    session.add(membership)
+    session.flush()
+    audit.record(
+        session, action="membership.assigned", now=now, actor_id=actor_id,
+        object_type="user", object_id=member.id,
+        details={"membership": membership.id, "tier": tier.slug,
+                 "valid_from": valid_from.isoformat(),
+                 "valid_until": valid_until.isoformat() if valid_until else None,
+                 "subscription": subscription_id, "ended": ended},
+    )
     return membership
 
 

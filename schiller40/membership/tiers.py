@@ -232,6 +232,18 @@ def update_tier(
     return tier
 
 
+def fee_less_tier(session: Session) -> Tier | None:
+    """The tier without a monthly fee whose terms apply to a member whose paid tier is
+    suspended for an unpaid fee (the Tagespass in the demo): active, no monthly price, the
+    first in the list."""
+    return session.scalar(
+        select(Tier)
+        .where(Tier.is_active.is_(True), Tier.monthly_price_cents == 0)
+        .order_by(Tier.position, Tier.id)
+        .limit(1)
+    )
+
+
 def in_use(session: Session, tier_id: int) -> bool:
     """True if any membership (past, present or future) refers to the tier."""
     return bool(session.scalar(select(exists().where(Membership.tier_id == tier_id))))

@@ -144,7 +144,7 @@ class SimulatedBilling:
         def build() -> SimulatedCheckout:
             return SimulatedCheckout(
                 id=f"cs_sim_{secrets.token_urlsafe(18)}",
-                idempotency_key=f"subscription-checkout-{request.idempotency_key}",
+                idempotency_key=f"sub-{request.idempotency_key}",
                 status="open", capture_method="automatic",
                 amount_cents=request.first_amount_cents if request.starts_on <= to_local(
                     now).date() else 0,
@@ -170,7 +170,7 @@ class SimulatedBilling:
                 expires_at=request.expires_at, created_at=now,
             )
 
-        return self._open(f"subscription-checkout-{request.idempotency_key}", build)
+        return self._open(f"sub-{request.idempotency_key}", build)
 
     def create_setup_checkout(
         self, request: SetupCheckoutRequest, *, now: datetime
@@ -178,7 +178,7 @@ class SimulatedBilling:
         def build() -> SimulatedCheckout:
             return SimulatedCheckout(
                 id=f"cs_sim_{secrets.token_urlsafe(18)}",
-                idempotency_key=f"setup-checkout-{request.idempotency_key}",
+                idempotency_key=f"setup-{request.idempotency_key}",
                 status="open", capture_method="automatic", amount_cents=0,
                 currency="EUR", received_cents=0, refunds=[], line_items=[],
                 details={
@@ -191,7 +191,7 @@ class SimulatedBilling:
                 expires_at=request.expires_at, created_at=now,
             )
 
-        return self._open(f"setup-checkout-{request.idempotency_key}", build)
+        return self._open(f"setup-{request.idempotency_key}", build)
 
     def get_subscription_checkout(
         self, checkout_id: str, *, now: datetime

@@ -18,8 +18,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from stdnum import iban
+from wtforms import BooleanField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired
 
 from ..booking.settings import current_settings
 from ..core.clock import now
@@ -106,6 +111,8 @@ def simulated_checkout(checkout_id: str) -> Response:
     row = simulation.view(checkout_id, now=instant)
     if row is None:
         abort(404)
+    if row.details.get("mode") in ("subscription", "setup"):
+        return _simulated_subscription_checkout(simulation, row, checkout_id, instant)
     form = FlaskForm()
     if request.method == "POST" and form.validate_on_submit():
         action = request.form.get("action")
@@ -138,5 +145,65 @@ def simulated_checkout(checkout_id: str) -> Response:
         "payments/simulated_checkout.html", row=row, form=form,
         onward=_onward_url(row, checkout_id), IntentStatus=IntentStatus,
     ))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class SimulatedMethodForm(FlaskForm):
+    """The simulated sign-up / payment-method checkout: card or SEPA direct debit (an IBAN
+    and the mandate)."""
+
+    payment_method = RadioField(
+        _l("Payment method"),
+        choices=[SelectChoice("card", _l("Card (test card Visa •••• 4242)")),
+                 SelectChoice("sepa_debit", _l("SEPA direct debit"))],
+        validators=[InputRequired(_l("Please choose how you want to pay."))],
+    )
+    iban = StringField(_l("IBAN"), description=_l("For example DE89 3704 0044 0532 0130 00."))
+    mandate = BooleanField(_l(
+        "I authorise Schiller40 to collect payments from my account by direct debit and "
+        "instruct my bank to pay them. I can ask my bank for a refund within eight weeks "
+        "of a debit, on the terms agreed with my bank."
+    ))
+
+    def validate(self, extra_validators=None) -> bool:  # type: ignore[override]
+        ok = super().validate(extra_validators)
+        if self.payment_method.data == "sepa_debit":
+            if not iban.is_valid(self.iban.data or ""):
+                self.iban.errors = [*self.iban.errors, _("Please enter a valid IBAN.")]
+                ok = False
+            if not self.mandate.data:
+                self.mandate.errors = [*self.mandate.errors,
+                                       _("Please agree to the direct debit mandate.")]
+                ok = False
+        return ok
+
+
+def _simulated_subscription_checkout(
+    simulation: SimulatedGateway, row: SimulatedCheckout, checkout_id: str, instant
+) -> Response:
+    """The stand-in for Stripe's page in subscription or setup mode."""
+    form = SimulatedMethodForm(data={"payment_method": row.details.get("payment_method")})
+    status = 200
+    if request.method == "POST":
+        if request.form.get("action") == "cancel" and row.status == "open":
+            return redirect(row.cancel_url, code=303)
+        if row.status == "complete":
+            return _back_from_checkout(row, checkout_id)
+        if row.status == "open":
+            if form.validate_on_submit():
+                try:
+                    simulation.complete_subscription_checkout(
+                        checkout_id, payment_method=form.payment_method.data,
+                        iban=iban.compact(form.iban.data or ""), now=instant,
+                    )
+                except GatewayError:
+                    row = simulation.view(checkout_id, now=instant) or row
+                return _back_from_checkout(row, checkout_id)
+            status = 422
+    response = Response(render_template(
+        "payments/simulated_subscription_checkout.html", row=row, form=form,
+        onward=_onward_url(row, checkout_id),
+    ), status=status)
     response.headers["Cache-Control"] = "no-store"
     return response

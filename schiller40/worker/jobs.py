@@ -19,6 +19,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
+from ..billing.service import run_billing
+from ..billing.settings import from_config as billing_settings
 from ..booking import checkin
 from ..booking.locks import expire_stale
 from ..booking.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
@@ -178,6 +180,17 @@ def reconcile_recent(session: Session, payload: dict[str, Any], now: datetime) -
     if report.failed:
         # Raising makes the outbox try again later, with back-off.
         raise RuntimeError(f"gateway unreachable for payment(s) {report.failed}")
+
+
+@periodic("billing")
+def billing(session: Session, ctx: JobContext) -> int:
+    """Monthly fees: the gateway bills what is due (the simulation's renewals on the 1st),
+    retries due on days 3/5/7 are asked for, every open subscription is synced and moved
+    along the dunning timeline, pre-notifications queued. Returns the subscriptions synced."""
+    report = run_billing(session, gateway(), now=ctx.now, settings=billing_settings(ctx.config))
+    if report.failed:
+        log.warning("billing: gateway unreachable for subscription(s) %s", report.failed)
+    return report.synced
 
 
 @periodic("purge_outbox")

@@ -140,6 +140,17 @@ MATRIX: dict[tuple[str, str], tuple[str, ...]] = {
     ("account.index", "POST"): SIGNED_IN,
     ("account.revoke_feed", "POST"): OWNED_ONLY,
     ("account.rotate_feed", "POST"): OWNED_ONLY,
+    # Monthly fees (the member pays for the tier monthly; see build_scene)
+    ("subscriptions.start", "GET"): SIGNED_IN,
+    ("subscriptions.start", "POST"): SIGNED_IN,
+    ("subscriptions.checkout_return", "GET"): OWNED_ONLY,
+    ("subscriptions.overview", "GET"): SIGNED_IN,
+    ("subscriptions.payment_method", "GET"): OWNED_ONLY,  # only whoever has a subscription
+    ("subscriptions.payment_method", "POST"): OWNED_ONLY,
+    # without ?session_id= there is nothing to come back from: 404 for everyone
+    ("subscriptions.method_return", "GET"): row("login", "404", "404", "404", "404"),
+    # the test switch: simulated gateway only, staff (or a development server)
+    ("subscriptions.fail_next", "POST"): STAFF,
     # Booking (HTML)
     ("bookings.mine", "GET"): SIGNED_IN,
     ("booking.new", "GET"): SIGNED_IN,
@@ -355,6 +366,7 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
     db.session.flush()
     message = db.session.scalars(select(OutboxMessage).where(OutboxMessage.key == "authz")).one()
     db.session.commit()
+    subscription = _monthly_fee(place, clock)
 
     args = {
         "booking_id": booking_id(desk), "payment_id": payment.id, "entry_id": entry.id,
@@ -364,6 +376,7 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
         "block_id": block.id, "closure_id": closure.id, "location_id": place.location.id,
         "resource_id": place.room.id, "tier_id": place.tier.id, "message_id": message.id,
         "filename": "favicon.svg", "name": "20261123T080000-1.eml", "index": 0,
+        "subscription_id": subscription.id,
     }
     per_endpoint = {
         "feeds.feed": {"token": feed_token},
@@ -377,12 +390,35 @@ def build_scene(app, client, place, factory, clock) -> tuple[Scene, dict[str, An
         "staff.resource_delete": {"resource_id": spare_resource.id},
         "staff.resource_set_active": {"resource_id": spare_resource.id},
         "staff.tier_delete": {"tier_id": spare_tier.id},
+        "subscriptions.start": {"slug": place.tier.slug},
     }
     users = {"member": place.member, "other": other, "staff": place.staff, "admin": admin}
     # A valid body where the API would otherwise refuse the body before looking at the
     # booking (a 422 for everyone, which says nothing about authorization).
     bodies = {"api_v1.reschedule_booking": span(WED, 14, 19)}
     return Scene(args, per_endpoint, bodies), users
+
+
+def _monthly_fee(place, clock):
+    """The member pays for their tier monthly: signed up and paid on the simulated checkout."""
+    from schiller40.billing import service
+    from schiller40.billing.settings import current_billing
+    from schiller40.core.time import to_local
+    from schiller40.payments.setup import gateway
+
+    def urls(subscription_id: int) -> service.CheckoutUrls:
+        return service.CheckoutUrls("http://localhost/?session_id={CHECKOUT_SESSION_ID}",
+                                    "http://localhost/")
+
+    sub = service.start_subscription(
+        db.session, gateway(), member=place.member, tier_id=place.tier.id,
+        starts_on=to_local(clock()).date(), payment_method="card", now=clock(),
+        settings=current_billing(), urls=urls,
+    )
+    gateway().complete_subscription_checkout(sub.checkout_id, payment_method="card", iban=None,
+                                             now=clock())
+    return service.refresh_checkout(db.session, gateway(), subscription_id=sub.id, now=clock(),
+                                    settings=current_billing())
 
 
 MEMBER_NAME = "Mia Mustermann"
