@@ -1,6 +1,7 @@
 """The wire protocol the fake Stripe server speaks: Stripe's bracket-encoded form parameters,
 its validation helpers and its error body. Shared by :mod:`stripe_server` (payments) and
-:mod:`stripe_billing` (customers, prices, subscriptions, invoices).
+:mod:`stripe_billing` (customers, prices, Checkout for subscriptions) and
+:mod:`stripe_invoicing` (subscriptions, invoices, the billing cycle).
 """
 
 from __future__ import annotations

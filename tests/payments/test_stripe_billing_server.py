@@ -18,7 +18,7 @@ import stripe
 
 from schiller40.core.time import FrozenClock
 
-from .stripe_billing import add_interval, prorate
+from .stripe_invoicing import add_interval, prorate
 from .stripe_server import API_VERSION, ControlError, StripeServer, signed_headers
 from .test_stripe_server import API_KEY, make_client
 
@@ -452,6 +452,27 @@ def test_update_payment_method_by_setup_checkout_then_pay(jan17, client, price,
     assert client.v1.invoices.retrieve(invoice.id).status == "paid"
     assert client.v1.subscriptions.retrieve(sub.id).status == "active"
     assert client.v1.invoices.retrieve(invoice.id).next_payment_attempt is None
+
+
+def test_payment_methods_are_listed_by_customer_and_detached(jan17, client, price):
+    sub = subscribe(jan17, client, price.id, method="sepa_debit")
+    client.v1.customers.update(sub.customer, {
+        "invoice_settings": {"default_payment_method": sub.default_payment_method}})
+    listed = client.v1.customers.payment_methods.list(sub.customer)
+    assert [pm.id for pm in listed.data] == [sub.default_payment_method]
+    assert client.v1.payment_methods.list({"customer": sub.customer, "type": "card"}).data == []
+    pm = client.v1.payment_methods.retrieve(sub.default_payment_method)
+    assert (pm.type, pm.sepa_debit.last4, pm.customer) == ("sepa_debit", "3000", sub.customer)
+
+    detached = client.v1.payment_methods.detach(pm.id)
+    assert detached.customer is None
+    assert client.v1.subscriptions.retrieve(sub.id).default_payment_method is None
+    customer = client.v1.customers.retrieve(sub.customer)
+    assert customer.invoice_settings.default_payment_method is None
+    mandate = jan17.events_of_type("mandate.updated")[-1]["data"]["object"]
+    assert mandate["status"] == "inactive"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.payment_methods.detach(pm.id)
 
 
 def test_pay_refuses_paid_and_foreign_methods(jan17, client, price):
