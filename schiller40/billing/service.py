@@ -172,26 +172,38 @@ def start_subscription(
         vat_percent=settings.vat_percent,
     )
     links = urls(sub.id)
-    checkout = gateway.create_subscription_checkout(
-        SubscriptionCheckoutRequest(
-            subscription_id=sub.id, customer_email=member.email, customer_ref=None,
-            product_name=sub.tier.name, unit_amount_cents=sub.monthly_amount_cents,
-            quantity=sub.quantity, currency=sub.currency, starts_on=sub.starts_on,
-            first_period_end=charge.period_end, first_amount_cents=charge.amount_cents,
-            payment_method=(sub.payment_method or PaymentMethodKind.CARD).value,
-            success_url=links.success, cancel_url=links.cancel,
-            idempotency_key=sub.idempotency_key, expires_at=now + CHECKOUT_LIFETIME,
-            locale=locale,
-        ),
-        now=now,
+    request = SubscriptionCheckoutRequest(
+        subscription_id=sub.id, customer_email=member.email,
+        customer_ref=_earlier_customer(session, member.id, gateway.name),
+        tier_id=sub.tier_id, user_id=member.id, product_name=sub.tier.name,
+        unit_amount_cents=sub.monthly_amount_cents, quantity=sub.quantity,
+        currency=sub.currency, starts_on=sub.starts_on, first_period_end=charge.period_end,
+        first_amount_cents=charge.amount_cents,
+        payment_method=(sub.payment_method or PaymentMethodKind.CARD).value,
+        success_url=links.success, cancel_url=links.cancel,
+        idempotency_key=sub.idempotency_key, expires_at=now + CHECKOUT_LIFETIME,
+        locale=locale,
     )
+    end_read(session)  # no transaction open while the gateway is asked
+    checkout = gateway.create_subscription_checkout(request, now=now)
     with write(session):
-        sub = locked_get(session, Subscription, sub.id)
+        sub = locked_get(session, Subscription, request.subscription_id)
         if sub.checkout_id is None:
             sub.checkout_id = checkout.id
             sub.checkout_url = checkout.url
             sub.updated_at = now
     return sub
+
+
+def _earlier_customer(session: Session, user_id: int, provider: str) -> str | None:
+    """The gateway customer of the member's earlier subscriptions, so a member stays one
+    customer at the gateway however often they sign up again."""
+    return session.scalar(
+        select(Subscription.customer_ref).where(
+            Subscription.user_id == user_id, Subscription.provider == provider,
+            Subscription.customer_ref.is_not(None),
+        ).order_by(Subscription.id.desc()).limit(1)
+    )
 
 
 def _create(
