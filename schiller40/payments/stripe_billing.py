@@ -163,6 +163,13 @@ class StripeBilling:
             self._call(self.client.v1.prices.update, current["id"], params={"active": False})
         return str(created["id"])
 
+    def has_tier_product(self, tier_id: int) -> bool:
+        try:
+            self._call(self.client.v1.products.retrieve, product_id(tier_id))
+        except GatewayNotFound:
+            return False
+        return True
+
     def _tier_product(self, tier_id: int, name: str, *, active: bool = True) -> str:
         pid = product_id(tier_id)
         try:
