@@ -349,10 +349,11 @@ class InvoicingMixin:
                                  "payment_behavior", "cancellation_details", "description",
                                  "expand"))
         sub = self._get("sub", id)
-        if sub["status"] in ("canceled", "incomplete_expired"):
+        ended = sub["status"] in ("canceled", "incomplete_expired")
+        extra = sorted(set(params) - {"metadata", "cancellation_details", "expand"})
+        if ended and extra:
             raise ApiError(400, "A canceled subscription can only update its "
-                           "cancellation_details and metadata.", param="items"
-                           if "items" in params else None)
+                           "cancellation_details and metadata.", param=extra[0])
         if params.get("billing_cycle_anchor", "unchanged") != "unchanged":
             raise ApiError(400, "This server only supports billing_cycle_anchor=unchanged.",
                            param="billing_cycle_anchor")
@@ -390,11 +391,11 @@ class InvoicingMixin:
                 if cancel_at <= now:
                     raise ApiError(400, "cancel_at must be in the future.", param="cancel_at")
                 sub.update(cancel_at=cancel_at, cancel_at_period_end=cancel_at == end)
-        if sub["cancel_at"] is None:
-            sub["canceled_at"] = None
-        elif before["cancel_at"] != sub["cancel_at"]:
-            sub["canceled_at"] = now
-            sub["cancellation_details"]["reason"] = "cancellation_requested"
+        if before["cancel_at"] != sub["cancel_at"]:  # a cancellation requested or withdrawn
+            requested = sub["cancel_at"] is not None
+            sub["canceled_at"] = now if requested else None
+            sub["cancellation_details"]["reason"] = ("cancellation_requested" if requested
+                                                     else None)
         self._apply_cancellation_details(sub, params)
         if "metadata" in params:
             sub["metadata"] = _merge_metadata(sub["metadata"], params["metadata"], "metadata")

@@ -5,8 +5,9 @@ assumptions about it rather than the code path that runs in production (form enc
 mapping, retries, idempotency keys, timeouts). This server speaks just enough of the real wire
 protocol for the SDK to be pointed at it with ``base_addresses={"api": server.base_url}``.
 
-It covers only what the app uses: Checkout Sessions, PaymentIntents, Charges and Refunds, in EUR.
-What a customer does in the browser (paying, an async SEPA debit settling) is modelled by plain
+It covers only what the app uses: Checkout Sessions, PaymentIntents, Charges and Refunds, in EUR,
+and Stripe Billing (customers, prices, subscriptions, invoices: :mod:`stripe_billing` and
+:mod:`stripe_invoicing`). What a customer does in the browser (paying, an async SEPA debit settling) is modelled by plain
 Python "test controls" on :class:`StripeServer`, which also records the events Stripe would send
 so webhook handlers can be fed realistic payloads (see :func:`signed_headers`).
 

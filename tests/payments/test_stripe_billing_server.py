@@ -413,6 +413,9 @@ def test_failed_renewal_retries_then_gives_up(jan17, client, price, stripe_clock
         advance(jan17, stripe_clock, datetime(2027, 3, 18, tzinfo=UTC))
         drafts = client.v1.invoices.list({"subscription": sub.id, "status": "draft"}).data
         assert len(drafts) == 1 and drafts[0].attempt_count == 0
+        jan17.stop_declining(sub.default_payment_method)
+        assert client.v1.invoices.pay(invoice.id).status == "paid"
+        assert client.v1.subscriptions.retrieve(sub.id).status == "active"
 
 
 def test_update_payment_method_by_setup_checkout_then_pay(jan17, client, price,
@@ -577,6 +580,12 @@ def test_cancel_at_period_end_and_cancel_now(jan17, client, price, stripe_clock)
     assert (gone.status, gone.canceled_at) == ("canceled", ts(datetime(2027, 3, 1, tzinfo=UTC)))
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.subscriptions.cancel(other.id)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.subscriptions.update(other.id, {"cancel_at_period_end": False})
+    assert raised.value.param == "cancel_at_period_end"
+    noted = client.v1.subscriptions.update(other.id, {"metadata": {"left": "moved away"}})
+    assert noted.metadata["left"] == "moved away" and noted.status == "canceled"
+    assert noted.canceled_at == gone.canceled_at
     assert client.v1.subscriptions.list({"customer": other.customer}).data == []
     listed = client.v1.subscriptions.list({"customer": other.customer, "status": "canceled"})
     assert [s.id for s in listed.data] == [other.id]
