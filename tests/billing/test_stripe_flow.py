@@ -183,8 +183,11 @@ def test_sign_up_by_sepa_counts_the_month_only_once_the_debit_has_settled(
     reference = sub.mandate_reference
     assert reference and sub.payment_method_label == "DE •••• 3000"
     log_in(client, billing_place.member)
+    client.post("/language", data={"lang": "en", "next": "/"})
     page = client.get("/account/membership/subscription").get_data(as_text=True)
     assert reference in page and "waiting for the first payment" in page
+    assert 'id="payment-processing"' in page and "being collected" in page
+    assert "Continue to payment" not in page  # the checkout is done; the bank is slow
 
     [invoice_id] = [first.gateway_invoice_id]
     intent = server.invoice(invoice_id)
