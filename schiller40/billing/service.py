@@ -620,6 +620,11 @@ def run_billing(
     pre-notifications of the coming charges are queued."""
     report = BillingReport(billed=gateway.run_billing(now=now))
     today = local_today(now)
+    # A remote gateway is asked about each running subscription at most this often (Stripe:
+    # webhooks tell us at once; this pass only repairs lost ones, within Stripe's rate
+    # limits). Sign-ups waiting for their checkout and subscriptions with a retry due are
+    # asked on every pass.
+    interval: timedelta = getattr(gateway, "reconcile_interval", timedelta(0))
     ids = list(session.scalars(
         select(Subscription.id).where(Subscription.status.in_(OPEN_STATUSES))
         .order_by(Subscription.id)
@@ -627,9 +632,16 @@ def run_billing(
     end_read(session)
     for subscription_id in ids:
         try:
-            report.retried += _retry_due(session, gateway, subscription_id, today, now)
+            retried = _retry_due(session, gateway, subscription_id, today, now)
+            report.retried += retried
             sub = session.get(Subscription, subscription_id)
             if sub is None:
+                continue
+            if (
+                interval and not retried and sub.status is not SubscriptionStatus.INCOMPLETE
+                and sub.updated_at > now - interval
+            ):
+                end_read(session)
                 continue
             if sub.status is SubscriptionStatus.INCOMPLETE:
                 if sub.checkout_id is not None:

@@ -132,7 +132,9 @@ def _subscription_for(
     elif event_type.startswith("invoice."):
         found = session.scalar(select(BillingPeriod.subscription_id).where(
             BillingPeriod.gateway_invoice_id == object_id))
-        remote = _hint(obj, "parent", "subscription_details", "subscription")
+        # (API versions before 2025-03 name it at the top: ``invoice.subscription``)
+        remote = (_hint(obj, "parent", "subscription_details", "subscription")
+                  or _hint(obj, "subscription"))
         if found is None and remote is not None:
             found = session.scalar(select(Subscription.id).where(
                 Subscription.gateway_subscription_id == remote))

@@ -49,6 +49,9 @@ class StripeGateway(StripeBilling):
 
     name = "stripe"
     min_checkout_lifetime = STRIPE_MIN_LIFETIME
+    # The billing job re-fetches a running subscription at most this often (webhooks tell
+    # us at once; the job repairs lost ones without running into Stripe's rate limits).
+    reconcile_interval = timedelta(minutes=10)
 
     def __init__(
         self, secret_key: str, *, api_base: str = "", timeout_seconds: float = 10,

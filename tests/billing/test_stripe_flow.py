@@ -364,6 +364,19 @@ def test_a_lost_completion_webhook_is_repaired_by_the_worker(
     worker(clock)
     sub = fresh(sub.id)
     assert sub.status is SubscriptionStatus.ACTIVE and sub.paid_through == date(2026, 12, 31)
+    # webhooks work as a rule: a running subscription is asked about every ten minutes only
+
+    def fetches() -> int:
+        return sum(1 for r in server.request_log
+                   if r.method == "GET" and r.path.startswith("/v1/subscriptions/"))
+
+    before = fetches()
+    clock.advance(timedelta(minutes=3))
+    worker(clock)
+    assert fetches() == before
+    clock.advance(timedelta(minutes=10))
+    worker(clock)
+    assert fetches() == before + 1
     # a renewal whose webhooks are lost too
     to(clock, server, date(2027, 1, 1))
     worker(clock)
