@@ -41,7 +41,9 @@ CHECKOUT_MODES = ("subscription", "setup")
 class MandateLookup(Protocol):
     """A gateway that can say whose a SEPA mandate is (Stripe)."""
 
-    def subscription_of_mandate(self, mandate_id: str) -> tuple[str | None, str | None]: ...
+    def subscription_of_mandate(self, mandate_id: str) -> tuple[str | None, str | None]:
+        """The customer reference and the mandate reference."""
+        ...
 
 
 def init_app(app: Flask) -> None:
@@ -149,13 +151,14 @@ def _subscription_for(
             found = _by_local_id(session, _hint(obj, "metadata", "subscription_id"))
     elif event_type.startswith("mandate.") and isinstance(gateway, MandateLookup):
         end_read(session)
-        customer, _method = gateway.subscription_of_mandate(object_id)
+        customer, reference = gateway.subscription_of_mandate(object_id)
+        mine = select(Subscription.id).where(
+            Subscription.provider == gateway.name, Subscription.status.in_(OPEN_STATUSES),
+        ).order_by(Subscription.id.desc()).limit(1)
         if customer is not None:
-            found = session.scalar(select(Subscription.id).where(
-                Subscription.customer_ref == customer,
-                Subscription.provider == gateway.name,
-                Subscription.status.in_(OPEN_STATUSES),
-            ).order_by(Subscription.id.desc()).limit(1))
+            found = session.scalar(mine.where(Subscription.customer_ref == customer))
+        if found is None and reference is not None:  # the method was detached
+            found = session.scalar(mine.where(Subscription.mandate_reference == reference))
     end_read(session)
     return found
 

@@ -607,10 +607,13 @@ class StripeBilling:
         return str(reference)[:35] if reference else None
 
     def subscription_of_mandate(self, mandate_id: str) -> tuple[str | None, str | None]:
-        """The customer and payment method a mandate belongs to (``mandate.updated``)."""
+        """Whose a mandate is (``mandate.updated``): the customer of its payment method (None
+        once the method is detached) and the mandate's reference."""
         mandate = self._call(self.client.v1.mandates.retrieve, mandate_id)
+        reference = _get(mandate, "payment_method_details", "sepa_debit", "reference")
+        customer = None
         pm_id = _id(mandate.get("payment_method"))
-        if not pm_id:
-            return None, None
-        pm = self._call(self.client.v1.payment_methods.retrieve, pm_id)
-        return _id(pm.get("customer")), pm_id
+        if pm_id:
+            pm = self._call(self.client.v1.payment_methods.retrieve, pm_id)
+            customer = _id(pm.get("customer"))
+        return customer, str(reference)[:35] if reference else None

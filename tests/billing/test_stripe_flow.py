@@ -204,6 +204,21 @@ def test_sign_up_by_sepa_counts_the_month_only_once_the_debit_has_settled(
     assert reference in page
 
 
+def test_a_mandate_revoked_with_its_method_is_mirrored(client, server, billing_place, clock):
+    seen: list = []
+    sub = sign_up(client, server, billing_place, clock, method="sepa_debit",
+                  starts_on=date(2027, 1, 1), seen=seen)
+    assert sub.mandate_reference
+    method = server.subscription(sub.gateway_subscription_id)["default_payment_method"]
+    sdk(server).v1.payment_methods.detach(method)
+    events = new_events(server, seen)
+    [revoked] = [e for e in events if e["type"] == "mandate.updated"]
+    assert send(client, [revoked]) == ["handled"]  # first, alone: found by its reference
+    sub = fresh(sub.id)
+    assert (sub.mandate_reference, sub.payment_method_label) == (None, "")
+    assert sub.can_update_payment_method()
+
+
 def test_sepa_from_the_first_of_next_month_shows_the_mandate_before_the_first_debit(
         client, server, billing_place, clock):
     sub = sign_up(client, server, billing_place, clock, method="sepa_debit",
