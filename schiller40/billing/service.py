@@ -571,7 +571,9 @@ def _activate(session: Session, sub: Subscription, *, now: datetime) -> None:
     _mail(session, sub, "mail.subscription_welcome", "welcome", now)
 
 
-def _end(session: Session, sub: Subscription, *, now: datetime, reason: str) -> None:
+def _end(
+    session: Session, sub: Subscription, *, now: datetime, reason: str, fallback: bool = True
+) -> None:
     """Over: the membership ends yesterday (or never began), unpaid periods are written
     off, and the member is back on the fee-less tier if there is one."""
     if not sub.move_to(SubscriptionStatus.ENDED, now=now):
@@ -589,15 +591,40 @@ def _end(session: Session, sub: Subscription, *, now: datetime, reason: str) -> 
             if membership.valid_until is None or membership.valid_until >= today:
                 membership.valid_until = today - timedelta(days=1)
     member = sub.user
-    fallback = fee_less_tier(session)
-    if member is not None and fallback is not None:
+    fee_less = fee_less_tier(session) if fallback else None
+    if member is not None and fee_less is not None:
         with contextlib.suppress(Conflict):  # staff planned something else already
             place_membership(
-                session, member=member, tier=fallback, valid_from=today, valid_until=None,
+                session, member=member, tier=fee_less, valid_from=today, valid_until=None,
                 now=now, actor_id=None,
             )
     _record(session, sub, now, action="subscription.ended", reason=reason)
     _mail(session, sub, "mail.subscription_ended", "ended", now, reason=reason)
+
+
+def end_now(
+    session: Session, gateway: PaymentGateway, *, user_id: int, now: datetime, reason: str,
+) -> Subscription | None:
+    """End the member's open subscription at once (their account is being deleted): no
+    further charge; cancelled at the gateway first, then here. None if there is none."""
+    sub = open_subscription(session, user_id)
+    if sub is None:
+        return None
+    subscription_id = sub.id
+    if sub.gateway_subscription_id is not None:
+        gateway.cancel_subscription(sub.gateway_subscription_id, at=None,
+                                    idempotency_key=f"{sub.idempotency_key}-end", now=now)
+    elif sub.checkout_id is not None:
+        with contextlib.suppress(GatewayError):
+            gateway.expire_subscription_checkout(sub.checkout_id, now=now)
+    end_read(session)
+    with write(session):
+        sub = locked_get(session, Subscription, subscription_id)
+        if sub.status is SubscriptionStatus.INCOMPLETE:
+            _cancel(session, sub, now=now, reason=reason)
+        else:
+            _end(session, sub, now=now, reason=reason, fallback=False)
+    return sub
 
 
 # --- the worker -------------------------------------------------------------------------------

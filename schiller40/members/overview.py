@@ -16,6 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import Company, User
+from ..billing.models import Subscription
+from ..billing.service import latest_subscription
 from ..booking import snapshots
 from ..booking.rules import Credit, LocationRules
 from ..core.time import BERLIN, to_local
@@ -31,6 +33,8 @@ class AccountOverview:
     credit: Credit  # left this month (after company pooling and caps)
     month: date  # the first day of the month the credit is for
     company: Company | None
+    # The member's monthly fee (open, else the latest), if they ever had one.
+    subscription: Subscription | None = None
 
     @property
     def desk_days_left(self) -> Decimal:
@@ -79,4 +83,5 @@ def account_overview(session: Session, *, user: User, now: datetime) -> AccountO
         credit=credit,
         month=today.replace(day=1),
         company=user.company,
+        subscription=latest_subscription(session, user.id),
     )

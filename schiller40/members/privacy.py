@@ -2,7 +2,8 @@
 erasure (art. 17).
 
 **Export** gathers every record about the member into one JSON document: profile, company,
-memberships, inductions, bookings (local times with offset), payments with refunds, waitlist
+memberships, inductions, bookings (local times with offset), payments with refunds, monthly
+fees (subscriptions with their charges), waitlist
 entries, calendar feeds and API tokens (metadata only: a feed's URL and a token are secrets
 that would let whoever holds the file read or act as the member), and the audit entries where
 the member acted or is the subject. Nothing of another member is included; audit entries
@@ -40,6 +41,8 @@ from sqlalchemy.orm import Session
 
 from ..accounts.models import ApiToken, Company, Role, User
 from ..accounts.service import WrongPassword
+from ..billing import service as billing
+from ..billing.models import Subscription
 from ..booking import waitlist
 from ..booking.models import Booking, WaitlistEntry, WaitlistStatus
 from ..booking.settings import BookingSettings
@@ -244,6 +247,12 @@ def export_data(session: Session, *, user: User, now: datetime) -> dict[str, Any
         ],
         "bookings": [_booking(b, now) for b in bookings],
         "payments": [_payment(p, booking_ids) for p in payments],
+        "subscriptions": [
+            _subscription(s) for s in session.scalars(
+                select(Subscription).where(Subscription.user_id == user.id)
+                .order_by(Subscription.id)
+            )
+        ],
         "waitlist_entries": [_waitlist_entry(e) for e in entries],
         "calendar_feeds": [_feed(f) for f in feeds],
         "api_tokens": [_token(t) for t in tokens],
@@ -280,6 +289,29 @@ def _membership(m: Membership) -> dict[str, Any]:
         "valid_until": m.valid_until.isoformat() if m.valid_until else None,
         "status": m.status.value,
         "created_at": _iso(m.created_at),
+    }
+
+
+def _subscription(s: Subscription) -> dict[str, Any]:
+    """A monthly fee with every charge (amounts in cents, gross = net + tax)."""
+    return {
+        "id": s.id,
+        "tier": {"slug": s.tier.slug, "name": s.tier.name},
+        "status": s.status.value,
+        "starts_on": s.starts_on.isoformat(),
+        "monthly_amount_cents": s.gross_monthly_cents,
+        "payment_method": s.payment_method.value if s.payment_method else None,
+        "payment_method_label": s.payment_method_label,
+        "mandate_reference": s.mandate_reference,
+        "paid_through": s.paid_through.isoformat() if s.paid_through else None,
+        "charges": [
+            {"period_start": p.period_start.isoformat(), "period_end": p.period_end.isoformat(),
+             "amount_cents": p.amount_cents, "net_cents": p.net_cents,
+             "tax_cents": p.tax_cents, "status": p.status.value,
+             "paid_at": _iso(p.paid_at) if p.paid_at else None}
+            for p in s.periods
+        ],
+        "created_at": _iso(s.created_at),
     }
 
 
@@ -418,6 +450,8 @@ def delete_account(
         message = str(_l("The password is not correct."))
         raise WrongPassword(message, fields={"password": [message]})
     _refuse_last_admin(session, user)
+    # No monthly fee is charged after the account is gone.
+    billing.end_now(session, gateway, user_id=user_id, now=now, reason="account_deleted")
 
     cancelled: list[int] = []
     refund_cents = 0

@@ -29,7 +29,7 @@ from ..core.money import money
 from ..core.urls import public_base
 from ..errors import DomainError
 from ..extensions import db
-from ..payments.gateway import GatewayError
+from ..payments.gateway import GatewayError, GatewayUnsupported
 from ..payments.setup import gateway
 from ..payments.simulated import SimulatedGateway
 
@@ -105,6 +105,9 @@ def start(slug: str) -> str | tuple[str, int] | Response:
             )
         except DomainError as exc:
             apply_field_errors(form, exc)
+        except GatewayUnsupported:
+            form.form_errors.append(_("Paying monthly online is not available yet. Please "
+                                      "ask the Schiller40 team."))
         except GatewayError:
             form.form_errors.append(_("The payment service cannot be reached just now. "
                                       "Please try again in a few minutes."))

@@ -248,6 +248,7 @@ VALUE_LABELS: dict[str, Any] = {
     "staff": _l("staff"),
     "superseded": _l("replaced by a new membership"),
     "unpaid": _l("unpaid"),
+    "account_deleted": _l("the account was deleted"),
     "replaced": _l("replaced by a new sign-up"),
     "checkout_expired": _l("the checkout ran out"),
     "gateway": _l("by the payment provider"),

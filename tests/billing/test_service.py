@@ -260,3 +260,32 @@ def test_a_staff_membership_without_subscription_keeps_its_credit(billing_place,
     booking = book_desk(billing_place, clock, date(2026, 12, 18))
     assert booking.price_gross_cents == 0 and booking.credit_half_days == 2
     assert datetime(2026, 12, 17, tzinfo=UTC)  # the clock is the fixture's
+
+
+def test_deleting_the_account_ends_the_monthly_fee_at_once(billing_place, clock):
+    from schiller40.booking.settings import current_settings
+    from schiller40.members import privacy
+    from tests.factories import PASSWORD
+
+    sub = subscribe(billing_place, clock)
+    privacy.delete_account(db.session, gateway(), actor=billing_place.member,
+                           user=billing_place.member, password=PASSWORD, now=clock(),
+                           settings=current_settings())
+    sub = fresh_sub(sub.id)
+    assert sub.status is SubscriptionStatus.ENDED
+    assert gateway().get_subscription(sub.gateway_subscription_id, now=clock()).status == (
+        "canceled")
+    assert count_rows(Membership, tier_id=billing_place.day_pass.id) == 0  # no fallback
+    # nothing is billed any more
+    assert tick(clock, date(2027, 1, 1)).billed == 0
+
+
+def test_the_data_export_lists_the_monthly_fee_and_its_charges(billing_place, clock):
+    from schiller40.members import privacy
+
+    sub = subscribe(billing_place, clock)
+    data = privacy.export_data(db.session, user=billing_place.member, now=clock())
+    [exported] = data["subscriptions"]
+    assert exported["id"] == sub.id and exported["mandate_reference"] == sub.mandate_reference
+    assert [c["amount_cents"] for c in exported["charges"]] == [4306]
+    assert exported["charges"][0]["net_cents"] + exported["charges"][0]["tax_cents"] == 4306

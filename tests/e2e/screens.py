@@ -42,6 +42,21 @@ def submit_empty(page: Page) -> None:
     expect(page.locator(".errors").first).to_be_visible()
 
 
+def to_subscription_checkout(page: Page) -> None:
+    """From the monthly fee's sign-up page to the simulated checkout (card or SEPA)."""
+    page.locator("input[name='starts_on']").first.check()
+    page.locator("input[name='payment_method'][value='sepa_debit']").check()
+    page.locator("main form button[type='submit']").click()
+    expect(page.locator("input[name='iban']")).to_be_visible()
+
+
+def submit_checkout_empty(page: Page) -> None:
+    """The simulated SEPA checkout sent without an IBAN: errors beside the fields."""
+    to_subscription_checkout(page)
+    page.locator("form button[value='pay']").click()
+    expect(page.locator(".errors").first).to_be_visible()
+
+
 SCREENS = [
     Screen("start", "/"),
     Screen("spaces", "/resources"),
@@ -67,6 +82,12 @@ SCREENS = [
     Screen("availability-visitor", "/availability?kind=room"),
     Screen("reschedule", "/bookings/{confirmed}/reschedule", "member"),
     Screen("delete-account", "/account/delete", "member"),
+    Screen("monthly-fee-start", "/account/membership/monthly/flex", "member"),
+    Screen("monthly-fee-checkout", "/account/membership/monthly/flex", "member",
+           to_subscription_checkout),
+    Screen("monthly-fee-checkout-errors", "/account/membership/monthly/flex", "member",
+           submit_checkout_empty),
+    Screen("monthly-fee", "/account/membership/subscription", "member"),
     Screen("staff-start", "/staff/", "staff"),
     Screen("staff-booking-detail", "/bookings/{held}", "staff"),
     Screen("staff-calendars", "/staff/calendar", "staff"),
