@@ -23,6 +23,7 @@ from .accounts.cli import users_cli
 from .accounts.models import User
 from .accounts.views import bp as accounts_bp
 from .api.blueprint import bp as api_bp
+from .billing import webhooks as billing_webhooks
 from .booking import settings as booking_settings
 from .booking.views import bp as booking_bp
 from .cli import install_audited_group, seed_demo_command, translations_cli
@@ -93,6 +94,7 @@ def create_app(
     _init_request_hooks(app)
     _register_blueprints(app)
     payments_setup.init_app(app)
+    billing_webhooks.init_app(app)  # subscription events, before the payments' handler
     bytecache.init_app(app)
     embedded.init_app(app)
     _register_cli(app)

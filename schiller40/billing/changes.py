@@ -372,7 +372,7 @@ def _push(
         remote = gateway.change_subscription(
             ref, unit_amount_cents=change.to_amount_cents, quantity=sub.quantity,
             proration_date=change.effective_on, idempotency_key=change.idempotency_key,
-            now=now,
+            now=now, tier_id=change.to_tier_id, product_name=change.to_tier.name,
         )
     except GatewayError as exc:
         log.warning("change %s: gateway: %s", change.id, exc)
@@ -490,6 +490,7 @@ def withdraw_change(
             sub.gateway_subscription_id, unit_amount_cents=change.from_amount_cents,
             quantity=sub.quantity, proration_date=change.effective_on,
             idempotency_key=f"{change.idempotency_key}-undo", now=now,
+            tier_id=change.from_tier_id, product_name=change.from_tier.name,
         )
     except GatewayError as exc:
         raise gateway_down() from exc

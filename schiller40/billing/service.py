@@ -173,26 +173,38 @@ def start_subscription(
         vat_percent=settings.vat_percent,
     )
     links = urls(sub.id)
-    checkout = gateway.create_subscription_checkout(
-        SubscriptionCheckoutRequest(
-            subscription_id=sub.id, customer_email=member.email, customer_ref=None,
-            product_name=sub.tier.name, unit_amount_cents=sub.monthly_amount_cents,
-            quantity=sub.quantity, currency=sub.currency, starts_on=sub.starts_on,
-            first_period_end=charge.period_end, first_amount_cents=charge.amount_cents,
-            payment_method=(sub.payment_method or PaymentMethodKind.CARD).value,
-            success_url=links.success, cancel_url=links.cancel,
-            idempotency_key=sub.idempotency_key, expires_at=now + CHECKOUT_LIFETIME,
-            locale=locale,
-        ),
-        now=now,
+    request = SubscriptionCheckoutRequest(
+        subscription_id=sub.id, customer_email=member.email,
+        customer_ref=_earlier_customer(session, member.id, gateway.name),
+        tier_id=sub.tier_id, user_id=member.id, product_name=sub.tier.name,
+        unit_amount_cents=sub.monthly_amount_cents, quantity=sub.quantity,
+        currency=sub.currency, starts_on=sub.starts_on, first_period_end=charge.period_end,
+        first_amount_cents=charge.amount_cents,
+        payment_method=(sub.payment_method or PaymentMethodKind.CARD).value,
+        success_url=links.success, cancel_url=links.cancel,
+        idempotency_key=sub.idempotency_key, expires_at=now + CHECKOUT_LIFETIME,
+        locale=locale,
     )
+    end_read(session)  # no transaction open while the gateway is asked
+    checkout = gateway.create_subscription_checkout(request, now=now)
     with write(session):
-        sub = locked_get(session, Subscription, sub.id)
+        sub = locked_get(session, Subscription, request.subscription_id)
         if sub.checkout_id is None:
             sub.checkout_id = checkout.id
             sub.checkout_url = checkout.url
             sub.updated_at = now
     return sub
+
+
+def _earlier_customer(session: Session, user_id: int, provider: str) -> str | None:
+    """The gateway customer of the member's earlier subscriptions, so a member stays one
+    customer at the gateway however often they sign up again."""
+    return session.scalar(
+        select(Subscription.customer_ref).where(
+            Subscription.user_id == user_id, Subscription.provider == provider,
+            Subscription.customer_ref.is_not(None),
+        ).order_by(Subscription.id.desc()).limit(1)
+    )
 
 
 def _create(
@@ -636,6 +648,11 @@ def run_billing(
     pre-notifications of the coming charges are queued."""
     report = BillingReport(billed=gateway.run_billing(now=now))
     today = local_today(now)
+    # A remote gateway is asked about each running subscription at most this often (Stripe:
+    # webhooks tell us at once; this pass only repairs lost ones, within Stripe's rate
+    # limits). Sign-ups waiting for their checkout and subscriptions with a retry due are
+    # asked on every pass.
+    interval: timedelta = getattr(gateway, "reconcile_interval", timedelta(0))
     ids = list(session.scalars(
         select(Subscription.id).where(Subscription.status.in_(OPEN_STATUSES))
         .order_by(Subscription.id)
@@ -643,9 +660,16 @@ def run_billing(
     end_read(session)
     for subscription_id in ids:
         try:
-            report.retried += _retry_due(session, gateway, subscription_id, today, now)
+            retried = _retry_due(session, gateway, subscription_id, today, now)
+            report.retried += retried
             sub = session.get(Subscription, subscription_id)
             if sub is None:
+                continue
+            if (
+                interval and not retried and sub.status is not SubscriptionStatus.INCOMPLETE
+                and sub.updated_at > now - interval
+            ):
+                end_read(session)
                 continue
             if sub.status is SubscriptionStatus.INCOMPLETE:
                 if sub.checkout_id is not None:

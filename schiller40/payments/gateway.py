@@ -138,6 +138,11 @@ class SubscriptionCheckoutRequest:
     idempotency_key: str
     expires_at: datetime
     locale: str = "de"
+    # Stripe: the tier's own Product and monthly Price (``tier_id``), and the member's one
+    # Customer, found again by ``user_id`` in its metadata. Without them Stripe gets an
+    # ad-hoc price and a new customer.
+    tier_id: int | None = None
+    user_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -258,10 +263,13 @@ class SubscriptionGateway(Protocol):
     def change_subscription(
         self, subscription_ref: str, *, unit_amount_cents: int, quantity: int,
         proration_date: date, idempotency_key: str, now: datetime,
+        tier_id: int | None = None, product_name: str | None = None,
     ) -> RemoteSubscription:
         """New price or seat count from ``proration_date`` (Stripe: update the item with
         ``proration_behavior=always_invoice``, ``proration_date``): the difference for the
-        rest of the period becomes an invoice (billing_reason ``subscription_update``)."""
+        rest of the period becomes an invoice (billing_reason ``subscription_update``).
+        ``tier_id``/``product_name`` name the tier changed to, so Stripe moves the item to
+        that tier's product and price (the simulation needs only the amount)."""
         ...
 
     def cancel_subscription(

@@ -136,7 +136,7 @@ def handle_event(
     if checkout is None or payment_id is None:
         # Not ours (another integration on the same Stripe account) or not a type we use:
         # remember it, so a replay is answered without fetching anything.
-        return _remember(session, gateway, event_id, event_type, object_id, now=now)
+        return remember_event(session, gateway, event_id, event_type, object_id, now=now)
     event = WebhookEvent(
         id=event_id, provider=gateway.name, type=event_type, object_id=object_id,
         payment_id=payment_id, received_at=now,
@@ -148,7 +148,7 @@ def handle_event(
     return "handled"
 
 
-def _remember(
+def remember_event(
     session: Session, gateway: PaymentGateway, event_id: str, event_type: str, object_id: str,
     *, now: datetime,
 ) -> str:

@@ -282,6 +282,7 @@ class SimulatedBilling:
     def change_subscription(
         self, subscription_ref: str, *, unit_amount_cents: int, quantity: int,
         proration_date: date, idempotency_key: str, now: datetime,
+        tier_id: int | None = None, product_name: str | None = None,
     ) -> RemoteSubscription:
         """New price or seats from ``proration_date``: the difference for the rest of the
         period (by days, half up) is invoiced and charged at once (always_invoice)."""

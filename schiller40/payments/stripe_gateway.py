@@ -20,11 +20,11 @@ from .gateway import (
     GatewayNotFound,
     GatewayRefused,
     GatewayUnavailable,
-    GatewayUnsupported,
     Intent,
     IntentStatus,
     RemoteRefund,
 )
+from .stripe_billing import StripeBilling
 
 # Stripe refuses a Checkout Session that expires sooner than 30 minutes after its creation;
 # a minute more covers the time between our clock reading and Stripe's.
@@ -44,9 +44,14 @@ def _field(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else None
 
 
-class StripeGateway:
+class StripeGateway(StripeBilling):
+    """Payments (here) and subscriptions (``stripe_billing.StripeBilling``) on Stripe."""
+
     name = "stripe"
     min_checkout_lifetime = STRIPE_MIN_LIFETIME
+    # The billing job re-fetches a running subscription at most this often (webhooks tell
+    # us at once; the job repairs lost ones without running into Stripe's rate limits).
+    reconcile_interval = timedelta(minutes=10)
 
     def __init__(
         self, secret_key: str, *, api_base: str = "", timeout_seconds: float = 10,
@@ -199,47 +204,6 @@ class StripeGateway:
         return intent if isinstance(intent, str) else _field(intent, "id")
 
     # --- shapes ---------------------------------------------------------------------------
-
-    # --- subscriptions (issue 19): Stripe Billing comes with the next helper ----------------
-
-    def _unsupported(self, what: str) -> Any:
-        raise GatewayUnsupported(
-            f"Monthly fees ({what}) are not yet supported with Stripe; use the simulated "
-            "gateway (SCHILLER40_PAYMENT_PROVIDER=simulated) until Stripe Billing is built."
-        )
-
-    def create_subscription_checkout(self, request: Any, *, now: datetime) -> Any:
-        return self._unsupported("create_subscription_checkout")
-
-    def create_setup_checkout(self, request: Any, *, now: datetime) -> Any:
-        return self._unsupported("create_setup_checkout")
-
-    def get_subscription_checkout(self, checkout_id: str, *, now: datetime) -> Any:
-        return self._unsupported("get_subscription_checkout")
-
-    def expire_subscription_checkout(self, checkout_id: str, *, now: datetime) -> Any:
-        return self._unsupported("expire_subscription_checkout")
-
-    def get_subscription(self, subscription_ref: str, *, now: datetime) -> Any:
-        return self._unsupported("get_subscription")
-
-    def find_subscriptions(self, subscription_id: int, *, since: datetime) -> Any:
-        return self._unsupported("find_subscriptions")
-
-    def pay_invoice(self, invoice_ref: str, *, idempotency_key: str, now: datetime) -> Any:
-        return self._unsupported("pay_invoice")
-
-    def change_subscription(self, subscription_ref: str, **kwargs: Any) -> Any:
-        return self._unsupported("change_subscription")
-
-    def cancel_subscription(self, subscription_ref: str, **kwargs: Any) -> Any:
-        return self._unsupported("cancel_subscription")
-
-    def resume_subscription(self, subscription_ref: str, **kwargs: Any) -> Any:
-        return self._unsupported("resume_subscription")
-
-    def run_billing(self, *, now: datetime) -> int:
-        return 0  # Stripe bills on its own schedule; we learn of it by webhooks and sync
 
     @staticmethod
     def _refund(refund: Any) -> RemoteRefund:

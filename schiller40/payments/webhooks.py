@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import stripe
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from ..booking.settings import current_settings
 from ..core.clock import now
@@ -26,9 +27,22 @@ csrf.exempt(bp)  # authenticated by Stripe's signature, not by a session cookie
 # Stripe's default: a signed timestamp older than five minutes is a replay, not a delivery.
 TOLERANCE_SECONDS = 300
 
+HANDLERS = "schiller40.webhook_handlers"
+# A feature above payments that acts on some events (billing: subscriptions). Called with the
+# database session, the gateway and the verified event's id, type, object id and object (the
+# object only as a hint where to look: handlers re-fetch what they believe); answers
+# "handled", "duplicate" or "ignored", or None for an event that is not theirs.
+EventHandler = Callable[..., "str | None"]
 
-def _event_fields(payload: bytes) -> tuple[str, str, str] | None:
-    """Event id, type and the id of its object, or None if the body is not an event.
+
+def add_handler(app: Flask, handler: EventHandler) -> None:
+    """Let a feature above payments see each verified event before the payments do."""
+    app.extensions.setdefault(HANDLERS, []).append(handler)
+
+
+def _event_fields(payload: bytes) -> tuple[str, str, str, dict[str, Any]] | None:
+    """Event id, type, the id of its object and the object, or None if the body is not an
+    event.
 
     The object id is "" for the few objects that have none (``balance.available``): such an
     event is genuine, and refusing it would make Stripe retry it for days and then switch the
@@ -48,7 +62,7 @@ def _event_fields(payload: bytes) -> tuple[str, str, str] | None:
         return None
     if not isinstance(object_id, str) or len(object_id) > 255:
         return None
-    return event_id, event_type, object_id
+    return event_id, event_type, object_id, obj
 
 
 @bp.post("/stripe")
@@ -69,12 +83,21 @@ def stripe_webhook() -> Response | tuple[Response, int]:
     fields = _event_fields(payload)
     if fields is None:
         return json_error(400, "invalid", "The body is not a Stripe event.")
-    event_id, event_type, object_id = fields
+    event_id, event_type, object_id, obj = fields
     try:
-        result = handle_event(
-            db.session, gateway(), event_id=event_id, event_type=event_type,
-            object_id=object_id, now=now(), settings=current_settings(),
-        )
+        result = None
+        for handler in current_app.extensions.get(HANDLERS, ()):
+            result = handler(
+                db.session, gateway(), event_id=event_id, event_type=event_type,
+                object_id=object_id, obj=obj, now=now(),
+            )
+            if result is not None:
+                break
+        if result is None:
+            result = handle_event(
+                db.session, gateway(), event_id=event_id, event_type=event_type,
+                object_id=object_id, now=now(), settings=current_settings(),
+            )
     except GatewayError as exc:
         # Stripe retries with back-off for up to three days: nothing is lost by saying so.
         log.warning("webhook %s: could not re-fetch from Stripe: %s", event_id, exc)

@@ -1,14 +1,11 @@
 """The subscription calls of the gateway interface: the simulation behaves like Stripe
 Billing where the service relies on it (idempotent retries, proration, cancel at a date,
-found again by our id); Stripe says clearly that it cannot do them yet."""
+found again by our id)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pytest
-
-from schiller40.payments.gateway import GatewayUnsupported
 from schiller40.payments.setup import gateway
 from schiller40.payments.stripe_gateway import StripeGateway
 from tests.helpers import local
@@ -16,10 +13,10 @@ from tests.helpers import local
 from .test_service import start
 
 
-def test_stripe_says_not_yet_supported():
+def test_stripe_bills_on_its_own():
+    # (its subscription calls: tests/payments/test_stripe_billing_gateway.py and
+    # tests/billing/test_stripe_flow.py)
     stripe = StripeGateway("sk_test_not_used")
-    with pytest.raises(GatewayUnsupported, match="not yet supported"):
-        stripe.get_subscription("sub_1", now=None)  # type: ignore[arg-type]
     assert stripe.run_billing(now=None) == 0  # type: ignore[arg-type]
 
 

@@ -120,6 +120,7 @@ class BillingMixin(InvoicingMixin):
         ("/v1/payment_methods/<id>", "GET", "retrieve_payment_method"),
         ("/v1/payment_methods/<id>/detach", "POST", "detach_payment_method"),
         ("/v1/mandates/<id>", "GET", "retrieve_mandate"),
+        ("/v1/setup_intents", "GET", "list_setup_intents"),
         ("/v1/setup_intents/<id>", "GET", "retrieve_setup_intent"),
     )
 
@@ -464,6 +465,22 @@ class BillingMixin(InvoicingMixin):
         _reject_unknown(params, ("expand",))
         return 200, self._public(self._get("mandate", id))
 
+    def _api_list_setup_intents(self, params: Params) -> tuple[int, dict[str, Any]]:
+        _reject_unknown(params, ("customer", "payment_method", "created", "limit",
+                                 "starting_after", "expand"))
+        found = [s for s in self._objects["seti"].values()
+                 if params.get("customer", s["customer"]) == s["customer"]
+                 and params.get("payment_method", s["payment_method"]) == s["payment_method"]]
+        return 200, self._page(found, params, "/v1/setup_intents", "setup_intent")
+
+    def _one_time_line(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A one-time price of a subscription-mode Checkout, on the first invoice only."""
+        now = self._now()
+        return {"amount": item["amount_total"], "price": self._public(item["_price"]),
+                "quantity": item["quantity"], "proration": False, "period": (now, now),
+                "item": None, "one_time": True,
+                "description": f"{item['quantity']} × {item['name']}"}
+
     def _api_retrieve_setup_intent(self, params: Params, id: str) -> tuple[int, dict[str, Any]]:
         _reject_unknown(params, ("expand",))
         return 200, self._public(self._get("seti", id))
@@ -504,8 +521,12 @@ class BillingMixin(InvoicingMixin):
         items = _as_list(_required(params, "line_items", "line_items"), "line_items")
         line_items = [self._subscription_line_item(item, f"line_items[{i}]")
                       for i, item in enumerate(items)]
+        if all(i["_price"]["recurring"] is None for i in line_items):
+            raise ApiError(400, "You must specify at least one recurring price in "
+                           "`subscription` mode.", param="line_items")
         intervals = {(i["_price"]["recurring"]["interval"],
-                      i["_price"]["recurring"]["interval_count"]) for i in line_items}
+                      i["_price"]["recurring"]["interval_count"]) for i in line_items
+                     if i["_price"]["recurring"] is not None}
         if len(intervals) > 1:
             raise ApiError(400, "All prices on a subscription must have the same "
                            "`recurring.interval` and `recurring.interval_count`.",
@@ -544,17 +565,26 @@ class BillingMixin(InvoicingMixin):
     def _subscription_line_item(self, item: Any, param: str) -> dict[str, Any]:
         if not isinstance(item, dict):
             raise ApiError(400, "Invalid object", param=param)
-        _reject_unknown(item, ("price", "quantity"), param)
-        price = self._objects["price"].get(_required(item, "price", f"{param}[price]"))
-        if price is None:
-            raise ApiError(400, f"No such price: '{item['price']}'", param=f"{param}[price]",
-                           code="resource_missing")
-        if not price["active"]:
-            raise ApiError(400, f"The price specified is inactive: {price['id']}",
-                           param=f"{param}[price]")
-        if price["recurring"] is None:
-            raise ApiError(400, "This server only supports recurring prices in subscription "
-                           "mode.", param=f"{param}[price]")
+        _reject_unknown(item, ("price", "price_data", "quantity"), param)
+        if "price_data" in item:
+            # An ad-hoc price (Stripe makes a Price object of it); a one-time one is charged
+            # on the first invoice only, as Stripe does in subscription mode.
+            data = item["price_data"]
+            if "price" in item or not isinstance(data, dict):
+                raise ApiError(400, "Pass either price or price_data.", param=param)
+            _reject_unknown(data, ("currency", "unit_amount", "product", "product_data",
+                                   "recurring"), f"{param}[price_data]")
+            _, public = self._api_create_price(data)
+            price = self._objects["price"][public["id"]]
+            price["active"] = False  # Stripe's inline prices cannot be reused
+        else:
+            price = self._objects["price"].get(_required(item, "price", f"{param}[price]"))
+            if price is None:
+                raise ApiError(400, f"No such price: '{item['price']}'",
+                               param=f"{param}[price]", code="resource_missing")
+            if not price["active"]:
+                raise ApiError(400, f"The price specified is inactive: {price['id']}",
+                               param=f"{param}[price]")
         quantity = _integer(item.get("quantity", "1"), f"{param}[quantity]", minimum=1)
         product = self._objects["prod"][price["product"]]
         return {"name": product["name"], "description": product["description"],
@@ -569,7 +599,7 @@ class BillingMixin(InvoicingMixin):
         amounts = []
         for item in line_items:
             full = item["unit_amount"] * item["quantity"]
-            if anchor is None:
+            if anchor is None or item["_price"]["recurring"] is None:
                 amounts.append(full)
             elif proration == "none":
                 amounts.append(0)
@@ -612,10 +642,24 @@ class BillingMixin(InvoicingMixin):
             return
         data = session["_subscription_data"]
         sub = self._new_subscription(customer, session["_line_items"], pm, data)
-        inv = self._invoice_for(sub, "subscription_create", self._first_lines(sub, data))
+        one_time = [self._one_time_line(item) for item in session["_line_items"]
+                    if item["_price"]["recurring"] is None]
+        inv = self._invoice_for(sub, "subscription_create",
+                                [*self._first_lines(sub, data), *one_time])
         session.update(subscription=sub["id"], invoice=inv["id"],
                        amount_total=inv["total"], amount_subtotal=inv["subtotal"])
         self._finalize_and_charge(inv, pm["id"])
+        if inv["status"] == "paid" and not inv["amount_paid"]:
+            # Nothing to pay now (a free stub up to the anchor): Checkout saved the method
+            # for later with a SetupIntent, which holds the SEPA mandate.
+            seti = self._create("seti", "setup_intent", {
+                "customer": customer["id"], "payment_method": pm["id"], "status": "succeeded",
+                "usage": "off_session", "payment_method_types": [method],
+                "mandate": pm.get("_mandate"), "metadata": {},
+                "description": None, "cancellation_reason": None, "last_setup_error": None,
+                "latest_attempt": None, "next_action": None, "single_use_mandate": None,
+            })
+            self._record("setup_intent.succeeded", seti)
         if inv["status"] == "paid":
             session["payment_status"] = ("paid" if inv["amount_paid"]
                                          else "no_payment_required")

@@ -259,6 +259,7 @@ class InvoicingMixin:
     def _new_subscription(self, customer: dict[str, Any], line_items: list[dict[str, Any]],
                           pm: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         now = self._now()
+        line_items = [i for i in line_items if i["_price"]["recurring"] is not None]
         recurring = line_items[0]["_price"]["recurring"]
         anchor = data["anchor"] or now
         end = anchor if data["anchor"] else add_interval(now, recurring["interval"],
@@ -662,16 +663,23 @@ class InvoicingMixin:
     def _invoice_line(self, inv: dict[str, Any], sub: dict[str, Any],
                       line: dict[str, Any]) -> dict[str, Any]:
         price = line["price"]
+        parent: dict[str, Any] = {
+            "type": "subscription_item_details", "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None, "proration": line["proration"],
+                "proration_details": {"credited_items": None},
+                "subscription": sub["id"], "subscription_item": line["item"]}}
+        if line.get("one_time"):  # Stripe bills one-time prices as invoice items
+            parent = {"type": "invoice_item_details", "subscription_item_details": None,
+                      "invoice_item_details": {
+                          "invoice_item": f"ii_test_{secrets.token_hex(12)}",
+                          "proration": False, "proration_details": {"credited_items": None},
+                          "subscription": sub["id"]}}
         return {"id": f"il_test_{secrets.token_hex(12)}", "object": "line_item",
                 "amount": line["amount"], "currency": "eur",
                 "description": line["description"], "discountable": True, "discounts": [],
                 "invoice": inv["id"], "livemode": False, "metadata": {},
-                "parent": {"type": "subscription_item_details", "invoice_item_details": None,
-                           "subscription_item_details": {
-                               "invoice_item": None, "proration": line["proration"],
-                               "proration_details": {"credited_items": None},
-                               "subscription": sub["id"],
-                               "subscription_item": line["item"]}},
+                "parent": parent,
                 "period": {"start": line["period"][0], "end": line["period"][1]},
                 "pretax_credit_amounts": [],
                 "pricing": {"type": "price_details",

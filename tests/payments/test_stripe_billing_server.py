@@ -248,7 +248,7 @@ def test_no_proration_makes_the_stub_free(jan17, client, price):
 @pytest.mark.parametrize(("change", "param"), [
     ({"line_items": [{"price_data": {"currency": "eur", "unit_amount": 1,
                                      "product_data": {"name": "x"}}, "quantity": 1}]},
-     "line_items[0][price_data]"),
+     "line_items"),  # a one-time price rides along with a recurring one, never alone
     ({"line_items": [{"price": "price_test_nope", "quantity": 1}]}, "line_items[0][price]"),
     ({"subscription_data": {"billing_cycle_anchor": ts(JAN17 - timedelta(days=1))}},
      "subscription_data[billing_cycle_anchor]"),
