@@ -25,7 +25,7 @@ from ..payments.setup import gateway
 
 # The routes belong to the membership blueprint (``membership.change_page`` …) beside the
 # choose-a-tier page; they live here because they are another use case.
-from .membership_pages import bp
+from .membership_blueprint import bp
 
 BACK = "account.index"
 

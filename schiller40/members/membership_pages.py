@@ -9,7 +9,7 @@ has a membership sees it, and an open request, here too.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -27,8 +27,7 @@ from ..membership import signup
 from ..membership.notice import last_day_when_cancelled
 from ..membership.price_list import active_tiers, kind_prices
 from ..membership.service import today
-
-bp = Blueprint("membership", __name__)
+from .membership_blueprint import bp
 
 
 class ChooseForm(FlaskForm):

@@ -29,7 +29,9 @@ def urls(subscription_id: int) -> service.CheckoutUrls:
 
 
 def test_change_cancel_and_withdraw_in_the_browser(page: Page, place, factory, clock):
-    factory.tier(signup_mode=SignupMode.SELF_SERVICE, slug="startup", name="Startup", monthly_price_cents=14900, position=5)
+    factory.tier(signup_mode=SignupMode.SELF_SERVICE, slug="startup", name="Startup",
+                 monthly_price_cents=14900, position=5)
+    place.tier.signup_mode = SignupMode.SELF_SERVICE  # Flex, taken online as in the demo
     member = factory.user(email="lena@example.org", name="Lena Albers")
     db.session.commit()
     sub = service.start_subscription(
