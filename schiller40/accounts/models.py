@@ -45,6 +45,9 @@ class Company(db.Model):
     # month) keep one person from using up the team's pool. None means no cap.
     member_cap_desk_days: Mapped[int | None]
     member_cap_studio_hours: Mapped[int | None]
+    # Staff allowed the company to pay by bank transfer on invoice (bookings made for its
+    # members at the desk, manual charges billed to it); set on the staff member page.
+    may_pay_on_invoice: Mapped[bool] = mapped_column(default=False)
 
     members: Mapped[list[User]] = relationship(back_populates="company")
 
@@ -77,6 +80,9 @@ class User(UserMixin, db.Model):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When the member proved the address is theirs (the link in the registration mail).
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # Staff allowed this member to pay by bank transfer on invoice (see ``pays_on_invoice``).
+    may_pay_on_invoice: Mapped[bool] = mapped_column(default=False)
 
     company: Mapped[Company | None] = relationship(back_populates="members")
     memberships: Mapped[list[Membership]] = relationship(
@@ -117,6 +123,14 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def pays_on_invoice(self) -> bool:
+        """Whether staff may book for this member "on invoice": allowed for the member, or
+        for the company they belong to."""
+        return self.may_pay_on_invoice or bool(
+            self.company is not None and self.company.may_pay_on_invoice
+        )
 
     def set_password(self, password: str) -> None:
         self.password_hash = hash_password(password)

@@ -65,6 +65,7 @@ from . import (  # noqa: E402,F401
     blocks,
     calendar,
     calendar_desks,
+    desk,
     index,
     location,
     members,

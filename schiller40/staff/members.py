@@ -31,7 +31,9 @@ from ..extensions import db
 from ..members import directory
 from ..membership import service
 from ..membership.models import Membership, MembershipStatus
+from ..payments import desk
 from . import bp, section, staff_required
+from .payment_labels import METHOD_LABELS, payment_state
 
 section(
     _l("Members"),
@@ -247,6 +249,9 @@ def member(member_id: int) -> str:
         no_show_days=checkin.NO_SHOW_WINDOW.days,
         role_labels=ROLE_LABELS,
         state=membership_state,
+        payments=desk.member_payments(db.session, person.id),
+        method_labels=METHOD_LABELS,
+        payment_state=payment_state,
     )
 
 
