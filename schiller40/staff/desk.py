@@ -102,7 +102,7 @@ def desk_index() -> str:
     """Who owes what since when (on invoice), and the latest payments taken at the desk."""
     return render_template(
         "staff/desk.html", open=desk.open_amounts(db.session),
-        recent=desk.recent_desk_payments(db.session), transfer_form=TransferForm(),
+        recent=desk.recent_desk_payments(db.session),
         method_labels=METHOD_LABELS, state=payment_state,
     )
 
