@@ -42,6 +42,16 @@ def submit_empty(page: Page) -> None:
     expect(page.locator(".errors").first).to_be_visible()
 
 
+def check_price(page: Page) -> None:
+    """Staff ask the price of two paid studio hours for the member: the ways to pay appear."""
+    page.fill("#booking-email", "mia@example.org")
+    page.fill("#booking-day", "2026-11-27")
+    page.fill("#booking-start", "14:00")
+    page.fill("#booking-end", "16:00")
+    page.locator("#book button[value='preview']").click()
+    expect(page.locator("#booking-payment")).to_be_visible()
+
+
 SCREENS = [
     Screen("start", "/"),
     Screen("spaces", "/resources"),
@@ -87,6 +97,10 @@ SCREENS = [
     Screen("staff-utilisation", "/staff/utilisation", "staff"),
     Screen("staff-audit", "/staff/audit", "staff"),
     Screen("staff-outbox", "/staff/outbox", "staff"),
+    Screen("staff-calendar-price", "/staff/calendar/{studio}/new", "staff", check_price),
+    Screen("staff-desk", "/staff/desk", "staff"),
+    Screen("staff-charge", "/staff/desk/members/{member}/charge", "staff"),
+    Screen("staff-invoice-permission", "/staff/desk/members/{member}/invoice", "staff"),
 ]
 
 
