@@ -74,9 +74,6 @@ def create_bookings(
         actor = session.merge(actor)
         target = session.merge(for_user) if for_user is not None else actor
         lock_member(session, target)
-        if method is PaymentMethod.INVOICE and not target.pays_on_invoice:
-            raise BookingError("invoice_not_allowed", fields={"payment": [
-                str(BookingError("invoice_not_allowed").message)]})
         candidates = _candidates(session, request, target)
         lock_rows(session, Resource, [r.id for r in candidates])
         expire_stale(
@@ -323,6 +320,11 @@ def _record(session: Session, ask: _Ask, occurrences: list[Occurrence]) -> Booki
     outcome = BookingOutcome(occurrences)
     if ask.settled_by_staff:
         assert ask.method is not None
+        owed = any(b.price_gross_cents > 0 for b in outcome.bookings)
+        if owed and ask.method is PaymentMethod.INVOICE and not target.pays_on_invoice:
+            # Read under the member's (and company's) lock: staff may have just withdrawn it.
+            raise BookingError("invoice_not_allowed", fields={"payment": [
+                str(BookingError("invoice_not_allowed").message)]})
         outcome.payment = ledger.settle_at_desk(
             session, outcome.bookings, user=target, method=ask.method, actor=actor,
             currency=ask.settings.currency, now=now,

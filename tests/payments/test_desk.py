@@ -172,6 +172,13 @@ def test_on_invoice_is_refused_unless_staff_allowed_it(place, clock):
     assert count_rows(Payment) == 0
 
 
+def test_nothing_owed_needs_no_permission_and_makes_no_payment(place, clock):
+    (booking,) = staff_books(place, clock, payment=PaymentMethod.INVOICE,
+                             end=at(TUE, 11)).bookings  # the included studio hour
+    assert booking.status is BookingStatus.CONFIRMED and booking.payment is None
+    assert count_rows(Payment) == 0
+
+
 def test_on_invoice_confirms_and_stays_open_until_the_transfer(place, clock):
     allow_invoice(place, clock)
     outcome = staff_books(place, clock, payment=PaymentMethod.INVOICE)
