@@ -386,3 +386,20 @@ def test_the_data_export_shows_how_each_amount_was_paid(place, clock):
     [line] = methods["desk_card"]["charges"]
     assert (line["description"], line["vat_percent"], line["net_cents"],
             line["tax_cents"]) == ("Farbdruck, 20 Seiten", 19, 504, 96)
+
+
+def test_cancelling_a_booking_paid_at_the_desk_records_its_refund_for_the_desk(place, clock):
+    """The refund its terms give is recorded and never sent to a gateway (there is nothing
+    to send it to): staff hand it out at the desk."""
+    from schiller40.payments.cancellation import cancel_booking
+
+    (booking,) = staff_books(place, clock, payment=PaymentMethod.DESK_CASH).bookings
+    gateway = FakeGateway(name="simulated")
+    cancelled, refund = cancel_booking(
+        db.session, gateway, actor=place.member, booking_id=booking.id, now=clock(),
+        reason=None, refund="policy", settings=BookingSettings(),
+    )
+    assert cancelled.status is BookingStatus.CANCELLED
+    assert refund is not None and refund.amount_cents == STUDIO_2H // 2  # 25 h ahead: half
+    assert fresh(type(refund), refund.id).provider_refund_id is None
+    assert gateway.calls == []
