@@ -59,6 +59,9 @@ class Config:
     # How long an unpaid booking keeps its slot while the member pays. Stripe's checkout
     # lives at least 30 minutes; the hold is stretched to match the checkout it opens.
     BOOKING_HOLD_MINUTES = 30
+    # How long a paid booking that staff made for a member with "online payment" keeps its
+    # slot while the member pays from the mail (whole hours, at most 24: Stripe's checkout).
+    STAFF_HOLD_HOURS = 24
     # How long a waitlist offer reserves a freed slot for the member it is offered to.
     WAITLIST_OFFER_MINUTES = 30
     # How many desk bookings one member account may hold at any moment (staff may override

@@ -181,6 +181,13 @@ def _resolve_payments(cfg: dict[str, Any]) -> None:
             raise ConfigError(
                 f"SCHILLER40_{key}={minutes!r} must be a whole number from 1 to 1440"
             )
+    # A member booked for by staff pays from the mail; the checkout it opens must still fit
+    # in Stripe's 24 hours, so the hold is whole hours from 1 to 24.
+    hours = cfg.get("STAFF_HOLD_HOURS")
+    if not _whole(hours, 1, 24):
+        raise ConfigError(
+            f"SCHILLER40_STAFF_HOLD_HOURS={hours!r} must be a whole number from 1 to 24"
+        )
     # Every amount is taken, shown and charged in this currency. Only euros are supported: the
     # forms read amounts in euros and the prices are set in them; any other value would be
     # ignored in places, so it stops the start instead.

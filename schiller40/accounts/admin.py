@@ -151,3 +151,39 @@ def set_role(
             details={"role": role.value, "role_was": before.value},
         )
     return member
+
+
+def set_invoice_permission(
+    session: Session,
+    *,
+    actor: User,
+    member_id: int,
+    member_allowed: bool,
+    company_allowed: bool | None,
+    now: datetime,
+) -> User:
+    """Whether staff may book for the member (and bill charges) "on invoice", to be paid by
+    bank transfer: for the member alone, and for their company (``company_allowed`` None:
+    leave the company as it is, as for a member without one). Each change is audited."""
+    with write(session):
+        member = load_member(session, actor, member_id)
+        if member.may_pay_on_invoice != member_allowed:
+            member.may_pay_on_invoice = member_allowed
+            audit.record(
+                session, action="user.invoice_permission_set", now=now, actor_id=actor.id,
+                object_type="user", object_id=member.id,
+                details={"allowed": member_allowed},
+            )
+        company = member.company
+        if (
+            company is not None and company_allowed is not None
+            and company.may_pay_on_invoice != company_allowed
+        ):
+            company.may_pay_on_invoice = company_allowed
+            audit.record(
+                session, action="company.invoice_permission_set", now=now, actor_id=actor.id,
+                object_type="company", object_id=company.id,
+                details={"allowed": company_allowed, "company": company.name,
+                         "via_member": member.id},
+            )
+    return member

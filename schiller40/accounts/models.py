@@ -72,6 +72,9 @@ class Company(db.Model):
     invoice_email: Mapped[str | None] = mapped_column(String(254))
     # A public-sector buyer's routing id for e-invoices (XRechnung), ``billing_ids``.
     leitweg_id: Mapped[str | None] = mapped_column(String(46))
+    # Staff allowed the company to pay by bank transfer on invoice (bookings made for its
+    # members at the desk, manual charges billed to it); set on the staff member page.
+    may_pay_on_invoice: Mapped[bool] = mapped_column(default=False)
 
     members: Mapped[list[User]] = relationship(back_populates="company", order_by="User.name")
     invitations: Mapped[list[CompanyInvitation]] = relationship(
@@ -133,6 +136,9 @@ class User(UserMixin, db.Model):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When the member proved the address is theirs (the link in the registration mail).
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # Staff allowed this member to pay by bank transfer on invoice (see ``pays_on_invoice``).
+    may_pay_on_invoice: Mapped[bool] = mapped_column(default=False)
 
     company: Mapped[Company | None] = relationship(back_populates="members")
     memberships: Mapped[list[Membership]] = relationship(
@@ -208,6 +214,12 @@ class User(UserMixin, db.Model):
         self.company_manager = False
         self.company_cap_desk_days = None
         self.company_cap_studio_hours = None
+    def pays_on_invoice(self) -> bool:
+        """Whether staff may book for this member "on invoice": allowed for the member, or
+        for the company they belong to."""
+        return self.may_pay_on_invoice or bool(
+            self.company is not None and self.company.may_pay_on_invoice
+        )
 
     def set_password(self, password: str) -> None:
         self.password_hash = hash_password(password)

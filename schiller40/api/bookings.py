@@ -21,6 +21,7 @@ from ..core.clock import now
 from ..core.ratelimit import configured
 from ..extensions import db, limiter
 from ..payments import approval, cancellation, ledger
+from ..payments.models import PaymentMethod
 from ..payments.setup import gateway
 from . import checkout, schemas
 from .auth import token_required
@@ -46,6 +47,12 @@ def create_booking() -> tuple[Response, int]:
         if for_user is None:
             raise ApiError(422, "invalid", _("There is no such user."),
                            {"on_behalf_of": ["unknown user"]})
+    if body.payment is not None and not g.api_user.is_staff:
+        raise ApiError(403, "forbidden", _("Only staff may choose how a booking is paid."),
+                       {"payment": ["staff only"]})
+    if body.payment is not None and (for_user is None or for_user.id == g.api_user.id):
+        raise ApiError(422, "invalid", _("A payment choice needs on_behalf_of."),
+                       {"payment": ["only with on_behalf_of"]})
     request = BookingRequest(
         start=body.start,
         end=body.end,
@@ -56,13 +63,14 @@ def create_booking() -> tuple[Response, int]:
         on_conflict=body.on_conflict,
         note=body.note,
         overrides=overrides(body.override),
+        payment=PaymentMethod(body.payment) if body.payment else None,
     )
     settings = current_settings()
     outcome = create_bookings(
         db.session, actor=g.api_user, request=request, now=now(), for_user=for_user,
         settings=settings,
     )
-    if outcome.payment is not None:
+    if outcome.payment is not None and outcome.payment.through_gateway:
         checkout.open_checkout(outcome.payment.id)
     viewer = g.api_user
     answer: dict[str, Any] = {"booking": booking_json(outcome.bookings[0], viewer)}

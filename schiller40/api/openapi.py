@@ -23,6 +23,8 @@ LOCAL_TIME = {
     "description": "ISO 8601 in the location's zone, with offset",
 }
 NULLABLE_TIME = {"anyOf": [LOCAL_TIME, {"type": "null"}]}
+# How a payment is paid: at the gateway's checkout, at the front desk, or on invoice.
+METHOD = {"enum": ["online", "desk_cash", "desk_card", "invoice"]}
 
 _DAY = {"type": ["string", "null"], "format": "date"}
 _CENTS = {"type": ["integer", "null"]}
@@ -256,7 +258,10 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "id": {"type": ["integer", "null"]},
                     "status": {"enum": ["pending", "processing", "authorized", "paid",
-                                        "expired", "cancelled"]},
+                                        "open", "expired", "cancelled"],
+                               "description": "open: confirmed on invoice, the bank "
+                                              "transfer is not recorded yet"},
+                    "method": METHOD,
                     "amount_cents": {"type": "integer"},
                     "net_cents": {"type": "integer"},
                     "tax_cents": {"type": "integer"},
@@ -291,7 +296,8 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                      "refunded_cents", "refundable_cents", "refunds", "booking_ids"],
         "properties": {
             "id": {"type": "integer"},
-            "provider": {"enum": ["stripe", "simulated"]},
+            "provider": {"enum": ["stripe", "simulated", "desk"]},
+            "method": METHOD,
             "status": {"enum": ["pending", "processing", "failed", "expired", "authorized",
                                 "cancelled", "paid"]},
             "capture": {"enum": ["automatic", "manual"]},

@@ -144,6 +144,8 @@ class BookingCreate(Strict):
     on_conflict: Literal["fail", "skip"] = "fail"
     note: Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_nul)] = ""
     on_behalf_of: Id | None = None
+    # Staff booking a paid slot for a member: how it is paid (see docs/api.md#staff).
+    payment: Literal["online", "desk_cash", "desk_card", "invoice"] | None = None
     override: Override | None = None
 
 

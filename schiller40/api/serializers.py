@@ -90,6 +90,8 @@ def payment_json(booking: Booking, status: BookingStatus) -> dict[str, Any] | No
         and payment.status in (PaymentStatus.PROCESSING, PaymentStatus.AUTHORIZED)
     ):
         label = payment.status.value
+    if payment is not None and payment.owes_transfer and status is BookingStatus.CONFIRMED:
+        label = "open"  # confirmed on invoice: the transfer has not been recorded yet
     refunded = 0
     if payment is not None:
         refunded = sum(
@@ -100,6 +102,7 @@ def payment_json(booking: Booking, status: BookingStatus) -> dict[str, Any] | No
     return {
         "id": payment.id if payment is not None else None,
         "status": label,
+        "method": payment.method.value if payment is not None else "online",
         "amount_cents": booking.price_gross_cents,
         "net_cents": booking.price_net_cents,
         "tax_cents": booking.price_tax_cents,
@@ -135,6 +138,7 @@ def full_payment_json(payment: Payment, viewer: User) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": payment.id,
         "provider": payment.provider,
+        "method": payment.method.value,
         "status": payment.status.value,
         "capture": payment.capture_method.value,
         "amount_cents": payment.amount_cents,

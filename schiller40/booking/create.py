@@ -21,6 +21,7 @@ from ..core import audit, outbox
 from ..core.locking import lock_rows, write
 from ..errors import NotFound
 from ..payments import ledger
+from ..payments.models import DESK_METHODS, Payment, PaymentMethod
 from ..resources.models import BookingUnit, Location, Resource, ResourceKind
 from . import snapshots
 from .alternatives import alternatives
@@ -66,6 +67,8 @@ def create_bookings(
         raise NotFound()
     overrides = request.overrides if actor.is_staff else Overrides()
     check_reason(overrides)
+    staff_for_member = actor.is_staff and for_user is not None and for_user.id != actor.id
+    method = (request.payment or PaymentMethod.ONLINE) if staff_for_member else None
     # keep_loaded: the answer is built from the new bookings right after the commit.
     with overlap_is_conflict(), write(session, keep_loaded=True):
         actor = session.merge(actor)
@@ -84,7 +87,7 @@ def create_bookings(
         outcome = book(
             session, actor=actor, target=target, candidates=candidates, ranges=ranges,
             loc=loc, now=now, settings=settings, overrides=overrides, note=request.note,
-            all_or_nothing=request.on_conflict != "skip",
+            all_or_nothing=request.on_conflict != "skip", method=method,
         )
         if request.expected_gross_cents is not None and request.expected_gross_cents != sum(
             b.price_gross_cents for b in outcome.bookings
@@ -124,6 +127,19 @@ class _Ask:
     now: datetime
     settings: BookingSettings
     overrides: Overrides
+    # How staff booking for a member take the money (None: the member books and pays).
+    method: PaymentMethod | None = None
+
+    @property
+    def settled_by_staff(self) -> bool:
+        """Paid at the desk or billed on invoice: confirmed at once, never held."""
+        return self.method is not None and self.method is not PaymentMethod.ONLINE
+
+    @property
+    def hold(self) -> timedelta:
+        """How long an unpaid booking is held: the member at the checkout, or the member
+        paying from the mail staff's booking sends."""
+        return self.settings.staff_hold if self.method is not None else self.settings.hold
 
 
 @dataclass
@@ -208,11 +224,12 @@ def book(
     overrides: Overrides,
     note: str,
     all_or_nothing: bool,
+    method: PaymentMethod | None = None,
 ) -> BookingOutcome:
     """Check and insert bookings inside the caller's write block, under its locks (the
     caller also turns the overlap guard's refusal into a conflict: ``overlap_is_conflict``)."""
     ask = _Ask(actor=actor, target=target, candidates=candidates, ranges=ranges, loc=loc,
-               now=now, settings=settings, overrides=overrides)
+               now=now, settings=settings, overrides=overrides, method=method)
     picture = _picture(session, ask)
     occurrences: list[Occurrence] = []
     violations: list[RuleViolation] = []
@@ -250,7 +267,7 @@ def _book_one(
             continue
         booking = _new_booking(
             resource, ask.target, ask.actor, booked, price, now=ask.now,
-            settings=ask.settings, note=note,
+            hold=None if ask.settled_by_staff else ask.hold, note=note,
         )
         session.add(booking)
         picture.took(resource, booked, price, day)
@@ -301,10 +318,24 @@ def _record(session: Session, ask: _Ask, occurrences: list[Occurrence]) -> Booki
         if occurrence.booking is not None:
             _audit_created(session, occurrence.booking, actor, target, ask.overrides, now)
     outcome = BookingOutcome(occurrences)
-    outcome.payment = ledger.open_payment(
-        session, outcome.bookings, user=target, provider=ask.settings.payment_provider,
-        currency=ask.settings.currency, now=now,
-    )
+    if ask.settled_by_staff:
+        assert ask.method is not None
+        owed = any(b.price_gross_cents > 0 for b in outcome.bookings)
+        if owed and ask.method is PaymentMethod.INVOICE and not target.pays_on_invoice:
+            # Read under the member's (and company's) lock: staff may have just withdrawn it.
+            raise BookingError("invoice_not_allowed", fields={"payment": [
+                str(BookingError("invoice_not_allowed").message)]})
+        outcome.payment = ledger.settle_at_desk(
+            session, outcome.bookings, user=target, method=ask.method, actor=actor,
+            currency=ask.settings.currency, now=now,
+        )
+        if outcome.payment is not None:
+            _audit_settled(session, outcome.payment, actor, now)
+    else:
+        outcome.payment = ledger.open_payment(
+            session, outcome.bookings, user=target, provider=ask.settings.payment_provider,
+            currency=ask.settings.currency, now=now,
+        )
     confirmed = [b.id for b in outcome.bookings if b.status is BookingStatus.CONFIRMED]
     if confirmed:
         # Paid bookings are announced when the payment confirms them (payments.apply).
@@ -321,6 +352,27 @@ def _record(session: Session, ask: _Ask, occurrences: list[Occurrence]) -> Booki
             payload={"booking_ids": held},
         )
     return outcome
+
+
+def _audit_settled(session: Session, payment: Payment, actor: User, now: datetime) -> None:
+    """The desk payment (or the invoice) staff recorded with the booking, and the receipt
+    for money taken at the desk."""
+    audit.record(
+        session, action="payment.recorded_at_desk", now=now, actor_id=actor.id,
+        object_type="payment", object_id=payment.id,
+        details={
+            "method": payment.method.value,
+            "amount_cents": payment.amount_cents,
+            "booking_ids": [b.id for b in payment.bookings],
+            "member": payment.user_id,
+            **({"company": payment.company_id} if payment.company_id else {}),
+        },
+    )
+    if payment.method in DESK_METHODS:
+        outbox.enqueue(
+            session, topic="mail.desk_receipt", now=now, user_id=payment.user_id,
+            payload={"payment_id": payment.id}, key=f"mail.desk_receipt:{payment.id}",
+        )
 
 
 def _own_booking(
@@ -352,16 +404,18 @@ def _new_booking(
     price: Quote,
     *,
     now: datetime,
-    settings: BookingSettings,
+    hold: timedelta | None,
     note: str,
 ) -> Booking:
-    paid = price.gross_cents > 0
+    """A new booking: held for ``hold`` while it is paid, confirmed at once when nothing is
+    owed or staff settled it (``hold`` None)."""
+    held = price.gross_cents > 0 and hold is not None
     booking = Booking(
         resource=resource,
         user=target,
         created_by=actor if actor.id != target.id else None,
-        status=BookingStatus.HELD if paid else BookingStatus.CONFIRMED,
-        hold_expires_at=_whole_second(now + settings.hold) if paid else None,
+        status=BookingStatus.HELD if held else BookingStatus.CONFIRMED,
+        hold_expires_at=_whole_second(now + hold) if held and hold is not None else None,
         price_gross_cents=price.gross_cents,
         price_net_cents=price.net_cents,
         price_tax_cents=price.tax_cents,

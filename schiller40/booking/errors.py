@@ -59,6 +59,9 @@ CODES: dict[str, tuple[int, Any]] = {
     "already_waiting": (409, _l("You are already on the waiting list for this time.")),
     "offer_expired": (409, _l("This offer has expired.")),
     "not_offered": (422, _l("There is no open offer for this waiting list entry.")),
+    "invoice_not_allowed": (
+        422, _l("This member may not pay on invoice. Staff can allow it on the member's page."),
+    ),
     "not_awaiting_approval": (409, _l("This booking is not waiting for approval.")),
 }
 

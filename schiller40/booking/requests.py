@@ -10,7 +10,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from ..payments.models import Payment
+from ..payments.models import Payment, PaymentMethod
 from ..resources.models import ResourceKind
 from .errors import BookingError
 from .models import Booking
@@ -34,6 +34,12 @@ class BookingRequest:
     # The total price staff were shown before confirming (the staff form's preview step):
     # if the price under the lock differs, nothing is booked (``quote_changed``).
     expected_gross_cents: int | None = None
+    # Staff booking a paid slot for a member: how it is paid. ``online`` (None too): held
+    # for ``BookingSettings.staff_hold`` while the member pays from the mail; ``desk_cash``/
+    # ``desk_card``: paid at the desk, confirmed at once; ``invoice``: confirmed at once,
+    # open until the transfer is recorded (only for members allowed to). Ignored when a
+    # member books for themselves.
+    payment: PaymentMethod | None = None
 
 
 @dataclass

@@ -27,6 +27,9 @@ class BookingSettings:
     policy: Policy = field(default_factory=Policy)
     # How long an unpaid booking keeps its slot while the member pays.
     hold: timedelta = timedelta(minutes=30)
+    # How long a paid booking staff made for a member keeps its slot while the member pays
+    # online from the mail (``STAFF_HOLD_HOURS``).
+    staff_hold: timedelta = timedelta(hours=24)
     # How long a waitlist offer reserves a freed slot for the member it was offered to.
     offer_window: timedelta = timedelta(minutes=30)
     # What a cancelled paid booking gets back, by resource kind.
@@ -53,6 +56,7 @@ def from_config(config: Mapping[str, Any]) -> BookingSettings:
             vat_percent=int(config.get("VAT_RATE_PERCENT", Policy.vat_percent)),
         ),
         hold=timedelta(minutes=int(config.get("BOOKING_HOLD_MINUTES", 30))),
+        staff_hold=timedelta(hours=int(config.get("STAFF_HOLD_HOURS", 24))),
         offer_window=timedelta(minutes=int(config.get("WAITLIST_OFFER_MINUTES", 30))),
         refund_policy=parse_policy(config.get("REFUND_POLICY")),
         payment_provider=str(config.get("PAYMENT_PROVIDER") or "simulated"),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from flask import flash
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from wtforms import StringField
 from wtforms.validators import ValidationError
 
 from ..errors import DomainError
@@ -71,3 +76,50 @@ def refusal_beside_fields(form: Any, exc: DomainError) -> bool:
         return False
     apply_field_errors(form, exc)
     return True
+# --- amounts in euros (the tier and the front desk forms) ---------------------------------
+
+_AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
+
+
+def parse_euros(text: str) -> int:
+    """Euros as typed by people ("12,50", "12.50", "1.234,50", "12 €") to integer cents.
+
+    Raises ValueError for anything else, including negative amounts and fractions of a
+    cent. With both separators, the last one is the decimal separator.
+    """
+    value = text.strip().replace("€", "").replace("\u00a0", "").replace(" ", "")
+    if "," in value and "." in value:
+        decimal = "," if value.rfind(",") > value.rfind(".") else "."
+        value = value.replace("." if decimal == "," else ",", "").replace(decimal, ".")
+    else:
+        value = value.replace(",", ".")
+    if not _AMOUNT.match(value):
+        raise ValueError(value)
+    return int(Decimal(value) * 100)
+
+
+def format_euros(cents: int) -> str:
+    """Cents as an input value in the reader's language, without thousands separators."""
+    separator = "," if str(get_locale() or "de").startswith("de") else "."
+    return f"{cents // 100}{separator}{cents % 100:02d}"
+
+
+class MoneyField(StringField):
+    """An amount in euros; ``data`` is integer cents (None when left empty). What was typed
+    is shown again unchanged when it could not be read."""
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        raw = valuelist[0] if valuelist else ""
+        if not raw.strip():
+            self.data = None
+            return
+        try:
+            self.data = parse_euros(raw)
+        except ValueError as exc:
+            self.data = None
+            raise ValueError(_("Please enter an amount in euros, e.g. 12,50.")) from exc
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return format_euros(self.data) if isinstance(self.data, int) else ""

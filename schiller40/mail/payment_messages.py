@@ -22,7 +22,15 @@ from ..booking.models import Booking, BookingStatus
 from ..booking.rules import split_vat
 from ..booking.settings import current_settings
 from ..core.money import money
-from ..payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus
+from ..payments.models import (
+    DESK_METHODS,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RefundStatus,
+)
 from .booking_messages import bookings_of, confirmed_of
 from .catalog import message
 from .compose import Mail, can_receive, render, staff_recipient
@@ -68,6 +76,49 @@ def payment_received(session: Session, payload: dict[str, Any], now: datetime) -
         vat_percent=vat_percent,
         now=now,
         subject=lambda: _("Payment received: %(amount)s", amount=money(amount)),
+    )
+
+
+# How the money was taken at the desk, as the receipt says it.
+DESK_METHOD_LABELS = {
+    PaymentMethod.DESK_CASH: _l("paid in cash at the front desk"),
+    PaymentMethod.DESK_CARD: _l("paid by card at the front desk"),
+}
+
+
+@message("mail.desk_receipt")
+def desk_receipt(session: Session, payload: dict[str, Any], now: datetime) -> Mail | None:
+    """A receipt for money staff took at the front desk (cash or card terminal): for bookings
+    they made for the member, or a manual charge. Each line with its VAT rate, net and tax
+    as stored, the method and who took it."""
+    payment = session.get(Payment, payload["payment_id"])
+    if (
+        payment is None or payment.method not in DESK_METHODS
+        or payment.status is not PaymentStatus.PAID or not can_receive(payment.user)
+    ):
+        return None
+    member = payment.user
+    assert member is not None
+    vat_percent = current_settings().policy.vat_percent
+    lines = [
+        {"text": f"{b.resource.name}, {b.resource.location.name}", "booking": b,
+         "gross": b.price_gross_cents, "net": b.price_net_cents, "tax": b.price_tax_cents,
+         "vat_percent": vat_percent}
+        for b in payment.bookings
+    ] + [
+        {"text": c.description, "booking": None, "gross": c.gross_cents, "net": c.net_cents,
+         "tax": c.tax_cents, "vat_percent": c.vat_percent}
+        for c in payment.charges
+    ]
+    return render(
+        "desk_receipt",
+        to=member,
+        payment=payment,
+        lines=lines,
+        method=DESK_METHOD_LABELS[payment.method],
+        now=now,
+        subject=lambda: _("Receipt: %(amount)s paid at the front desk",
+                          amount=money(payment.amount_cents)),
     )
 
 

@@ -149,6 +149,25 @@ def _payment(payment: Payment, own_booking_ids: set[int]) -> dict[str, Any]:
         "booking_ids": [b.id for b in payment.bookings if b.id in own_booking_ids],
         "created_at": _iso(payment.created_at),
         "updated_at": _iso(payment.updated_at),
+        # How it was paid (online, desk_cash, desk_card, invoice), whether staff recorded it
+        # (not who: that is the staff member's data), and for a bank transfer when it arrived.
+        "method": payment.method.value,
+        "recorded_by_staff": payment.recorded_by_id is not None,
+        "billed_to_company": payment.company_id is not None,
+        "settled_at": _iso(payment.settled_at),
+        "transfer_reference": payment.transfer_reference,
+        "charges": [
+            {
+                "id": c.id,
+                "description": c.description,
+                "vat_percent": c.vat_percent,
+                "gross_cents": c.gross_cents,
+                "net_cents": c.net_cents,
+                "tax_cents": c.tax_cents,
+                "created_at": _iso(c.created_at),
+            }
+            for c in payment.charges
+        ],
         "refunds": [
             {
                 "id": r.id,

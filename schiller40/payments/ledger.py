@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 from ..accounts.models import User
 from ..booking.models import Booking, BookingStatus
 from ..resources.models import ResourceKind
-from .models import CaptureMethod, Payment, PaymentStatus, Refund, RefundReason
+from .models import (
+    DESK_METHODS,
+    DESK_PROVIDER,
+    CaptureMethod,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+)
 from .states import RefundQuote, RefundStep, refund_quote
 
 # Cards can be authorised for about seven days; a studio booking that needs approval is only
@@ -46,25 +55,56 @@ def open_payment(
     held = [b for b in bookings if b.status is BookingStatus.HELD and b.price_gross_cents > 0]
     if not held:
         return None
-    payment = Payment(
-        user=user,
-        provider=provider,
-        status=PaymentStatus.PENDING,
+    return _payment_for(
+        session, held, user=user, provider=provider, status=PaymentStatus.PENDING,
         capture_method=(
             CaptureMethod.MANUAL if needs_approval(held, now) else CaptureMethod.AUTOMATIC
         ),
-        amount_cents=sum(b.price_gross_cents for b in held),
-        net_cents=sum(b.price_net_cents for b in held),
-        tax_cents=sum(b.price_tax_cents for b in held),
-        currency=currency,
-        created_at=now,
-        updated_at=now,
+        currency=currency, created_at=now, updated_at=now,
+    )
+
+
+def _payment_for(session: Session, bookings: list[Booking], **fields: object) -> Payment:
+    """A payment of what ``bookings`` cost (gross, net and tax summed), and they point to it."""
+    payment = Payment(
+        amount_cents=sum(b.price_gross_cents for b in bookings),
+        net_cents=sum(b.price_net_cents for b in bookings),
+        tax_cents=sum(b.price_tax_cents for b in bookings),
+        **fields,
     )
     session.add(payment)
-    for booking in held:
+    for booking in bookings:
         booking.payment = payment
     session.flush()
     return payment
+
+
+def settle_at_desk(
+    session: Session, bookings: list[Booking], *, user: User, method: PaymentMethod,
+    actor: User, currency: str, now: datetime,
+) -> Payment | None:
+    """The payment staff took at the desk (cash or card terminal: paid as recorded) or put on
+    the member's invoice (open until the transfer is recorded) for bookings they made
+    confirmed (None if nothing is owed). Never seen by the gateway (``DESK_PROVIDER``)."""
+    owed = [b for b in bookings if b.price_gross_cents > 0]
+    if not owed:
+        return None
+    paid = method in DESK_METHODS
+    return _payment_for(
+        session, owed, user=user,
+        # On invoice through the company's permission (not the member's own): billed to it.
+        company_id=(
+            user.company_id
+            if method is PaymentMethod.INVOICE and not user.may_pay_on_invoice
+            else None
+        ),
+        provider=DESK_PROVIDER, method=method,
+        status=PaymentStatus.PAID if paid else PaymentStatus.PENDING,
+        received_cents=sum(b.price_gross_cents for b in owed) if paid else 0,
+        currency=currency, recorded_by_id=actor.id,
+        settled_at=now if paid else None, settled_by_id=actor.id if paid else None,
+        created_at=now, updated_at=now,
+    )
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from ..extensions import db
 from .states import OPEN_STATUSES, PaymentStatus, advance
 
 if TYPE_CHECKING:
-    from ..accounts.models import User
+    from ..accounts.models import Company, User
     from ..booking.models import Booking
 
 
@@ -45,6 +45,22 @@ def new_key() -> str:
 class CaptureMethod(enum.StrEnum):
     AUTOMATIC = "automatic"
     MANUAL = "manual"  # authorise now, capture when staff approve
+
+
+class PaymentMethod(enum.StrEnum):
+    """How the money comes in. Only ``online`` goes through the gateway (checkout, webhooks,
+    reconciliation); the others are recorded by staff and never reach it."""
+
+    ONLINE = "online"  # the member pays at the gateway's checkout
+    DESK_CASH = "desk_cash"  # paid in cash at the front desk
+    DESK_CARD = "desk_card"  # paid with the card terminal at the front desk
+    INVOICE = "invoice"  # billed: open until staff record the bank transfer
+
+
+# Paid on the spot at the front desk: the payment is paid the moment it is recorded.
+DESK_METHODS = (PaymentMethod.DESK_CASH, PaymentMethod.DESK_CARD)
+# The provider of payments that never reach a gateway (``Payment.provider``).
+DESK_PROVIDER = "desk"
 
 
 class RefundStatus(enum.StrEnum):
@@ -102,8 +118,32 @@ class Payment(db.Model):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # How the money comes in, and who recorded it (the staff member at the desk; None for
+    # a member's own online payment).
+    method: Mapped[PaymentMethod] = mapped_column(
+        enum_column(PaymentMethod, "payment_method"), default=PaymentMethod.ONLINE
+    )
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL")
+    )
+    # Billed to the member's company rather than to the member (a manual charge, or a
+    # booking on the company's invoice); ``user_id`` still names the member it was for.
+    company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("company.id", ondelete="SET NULL"), index=True
+    )
+    # When the money arrived outside the gateway (at the desk, or the bank transfer staff
+    # recorded), who recorded that, and the transfer's reference.
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    settled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    transfer_reference: Mapped[str] = mapped_column(String(140), default="")
 
-    user: Mapped[User | None] = relationship()
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    recorded_by: Mapped[User | None] = relationship(foreign_keys=[recorded_by_id])
+    settled_by: Mapped[User | None] = relationship(foreign_keys=[settled_by_id])
+    company: Mapped[Company | None] = relationship()
+    charges: Mapped[list[ManualCharge]] = relationship(
+        back_populates="payment", order_by="ManualCharge.id"
+    )
     bookings: Mapped[list[Booking]] = relationship(
         back_populates="payment", order_by="Booking.starts_at"
     )
@@ -127,6 +167,17 @@ class Payment(db.Model):
         return self.status is PaymentStatus.PENDING
 
     @property
+    def through_gateway(self) -> bool:
+        """Paid at a checkout: the only payments the gateway, webhooks and reconciliation
+        ever see."""
+        return self.method is PaymentMethod.ONLINE
+
+    @property
+    def owes_transfer(self) -> bool:
+        """An open amount: billed on invoice and no transfer recorded yet."""
+        return self.method is PaymentMethod.INVOICE and self.status is PaymentStatus.PENDING
+
+    @property
     def captures_on_approval(self) -> bool:
         """Authorised at the checkout, charged only when staff approve (a studio booking)."""
         return self.capture_method is CaptureMethod.MANUAL
@@ -146,7 +197,7 @@ class Payment(db.Model):
         """Whether the member may pay now: pending, and ``booking`` (or, without one, any
         booking it pays for) still held. ``checkout.start_checkout`` refuses the others; the
         booking page asks this before offering "Pay now"."""
-        if not self.is_pending:
+        if not self.is_pending or not self.through_gateway:
             return False
         if booking is None:
             return bool(self.held_bookings(now))
@@ -163,7 +214,10 @@ class Payment(db.Model):
     def checkout_never_opened(self, now: datetime) -> bool:
         """Pending without a checkout, and nothing left to pay for: the process died between
         the booking's commit and the gateway call, and the holds have run out since."""
-        return self.is_pending and self.checkout_id is None and not self.active_bookings(now)
+        return (
+            self.through_gateway and self.is_pending and self.checkout_id is None
+            and not self.active_bookings(now)
+        )
 
     def may_have_stray_checkout(self, now: datetime) -> bool:
         """Given up on (failed or expired) without ever learning a checkout id, while the
@@ -325,6 +379,16 @@ class Payment(db.Model):
         done = sum(r.amount_cents for r in self.refunds if r.status is RefundStatus.SUCCEEDED)
         self.refunded_cents = min(done, self.received_cents)
 
+    def record_transfer(self, *, by_id: int, reference: str, now: datetime) -> None:
+        """Staff saw the bank transfer for this open amount arrive: paid in full (forward
+        only, through ``advance``). Callers ask ``owes_transfer`` first, under the lock."""
+        assert self.owes_transfer
+        self._moved(advance(self.status, PaymentStatus.PAID), now)
+        self.received_cents = self.amount_cents
+        self.settled_at = now
+        self.settled_by_id = by_id
+        self.transfer_reference = reference
+
     def _moved(self, status: PaymentStatus, now: datetime) -> None:
         self.status = status
         self.updated_at = now
@@ -389,6 +453,51 @@ class Refund(db.Model):
         self.status = RefundStatus.FAILED
         self.failure_message = message[:500]
         self.updated_at = now
+
+
+class ManualCharge(db.Model):
+    """Something staff charge for by hand (printing, the 3D printer, extra equipment): one
+    line with its own VAT rate, net and tax exact in cents, and the ``Payment`` that settles
+    it (paid at the desk at once, or on invoice: open until the transfer is recorded).
+
+    Never changed or deleted once written: a later invoice names these lines (see
+    docs/payments.md)."""
+
+    __tablename__ = "manual_charge"
+    __table_args__ = (
+        CheckConstraint("gross_cents > 0", name="gross_positive"),
+        CheckConstraint("net_cents >= 0 AND tax_cents >= 0", name="parts_nonnegative"),
+        CheckConstraint("gross_cents = net_cents + tax_cents", name="gross_is_net_plus_tax"),
+        CheckConstraint("vat_percent >= 0 AND vat_percent <= 100", name="vat_percent_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(
+        ForeignKey("payment.id", ondelete="RESTRICT"), index=True
+    )
+    # The member it was for (kept None once their account is deleted), and the company it
+    # is billed to when it is.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), index=True
+    )
+    company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("company.id", ondelete="SET NULL"), index=True
+    )
+    description: Mapped[str] = mapped_column(String(200))
+    vat_percent: Mapped[int]
+    gross_cents: Mapped[int]
+    net_cents: Mapped[int]
+    tax_cents: Mapped[int]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    payment: Mapped[Payment] = relationship(back_populates="charges")
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    company: Mapped[Company | None] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+    def __repr__(self) -> str:
+        return f"<ManualCharge {self.id} {self.gross_cents} {self.vat_percent} %>"
 
 
 class WebhookEvent(db.Model):

@@ -37,6 +37,9 @@ def refresh(
     payment = session.get(Payment, payment_id)
     if payment is None:
         raise NotFound()
+    if not payment.through_gateway:
+        # Taken at the desk or billed on invoice: nothing at any gateway to learn or do.
+        return payment
     checkout_id = payment.checkout_id
     end_read(session)
     if checkout_id is not None:
@@ -213,7 +216,7 @@ def _payment_for(session: Session, checkout: Checkout | None) -> int | None:
         # We crashed between opening the checkout and writing its id: the metadata names
         # the payment, and only if that payment has no other checkout.
         row = session.get(Payment, checkout.payment_id)
-        if row is not None and row.checkout_id in (None, checkout.id):
+        if row is not None and row.through_gateway and row.checkout_id in (None, checkout.id):
             found = row.id
     end_read(session)
     return found

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ..booking.settings import BookingSettings
 from ..core.locking import end_read
 from .gateway import GatewayError, PaymentGateway
-from .models import Payment, Refund, RefundStatus
+from .models import Payment, PaymentMethod, Refund, RefundStatus
 from .pull import refresh
 from .states import OPEN_STATUSES
 
@@ -66,11 +66,13 @@ def reconcile(
 def _to_check(
     session: Session, gateway: PaymentGateway, *, now: datetime, recent: timedelta
 ) -> list[int]:
-    """Open payments, ones changed recently, and ones with a refund still to send."""
+    """Open payments, ones changed recently, and ones with a refund still to send; of this
+    gateway only: payments taken at the desk or billed on invoice never reached one."""
     return list(session.scalars(
         select(Payment.id)
         .where(
             Payment.provider == gateway.name,
+            Payment.method == PaymentMethod.ONLINE,
             or_(
                 Payment.status.in_(OPEN_STATUSES),
                 Payment.updated_at >= now - recent,

@@ -67,6 +67,7 @@ from . import (  # noqa: E402,F401
     calendar,
     calendar_desks,
     companies,
+    desk,
     index,
     location,
     members,

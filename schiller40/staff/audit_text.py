@@ -41,6 +41,7 @@ ACTION_LABELS: dict[str, Any] = {
     "booking.no_show_released": _l("Desk released (no check-in)"),
     "booking.rejected": _l("Booking rejected"),
     "booking.rescheduled": _l("Booking moved"),
+    "charge.created": _l("Manual charge entered"),
     "closure.created": _l("Closure day entered"),
     "closure.removed": _l("Closure day removed"),
     "company.created": _l("Company created"),
@@ -52,6 +53,7 @@ ACTION_LABELS: dict[str, Any] = {
     "company.member_joined": _l("Joined a company by invitation"),
     "company.member_removed": _l("Removed from the company"),
     "company.updated": _l("Company details changed"),
+    "company.invoice_permission_set": _l("Company's payment on invoice allowed or withdrawn"),
     "demo.seeded": _l("Demo data loaded"),
     "feed.revoked": _l("Calendar feed revoked"),
     "feed.rotated": _l("Calendar feed address renewed"),
@@ -85,6 +87,8 @@ ACTION_LABELS: dict[str, Any] = {
     "payment.paid": _l("Payment received"),
     "payment.pending": _l("Payment waiting"),
     "payment.processing": _l("Payment processing"),
+    "payment.recorded_at_desk": _l("Payment recorded at the front desk (or put on invoice)"),
+    "payment.transfer_recorded": _l("Bank transfer recorded"),
     "refund.created": _l("Refund started"),
     "refund.failed": _l("Refund failed"),
     "refund.late_payment": _l("Late payment refunded"),
@@ -113,6 +117,7 @@ ACTION_LABELS: dict[str, Any] = {
     "tier.deleted": _l("Tier deleted"),
     "tier.updated": _l("Tier changed"),
     "user.company_set": _l("Company of a person changed"),
+    "user.invoice_permission_set": _l("Payment on invoice allowed or withdrawn"),
     "user.created": _l("Account created by staff"),
     "user.deleted": _l("Account deleted"),
     "user.email_verified": _l("E-mail address confirmed"),
@@ -161,6 +166,7 @@ CHANNEL_LABELS: dict[Channel, Any] = {
 # The keys the services write into details. A key not listed is shown with its
 # underscores as spaces.
 DETAIL_LABELS: dict[str, Any] = {
+    "allowed": _l("Allowed"),
     "amount_cents": _l("Amount"),
     "api_tokens_revoked": _l("API tokens revoked"),
     "booking_id": _l("Booking"),
@@ -172,6 +178,7 @@ DETAIL_LABELS: dict[str, Any] = {
     "by": _l("By"),
     "cancels_bookings": _l("Cancels bookings"),
     "changed": _l("Changed"),
+    "charge": _l("Charge"),
     "checkout": _l("Checkout"),
     "cap_desk_days": _l("Cap in desk days"),
     "cap_desk_days_was": _l("Cap in desk days before"),
@@ -182,6 +189,7 @@ DETAIL_LABELS: dict[str, Any] = {
     "created": _l("Created"),
     "credit_returned": _l("Credit returned"),
     "deadline": _l("Deadline"),
+    "description": _l("Description"),
     "desk_limit": _l("Desk limit"),
     "email": _l("E-mail address"),
     "end": _l("End"),
@@ -190,6 +198,7 @@ DETAIL_LABELS: dict[str, Any] = {
     "fields": _l("Fields"),
     "first_day": _l("First day"),
     "from": _l("Before"),
+    "gross_cents": _l("Amount (gross)"),
     "granted_at": _l("Granted"),
     "half_day_split": _l("Half days split at"),
     "induction": _l("Induction"),
@@ -201,9 +210,12 @@ DETAIL_LABELS: dict[str, Any] = {
     "location": _l("Location"),
     "location_id": _l("Location"),
     "manager": _l("Manager"),
+    "member": _l("Member"),
     "membership": _l("Membership"),
     "message": _l("Message"),
+    "method": _l("Paid by"),
     "name": _l("Name"),
+    "net_cents": _l("Net"),
     "new_name": _l("New name"),
     "note": _l("Note"),
     "on_behalf_of": _l("On behalf of person"),
@@ -217,6 +229,7 @@ DETAIL_LABELS: dict[str, Any] = {
     "provider_refund_id": _l("Refund at the provider"),
     "quota": _l("Quota"),
     "reason": _l("Reason"),
+    "reference": _l("Transfer reference"),
     "received_cents": _l("Received"),
     "refund_cents": _l("Refund"),
     "refund_id": _l("Refund"),
@@ -227,6 +240,7 @@ DETAIL_LABELS: dict[str, Any] = {
     "slug": _l("Short name"),
     "start": _l("Start"),
     "status": _l("Status"),
+    "tax_cents": _l("VAT"),
     "tier": _l("Tier"),
     "to": _l("After"),
     "topic": _l("Topic"),
@@ -250,15 +264,23 @@ DETAIL_LABELS: dict[str, Any] = {
     "valid_from": _l("Valid from"),
     "valid_until": _l("Valid until"),
     "valid_until_was": _l("Valid until before"),
+    "vat_percent": _l("VAT rate (%)"),
+    "via_member": _l("Changed on the page of person"),
 }
 
 # Codes the services write as values of these keys (free text, such as a cancellation
 # reason typed by staff, is shown as it is).
-CODE_KEYS = frozenset({"by", "from", "reason", "status"})
+CODE_KEYS = frozenset({"by", "from", "reason", "status", "method"})
 # Keys whose values people type (a cancellation reason may be free text, so "reason" is
 # looked up as a code but never read as a date).
-FREE_TEXT_KEYS = frozenset({"note", "override_reason", "message", "name", "new_name"})
+FREE_TEXT_KEYS = frozenset(
+    {"note", "override_reason", "message", "name", "new_name", "description", "reference"}
+)
 VALUE_LABELS: dict[str, Any] = {
+    "desk_card": _l("card at the front desk"),
+    "desk_cash": _l("cash at the front desk"),
+    "invoice": _l("on invoice (bank transfer)"),
+    "online": _l("online"),
     "authorized": _l("authorised"),
     "cancelled": _l("cancelled"),
     "checkout_never_opened": _l("the checkout was never opened"),

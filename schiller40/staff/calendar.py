@@ -22,7 +22,15 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
-from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TimeField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TimeField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
@@ -40,11 +48,13 @@ from ..core.forms import bookable_day, bookable_day_error, no_nul
 from ..core.money import money
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
+from ..payments.models import DESK_METHODS, PaymentMethod
 from ..payments.setup import gateway
 from ..resources.models import Block, BlockKind, Location, Resource, ResourceKind
 from ..venue import blocks as block_service
 from . import bp, section, staff_required
 from .calendar_grid import booking_state, build_week, iso_week, parse_week
+from .payment_labels import BOOKING_CHOICES
 
 CALENDAR_KINDS = (ResourceKind.STUDIO, ResourceKind.ROOM)
 
@@ -121,6 +131,11 @@ class StaffBookingForm(_TimeRange, _OverrideFields, FlaskForm):
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500), no_nul])
     # The total price shown in the preview step, in cents; booking is refused if it moved.
     quoted = HiddenField(validators=[Optional(), Regexp(r"^\d{1,9}$")])
+    # How a paid booking is paid (offered once the price is known and not zero).
+    payment = RadioField(
+        _l("How does the member pay?"), choices=BOOKING_CHOICES,
+        default=PaymentMethod.ONLINE.value, validators=[Optional()],
+    )
 
     member: User | None = None
 
@@ -328,6 +343,7 @@ def _render_new(
         "staff/calendar_new.html", resource=resource, booking_form=booking_form,
         block_form=block_form, alternatives=alternatives or [], affected=affected or [],
         preview=preview, wanted=wanted,
+        staff_hold_hours=int(current_settings().staff_hold.total_seconds() // 3600),
     ), status
 
 
@@ -403,6 +419,7 @@ def calendar_book(slug: str) -> Response | tuple[str, int]:
                     note=(booking_form.note.data or "").strip(),
                     overrides=booking_form.overrides(),
                     expected_gross_cents=int(quoted),
+                    payment=PaymentMethod(booking_form.payment.data or "online"),
                 ),
             )
         except BookingError as error:
@@ -417,7 +434,19 @@ def calendar_book(slug: str) -> Response | tuple[str, int]:
         else:
             booking = outcome.bookings[0]
             name = booking.user.name if booking.user else ""
-            if outcome.payment is not None:
+            paid_by = outcome.payment.method if outcome.payment is not None else None
+            if paid_by in DESK_METHODS:
+                assert outcome.payment is not None
+                flash(_("Booked for %(name)s and confirmed: %(amount)s received at the desk "
+                        "(payment no. %(id)s). A receipt goes to %(name)s by e-mail.",
+                        name=name, amount=money(outcome.payment.amount_cents),
+                        id=outcome.payment.id), "success")
+            elif paid_by is PaymentMethod.INVOICE:
+                assert outcome.payment is not None
+                flash(_("Booked for %(name)s and confirmed on invoice: %(amount)s is open "
+                        "until the bank transfer is recorded.", name=name,
+                        amount=money(outcome.payment.amount_cents)), "success")
+            elif outcome.payment is not None:
                 flash(_("Booked for %(name)s. %(amount)s is owed: the time is held until "
                         "%(until)s, and %(name)s has been sent an e-mail with the link to pay "
                         "(or it is released).", name=name,

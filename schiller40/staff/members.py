@@ -31,8 +31,10 @@ from ..extensions import db
 from ..members import directory
 from ..membership import service, signup
 from ..membership.models import Membership, MembershipStatus
+from ..payments import desk
 from . import bp, section, staff_required
 from .billing_text import member_billing_context
+from .payment_labels import METHOD_LABELS, payment_state
 from .request_forms import request_forms
 
 section(
@@ -254,6 +256,9 @@ def member(member_id: int) -> str:
         pending_forms=request_forms(pending.id, default_start=service.today(instant))
         if pending else None,
         **member_billing_context(person.id),
+        payments=desk.member_payments(db.session, person.id),
+        method_labels=METHOD_LABELS,
+        payment_state=payment_state,
     )
 
 

@@ -7,14 +7,11 @@ exists, so a 404 would only confuse; members still get the staff area's 404.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from decimal import Decimal
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -24,7 +21,7 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.validators import InputRequired, Length, Optional
 
 from ..core.clock import now
-from ..core.forms import apply_field_errors, no_nul
+from ..core.forms import MoneyField, apply_field_errors, no_nul
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..membership import tiers as service
@@ -34,53 +31,6 @@ from ..resources.models import ResourceKind
 from . import bp, section, staff_required
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
-
-
-def parse_euros(text: str) -> int:
-    """Euros as typed by people ("12,50", "12.50", "1.234,50", "12 €") to integer cents.
-
-    Raises ValueError for anything else, including negative amounts and fractions of a
-    cent. With both separators, the last one is the decimal separator.
-    """
-    value = text.strip().replace("€", "").replace("\u00a0", "").replace(" ", "")
-    if "," in value and "." in value:
-        decimal = "," if value.rfind(",") > value.rfind(".") else "."
-        value = value.replace("." if decimal == "," else ",", "").replace(decimal, ".")
-    else:
-        value = value.replace(",", ".")
-    if not _AMOUNT.match(value):
-        raise ValueError(value)
-    return int(Decimal(value) * 100)
-
-
-def format_euros(cents: int) -> str:
-    """Cents as an input value in the reader's language, without thousands separators."""
-    separator = "," if str(get_locale() or "de").startswith("de") else "."
-    return f"{cents // 100}{separator}{cents % 100:02d}"
-
-
-class MoneyField(StringField):
-    """An amount in euros; ``data`` is integer cents (None when left empty). What was typed
-    is shown again unchanged when it could not be read."""
-
-    def process_formdata(self, valuelist: list[str]) -> None:
-        raw = valuelist[0] if valuelist else ""
-        if not raw.strip():
-            self.data = None
-            return
-        try:
-            self.data = parse_euros(raw)
-        except ValueError as exc:
-            self.data = None
-            raise ValueError(_("Please enter an amount in euros, e.g. 12,50.")) from exc
-
-    def _value(self) -> str:
-        if self.raw_data:
-            return self.raw_data[0]
-        return format_euros(self.data) if isinstance(self.data, int) else ""
-
 
 def _count(label: Any, description: Any = "") -> IntegerField:
     return IntegerField(

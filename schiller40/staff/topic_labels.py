@@ -20,6 +20,7 @@ TOPIC_LABELS: dict[str, Any] = {
     "mail.booking_approved": _l("Studio booking approved"),
     "mail.booking_rejected": _l("Studio booking rejected"),
     "mail.booking_to_pay": _l("Booked by staff, to pay"),
+    "mail.desk_receipt": _l("Receipt for a payment at the front desk"),
     "mail.approval_needed": _l("Approval needed (to staff)"),
     "mail.membership_ending": _l("Membership ending soon"),
     "mail.verify_email": _l("Confirm e-mail address"),

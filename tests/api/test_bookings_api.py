@@ -89,7 +89,7 @@ def test_a_paid_booking_is_held_with_a_pending_payment(api):
         "id": payment["id"], "status": "pending", "amount_cents": 1200, "net_cents": 1008,
         "tax_cents": 192, "currency": "EUR", "due_by": "2026-11-23T09:30:00+01:00",
         "checkout_url": payment["checkout_url"], "awaiting_approval": False,
-        "refunded_cents": 0,
+        "refunded_cents": 0, "method": "online",
     }
     # credit first, the rest is paid: the included studio hour, then 2 hours at 35 EUR
     created(api.post(BOOKINGS, json={"resource": "studio", **span(TUE, 8, 9)}))

@@ -176,6 +176,7 @@ def scene(place, clock) -> dict[str, str]:
     _failed_mail(place, clock)
     _signup_offer(place, clock)
     company, invite = _company(place, clock)
+    _desk_money(place, clock)
     return {"desk": place.desks[0].slug, "studio": place.studio.slug,
             "confirmed": str(confirmed.id), "held": str(held.id),
             "member": str(place.member.id), "studio_id": str(place.studio.id),
@@ -228,6 +229,22 @@ def _signup_offer(place, clock) -> None:
     db.session.commit()
     signup.request_tier(db.session, member=newcomer, tier_id=resident.id,
                         message="Vertrag ab Januar.", now=clock())
+
+
+def _desk_money(place, clock) -> None:
+    """A charge paid at the desk and one open on invoice, so the front desk page and the
+    member page show both tables and a "transfer received" form."""
+    from schiller40.payments import desk
+    from schiller40.payments.models import PaymentMethod
+
+    place.member.may_pay_on_invoice = True
+    db.session.commit()
+    for method, what in ((PaymentMethod.DESK_CASH, "Farbdruck, 20 Seiten"),
+                         (PaymentMethod.INVOICE, "3D-Drucker, 2 Stunden")):
+        desk.add_charge(db.session, actor=place.staff, member_id=place.member.id,
+                        description=what, gross_cents=1190, vat_percent=19,
+                        standard_vat_percent=19, method=method, to_company=False,
+                        currency="EUR", now=clock())
 
 
 def _failed_mail(place, clock) -> None:

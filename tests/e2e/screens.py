@@ -55,6 +55,14 @@ def submit_checkout_empty(page: Page) -> None:
     to_subscription_checkout(page)
     page.locator("form button[value='pay']").click()
     expect(page.locator(".errors").first).to_be_visible()
+def check_price(page: Page) -> None:
+    """Staff ask the price of two paid studio hours for the member: the ways to pay appear."""
+    page.fill("#booking-email", "mia@example.org")
+    page.fill("#booking-day", "2026-11-27")
+    page.fill("#booking-start", "14:00")
+    page.fill("#booking-end", "16:00")
+    page.locator("#book button[value='preview']").click()
+    expect(page.locator("#booking-payment")).to_be_visible()
 
 
 SCREENS = [
@@ -118,6 +126,10 @@ SCREENS = [
     Screen("staff-outbox", "/staff/outbox", "staff"),
     Screen("staff-companies", "/staff/companies", "staff"),
     Screen("staff-company", "/staff/companies/{company}", "staff"),
+    Screen("staff-calendar-price", "/staff/calendar/{studio}/new", "staff", check_price),
+    Screen("staff-desk", "/staff/desk", "staff"),
+    Screen("staff-charge", "/staff/desk/members/{member}/charge", "staff"),
+    Screen("staff-invoice-permission", "/staff/desk/members/{member}/invoice", "staff"),
 ]
 
 

@@ -100,3 +100,33 @@ def test_staff_approve_a_studio_booking_the_member_paid(page: Page, second_page:
 
     mia.goto(booking_url)
     expect(mia.locator("dl.facts dt:text-is('Status') + dd")).to_have_text("bestätigt")
+
+
+def test_staff_book_a_studio_slot_for_a_member_paid_in_cash_at_the_desk(page: Page, place):
+    """The front desk: check the price, choose "paid at the desk in cash", book; the booking
+    is confirmed at once and the payment is listed on the member's page with its method."""
+    studio = place.studio
+    log_in(page, place.staff.email)
+    nav(page).get_by_role("link", name="Mitarbeitende").click()
+    page.get_by_role("link", name="Kalender", exact=True).click()
+    page.get_by_role("link", name=studio.name, exact=True).click()
+    page.get_by_role("link", name=re.compile(r"^frei\W+Do\., 26\. Nov\., 10:00$")).click()
+    book = page.get_by_role("region", name="Für ein Mitglied buchen")
+    book.get_by_label("E-Mail-Adresse des Mitglieds").fill(place.member.email)
+    book.get_by_label("Bis", exact=True).fill("12:00")
+    book.get_by_role("button", name="Preis prüfen").click()
+
+    choice = page.get_by_role("group", name="Wie bezahlt das Mitglied?")
+    expect(choice.get_by_role("radio", name=re.compile("Online-Zahlung"))).to_be_checked()
+    choice.get_by_role("radio", name="Am Empfang bar bezahlt").check()
+    page.get_by_role("button", name="Für das Mitglied buchen").click()
+
+    expect(page.get_by_role("status")).to_contain_text(
+        re.compile(rf"Für {place.member.name} gebucht und bestätigt: 35,00\s€ am Empfang"))
+    page.goto(f"/staff/members/{place.member.id}")
+    payments = page.get_by_role("region", name=re.compile("^Zahlungen von"))
+    expect(payments).to_contain_text("bar am Empfang")
+    expect(payments).to_contain_text(place.staff.name)
+    expect(payments).to_contain_text("bezahlt")
+    upcoming = page.get_by_role("region", name=re.compile("^Anstehende Buchungen"))
+    expect(upcoming).to_contain_text("bestätigt")

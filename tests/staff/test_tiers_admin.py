@@ -13,10 +13,10 @@ from schiller40.booking.create import create_bookings
 from schiller40.booking.errors import BookingError
 from schiller40.booking.requests import BookingRequest
 from schiller40.booking.snapshots import location_rules
+from schiller40.core.forms import parse_euros
 from schiller40.extensions import db
 from schiller40.membership import tiers as tier_service
 from schiller40.models import AuditEntry, ResourceKind, Role, Tier
-from schiller40.staff.tiers import parse_euros
 from tests.helpers import browser
 from tests.html import page
 
