@@ -214,6 +214,8 @@ class User(UserMixin, db.Model):
         self.company_manager = False
         self.company_cap_desk_days = None
         self.company_cap_studio_hours = None
+
+    @property
     def pays_on_invoice(self) -> bool:
         """Whether staff may book for this member "on invoice": allowed for the member, or
         for the company they belong to."""

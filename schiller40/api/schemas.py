@@ -218,6 +218,8 @@ class MemberCapsUpdate(Strict):
 
     cap_desk_days: Cap = None
     cap_studio_hours: Cap = None
+
+
 class MembershipAction(Strict):
     """``POST /api/v1/membership``: change or end your own membership."""
 

@@ -78,6 +78,7 @@ def refusal_beside_fields(form: Any, exc: DomainError) -> bool:
     return True
 # --- amounts in euros (the tier and the front desk forms) ---------------------------------
 
+
 _AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 
 

@@ -55,6 +55,8 @@ def submit_checkout_empty(page: Page) -> None:
     to_subscription_checkout(page)
     page.locator("form button[value='pay']").click()
     expect(page.locator(".errors").first).to_be_visible()
+
+
 def check_price(page: Page) -> None:
     """Staff ask the price of two paid studio hours for the member: the ways to pay appear."""
     page.fill("#booking-email", "mia@example.org")

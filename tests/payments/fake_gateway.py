@@ -48,6 +48,10 @@ class Remote:
 class FakeGateway:
     min_checkout_lifetime = timedelta(0)
 
+    def run_billing(self, *, now) -> int:
+        """No monthly fees here: the billing job of a worker pass finds nothing to bill."""
+        return 0
+
     def __init__(self, name: str = "fake") -> None:
         self.name = name
         self.requests: list[CheckoutRequest] = []
