@@ -34,6 +34,7 @@ from ..core import audit, outbox
 from ..core.locking import end_read, is_unique_violation, locked_get, write
 from ..core.time import to_local
 from ..errors import Conflict, InvalidInput, NotFound
+from ..membership import signup
 from ..membership.models import Membership, MembershipStatus, Tier
 from ..membership.service import place_membership
 from ..membership.tiers import fee_less_tier
@@ -105,13 +106,26 @@ def latest_subscription(session: Session, user_id: int) -> Subscription | None:
     )
 
 
-def monthly_tier(session: Session, slug: str) -> Tier:
-    """A tier one may take online and pay monthly for: active, self-service, with a monthly
-    price. On-request and staff-only tiers are not sold here (staff confirm those)."""
+def monthly_tier(session: Session, slug: str, user_id: int) -> Tier:
+    """A tier the member may take online and pay monthly for: active, with a monthly price,
+    and self-service, or one staff confirmed the member's request for (not yet used). Other
+    on-request and staff-only tiers are not sold here: 404."""
     tier = session.scalar(select(Tier).where(Tier.slug == slug))
-    if tier is None or not tier.is_active or not tier.subscribed_online:
+    if tier is None or not _sold_to(session, tier, user_id):
         raise NotFound()
     return tier
+
+
+def _sold_to(session: Session, tier: Tier, user_id: int) -> bool:
+    if not tier.is_active:
+        return False
+    return tier.subscribed_online or signup.awaiting_payment(session, user_id, tier.id) is not None
+
+
+def confirmed_start(session: Session, user_id: int, tier_id: int) -> date | None:
+    """The start day staff chose when they confirmed the member's request for the tier."""
+    request = signup.awaiting_payment(session, user_id, tier_id)
+    return request.starts_on if request is not None else None
 
 
 def next_charge(sub: Subscription) -> tuple[date, int] | None:
@@ -217,7 +231,7 @@ def _create(
         lock_member(session, member)
         session.refresh(member)
         tier = session.get(Tier, tier_id)
-        if tier is None or not tier.is_active or not tier.subscribed_online:
+        if tier is None or not _sold_to(session, tier, member.id):
             raise NotFound()
         try:
             method = PaymentMethodKind(payment_method)
@@ -557,11 +571,14 @@ def _activate(session: Session, sub: Subscription, *, now: datetime) -> None:
             ):
                 m.status = MembershipStatus.CANCELLED
         try:
-            place_membership(
+            membership = place_membership(
                 session, member=member, tier=sub.tier, valid_from=sub.starts_on,
                 valid_until=None, now=now, actor_id=None, subscription_id=sub.id,
                 paid_through=sub.paid_through,
             )
+            confirmed = signup.awaiting_payment(session, member.id, sub.tier_id)
+            if confirmed is not None:  # the confirmed request is used now
+                confirmed.use(membership)
         except Conflict:
             # Staff planned a paid tier meanwhile: the subscription runs, staff decide.
             log.warning("subscription %s: a planned membership blocks its tier", sub.id)

@@ -93,9 +93,10 @@ def _answered(session: Session, payload: dict[str, Any]) -> MembershipRequest | 
 def membership_request_confirmed(
     session: Session, payload: dict[str, Any], now: datetime
 ) -> Mail | None:
-    """Staff confirmed the member's request: from when the membership runs."""
+    """Staff confirmed the member's request: from when the membership runs, or (a tier with
+    a monthly fee) the link to set up the monthly payment."""
     request = _answered(session, payload)
-    if request is None or request.membership is None:
+    if request is None or (request.membership is None and request.starts_on is None):
         return None
     return render(
         "membership_request_confirmed", to=request.user, request=request,

@@ -67,6 +67,7 @@ def _page(forms: dict[int, RequestForm] | None = None, status: int = 200) -> tup
         "account/membership.html",
         tiers=tiers, kind_prices=kind_prices, held=held, today=day,
         pending=signup.open_request(db.session, user_id),
+        awaiting=signup.awaiting_payment(db.session, user_id),
         answered=signup.last_decided(db.session, user_id),
         forms=forms, choose_form=ChooseForm(), subscription_url=_subscription_url,
         cancel_end=lambda m: last_day_when_cancelled(day, m.tier.notice_days),

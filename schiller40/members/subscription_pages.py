@@ -70,7 +70,7 @@ def _member():
 def start(slug: str) -> str | tuple[str, int] | Response:
     """Choose the start and the payment method; shows the first (pro-rated) and the monthly
     amount; on to the gateway's checkout."""
-    tier = service.monthly_tier(db.session, slug)
+    tier = service.monthly_tier(db.session, slug, current_user.id)
     instant = now()
     today = service.local_today(instant)
     settings = current_billing()
@@ -91,6 +91,10 @@ def start(slug: str) -> str | tuple[str, int] | Response:
             "On %(date)s: the full monthly amount", date=format_date(choices[1], "long"),
         )),
     ]
+    # Staff confirmed a request from one of these days: that day is chosen already.
+    confirmed = service.confirmed_start(db.session, current_user.id, tier.id)
+    if confirmed in choices and not form.is_submitted():
+        form.starts_on.data = confirmed.isoformat()
     current = service.open_subscription(db.session, current_user.id)
     if current is not None and current.status is not SubscriptionStatus.INCOMPLETE:
         flash(_("You already pay monthly for %(tier)s.", tier=current.tier.name), "info")
@@ -117,7 +121,7 @@ def start(slug: str) -> str | tuple[str, int] | Response:
             return redirect(url_for("subscriptions.overview"))
     body = render_template(
         "account/subscription_start.html", tier=tier, form=form, charges=charges,
-        choices=choices,
+        choices=choices, confirmed=confirmed,
     )
     return (body, 422) if form.errors or form.form_errors else body
 

@@ -201,7 +201,10 @@ class MembershipRequest(db.Model):
         ForeignKey("user.id", ondelete="SET NULL")
     )
     decline_reason: Mapped[str] = mapped_column(Text, default="")
-    # The membership a confirmation started.
+    # The day staff chose for the start (set on confirmation).
+    starts_on: Mapped[date | None] = mapped_column()
+    # The membership a confirmation started; for a tier with a monthly fee the one the
+    # member's subscription started (until then the confirmation is unused).
     membership_id: Mapped[int | None] = mapped_column(
         ForeignKey("membership.id", ondelete="SET NULL")
     )
@@ -215,8 +218,29 @@ class MembershipRequest(db.Model):
     def is_open(self) -> bool:
         return self.status is RequestStatus.OPEN
 
+    @property
+    def awaits_payment(self) -> bool:
+        """Confirmed for a tier with a monthly fee, and the member has not yet subscribed:
+        they may sign up for that tier's monthly payment (once)."""
+        return (
+            self.status is RequestStatus.CONFIRMED and self.membership_id is None
+            and self.membership is None and self.tier.monthly_price_cents > 0
+        )
+
     def confirm(self, *, by: User, membership: Membership, now: datetime) -> None:
         self._decide(RequestStatus.CONFIRMED, by=by, now=now)
+        self.membership = membership
+        self.starts_on = membership.valid_from
+
+    def confirm_for_payment(self, *, by: User, starts_on: date, now: datetime) -> None:
+        """Confirmed, but the membership begins only with the member's monthly payment."""
+        self._decide(RequestStatus.CONFIRMED, by=by, now=now)
+        self.starts_on = starts_on
+
+    def use(self, membership: Membership) -> None:
+        """The member's subscription started ``membership``: the confirmation is used."""
+        if not self.awaits_payment:
+            raise ValueError(f"request {self.id} does not await a payment")
         self.membership = membership
 
     def decline(self, *, by: User, reason: str, now: datetime) -> None:

@@ -89,6 +89,14 @@ def _overlaps(m: Membership, first: date, last: date | None) -> bool:
     return m.valid_from <= (last or LAST_DAY) and first <= ends
 
 
+def check_start(valid_from: date, now: datetime) -> None:
+    """A membership starts today or later, before the year 2100."""
+    if valid_from < today(now):
+        raise _field("valid_from", _l("A membership cannot start in the past."))
+    if valid_from > LAST_DAY:
+        raise _field("valid_from", _l("Please choose a date before the year 2100."))
+
+
 def assign_tier(
     session: Session,
     *,
@@ -114,11 +122,7 @@ def assign_tier(
             raise _field("tier", _l("Please choose a tier."))
         if not tier.is_active:
             raise _field("tier", _l("This tier is no longer offered."))
-        first_day = today(now)
-        if valid_from < first_day:
-            raise _field("valid_from", _l("A membership cannot start in the past."))
-        if valid_from > LAST_DAY:
-            raise _field("valid_from", _l("Please choose a date before the year 2100."))
+        check_start(valid_from, now)
         if valid_until is not None:
             if valid_until < valid_from:
                 raise _field("valid_until", _l("The end must not be before the start."))

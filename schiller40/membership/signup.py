@@ -128,6 +128,27 @@ def last_decided(session: Session, user_id: int) -> MembershipRequest | None:
     )
 
 
+def awaiting_payment(
+    session: Session, user_id: int, tier_id: int | None = None
+) -> MembershipRequest | None:
+    """The member's confirmed, not yet used request for a tier with a monthly fee (for
+    ``tier_id`` if given): it lets them subscribe to that tier although it is on request."""
+    query = (
+        select(MembershipRequest)
+        .join(Tier, Tier.id == MembershipRequest.tier_id)
+        .where(MembershipRequest.user_id == user_id,
+               MembershipRequest.status == RequestStatus.CONFIRMED,
+               MembershipRequest.membership_id.is_(None),
+               Tier.monthly_price_cents > 0)
+        .options(selectinload(MembershipRequest.tier))
+        .order_by(MembershipRequest.decided_at.desc(), MembershipRequest.id.desc())
+        .limit(1)
+    )
+    if tier_id is not None:
+        query = query.where(MembershipRequest.tier_id == tier_id)
+    return session.scalar(query)
+
+
 def open_requests(session: Session) -> list[MembershipRequest]:
     """Every open request, oldest first (the order staff answer them in)."""
     return list(session.scalars(
@@ -271,21 +292,34 @@ def _open_for_staff(session: Session, actor: User, request_id: int) -> Membershi
 def confirm_request(
     session: Session, *, actor: User, request_id: int, valid_from: date, now: datetime
 ) -> MembershipRequest:
-    """Staff confirm a request: the membership starts on ``valid_from`` (today or later),
-    open-ended, exactly as if staff had assigned the tier (``service.assign_tier``: one that
-    runs then ends the day before). The member gets a mail."""
+    """Staff confirm a request from ``valid_from`` (today or later). The member gets a mail.
+
+    A fee-less tier: the membership starts on ``valid_from``, open-ended, exactly as if staff
+    had assigned the tier (``service.assign_tier``: one that runs then ends the day before).
+    A tier with a monthly fee: no membership yet; the member sets up the monthly payment
+    (``billing``), whose first activation starts the membership and uses the confirmation.
+    """
     with write(session):
         request = _open_for_staff(session, actor, request_id)
-        membership = service.assign_tier(
-            session, actor=actor, member_id=request.user_id, tier_id=request.tier_id,
-            valid_from=valid_from, valid_until=None, now=now,
-        )
-        request.confirm(by=actor, membership=membership, now=now)
+        membership: Membership | None = None
+        if request.tier.monthly_price_cents > 0:
+            if not request.tier.is_active:
+                raise _field("tier", _l("This tier is no longer offered."))
+            service.check_start(valid_from, now)
+            request.confirm_for_payment(by=actor, starts_on=valid_from, now=now)
+        else:
+            membership = service.assign_tier(
+                session, actor=actor, member_id=request.user_id, tier_id=request.tier_id,
+                valid_from=valid_from, valid_until=None, now=now,
+            )
+            request.confirm(by=actor, membership=membership, now=now)
         audit.record(
             session, action="membership.request_confirmed", now=now, actor_id=actor.id,
             object_type="user", object_id=request.user_id,
             details={"request": request.id, "tier": request.tier.slug,
-                     "membership": membership.id, "valid_from": valid_from.isoformat()},
+                     "membership": membership.id if membership else None,
+                     "monthly_payment": membership is None,
+                     "valid_from": valid_from.isoformat()},
         )
         outbox.enqueue(session, topic=CONFIRMED_TOPIC, now=now, user_id=request.user_id,
                        payload={"request_id": request.id})

@@ -72,6 +72,15 @@ def _answer(
     return _page({request_id: forms}, 422)
 
 
+def _confirmed(r: MembershipRequest) -> str:
+    if r.awaits_payment:
+        return _("The request of %(name)s for %(tier)s is confirmed. We have sent them an "
+                 "e-mail with the link to set up the monthly payment; the membership begins "
+                 "with it.", name=r.user.name, tier=r.tier.name)
+    return _("%(name)s is now a member in %(tier)s. We have sent them an e-mail.",
+             name=r.user.name, tier=r.tier.name)
+
+
 @bp.post("/membership-requests/<id:request_id>/confirm")
 @staff_required
 def confirm_membership_request(request_id: int) -> Response | tuple[str, int]:
@@ -81,8 +90,7 @@ def confirm_membership_request(request_id: int) -> Response | tuple[str, int]:
             db.session, actor=current_user._get_current_object(), request_id=request_id,
             valid_from=form.valid_from.data, now=now(),
         ),
-        lambda r: _("%(name)s is now a member in %(tier)s. We have sent them an e-mail.",
-                    name=r.user.name, tier=r.tier.name),
+        _confirmed,
     )
 
 

@@ -54,7 +54,8 @@ def offer(factory, place) -> dict[str, Tier]:
                              signup_mode=SignupMode.SELF_SERVICE, notice_days=14),
         "resident": factory.tier(slug="resident", name="Resident",
                                  signup_mode=SignupMode.ON_REQUEST, notice_days=90),
-        "startup": factory.tier(slug="startup", name="Startup",
+        # on request without a monthly fee: confirmed, in force at once
+        "startup": factory.tier(slug="startup", name="Startup", monthly_price_cents=0,
                                 signup_mode=SignupMode.ON_REQUEST, notice_days=30),
         "legacy": factory.tier(slug="legacy", name="Altvertrag"),  # staff only (the default)
     }
@@ -170,9 +171,9 @@ def test_an_inactive_or_unknown_tier_is_not_found(place, offer, factory, clock):
 
 def test_a_request_is_not_a_membership_until_staff_confirm_it(place, offer, factory, clock,
                                                              inbox):
-    newcomer = factory.user(name="Rita Resident")
+    newcomer = factory.user(name="Rita Startup")
     db.session.commit()
-    request = signup.request_tier(db.session, member=newcomer, tier_id=offer["resident"].id,
+    request = signup.request_tier(db.session, member=newcomer, tier_id=offer["startup"].id,
                                   message="  Vertrag liegt vor.  ", now=clock())
     assert (request.status, request.message) == (RequestStatus.OPEN, "Vertrag liegt vor.")
     # Nothing that reads memberships sees it.
@@ -193,7 +194,7 @@ def test_a_request_is_not_a_membership_until_staff_confirm_it(place, offer, fact
     assert confirmed.decided_by_id == place.staff.id and confirmed.decided_at == clock()
     membership = confirmed.membership
     assert (membership.tier.slug, membership.valid_from, membership.valid_until) == (
-        "resident", start, None)
+        "startup", start, None)
     assert snapshots.membership_on(db.session, newcomer.id, start) == membership
     assert signup.open_requests(db.session) == []
     assert actions(newcomer.id) == ["membership.requested", "membership.assigned",
@@ -201,7 +202,7 @@ def test_a_request_is_not_a_membership_until_staff_confirm_it(place, offer, fact
     assert topics(newcomer.id) == [signup.CONFIRMED_TOPIC]
     run_tick(clock)
     message = inbox.only()
-    assert message["Subject"] == "Ihre Mitgliedschaft im Tarif Resident ist bestätigt"
+    assert message["Subject"] == "Ihre Mitgliedschaft im Tarif Startup ist bestätigt"
     assert "30. November 2026" in body(message)
 
     with pytest.raises(signup.RequestDecided):
